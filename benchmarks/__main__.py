@@ -1,0 +1,22 @@
+"""Run the named benchmarks (default: all) one after the other and print their figures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+
+BENCHMARKS = ("registration", "mailer", "confirmation")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], default=list(BENCHMARKS))
+    for name in parser.parse_args().names or BENCHMARKS:
+        module = importlib.import_module(f"benchmarks.{name}")
+        print(f"== {name}", flush=True)
+        asyncio.run(module.run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Confirmation links and the events about users, shared by registration and confirmation-web.
+
+Registration issues a link when a user registers and when a client asks for a new one
+(`resendconfirmation`); confirmation-web issues one from the expired page. Both go through
+`request_new_confirmation`, so the rules and the cool-down are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from userreg.shared.db.models import App, ConfirmationToken, User, UserStatus
+from userreg.shared.events import USER_CONFIRMATION_REQUESTED, Confirmation, Event, EventType, EventUser
+from userreg.shared.outbox import enqueue
+from userreg.shared.tokens import confirmation_url, hash_token, new_token
+
+# Properties that never leave the database in an event (the hash is a column of its own anyway).
+SECRET_PROPERTIES = frozenset({"password"})
+
+
+class ResendRefused(Exception):
+    """A new confirmation link cannot be issued; subclasses say why."""
+
+
+class ConfirmationNotRequired(ResendRefused):
+    pass
+
+
+class AlreadyConfirmed(ResendRefused):
+    pass
+
+
+class ResendTooSoon(ResendRefused):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"retry after {retry_after_seconds}s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def issue_confirmation(session: AsyncSession, app: App, user: User, public_confirmation_url: str,
+                       now: datetime | None = None) -> Confirmation:
+    """Add a new confirmation token for the user to the session and return its link and expiry.
+    Only the token's hash is stored; the raw link exists in the returned value and the event."""
+    now = now or utcnow()
+    token = new_token()
+    expires_at = now + timedelta(seconds=app.confirmation_link_ttl)
+    session.add(ConfirmationToken(token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id,
+                                  created_at=now, expires_at=expires_at))
+    return Confirmation(url=confirmation_url(public_confirmation_url, app.app_id, token), expiresAt=expires_at)
+
+
+def event_user(app: App, user: User) -> EventUser:
+    properties = {key: value for key, value in user.properties.items() if key not in SECRET_PROPERTIES}
+    identity = properties.get(app.identity_property)
+    return EventUser(
+        objectId=user.object_id,
+        identityProperty=app.identity_property,
+        identity=None if identity is None else str(identity),
+        email=properties.get("email"),
+        name=properties.get("name"),
+        locale=properties.get("blUserLocale"),
+        properties=properties,
+    )
+
+
+def user_event(event_type: EventType, app: App, user: User, confirmation: Confirmation | None = None) -> Event:
+    return Event(type=event_type, appId=app.app_id, user=event_user(app, user), confirmation=confirmation)
+
+
+async def request_new_confirmation(session: AsyncSession, app: App, user: User, public_confirmation_url: str,
+                                   cooldown_seconds: int) -> Event:
+    """Issue a new link for a pending user and put `user.confirmation_requested` in the outbox.
+
+    Runs inside the caller's transaction. The user's row is locked so that concurrent requests
+    are serialised and the cool-down (counted from the last link issued, the registration's one
+    included) holds under concurrency. Earlier unexpired links keep working.
+    """
+    if not app.email_confirmation_required:
+        raise ConfirmationNotRequired()
+    await session.execute(select(User.object_id).where(User.object_id == user.object_id).with_for_update())
+    await session.refresh(user)
+    if user.status is not UserStatus.EMAIL_CONFIRMATION_PENDING:
+        raise AlreadyConfirmed()
+    now = utcnow()
+    last_issued = await session.scalar(
+        select(func.max(ConfirmationToken.created_at)).where(ConfirmationToken.user_id == user.object_id)
+    )
+    if last_issued is not None:
+        wait = cooldown_seconds - (now - last_issued).total_seconds()
+        if wait > 0:
+            raise ResendTooSoon(int(wait) + 1)
+    event = user_event(USER_CONFIRMATION_REQUESTED, app, user, issue_confirmation(session, app, user,
+                                                                                public_confirmation_url, now))
+    enqueue(session, event)
+    return event

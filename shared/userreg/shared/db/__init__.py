@@ -1,0 +1,20 @@
+"""Database access: models, the engine factory and the migration runner."""
+
+from userreg.shared.db.engine import create_engine, create_sessionmaker, ensure_database, migrate
+from userreg.shared.db.models import (
+    App,
+    Base,
+    ColumnType,
+    ConfirmationToken,
+    OutboxEvent,
+    SchemaColumn,
+    SessionToken,
+    Template,
+    User,
+    UserStatus,
+)
+
+__all__ = [
+    "App", "Base", "ColumnType", "ConfirmationToken", "OutboxEvent", "SchemaColumn", "SessionToken",
+    "Template", "User", "UserStatus", "create_engine", "create_sessionmaker", "ensure_database", "migrate",
+]

@@ -1,0 +1,164 @@
+"""The database tables of userreg. The schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UserStatus(str, enum.Enum):
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+    EMAIL_CONFIRMATION_PENDING = "EMAIL_CONFIRMATION_PENDING"
+    GUEST = "GUEST"
+
+
+class ColumnType(str, enum.Enum):
+    STRING = "STRING"
+    TEXT = "TEXT"
+    INT = "INT"
+    DOUBLE = "DOUBLE"
+    BOOLEAN = "BOOLEAN"
+    DATETIME = "DATETIME"
+
+
+class App(Base):
+    """A tenant: its keys and its registration settings (SPEC §2)."""
+
+    __tablename__ = "apps"
+
+    app_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    rest_api_key: Mapped[str] = mapped_column(String(64), unique=True)
+    server_api_key: Mapped[str] = mapped_column(String(64), unique=True)
+    registration_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    email_confirmation_required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    dynamic_schema: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    identity_property: Mapped[str] = mapped_column(String(100), server_default="email")
+    confirmation_link_ttl: Mapped[int] = mapped_column(Integer, server_default=text("86400"))
+    welcome_email_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Off by default: a mail scanner's plain GET of a link must not confirm the account.
+    confirm_on_get: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    before_register_webhook_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SchemaColumn(Base):
+    """One column of an app's Users schema; user values live in `User.properties`."""
+
+    __tablename__ = "schema_columns"
+
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(200), primary_key=True)  # lower(name)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[ColumnType] = mapped_column(Enum(ColumnType, name="column_type"))
+    required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    is_identity: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    built_in: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+    __table_args__ = (
+        Index("uq_schema_columns_one_identity", "app_id", unique=True, postgresql_where=text("is_identity")),
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    object_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"), index=True)
+    # lower() of the identity value; NULL for guests. Unique per app: the database settles races.
+    identity_key: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[UserStatus] = mapped_column(Enum(UserStatus, name="user_status"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_users_app_identity", "app_id", "identity_key", unique=True,
+              postgresql_where=text("identity_key IS NOT NULL")),
+    )
+
+
+class ConfirmationToken(Base):
+    """A confirmation link's token, stored only as its SHA-256 digest."""
+
+    __tablename__ = "confirmation_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.object_id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_confirmation_tokens_user_created", "user_id", "created_at"),)
+
+
+class SessionToken(Base):
+    """A login's `user-token`, stored only as its SHA-256 digest."""
+
+    __tablename__ = "session_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.object_id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OutboxEvent(Base):
+    """An event written in the same transaction as the change it reports; deleted once published."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(UUID(as_uuid=False), unique=True)
+    routing_key: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Template(Base):
+    """An app's override of a default email or page template, for one locale ('' = any)."""
+
+    __tablename__ = "templates"
+
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(20), primary_key=True, server_default="")
+    subject: Mapped[str | None] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

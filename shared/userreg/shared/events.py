@@ -1,0 +1,56 @@
+"""The events userreg publishes (SPEC §4), version 1. Serialised only at the edges."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+USER_REGISTERED = "user.registered"
+USER_CONFIRMATION_REQUESTED = "user.confirmation_requested"
+USER_CONFIRMED = "user.confirmed"
+EventType = Literal["user.registered", "user.confirmation_requested", "user.confirmed"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+
+class EventUser(_Frozen):
+    object_id: str = Field(alias="objectId")
+    identity_property: str = Field(alias="identityProperty")
+    identity: str | None
+    email: str | None = None
+    name: str | None = None
+    locale: str | None = None
+    # Every non-secret property of the user; never the password or its hash.
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Confirmation(_Frozen):
+    url: str
+    expires_at: datetime = Field(alias="expiresAt")
+
+
+class Event(_Frozen):
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    type: EventType
+    version: Literal[1] = 1
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc), alias="occurredAt")
+    app_id: str = Field(alias="appId")
+    user: EventUser
+    confirmation: Confirmation | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The wire form: camelCase keys, ISO-8601 UTC times."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> Event:
+        """Parse a message body; raises `pydantic.ValidationError` for a malformed event."""
+        return cls.model_validate_json(body)

@@ -1,0 +1,87 @@
+"""The RabbitMQ topology of userreg, declared the same way by every service (idempotent).
+
+Queues that hold work are declared here, by everyone, so that an event published before its
+consumer ever started is kept rather than dropped as unroutable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+
+from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED
+
+QUORUM = {"x-queue-type": "quorum"}
+# Quorum queues dead-letter at-most-once unless told otherwise; these two make it at-least-once.
+SAFE_DEAD_LETTERING = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+# Retry delays of the mailer, in seconds: transient SMTP failures wait in these queues.
+MAILER_RETRY_DELAYS = (5, 30, 300, 1800, 7200)
+# A poison message is dead-lettered after this many deliveries, so it can never loop forever.
+MAILER_DELIVERY_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The names of every exchange and queue, derived from the one configurable exchange name."""
+
+    exchange: str
+
+    @property
+    def mailer_queue(self) -> str:
+        return f"{self.exchange}.mailer"
+
+    @property
+    def mailer_dead_letter_queue(self) -> str:
+        return f"{self.exchange}.mailer.dead"
+
+    def mailer_retry_queue(self, delay_seconds: int) -> str:
+        return f"{self.exchange}.mailer.retry.{delay_seconds}s"
+
+    @property
+    def mailer_routing_keys(self) -> tuple[str, ...]:
+        return (USER_REGISTERED, USER_CONFIRMATION_REQUESTED)
+
+
+async def connect(amqp_url: str) -> AbstractRobustConnection:
+    """A connection that reconnects by itself and restores its channels, exchanges and queues."""
+    return await aio_pika.connect_robust(amqp_url, client_properties={"connection_name": "userreg"})
+
+
+async def declare_events_exchange(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
+    return await channel.declare_exchange(topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+
+
+async def declare_topology(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
+    """Declare the events exchange and every durable quorum queue bound to it; returns the exchange."""
+    exchange = await declare_events_exchange(channel, topology)
+    mailer = await channel.declare_queue(
+        topology.mailer_queue,
+        durable=True,
+        arguments={
+            **QUORUM,
+            **SAFE_DEAD_LETTERING,
+            "x-delivery-limit": MAILER_DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": topology.mailer_dead_letter_queue,
+        },
+    )
+    for routing_key in topology.mailer_routing_keys:
+        await mailer.bind(exchange, routing_key)
+    await channel.declare_queue(topology.mailer_dead_letter_queue, durable=True, arguments=QUORUM)
+    for delay in MAILER_RETRY_DELAYS:
+        # A delay queue has no consumer: a message waits out its TTL, then dead-letters back into
+        # the mailer queue through the default exchange.
+        await channel.declare_queue(
+            topology.mailer_retry_queue(delay),
+            durable=True,
+            arguments={
+                **QUORUM,
+                **SAFE_DEAD_LETTERING,
+                "x-message-ttl": delay * 1000,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": topology.mailer_queue,
+            },
+        )
+    return exchange

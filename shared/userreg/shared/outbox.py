@@ -1,0 +1,161 @@
+"""The transactional outbox: events are written with the change they report, then relayed.
+
+`enqueue` adds an event to the caller's transaction. `OutboxRelay` runs inside every service that
+writes events; any number of replicas may run, each claiming rows with `FOR UPDATE SKIP LOCKED`.
+A row is deleted only after RabbitMQ confirmed the message, so no row keeps a confirmation link
+after it is published, and nothing is lost while the broker is away (delivery is at-least-once;
+consumers are idempotent on the event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import AbstractExchange
+from prometheus_client import Counter
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from userreg.shared.db.engine import asyncpg_dsn
+from userreg.shared.db.models import OutboxEvent
+from userreg.shared.events import Event
+from userreg.shared.messaging import Topology, connect, declare_topology
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "userreg_outbox"  # the migration's trigger notifies it on every insert
+PUBLISH_TIMEOUT_SECONDS = 15.0
+MAX_BACKOFF_SECONDS = 5.0
+
+PUBLISHED = Counter("userreg_outbox_published_total", "Events relayed from the outbox to RabbitMQ", ["type"])
+UNROUTED = Counter("userreg_outbox_unrouted_total", "Relayed events no queue was bound for", ["type"])
+RELAY_ERRORS = Counter("userreg_outbox_relay_errors_total", "Relay rounds that failed and will be retried")
+
+
+def enqueue(session: AsyncSession, event: Event) -> None:
+    """Add the event to the session's transaction; it is published only if that commits."""
+    session.add(OutboxEvent(event_id=event.id, routing_key=event.type, payload=event.to_json_dict()))
+
+
+def to_message(row: OutboxEvent) -> aio_pika.Message:
+    event = Event.model_validate(row.payload)
+    return aio_pika.Message(
+        body=event.to_bytes(),
+        message_id=event.id,
+        type=event.type,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        timestamp=event.occurred_at,
+        headers={"x-app-id": event.app_id, "x-event-version": event.version},
+    )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows, woken by NOTIFY right after a commit or by a timer."""
+
+    def __init__(self, engine: AsyncEngine, amqp_url: str, topology: Topology, *,
+                 batch_size: int = 200, poll_seconds: float = 2.0) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._amqp_url = amqp_url
+        self._topology = topology
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Relay until cancelled, surviving restarts of RabbitMQ and PostgreSQL."""
+        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        try:
+            connection = await self._connect_with_retry()
+            try:
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
+                channel.return_callbacks.add(self._on_return)
+                exchange = await declare_topology(channel, self._topology)
+                await self._relay_forever(exchange)
+            finally:
+                await connection.close()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _connect_with_retry(self):
+        backoff = 0.2
+        while True:
+            try:
+                return await connect(self._amqp_url)
+            except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as error:
+                logger.warning("outbox relay cannot reach RabbitMQ (%s); retrying in %.1fs", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _relay_forever(self, exchange: AbstractExchange) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                published = await self.relay_batch(exchange)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # broker or database away: rows stay, try again later
+                RELAY_ERRORS.inc()
+                logger.warning("outbox relay round failed (%s: %s); retrying in %.1fs",
+                               type(error).__name__, error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            if published == self._batch_size:
+                continue  # more may be waiting
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+
+    async def relay_batch(self, exchange: AbstractExchange) -> int:
+        """Publish up to one batch of committed rows and delete them; returns how many."""
+        async with self._sessions() as session, session.begin():
+            rows = (await session.scalars(
+                select(OutboxEvent).order_by(OutboxEvent.id).limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            )).all()
+            if not rows:
+                return 0
+            # Publish the whole batch at once and wait for every broker confirm before deleting.
+            await asyncio.gather(*(
+                exchange.publish(to_message(row), routing_key=row.routing_key, mandatory=True,
+                                 timeout=PUBLISH_TIMEOUT_SECONDS)
+                for row in rows
+            ))
+            await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_([row.id for row in rows])))
+        for row in rows:
+            PUBLISHED.labels(row.routing_key).inc()
+        logger.debug("relayed %d outbox events", len(rows))
+        return len(rows)
+
+    def _on_return(self, message) -> None:
+        UNROUTED.labels(message.type or "unknown").inc()
+        logger.info("event %s (%s) had no queue bound for it", message.message_id, message.type)
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection open so a commit wakes the relay at once."""
+        dsn = asyncpg_dsn(self._engine.url.render_as_string(hide_password=False))
+        while True:
+            try:
+                connection = await asyncpg.connect(dsn)
+                try:
+                    await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                    self._wake.set()  # catch up on anything committed while we were not listening
+                    while not connection.is_closed():
+                        await asyncio.sleep(self._poll_seconds)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=1)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("outbox LISTEN connection lost (%s); reconnecting", error)
+                await asyncio.sleep(self._poll_seconds)

@@ -1,0 +1,90 @@
+"""Every setting of every userreg service, read from the environment in this one place.
+
+Secrets are `SecretStr`, so printing or logging a `Settings` never shows them; `describe()` gives
+an operator-friendly dump with passwords inside URLs masked too.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by `***`, for logs and printed settings."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Settings(BaseSettings):
+    """Validated once at start-up; services receive it, nothing reads `os.environ` elsewhere."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/userreg")
+    database_pool_size: int = Field(10, ge=1)
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    events_exchange: str = "userreg.events"
+
+    public_confirmation_url: str = "http://127.0.0.1:8081"
+    registration_port: int = 8080
+    confirmation_port: int = 8081
+    mailer_port: int = 8082
+    bind_host: str = "127.0.0.1"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: bool = False
+    smtp_starttls: bool = False
+    smtp_timeout: float = Field(30.0, gt=0)
+    mail_from: str = "userreg <no-reply@userreg.local>"
+
+    # argon2id cost; the defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
+    argon2_memory_kib: int = Field(19456, ge=8)
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_parallelism: int = Field(1, ge=1)
+    # Hashing runs in a process pool so it neither blocks the event loop nor holds the GIL.
+    hash_workers: int = Field(0, ge=0, description="0 means one per CPU core")
+
+    resend_cooldown_seconds: int = Field(60, ge=0)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+
+    outbox_batch_size: int = Field(200, ge=1)
+    outbox_poll_seconds: float = Field(2.0, gt=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("public_confirmation_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def database_dsn(self) -> str:
+        return self.database_url.get_secret_value()
+
+    @property
+    def amqp_dsn(self) -> str:
+        return self.amqp_url.get_secret_value()
+
+    def describe(self) -> dict[str, object]:
+        """Every setting, with secrets masked: safe to print or log."""
+        shown: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                raw = value.get_secret_value()
+                value = mask_url(raw) if "://" in raw else "***"
+            shown[name] = value
+        return shown

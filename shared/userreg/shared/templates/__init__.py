@@ -1,0 +1,160 @@
+"""Email and page templates: shipped defaults (per locale) and per-app overrides in the database.
+
+Both the mailer (emails) and confirmation-web (pages) render through `TemplateStore`, and the
+admin command edits the overrides, so an override is picked up on the next render without a restart.
+
+Defaults live beside this file:
+    defaults/<locale>/email/<name>/subject.txt, body.txt, body.html
+    defaults/<locale>/pages/<name>.html            (extending defaults/<locale>/pages/base.html)
+Operator-supplied templates run in Jinja's sandbox; HTML is always autoescaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functools import lru_cache
+
+from jinja2 import FileSystemLoader, TemplateNotFound
+from jinja2 import Template as JinjaTemplate
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from userreg.shared.db.models import Template
+
+DEFAULTS = Path(__file__).resolve().parent / "defaults"
+DEFAULT_LOCALE = "en"
+EMAIL_TEMPLATES = ("confirmation", "registration")
+PAGE_TEMPLATES = (
+    "confirmation-pending",
+    "confirmation-confirmed",
+    "confirmation-expired",
+    "confirmation-disabled",
+    "confirmation-failed",
+)
+TEMPLATE_NAMES = EMAIL_TEMPLATES + PAGE_TEMPLATES
+
+
+class UnknownTemplate(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """The three parts of a template as text; pages have only `html`."""
+
+    subject: str | None
+    text: str | None
+    html: str | None
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def is_email(name: str) -> bool:
+    return name in EMAIL_TEMPLATES
+
+
+def available_locales() -> tuple[str, ...]:
+    return tuple(sorted(path.name for path in DEFAULTS.iterdir() if path.is_dir()))
+
+
+def pick_locale(requested: str | None) -> str:
+    """The best shipped locale for a user's `blUserLocale` ("de-AT" → "de"), else English."""
+    if requested:
+        candidate = requested.replace("_", "-").lower()
+        shipped = available_locales()
+        for option in (candidate, candidate.split("-")[0]):
+            if option in shipped:
+                return option
+    return DEFAULT_LOCALE
+
+
+class TemplateStore:
+    """Finds the template an app uses for a name and locale, and renders it."""
+
+    def __init__(self) -> None:
+        # Text parts (subject, plain body) are not HTML: no escaping there; HTML parts always escape.
+        self._text_env = SandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=False)
+        self._html_env = SandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=True)
+        # Compiling is the slow part of rendering; sources repeat, so keep the compiled forms.
+        self._compile = lru_cache(maxsize=512)(self._compile_uncached)
+
+    def _compile_uncached(self, source: str, html: bool) -> JinjaTemplate:
+        return (self._html_env if html else self._text_env).from_string(source)
+
+    def default_source(self, name: str, locale: str) -> TemplateSource:
+        """The shipped default for a template in a locale (falls back to English)."""
+        if name not in TEMPLATE_NAMES:
+            raise UnknownTemplate(name)
+        locale = pick_locale(locale)
+        if is_email(name):
+            folder = DEFAULTS / locale / "email" / name
+            if not folder.is_dir():
+                folder = DEFAULTS / DEFAULT_LOCALE / "email" / name
+            return TemplateSource(
+                subject=(folder / "subject.txt").read_text(encoding="utf-8").strip(),
+                text=(folder / "body.txt").read_text(encoding="utf-8"),
+                html=(folder / "body.html").read_text(encoding="utf-8"),
+            )
+        path = DEFAULTS / locale / "pages" / f"{name}.html"
+        if not path.is_file():
+            path = DEFAULTS / DEFAULT_LOCALE / "pages" / f"{name}.html"
+        return TemplateSource(subject=None, text=None, html=path.read_text(encoding="utf-8"))
+
+    async def source(self, session: AsyncSession, app_id: str, name: str, locale: str | None) -> TemplateSource:
+        """The app's override for the user's locale, else its locale-independent override, else the
+        shipped default. A part an override leaves empty comes from the default."""
+        if name not in TEMPLATE_NAMES:
+            raise UnknownTemplate(name)
+        locale = pick_locale(locale)
+        overrides = {
+            row.locale: row
+            for row in await session.scalars(
+                select(Template).where(Template.app_id == app_id, Template.name == name,
+                                       Template.locale.in_((locale, "")))
+            )
+        }
+        default = self.default_source(name, locale)
+        override = overrides.get(locale) or overrides.get("")
+        if override is None:
+            return default
+        return TemplateSource(
+            subject=override.subject or default.subject,
+            text=override.text_body or default.text,
+            html=override.html_body or default.html,
+        )
+
+    def render_email(self, source: TemplateSource, context: dict[str, Any]) -> RenderedEmail:
+        subject = self._compile(source.subject or "", False).render(context)
+        return RenderedEmail(
+            # A subject is one line whatever a template or a user's data put into it.
+            subject=" ".join(subject.split()),
+            text=self._compile(source.text or "", False).render(context),
+            html=self._compile(source.html or "", True).render(context),
+        )
+
+    def render_page(self, source: TemplateSource, context: dict[str, Any]) -> str:
+        return self._compile(source.html or "", True).render(context)
+
+    def check(self, name: str, source: TemplateSource) -> None:
+        """Compile every part, raising `jinja2.TemplateSyntaxError` for a broken one."""
+        if name not in TEMPLATE_NAMES:
+            raise UnknownTemplate(name)
+        for part, html in ((source.subject, False), (source.text, False), (source.html, True)):
+            if part:
+                self._compile(part, html)
+
+
+__all__ = [
+    "DEFAULT_LOCALE", "EMAIL_TEMPLATES", "PAGE_TEMPLATES", "TEMPLATE_NAMES", "RenderedEmail",
+    "TemplateNotFound", "TemplateSource", "TemplateStore", "UnknownTemplate", "available_locales",
+    "is_email", "pick_locale",
+]

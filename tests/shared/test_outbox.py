@@ -1,0 +1,93 @@
+"""The outbox relay against the real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from sqlalchemy import func, select
+
+from userreg.shared.db import OutboxEvent
+from userreg.shared.events import USER_REGISTERED, Event, EventUser
+from userreg.shared.outbox import OutboxRelay, enqueue
+
+
+def _event(app_id: str, n: int = 0) -> Event:
+    return Event(type=USER_REGISTERED, appId=app_id,
+                 user=EventUser(objectId=f"U{n}", identityProperty="email", identity=f"u{n}@example.com"))
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay):
+    task = asyncio.create_task(relay.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_committed_event_is_published_at_once_and_its_row_deleted(engine, sessions, settings, topology,
+                                                                        make_app, event_queue):
+    app = await make_app()
+    relay = OutboxRelay(engine, settings.amqp_dsn, topology, poll_seconds=30)  # only NOTIFY can wake it in time
+    async with running(relay):
+        await asyncio.sleep(0.5)  # let it connect and drain
+        event = _event(app.app_id)
+        started = time.monotonic()
+        async with sessions() as session, session.begin():
+            enqueue(session, event)
+        message = await _next_message(event_queue, event.id)
+        latency = time.monotonic() - started
+
+    assert latency < 2, "the relay must be woken by the commit, not by its 30 s timer"
+    assert message.message_id == event.id
+    assert message.type == USER_REGISTERED
+    assert message.content_type == "application/json"
+    assert message.delivery_mode == 2
+    assert json.loads(message.body)["user"]["identity"] == "u0@example.com"
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(OutboxEvent.event_id == event.id)) == 0
+
+
+async def test_rolled_back_event_is_never_published(engine, sessions, settings, topology, make_app, event_queue):
+    app = await make_app()
+    rolled_back, committed = _event(app.app_id, 1), _event(app.app_id, 2)
+    async with sessions() as session:
+        async with session.begin():
+            enqueue(session, rolled_back)
+            await session.flush()
+            await session.rollback()
+    async with sessions() as session, session.begin():
+        enqueue(session, committed)
+    async with running(OutboxRelay(engine, settings.amqp_dsn, topology)):
+        message = await _next_message(event_queue, committed.id)
+    assert message.message_id == committed.id
+
+
+async def test_events_wait_for_an_unreachable_broker(engine, sessions, settings, topology, make_app, event_queue):
+    app = await make_app()
+    event = _event(app.app_id, 3)
+    async with sessions() as session, session.begin():
+        enqueue(session, event)
+    async with running(OutboxRelay(engine, "amqp://guest:guest@127.0.0.1:1/", topology)):
+        await asyncio.sleep(1)
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(OutboxEvent.event_id == event.id)) == 1
+    async with running(OutboxRelay(engine, settings.amqp_dsn, topology)):
+        assert (await _next_message(event_queue, event.id)).message_id == event.id
+
+
+async def _next_message(queue, event_id: str, timeout: float = 10):
+    """The message with this id, skipping others the session's exchange carried."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = await queue.get(fail=False, no_ack=True)
+        if message is None:
+            await asyncio.sleep(0.02)
+        elif message.message_id == event_id:
+            return message
+    raise AssertionError(f"event {event_id} was not published within {timeout}s")
