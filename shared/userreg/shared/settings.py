@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     registration_port: int = 8080
     confirmation_port: int = 8081
     mailer_port: int = 8082
+    # The local development inbox (SMTP server + web page listing what it received).
+    inbox_smtp_port: int = 1025
+    inbox_http_port: int = 8025
     bind_host: str = "127.0.0.1"
 
     smtp_host: str = "127.0.0.1"
