@@ -136,7 +136,7 @@ class OutboxRelay:
         logger.debug("relayed %d outbox events", len(rows))
         return len(rows)
 
-    def _on_return(self, message) -> None:
+    def _on_return(self, _channel, message) -> None:
         UNROUTED.labels(message.type or "unknown").inc()
         logger.info("event %s (%s) had no queue bound for it", message.message_id, message.type)
 
