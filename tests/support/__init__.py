@@ -1,0 +1,1 @@
+"""Test helpers shared by every test area: ports, polling, a cuttable TCP proxy, service processes."""
