@@ -9,24 +9,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
 
 from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED
+from userreg.shared.settings import Settings
 
 QUORUM = {"x-queue-type": "quorum"}
 # Quorum queues dead-letter at-most-once unless told otherwise; these two make it at-least-once.
 SAFE_DEAD_LETTERING = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
 # Retry delays of the mailer, in seconds: transient SMTP failures wait in these queues.
-MAILER_RETRY_DELAYS = (5, 30, 300, 1800, 7200)
+MAILER_RETRY_DELAYS: tuple[float, ...] = (5, 30, 300, 1800, 7200)
 # A poison message is dead-lettered after this many deliveries, so it can never loop forever.
 MAILER_DELIVERY_LIMIT = 20
 
 
+def seconds_label(seconds: float) -> str:
+    """A delay as it appears in a queue name: 5 → "5", 0.2 → "0.2"."""
+    return f"{seconds:g}"
+
+
 @dataclass(frozen=True)
 class Topology:
-    """The names of every exchange and queue, derived from the one configurable exchange name."""
+    """The names of every exchange and queue, derived from the one configurable exchange name
+    (and, for the mailer's delay queues, from the configured retry delays)."""
 
     exchange: str
+    mailer_retry_delays: tuple[float, ...] = MAILER_RETRY_DELAYS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topology:
+        return cls(settings.events_exchange, settings.mailer_retry_delay_seconds)
 
     @property
     def mailer_queue(self) -> str:
@@ -36,8 +48,8 @@ class Topology:
     def mailer_dead_letter_queue(self) -> str:
         return f"{self.exchange}.mailer.dead"
 
-    def mailer_retry_queue(self, delay_seconds: int) -> str:
-        return f"{self.exchange}.mailer.retry.{delay_seconds}s"
+    def mailer_retry_queue(self, delay_seconds: float) -> str:
+        return f"{self.exchange}.mailer.retry.{seconds_label(delay_seconds)}s"
 
     @property
     def mailer_routing_keys(self) -> tuple[str, ...]:
@@ -53,10 +65,9 @@ async def declare_events_exchange(channel: AbstractChannel, topology: Topology) 
     return await channel.declare_exchange(topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
 
 
-async def declare_topology(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
-    """Declare the events exchange and every durable quorum queue bound to it; returns the exchange."""
-    exchange = await declare_events_exchange(channel, topology)
-    mailer = await channel.declare_queue(
+async def declare_mailer_queue(channel: AbstractChannel, topology: Topology) -> AbstractQueue:
+    """The mailer's work queue (not yet bound), for a consumer that needs the queue object."""
+    return await channel.declare_queue(
         topology.mailer_queue,
         durable=True,
         arguments={
@@ -67,10 +78,16 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Abst
             "x-dead-letter-routing-key": topology.mailer_dead_letter_queue,
         },
     )
+
+
+async def declare_topology(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
+    """Declare the events exchange and every durable quorum queue bound to it; returns the exchange."""
+    exchange = await declare_events_exchange(channel, topology)
+    mailer = await declare_mailer_queue(channel, topology)
     for routing_key in topology.mailer_routing_keys:
         await mailer.bind(exchange, routing_key)
     await channel.declare_queue(topology.mailer_dead_letter_queue, durable=True, arguments=QUORUM)
-    for delay in MAILER_RETRY_DELAYS:
+    for delay in topology.mailer_retry_delays:
         # A delay queue has no consumer: a message waits out its TTL, then dead-letters back into
         # the mailer queue through the default exchange.
         await channel.declare_queue(
@@ -79,7 +96,7 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Abst
             arguments={
                 **QUORUM,
                 **SAFE_DEAD_LETTERING,
-                "x-message-ttl": delay * 1000,
+                "x-message-ttl": round(delay * 1000),
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": topology.mailer_queue,
             },

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout: float = Field(30.0, gt=0)
     mail_from: str = "userreg <no-reply@userreg.local>"
+    # Seconds to wait before each retry of a transient SMTP failure, comma-separated; their number is
+    # the number of retries before an email is dead-lettered. Each delay has a queue of its own.
+    mailer_retry_delays: str = "5,30,300,1800,7200"
+    mailer_prefetch: int = Field(64, ge=1)
+    # SMTP connections the mailer keeps open and reuses across messages.
+    mailer_smtp_connections: int = Field(4, ge=1)
 
     # argon2id cost; the defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
     argon2_memory_kib: int = Field(19456, ge=8)
@@ -72,6 +78,21 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("mailer_retry_delays")
+    @classmethod
+    def _delays_are_positive_seconds(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated seconds, e.g. 5,30,300") from None
+        if not delays or any(not 0 < delay <= 86400 * 7 for delay in delays):
+            raise ValueError("needs at least one delay, each > 0 s and at most 7 days")
+        return ",".join(f"{delay:g}" for delay in delays)
+
+    @property
+    def mailer_retry_delay_seconds(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.mailer_retry_delays.split(","))
 
     @property
     def database_dsn(self) -> str:
