@@ -1,0 +1,62 @@
+"""The `userreg` command: parse the arguments, read the settings, run one command, print its result.
+
+Exit codes: 0 done, 1 the command failed (message on stderr), 2 bad arguments (argparse's code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from pydantic import ValidationError
+
+from userreg.admin.commands import app, migrate, run, schema, template
+from userreg.admin.errors import CommandError
+from userreg.admin.output import print_json
+from userreg.shared.logs import configure_logging
+from userreg.shared.settings import Settings
+
+GROUPS = (migrate, app, schema, template, run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="userreg",
+        description="Operate userreg: database and topology, apps, schema, templates, users, dead letters, "
+        "and `userreg run` to start the whole system locally. Settings come from the environment "
+        "(DATABASE_URL, AMQP_URL, …), as for the services.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """`userreg app set`, for error messages."""
+    sub = getattr(args, f"{args.command.replace('-', '_')}_command", None)
+    return " ".join(part for part in ("userreg", args.command, sub) if part)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, error['loc'])).upper()}: {error['msg']}" for error in exc.errors())
+        print(f"userreg: invalid settings in the environment: {problems}", file=sys.stderr)
+        return 2
+    # Only warnings from the libraries: a command's output is its JSON (the runner sets its own level).
+    configure_logging("WARNING")
+    try:
+        result = asyncio.run(args.handler(args, settings))
+    except CommandError as exc:
+        print(f"{_command_name(args)}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    if result is not None:
+        print_json(result)
+    return 0
+

@@ -1,0 +1,102 @@
+"""`userreg app create|list|show|set`: apps (tenants), their keys and settings (SPEC §2)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy import select
+
+from userreg.admin.commands.schema import make_identity
+from userreg.admin.database import open_database
+from userreg.admin.errors import CommandFailed
+from userreg.admin.lookup import count_users, find_app
+from userreg.admin.values import parse_assignments, parse_setting
+from userreg.shared.apps import SETTINGS, app_as_json, create_app
+from userreg.shared.db.models import App
+from userreg.shared.settings import Settings
+
+HIDDEN = "***"
+
+
+def shown(app: App, *, show_server_key: bool = False) -> dict[str, Any]:
+    """The app as printed after it was created: the server key is a secret, so only `app create`
+    (and `app show --show-server-key`, asked for explicitly) prints it."""
+    data = app_as_json(app)
+    if not show_server_key:
+        data["serverApiKey"] = HIDDEN
+    return data
+
+
+async def _name_taken(session, name: str, other_than: str | None = None) -> App | None:
+    query = select(App).where(App.name == name)
+    if other_than is not None:
+        query = query.where(App.app_id != other_than)
+    return await session.scalar(query.limit(1))
+
+
+async def create(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    name = parse_setting("name", args.name)
+    async with open_database(settings) as sessions, sessions() as session, session.begin():
+        if existing := await _name_taken(session, name):
+            raise CommandFailed(f"an app named {name!r} exists already (appId {existing.app_id})")
+        app = await create_app(session, name, email_confirmation_required=args.email_confirmation)
+        return app_as_json(app)
+
+
+async def list_apps(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    async with open_database(settings) as sessions, sessions() as session:
+        apps = await session.scalars(select(App).order_by(App.created_at, App.name))
+        return [{**shown(app), "users": await count_users(session, app.app_id)} for app in apps]
+
+
+async def show(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    async with open_database(settings) as sessions, sessions() as session:
+        app = await find_app(session, args.app)
+        return {**shown(app, show_server_key=args.show_server_key), "created": app.created_at,
+                "users": await count_users(session, app.app_id)}
+
+
+async def set_settings(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    # Every value is checked before anything is written: a bad one changes nothing.
+    changes = {name: parse_setting(name, raw) for name, raw in parse_assignments(args.settings).items()}
+    async with open_database(settings) as sessions, sessions() as session, session.begin():
+        app = await find_app(session, args.app, for_update=True)
+        if "name" in changes and (other := await _name_taken(session, changes["name"], app.app_id)):
+            raise CommandFailed(f"an app named {changes['name']!r} exists already (appId {other.app_id})")
+        for name, value in changes.items():
+            if name == "identityProperty":
+                await make_identity(session, app, value)
+            else:
+                setattr(app, SETTINGS[name], value)
+        await session.flush()
+        return shown(app)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    group = commands.add_parser("app", help="create, list, show and configure apps",
+                                description="Apps (tenants): their keys and registration settings.")
+    sub = group.add_subparsers(dest="app_command", required=True, metavar="COMMAND")
+
+    parser = sub.add_parser("create", help="create an app; prints its appId, keys and settings as JSON")
+    parser.add_argument("--name", required=True, help="a name of its own, usable in place of the appId")
+    parser.add_argument("--email-confirmation", action="store_true",
+                        help="new users must confirm their email address before they can log in")
+    parser.set_defaults(handler=create)
+
+    parser = sub.add_parser("list", help="every app with its settings and user count (JSON)")
+    parser.set_defaults(handler=list_apps)
+
+    parser = sub.add_parser("show", help="one app's settings (JSON)")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("--show-server-key", action="store_true", help="also print the secret server API key")
+    parser.set_defaults(handler=show)
+
+    parser = sub.add_parser(
+        "set", help="change settings: userreg app set APP registrationEnabled=false …",
+        description="Change an app's settings, given by their Backendless names: " + ", ".join(SETTINGS)
+        + ". Booleans take true/false (yes/no, on/off, 1/0); confirmationLinkTtl is in seconds; "
+        "beforeRegisterWebhookUrl=null removes the webhook.")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("settings", nargs="+", metavar="NAME=VALUE")
+    parser.set_defaults(handler=set_settings)

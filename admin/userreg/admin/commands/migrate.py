@@ -1,0 +1,61 @@
+"""`userreg migrate`: the database (created if missing, then migrated) and the RabbitMQ topology."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import aio_pika.exceptions
+from sqlalchemy.engine import make_url
+
+from userreg.admin.database import CONNECTION_ERRORS, describe_error
+from userreg.admin.errors import CommandFailed
+from userreg.shared.db import ensure_database, migrate
+from userreg.shared.messaging import Topology, connect, declare_topology
+from userreg.shared.settings import Settings, mask_url
+
+BROKER_TIMEOUT_SECONDS = 15.0
+
+
+async def prepare(settings: Settings) -> dict[str, Any]:
+    """Everything the services need before they start; idempotent, safe to run again and from
+    several places at once (a migration takes alembic's lock, declarations are idempotent)."""
+    database = mask_url(settings.database_dsn)
+    try:
+        created = await ensure_database(settings.database_dsn)
+        await migrate(settings.database_dsn)
+    except CONNECTION_ERRORS as exc:
+        raise CommandFailed(f"cannot prepare the database {database}: {describe_error(exc)}") from exc
+    topology = Topology(settings.events_exchange)
+    broker = mask_url(settings.amqp_dsn)
+    try:
+        connection = await asyncio.wait_for(connect(settings.amqp_dsn), BROKER_TIMEOUT_SECONDS)
+    except (OSError, asyncio.TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+        raise CommandFailed(f"cannot connect to RabbitMQ at {broker}: {describe_error(exc) or 'timed out'}") from exc
+    try:
+        channel = await connection.channel()
+        await declare_topology(channel, topology)
+    except aio_pika.exceptions.AMQPError as exc:
+        raise CommandFailed(f"cannot declare the topology on {broker}: {describe_error(exc)}") from exc
+    finally:
+        await connection.close()
+    return {
+        "database": make_url(settings.database_dsn).database,
+        "databaseCreated": created,
+        "migrated": True,
+        "exchange": topology.exchange,
+        "queues": [topology.mailer_queue, topology.mailer_dead_letter_queue],
+    }
+
+
+async def run_migrate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return await prepare(settings)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "migrate", help="create the database if missing, migrate it, declare the RabbitMQ topology",
+        description="Idempotent: creates the database named in DATABASE_URL when it is missing, applies "
+        "every migration, and declares the events exchange and the mailer's queues on AMQP_URL.")
+    parser.set_defaults(handler=run_migrate)

@@ -1,0 +1,185 @@
+"""`userreg template set|show|reset`: an app's overrides of the email and page templates (SPEC §5, §6).
+
+Overrides are rows of the `templates` table; the mailer and confirmation-web read them on every
+render, so a change is live at once, without a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from userreg.admin.database import open_database
+from userreg.admin.errors import UsageError
+from userreg.admin.lookup import find_app
+from userreg.shared.db.models import Template
+from userreg.shared.templates import (
+    EMAIL_TEMPLATES,
+    PAGE_TEMPLATES,
+    TEMPLATE_NAMES,
+    TemplateSource,
+    TemplateStore,
+    available_locales,
+    is_email,
+    pick_locale,
+)
+
+LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+MAX_TEMPLATE_BYTES = 256 * 1024
+
+
+def normalise_locale(raw: str | None) -> str:
+    """The locale an override is stored under: '' (every locale) or a shipped one, lower-case with '-'.
+    The services pick the best shipped locale for a user, so an override for a locale that is not
+    shipped would never be used: it is refused rather than silently ignored."""
+    if raw is None or not raw.strip():
+        return ""
+    locale = raw.strip().replace("_", "-").lower()
+    if not LOCALE.fullmatch(locale):
+        raise UsageError(f"--locale must look like 'en' or 'pt-br', got {raw!r}")
+    shipped = available_locales()
+    if locale not in shipped:
+        raise UsageError(f"no templates are shipped for locale {locale!r}; use one of {', '.join(shipped)}"
+                         " or leave --locale out to override every locale")
+    return locale
+
+
+def check_name(name: str) -> str:
+    if name not in TEMPLATE_NAMES:
+        raise UsageError(f"unknown template {name!r}; emails: {', '.join(EMAIL_TEMPLATES)}; "
+                         f"pages: {', '.join(PAGE_TEMPLATES)}")
+    return name
+
+
+def read_part(path: str | None, option: str) -> str | None:
+    if path is None:
+        return None
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_TEMPLATE_BYTES:
+            raise UsageError(f"{option} {path}: larger than {MAX_TEMPLATE_BYTES // 1024} KiB")
+        content = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{option} {path}: not UTF-8 text") from None
+    if not content.strip():
+        raise UsageError(f"{option} {path}: the file is empty")
+    return content
+
+
+def source_from_files(name: str, subject_file: str | None, text_file: str | None,
+                      html_file: str | None) -> TemplateSource:
+    """The parts an operator gave, read and compiled; raises `UsageError` for a broken one."""
+    if not is_email(name) and (subject_file or text_file):
+        raise UsageError(f"{name!r} is a page: it has only an HTML part (--html-file)")
+    if not (subject_file or text_file or html_file):
+        raise UsageError("give at least one of --subject-file, --text-file, --html-file"
+                         if is_email(name) else "give --html-file")
+    source = TemplateSource(subject=read_part(subject_file, "--subject-file"),
+                            text=read_part(text_file, "--text-file"),
+                            html=read_part(html_file, "--html-file"))
+    if source.subject is not None and len(source.subject.strip().splitlines()) > 1:
+        raise UsageError("--subject-file: a subject is one line")
+    try:
+        TemplateStore().check(name, source)
+    except TemplateSyntaxError as exc:
+        raise UsageError(f"template {name!r} does not compile: {exc.message} (line {exc.lineno})") from None
+    return source
+
+
+async def set_template(args: argparse.Namespace, settings) -> dict[str, Any]:
+    name = check_name(args.name)
+    locale = normalise_locale(args.locale)
+    source = source_from_files(name, args.subject_file, args.text_file, args.html_file)
+    given = {"subject": source.subject and source.subject.strip(), "text_body": source.text,
+             "html_body": source.html}
+    given = {column: value for column, value in given.items() if value is not None}
+    async with open_database(settings) as sessions, sessions() as session, session.begin():
+        app = await find_app(session, args.app)
+        # Parts not given keep what an earlier override set.
+        statement = insert(Template).values(app_id=app.app_id, name=name, locale=locale, **given)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=[Template.app_id, Template.name, Template.locale],
+            set_={**given, "updated_at": func.now()},
+        ))
+        row = await session.scalar(select(Template).where(
+            Template.app_id == app.app_id, Template.name == name, Template.locale == locale))
+        return {"appId": app.app_id, "name": name, "locale": locale or None,
+                "overridden": _overridden_parts(row)}
+
+
+def _overridden_parts(row: Template | None) -> list[str]:
+    if row is None:
+        return []
+    parts = (("subject", row.subject), ("text", row.text_body), ("html", row.html_body))
+    return [part for part, value in parts if value]
+
+
+async def show_template(args: argparse.Namespace, settings) -> dict[str, Any]:
+    name = check_name(args.name)
+    locale = normalise_locale(args.locale)
+    store = TemplateStore()
+    async with open_database(settings) as sessions, sessions() as session:
+        app = await find_app(session, args.app)
+        # The same resolution the services use: the locale's override, else the every-locale one;
+        # without --locale, what a user without a locale gets.
+        effective = pick_locale(locale or None)
+        rows = {row.locale: row for row in await session.scalars(select(Template).where(
+            Template.app_id == app.app_id, Template.name == name, Template.locale.in_((effective, ""))))}
+        override = rows.get(effective) or rows.get("")
+        used = await store.source(session, app.app_id, name, effective)
+    result: dict[str, Any] = {
+        "appId": app.app_id, "name": name, "locale": effective,
+        "source": "override" if override is not None else "default",
+        "overrideLocale": None if override is None else (override.locale or "*"),
+        "overridden": _overridden_parts(override),
+    }
+    if is_email(name):
+        result.update(subject=used.subject, text=used.text)
+    result["html"] = used.html
+    return result
+
+
+async def reset_template(args: argparse.Namespace, settings) -> dict[str, Any]:
+    name = check_name(args.name)
+    locale = normalise_locale(args.locale)
+    async with open_database(settings) as sessions, sessions() as session, session.begin():
+        app = await find_app(session, args.app)
+        result = await session.execute(delete(Template).where(
+            Template.app_id == app.app_id, Template.name == name, Template.locale == locale))
+        return {"appId": app.app_id, "name": name, "locale": locale or None, "removed": result.rowcount > 0}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    group = commands.add_parser(
+        "template", help="override an app's email and page templates",
+        description="Templates: emails " + ", ".join(EMAIL_TEMPLATES) + " (subject, text, HTML) and pages "
+        + ", ".join(PAGE_TEMPLATES) + " (HTML). Jinja2, sandboxed; HTML is autoescaped.")
+    sub = group.add_subparsers(dest="template_command", required=True, metavar="COMMAND")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("app", metavar="APP", help="appId or name")
+        parser.add_argument("name", metavar="NAME", help="template name")
+        parser.add_argument("--locale", metavar="L", help="a shipped locale; without it, every locale")
+
+    parser = sub.add_parser("set", help="store an override from files (parts not given keep their value)")
+    common(parser)
+    parser.add_argument("--subject-file", metavar="F", help="email subject (one line)")
+    parser.add_argument("--text-file", metavar="F", help="email plain-text body")
+    parser.add_argument("--html-file", metavar="F", help="email HTML body, or the page")
+    parser.set_defaults(handler=set_template)
+
+    parser = sub.add_parser("show", help="the template in use, saying whether it is an override or the default")
+    common(parser)
+    parser.set_defaults(handler=show_template)
+
+    parser = sub.add_parser("reset", help="remove an override: the shipped default is used again")
+    common(parser)
+    parser.set_defaults(handler=reset_template)

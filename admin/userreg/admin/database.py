@@ -1,0 +1,46 @@
+"""The database as an admin command uses it: one small engine per command, clear errors when the
+database is unreachable or not migrated yet."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from userreg.admin.errors import CommandFailed
+from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.settings import Settings, mask_url
+
+# What connecting to an unreachable, misnamed or refusing server raises, through SQLAlchemy or not.
+CONNECTION_ERRORS = (OSError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line saying why, without the SQL or a traceback."""
+    cause = getattr(exc, "orig", None) or exc
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return message
+
+
+@contextlib.asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[async_sessionmaker]:
+    """A sessionmaker on the configured database, checked to be reachable and migrated."""
+    # A command does one thing at a time: one connection is all it needs.
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        where = mask_url(settings.database_dsn)
+        try:
+            async with engine.connect() as connection:
+                migrated = await connection.scalar(text("SELECT to_regclass('apps') IS NOT NULL"))
+        except CONNECTION_ERRORS as exc:
+            raise CommandFailed(f"cannot use the database {where}: {describe_error(exc)}"
+                                " (is PostgreSQL running? `userreg migrate` creates the database)") from exc
+        if not migrated:
+            raise CommandFailed(f"the database {where} has no userreg tables yet: run `userreg migrate`")
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
