@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from userreg.admin.commands import app, migrate, run, schema, template
 from userreg.admin.errors import CommandError
 from userreg.admin.output import print_json
-from userreg.shared.logs import configure_logging
 from userreg.shared.settings import Settings
 
 GROUPS = (migrate, app, schema, template, run)
@@ -47,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         problems = "; ".join(f"{'.'.join(map(str, error['loc'])).upper()}: {error['msg']}" for error in exc.errors())
         print(f"userreg: invalid settings in the environment: {problems}", file=sys.stderr)
         return 2
-    # Only warnings from the libraries: a command's output is its JSON (the runner sets its own level).
-    configure_logging("WARNING")
     try:
         result = asyncio.run(args.handler(args, settings))
     except CommandError as exc:

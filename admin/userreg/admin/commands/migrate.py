@@ -27,7 +27,7 @@ async def prepare(settings: Settings) -> dict[str, Any]:
         await migrate(settings.database_dsn)
     except CONNECTION_ERRORS as exc:
         raise CommandFailed(f"cannot prepare the database {database}: {describe_error(exc)}") from exc
-    topology = Topology(settings.events_exchange)
+    topology = Topology.from_settings(settings)
     broker = mask_url(settings.amqp_dsn)
     try:
         connection = await asyncio.wait_for(connect(settings.amqp_dsn), BROKER_TIMEOUT_SECONDS)
