@@ -1,0 +1,93 @@
+"""The HTTP edge: decode the request, call one handler, render its outcome. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from userreg.confirmation_web.handlers import Confirmations, Failure
+from userreg.confirmation_web.pages import PageRenderer
+from userreg.confirmation_web.rules import is_same_origin_post
+
+logger = logging.getLogger(__name__)
+
+CONFIRMATIONS_KEY = web.AppKey("confirmations", Confirmations)
+PAGES_KEY = web.AppKey("pages", PageRenderer)
+PUBLIC_ORIGIN_KEY = web.AppKey("public_origin", str)
+
+
+def _accept_language(request: web.Request) -> str | None:
+    return request.headers.get("Accept-Language")
+
+
+async def open_link(request: web.Request) -> web.Response:
+    """GET (and HEAD) of a confirmation link."""
+    outcome = await request.app[CONFIRMATIONS_KEY].open(
+        request.match_info["app_id"], request.match_info["token"], request.method, request.headers)
+    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+
+
+async def _posted_token(request: web.Request) -> str | None:
+    form = await request.post()
+    token = form.get("token")
+    return token if isinstance(token, str) else None
+
+
+async def confirm(request: web.Request) -> web.Response:
+    """The pending page's POST (sent by its script, or by its button)."""
+    return await _post(request, "confirm")
+
+
+async def resend(request: web.Request) -> web.Response:
+    """The expired page's "send a new link" POST."""
+    return await _post(request, "resend")
+
+
+async def _post(request: web.Request, action: str) -> web.Response:
+    confirmations = request.app[CONFIRMATIONS_KEY]
+    app_id = request.match_info["app_id"]
+    if not is_same_origin_post(request.headers, request.app[PUBLIC_ORIGIN_KEY]):
+        logger.info("refused a cross-site %s POST for app %s", action, app_id)
+        outcome = await confirmations.failed(app_id, Failure.CROSS_SITE, status=403)
+    else:
+        token = await _posted_token(request) or ""
+        handler = confirmations.confirm if action == "confirm" else confirmations.resend
+        outcome = await handler(app_id, token)
+    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+
+
+async def link_without_token(request: web.Request) -> web.Response:
+    outcome = await request.app[CONFIRMATIONS_KEY].failed(request.match_info["app_id"], Failure.MALFORMED)
+    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Any other path under the service is a broken link: show the failed page, not a bare 404."""
+    outcome = await request.app[CONFIRMATIONS_KEY].failed(None, Failure.UNKNOWN)
+    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+
+
+async def health(_request: web.Request) -> web.Response:
+    """Liveness: the process serves requests."""
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the database answers. RabbitMQ is not needed to serve pages (events wait in the
+    outbox until the relay reaches it), so its absence does not take the pages out of service."""
+    try:
+        async with request.app[CONFIRMATIONS_KEY].engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:  # any failure to reach the database means not ready
+        logger.warning("not ready: database unreachable (%s)", type(error).__name__)
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response

@@ -1,0 +1,121 @@
+"""Fixtures of the confirmation-web tests: the service on a real socket against the session's real
+database, and links made directly with the ORM and `issue_confirmation` (no registration code)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from userreg.confirmation_web.app import create_app
+from userreg.shared.confirmations import issue_confirmation
+from userreg.shared.db import App, ConfirmationToken, OutboxEvent, User, UserStatus
+from userreg.shared.tokens import new_guid
+
+LINK_PATH = re.compile(r"^https?://[^/]+(?P<path>/(?P<app_id>[^/]+)/confirm/(?P<token>[^/]+))$")
+
+
+@dataclass(frozen=True)
+class MadeLink:
+    app: App
+    user_id: str
+    email: str
+    token: str
+    path: str  # /{appId}/confirm/{token}, to open on the test server
+    url: str   # the public link, as an email would carry it
+
+
+@pytest.fixture
+async def server(settings) -> AsyncIterator[TestServer]:
+    """confirmation-web on a free local port, with its outbox relay running."""
+    test_server = TestServer(create_app(settings), host="127.0.0.1")
+    await test_server.start_server()
+    yield test_server
+    await test_server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client (no script, no cookies kept): what a mail scanner is."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        yield session
+
+
+@pytest.fixture
+def url(server: TestServer):
+    def make(path: str) -> str:
+        return str(server.make_url(path))
+
+    return make
+
+
+@pytest.fixture
+def make_link(sessions, settings):
+    """Create a user of `app` with `status` and a confirmation link; `expired=True` makes a link
+    whose lifetime is over, `issued_ago` backdates it (for the resend cool-down)."""
+
+    async def make(app: App, *, status: UserStatus = UserStatus.EMAIL_CONFIRMATION_PENDING,
+                   expired: bool = False, issued_ago: timedelta | None = None,
+                   properties: dict | None = None, user_id: str | None = None) -> MadeLink:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        async with sessions() as session, session.begin():
+            db_app = await session.get(App, app.app_id)
+            assert db_app is not None
+            user = None if user_id is None else await session.get(User, user_id)
+            if user is None:
+                user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
+                            properties={"email": email, "name": "Test User", **(properties or {})},
+                            password_hash="not-a-real-hash", status=status)
+                session.add(user)
+                await session.flush()
+            else:
+                email = user.properties["email"]
+            now = datetime.now(timezone.utc)
+            if expired:
+                issued_at = now - timedelta(seconds=db_app.confirmation_link_ttl + 60)
+            else:
+                issued_at = now - (issued_ago or timedelta(0))
+            confirmation = issue_confirmation(session, db_app, user, settings.public_confirmation_url, issued_at)
+        match = LINK_PATH.match(confirmation.url)
+        assert match, confirmation.url
+        return MadeLink(app=db_app, user_id=user.object_id, email=email, token=match["token"],
+                        path=match["path"], url=confirmation.url)
+
+    return make
+
+
+@pytest.fixture
+def user_status(sessions):
+    async def read(user_id: str) -> UserStatus:
+        async with sessions() as session:
+            return await session.scalar(select(User.status).where(User.object_id == user_id))
+
+    return read
+
+
+@pytest.fixture
+def tokens_of(sessions):
+    async def count(user_id: str) -> int:
+        async with sessions() as session:
+            return await session.scalar(select(func.count()).where(ConfirmationToken.user_id == user_id))
+
+    return count
+
+
+@pytest.fixture
+def outbox_of(sessions):
+    """The routing keys of the outbox rows about a user that are not published yet."""
+
+    async def rows(user_id: str) -> list[str]:
+        async with sessions() as session:
+            return list(await session.scalars(
+                select(OutboxEvent.routing_key).where(OutboxEvent.payload["user"]["objectId"].astext == user_id)))
+
+    return rows
