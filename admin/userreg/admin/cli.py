@@ -11,12 +11,12 @@ import sys
 
 from pydantic import ValidationError
 
-from userreg.admin.commands import app, migrate, run, schema, template
+from userreg.admin.commands import app, migrate, run, schema, template, user
 from userreg.admin.errors import CommandError
 from userreg.admin.output import print_json
 from userreg.shared.settings import Settings
 
-GROUPS = (migrate, app, schema, template, run)
+GROUPS = (migrate, app, schema, template, user, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

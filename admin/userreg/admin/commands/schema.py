@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -14,25 +13,22 @@ from userreg.admin.database import open_database
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
 from userreg.admin.output import note
+from userreg.registration import rules
 from userreg.shared.apps import DEFAULT_STRING_LENGTH, schema_of
-from userreg.shared.db.models import App, ColumnType, SchemaColumn
+from userreg.shared.db.models import App, ColumnType, SchemaColumn, User, UserStatus
 
-COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,199}$")
-# Properties the system sets on every user; a column of the same name would shadow them.
-SYSTEM_PROPERTIES = frozenset(name.lower() for name in (
-    "objectId", "ownerId", "created", "updated", "userStatus", "lastLogin", "socialAccount", "___class",
-    "id", "user-token",
-))
+# What a user's record always has besides its columns; a column of the same name would clash.
+RESERVED = rules.SYSTEM_PROPERTIES | {rules.OBJECT_ID.lower(), rules.CLASS.lower(), "id"}
 TEXT_TYPES = (ColumnType.STRING, ColumnType.TEXT)
 MAX_LENGTH_LIMIT = 1_000_000
 
 
 def check_new_column(name: str, column_type: ColumnType, max_length: int | None) -> int | None:
     """The max length the new column gets; raises `UsageError` for a name or length it cannot have."""
-    if not COLUMN_NAME.fullmatch(name):
+    if not rules.COLUMN_NAME.fullmatch(name):
         raise UsageError(f"column name {name!r} must start with a letter and have only letters, digits and _"
                          " (at most 200 characters)")
-    if name.lower() in SYSTEM_PROPERTIES:
+    if name.lower() in RESERVED:
         raise UsageError(f"{name!r} is a system property of every user and cannot be a column")
     if max_length is not None:
         if column_type not in TEXT_TYPES:
@@ -68,21 +64,31 @@ async def make_identity(session: AsyncSession, app: App, name: str) -> SchemaCol
     await session.flush()
     column.is_identity = True
     app.identity_property = column.name
+    await session.flush()
+    await rekey_users(session, app, column)
+    return column
+
+
+async def rekey_users(session: AsyncSession, app: App, column: SchemaColumn) -> None:
+    """Store every registered user's identity key from the column's value (guests have none).
+    Fails with `CommandFailed` when two users share a value: the identity must be unique."""
+    users = (await session.execute(select(User.object_id, User.properties).where(
+        User.app_id == app.app_id, User.status != UserStatus.GUEST))).all()
+    keys = []
+    for object_id, properties in users:
+        value = properties.get(column.name)
+        key = rules.identity_key(value) if isinstance(value, str) and value.strip() else None
+        keys.append({"object_id": object_id, "identity_key": key})
+    if not keys:
+        return
     try:
         async with session.begin_nested():
-            await session.flush()
-            # Guests have no identity; everyone else is found by the new column's value from now on.
-            await session.execute(text(
-                "UPDATE users SET identity_key = lower(prop.value) FROM ("
-                "  SELECT u.object_id, (SELECT p.value FROM jsonb_each_text(u.properties) p"
-                "                       WHERE lower(p.key) = :key LIMIT 1) AS value"
-                "  FROM users u WHERE u.app_id = :app_id AND u.status <> 'GUEST') AS prop"
-                " WHERE users.object_id = prop.object_id"
-            ), {"key": column.name_key, "app_id": app.app_id})
+            # Clear first: an old key of one user may be the new key of another.
+            await session.execute(update(User).where(User.app_id == app.app_id).values(identity_key=None))
+            await session.execute(update(User), keys)
     except IntegrityError:
         raise CommandFailed(f"cannot make {column.name!r} the identity of app {app.name!r}: some of its users"
                             " share a value (compared case-insensitively)") from None
-    return column
 
 
 async def list_columns(args: argparse.Namespace, settings) -> list[dict[str, Any]]:

@@ -1,0 +1,131 @@
+"""`userreg user create|list|set-status`: users, through the registration service's own service
+layer, so an operator's user passes the same checks, gets the same response shape and, when the
+app confirms emails, the same confirmation email (its event leaves through the outbox relay of a
+running registration service)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from sqlalchemy import select
+
+from userreg.admin.database import open_database
+from userreg.admin.errors import CommandFailed, UsageError
+from userreg.admin.lookup import find_app
+from userreg.admin.values import parse_assignments, parse_property
+from userreg.registration import errors, rules
+from userreg.registration.hashing import Argon2Parameters, PasswordHashing
+from userreg.registration.representation import user_json
+from userreg.registration.service import Registrar, Tenant
+from userreg.registration.webhook import BeforeRegisterWebhook
+from userreg.shared.db.models import User, UserStatus
+from userreg.shared.settings import Settings
+
+DEFAULT_LIST_LIMIT = 100
+
+
+def refused(error: errors.ApiError) -> CommandFailed | UsageError:
+    """The registration API's error as the command's: a 400 means the operator's input was wrong
+    (exit 2), anything else that the data did not allow it (exit 1). The code is kept."""
+    kind = UsageError if error.http_status == 400 else CommandFailed
+    return kind(f"{error.code} {error.message}")
+
+
+@contextlib.asynccontextmanager
+async def registrar(settings: Settings, *, hashing: bool) -> AsyncIterator[Registrar]:
+    """The registration service layer on the configured database; with `hashing`, one argon2id
+    worker with the configured parameters (only creating a user needs it)."""
+    hasher = PasswordHashing(Argon2Parameters.from_settings(settings), workers=1)
+    async with open_database(settings) as sessions, aiohttp.ClientSession() as http:
+        if hashing:
+            await hasher.start()
+        try:
+            yield Registrar(sessions, hasher, BeforeRegisterWebhook(http, settings.webhook_timeout_seconds),
+                            public_confirmation_url=settings.public_confirmation_url,
+                            resend_cooldown_seconds=settings.resend_cooldown_seconds)
+        finally:
+            await hasher.close()
+
+
+async def _tenant(service: Registrar, settings: Settings, ref: str) -> Tenant:
+    async with open_database(settings) as sessions, sessions() as session:
+        app = await find_app(session, ref)
+    return await service.load_tenant(app.app_id)
+
+
+def typed_properties(tenant: Tenant, raw: dict[str, str]) -> dict[str, Any]:
+    """`name=value` strings typed by the app's schema (see `values.parse_property`)."""
+    typed = {}
+    for name, value in raw.items():
+        column = tenant.rules.columns.get(name.lower())
+        typed[name] = parse_property(value, column.type if column else None, name)
+    return typed
+
+
+async def create_user(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    raw = parse_assignments(args.properties, "property")
+    async with registrar(settings, hashing=True) as service:
+        tenant = await _tenant(service, settings, args.app)
+        try:
+            return await service.create_user(tenant, typed_properties(tenant, raw),
+                                             locale=args.locale or rules.DEFAULT_LOCALE)
+        except errors.ApiError as error:
+            raise refused(error) from None
+
+
+async def list_users(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    async with open_database(settings) as sessions, sessions() as session:
+        app = await find_app(session, args.app)
+        query = select(User).where(User.app_id == app.app_id)
+        if args.status:
+            query = query.where(User.status == UserStatus(args.status))
+        users = await session.scalars(query.order_by(User.created_at, User.object_id).limit(args.limit))
+        return [user_json(user) for user in users]
+
+
+async def set_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    try:
+        target = rules.parse_status(args.status.upper())
+    except errors.ApiError:
+        raise UsageError(f"STATUS must be ENABLED or DISABLED, got {args.status!r}") from None
+    async with registrar(settings, hashing=False) as service:
+        tenant = await _tenant(service, settings, args.app)
+        try:
+            changed = await service.set_status(tenant, args.object_id, target)
+        except errors.ApiError as error:
+            raise refused(error) from None
+    return {"objectId": args.object_id.upper(), "userStatus": target.value, "changed": changed}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    group = commands.add_parser("user", help="create, list and enable/disable users",
+                                description="Users of an app, through the registration service's rules.")
+    sub = group.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+
+    parser = sub.add_parser(
+        "create", help="create a user: userreg user create APP email=a@b.c password=… name=…",
+        description="Create a user as registration does (same checks and error codes, same confirmation "
+        "email). Values are typed by the app's schema; for a new property, numbers and true/false are "
+        "taken as such. Prints the user as JSON (never the password).")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("properties", nargs="+", metavar="NAME=VALUE")
+    parser.add_argument("--locale", help="the user's blUserLocale when not given as a property (default en)")
+    parser.set_defaults(handler=create_user)
+
+    parser = sub.add_parser("list", help="the app's users, oldest first (JSON)")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("--status", type=str.upper, choices=[status.value for status in UserStatus])
+    parser.add_argument("--limit", type=int, default=DEFAULT_LIST_LIMIT, help=f"default {DEFAULT_LIST_LIMIT}")
+    parser.set_defaults(handler=list_users)
+
+    parser = sub.add_parser("set-status", help="ENABLED or DISABLED (disabling ends the user's sessions)")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("object_id", metavar="OBJECTID")
+    parser.add_argument("status", metavar="STATUS", help="ENABLED or DISABLED")
+    parser.set_defaults(handler=set_status)
