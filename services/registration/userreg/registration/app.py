@@ -1,0 +1,57 @@
+"""The registration service's `web.Application` factory. Nothing connects until the app starts:
+every resource is opened in `cleanup_ctx` and closed, in reverse order, on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from userreg.registration.bootstrap import open_registrar
+from userreg.registration.keys import ENGINE, REGISTRAR, SETTINGS
+from userreg.registration.middleware import envelope_and_metrics
+from userreg.registration.routes import add_routes
+from userreg.shared.db import create_engine
+from userreg.shared.messaging import Topology
+from userreg.shared.outbox import OutboxRelay
+from userreg.shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The service, ready for `web.run_app` or a test server."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_and_metrics])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend((_database, _registrar, _outbox_relay))
+    add_routes(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS])
+    app[ENGINE] = engine
+    yield
+    await engine.dispose()
+
+
+async def _registrar(app: web.Application) -> AsyncIterator[None]:
+    """The service layer with its argon2id worker pool and the webhook client session."""
+    async with open_registrar(app[SETTINGS], app[ENGINE]) as registrar:
+        app[REGISTRAR] = registrar
+        yield
+
+
+async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
+    """Publishes what this (and any other) replica committed to the outbox."""
+    settings = app[SETTINGS]
+    relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology(settings.events_exchange),
+                        batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
+    task = asyncio.create_task(relay.run(), name="outbox-relay")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,13 @@
+"""Typed keys of what the registration `web.Application` holds (set in its `cleanup_ctx`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from userreg.registration.service import Registrar
+from userreg.shared.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+REGISTRAR = web.AppKey("registrar", Registrar)

@@ -1,0 +1,32 @@
+"""How a user looks on the wire (SPEC §3.1's response shape). Never the password or its hash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from userreg.registration.rules import CLASS, DEFAULT_LOCALE, LOCALE, PASSWORD, USERS_CLASS, epoch_ms
+from userreg.shared.db.models import User
+
+SOCIAL_ACCOUNT = "BACKENDLESS"
+USER_TOKEN = "user-token"
+
+
+def user_json(user: User, *, user_token: str | None = None) -> dict[str, Any]:
+    """Every stored property of the user plus the system properties Backendless returns."""
+    body = {name: value for name, value in user.properties.items() if name.lower() != PASSWORD}
+    created = epoch_ms(user.created_at)
+    body.update({
+        "objectId": user.object_id,
+        # A user owns its own record.
+        "ownerId": user.object_id,
+        "created": created,
+        "updated": epoch_ms(user.updated_at) if user.updated_at else created,
+        "userStatus": user.status.value,
+        "lastLogin": epoch_ms(user.last_login) if user.last_login else None,
+        LOCALE: body.get(LOCALE) or DEFAULT_LOCALE,
+        "socialAccount": SOCIAL_ACCOUNT,
+        CLASS: USERS_CLASS,
+    })
+    if user_token is not None:
+        body[USER_TOKEN] = user_token
+    return body

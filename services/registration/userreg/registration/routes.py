@@ -1,0 +1,118 @@
+"""The one table of the service's routes: the router and the OpenAPI document are both built from it,
+so what is documented is what is served (methods, paths, bodies, every status and code)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from userreg.registration import errors, views
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# An error that can answer an operation: its class, or (class, HTTP status) for codes whose status varies.
+ErrorSpec = type[errors.ApiError] | tuple[type[errors.ApiError], int]
+
+APP_BASE = "/{appId}/{apiKey}"
+# Every API operation can meet these: a wrong app or key, a path that does not resolve, a failure on
+# our side, and the database being away.
+API_ERRORS: tuple[ErrorSpec, ...] = (
+    errors.InvalidApplication, errors.NoSuchRoute,
+    (errors.RegistrationError, 500), (errors.RegistrationError, 503),
+)
+BODY_ERRORS: tuple[ErrorSpec, ...] = (errors.BodyTooLarge,)
+SERVER_KEY_ERRORS: tuple[ErrorSpec, ...] = (errors.ServerKeyRequired,)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    operation_id: str
+    summary: str
+    description: str = ""
+    tag: str = "users"
+    request_schema: str | None = None  # name of a schema in openapi.SCHEMAS; None: no body is read
+    success_schema: str | None = None  # None: 200 with an empty body
+    success_media_type: str = "application/json"
+    errors: tuple[ErrorSpec, ...] = field(default_factory=tuple)
+    # Non-error answers besides the 200: (HTTP status, schema name, description).
+    other_responses: tuple[tuple[int, str, str], ...] = ()
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST", f"{APP_BASE}/users/register", views.register, "registerUser", "Register a user",
+        "Creates a user from its properties (or converts the guest named by `objectId`). The checks run "
+        "in this order and the first that fails answers: 2002, 3009, 9003 (body over the size limit), "
+        "3038, 3043, 3039, 3021, 3011, 3013, 3010, 3012, 3041, 8000, 3040, 3014, 3033. With "
+        "`dynamicSchema` on, an unknown property becomes a new column of its value's type. The answer "
+        "never carries the password or its hash.",
+        request_schema="RegistrationBody", success_schema="User",
+        errors=(*API_ERRORS, *BODY_ERRORS, errors.RegistrationDisabled, errors.MissingBody,
+                (errors.MissingBody, 415), errors.DuplicateProperty, errors.IdPropertyNotAllowed,
+                errors.RegistrationError, errors.MissingPassword, errors.MissingIdentity,
+                errors.UnknownProperty, errors.MissingRequiredProperty, errors.EmptyRequiredProperty,
+                errors.ValueTooLong, errors.InvalidEmail, errors.ExternalRegistrationFailed,
+                errors.IdentityTaken),
+    ),
+    Route(
+        "POST", f"{APP_BASE}/users/register/guest", views.register_guest, "registerGuest",
+        "Create a guest user", "Creates a user with status GUEST and returns it with a `user-token`. "
+        "A body, if any, is ignored.",
+        success_schema="LoggedInUser", errors=API_ERRORS,
+    ),
+    Route(
+        "POST", f"{APP_BASE}/users/login", views.login, "login", "Log in",
+        "Checks the password and returns the user with a new `user-token`. An unknown login and a "
+        "wrong password get the same 3003, in similar time.",
+        request_schema="LoginBody", success_schema="LoggedInUser",
+        errors=(*API_ERRORS, *BODY_ERRORS, errors.MalformedRequest, (errors.MalformedRequest, 415),
+                errors.EmptyLoginOrPassword, errors.InvalidLogin, errors.LoginDisabled,
+                errors.EmailNotConfirmed),
+    ),
+    Route(
+        "POST", f"{APP_BASE}/users/resendconfirmation/{{identity}}", views.resend_confirmation,
+        "resendConfirmation", "Send a new confirmation email",
+        "Issues a new confirmation link to a user waiting for confirmation and emails it; earlier "
+        "unexpired links keep working. Answers 200 with an empty body. No body is needed.",
+        errors=(*API_ERRORS, errors.ConfirmationNotEnabled, errors.IdentityNotFound, errors.AlreadyConfirmed,
+                errors.ResendTooSoon),
+    ),
+    Route(
+        "PUT", f"{APP_BASE}/users/{{objectId}}/status", views.set_status, "setUserStatus",
+        "Enable or disable a user (server key)",
+        "Allowed: ENABLED↔DISABLED and EMAIL_CONFIRMATION_PENDING→ENABLED|DISABLED; setting the current "
+        "status again is accepted. Disabling ends the user's sessions. Answers 200 with an empty body.",
+        request_schema="StatusBody",
+        errors=(*API_ERRORS, *BODY_ERRORS, *SERVER_KEY_ERRORS, errors.MalformedRequest,
+                (errors.MalformedRequest, 415), errors.UserNotFound, errors.StatusChangeNotAllowed),
+    ),
+    Route(
+        "POST", f"{APP_BASE}/users/createEmailConfirmationURL/{{identity}}", views.create_confirmation_url,
+        "createEmailConfirmationURL", "Create a confirmation link without emailing it (server key)",
+        "Issues a new confirmation link for a user waiting for confirmation and returns it; nothing "
+        "is emailed. No body is needed.",
+        success_schema="ConfirmationURL",
+        errors=(*API_ERRORS, *SERVER_KEY_ERRORS, errors.ConfirmationNotEnabled, errors.IdentityNotFound,
+                errors.AlreadyConfirmed),
+    ),
+    Route("GET", "/health", views.health, "health", "Liveness", "200 while the process serves requests.",
+          tag="operations", success_schema="Health"),
+    Route("GET", "/ready", views.ready, "ready", "Readiness",
+          "200 when PostgreSQL and RabbitMQ are reachable, 503 (same body shape) when either is not.",
+          tag="operations", success_schema="Ready",
+          other_responses=((503, "Ready", "PostgreSQL or RabbitMQ is unreachable"),)),
+    Route("GET", "/metrics", views.prometheus_metrics, "metrics", "Prometheus metrics",
+          "Requests by route and code, latency histogram, outbox backlog.", tag="operations",
+          success_schema="Metrics", success_media_type="text/plain"),
+    Route("GET", "/openapi.json", views.openapi_document, "openapi", "This document", tag="operations",
+          success_schema="OpenAPIDocument"),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler, name=route.operation_id)

@@ -1,0 +1,307 @@
+"""The service layer: every operation of the registration API, over the database, the password
+hasher and the webhook. HTTP views and the admin command both call these and nothing else.
+
+`Registrar.register` (a client's request) and `Registrar.create_user` (an operator) run the same
+checks and the same transaction: user row, confirmation token (when the app confirms emails) and
+the `user.registered` outbox row commit together or not at all. Nothing here talks to RabbitMQ:
+the outbox relay publishes what committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from userreg.registration import errors, rules
+from userreg.registration.hashing import PasswordHashing
+from userreg.registration.representation import user_json
+from userreg.registration.rules import AppRules, Candidate
+from userreg.registration.webhook import BeforeRegisterWebhook
+from userreg.shared import confirmations
+from userreg.shared.confirmations import issue_confirmation, request_new_confirmation, user_event
+from userreg.shared.db.models import App, ColumnType, SchemaColumn, SessionToken, User, UserStatus
+from userreg.shared.events import USER_REGISTERED
+from userreg.shared.outbox import enqueue
+from userreg.shared.tokens import hash_token, new_guid, new_token
+
+logger = logging.getLogger(__name__)
+
+IDENTITY_INDEX = "uq_users_app_identity"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An app as read for one request: its row (detached) and the rules its schema makes."""
+
+    app: App
+    rules: AppRules
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Registrar:
+    """Registration, guests, login, status changes and confirmation links for every app."""
+
+    def __init__(self, sessions: async_sessionmaker, hashing: PasswordHashing, webhook: BeforeRegisterWebhook,
+                 *, public_confirmation_url: str, resend_cooldown_seconds: int) -> None:
+        self._sessions = sessions
+        self._hashing = hashing
+        self._webhook = webhook
+        self._public_confirmation_url = public_confirmation_url
+        self._resend_cooldown_seconds = resend_cooldown_seconds
+
+    # --- apps --------------------------------------------------------------------------------
+
+    async def load_tenant(self, app_id: str) -> Tenant:
+        """The app with this appId (any case) and its schema; 2002 when there is none.
+        Read afresh on every call, so settings changed by the admin command apply at once."""
+        tenant = await self._find_tenant(app_id) if rules.well_formed_app_id(app_id) else None
+        if tenant is None:
+            raise errors.InvalidApplication()
+        return tenant
+
+    async def authenticate(self, app_id: str, api_key: str, *, server_only: bool = False) -> Tenant:
+        """The app a request names, if `api_key` is one of its keys (2002), the server key when
+        `server_only` (3054)."""
+        tenant = await self._find_tenant(app_id) if rules.well_formed_app_id(app_id) else None
+        keys = (tenant.app.rest_api_key, tenant.app.server_api_key) if tenant else None
+        rules.authorize(keys, api_key, server_only=server_only)
+        assert tenant is not None
+        return tenant
+
+    async def _find_tenant(self, app_id: str) -> Tenant | None:
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(App, SchemaColumn)
+                .outerjoin(SchemaColumn, SchemaColumn.app_id == App.app_id)
+                .where(App.app_id == app_id.upper())
+            )).all()
+        if not rows:
+            return None
+        app = rows[0][0]
+        return Tenant(app, AppRules.of(app, (column for _, column in rows if column is not None)))
+
+    # --- registration ------------------------------------------------------------------------
+
+    async def register(self, tenant: Tenant, content_type: str | None, body: bytes, *,
+                       locale: str = rules.DEFAULT_LOCALE) -> dict[str, Any]:
+        """A client's `POST /users/register`: SPEC §3.1's checks in order, then the user is
+        created. Returns the user as the API answers it."""
+        candidate = rules.check_registration(tenant.rules, content_type, body, default_locale=locale)
+        return await self._register(tenant, candidate)
+
+    async def create_user(self, tenant: Tenant, properties: Mapping[str, Any] | Iterable[tuple[str, Any]], *,
+                          locale: str = rules.DEFAULT_LOCALE) -> dict[str, Any]:
+        """An operator's `userreg user create`: the same rules (except 3009: an operator may add
+        users to an app whose self-registration is off), the same webhook and the same
+        transaction, so the user gets the confirmation email when the app requires one."""
+        candidate = rules.validate_registration(tenant.rules, properties, default_locale=locale)
+        return await self._register(tenant, candidate)
+
+    async def _register(self, tenant: Tenant, candidate: Candidate) -> dict[str, Any]:
+        app = tenant.app
+        if app.before_register_webhook_url:
+            preview = dict(candidate.properties)
+            if candidate.guest_object_id:
+                preview["objectId"] = candidate.guest_object_id
+            await self._webhook.check(app.before_register_webhook_url, app.app_id, preview)
+        # Hash before the transaction: no connection is held while a worker is busy.
+        password_hash = await self._hashing.hash(candidate.password)
+        now = utcnow()
+        status = (UserStatus.EMAIL_CONFIRMATION_PENDING if app.email_confirmation_required
+                  else UserStatus.ENABLED)
+        try:
+            async with self._sessions() as session, session.begin():
+                properties = await self._add_columns(session, tenant, candidate)
+                if candidate.guest_object_id:
+                    user = await self._guest_for_update(session, app, candidate.guest_object_id)
+                    user.properties = {**user.properties, **properties}
+                    user.identity_key = candidate.identity_key
+                    user.password_hash = password_hash
+                    user.status = status
+                    user.updated_at = now
+                else:
+                    user = User(object_id=new_guid(), app_id=app.app_id, identity_key=candidate.identity_key,
+                                properties=properties, password_hash=password_hash, status=status,
+                                created_at=now, updated_at=now)
+                    session.add(user)
+                await session.flush()  # the unique identity index settles concurrent duplicates here
+                confirmation = (issue_confirmation(session, app, user, self._public_confirmation_url, now)
+                                if app.email_confirmation_required else None)
+                enqueue(session, user_event(USER_REGISTERED, app, user, confirmation))
+        except IntegrityError as error:
+            if _violated_constraint(error) == IDENTITY_INDEX:
+                raise errors.IdentityTaken() from None
+            raise
+        logger.debug("user registered app=%s user=%s guest=%s", app.app_id, user.object_id,
+                     bool(candidate.guest_object_id))
+        return user_json(user)
+
+    async def _add_columns(self, session: AsyncSession, tenant: Tenant, candidate: Candidate) -> dict[str, Any]:
+        """Add the candidate's dynamic columns (dynamicSchema on); the properties under the names
+        the columns finally have. A column another request created meanwhile is reused, and the
+        value must fit its type."""
+        properties = dict(candidate.properties)
+        if not candidate.new_columns:
+            return properties
+        statement = insert(SchemaColumn).values([
+            {"app_id": tenant.app.app_id, "name_key": column.name.lower(), "name": column.name,
+             "type": column.type, "required": False, "max_length": column.max_length,
+             "is_identity": False, "built_in": False}
+            for column in candidate.new_columns  # sorted by name: concurrent inserts lock in one order
+        ])
+        # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING also gives the existing rows.
+        statement = statement.on_conflict_do_update(
+            index_elements=[SchemaColumn.app_id, SchemaColumn.name_key],
+            set_={"name_key": statement.excluded.name_key},
+        ).returning(SchemaColumn.name, SchemaColumn.type, SchemaColumn.max_length)
+        for name, column_type, max_length in (await session.execute(statement)).all():
+            sent = next(column.name for column in candidate.new_columns if column.name.lower() == name.lower())
+            value = rules.clean_value(sent, properties.pop(sent), ColumnType(column_type))
+            if isinstance(value, str) and max_length is not None and len(value) > max_length:
+                raise errors.ValueTooLong(f"The value of {rules.shown(sent)} is longer than {max_length} characters")
+            properties[name] = value
+        return properties
+
+    async def _guest_for_update(self, session: AsyncSession, app: App, object_id: str) -> User:
+        user = await session.scalar(
+            select(User).where(User.object_id == object_id, User.app_id == app.app_id).with_for_update())
+        if user is None or user.status is not UserStatus.GUEST:
+            raise errors.RegistrationError(f"objectId {object_id} is not a guest user of this app")
+        return user
+
+    async def register_guest(self, tenant: Tenant, *, locale: str = rules.DEFAULT_LOCALE) -> dict[str, Any]:
+        """A new GUEST user with a `user-token`; a later registration with its objectId converts it."""
+        app = tenant.app
+        now = utcnow()
+        token = new_token()
+        user = User(object_id=new_guid(), app_id=app.app_id, identity_key=None,
+                    properties={rules.LOCALE: locale}, password_hash=None, status=UserStatus.GUEST,
+                    created_at=now, updated_at=now)
+        async with self._sessions() as session, session.begin():
+            session.add(user)
+            await session.flush()
+            session.add(SessionToken(token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id,
+                                     created_at=now))
+        return user_json(user, user_token=token)
+
+    # --- login -------------------------------------------------------------------------------
+
+    async def log_in(self, tenant: Tenant, login: str, password: str) -> dict[str, Any]:
+        """The user with a new `user-token`. 3003 for an unknown login or a wrong password, alike
+        in answer and in time (an unknown login is verified against a dummy hash); then 3090 for
+        a disabled user and 9002 for one who has not confirmed the email address."""
+        app = tenant.app
+        user = None
+        if rules.storable_text(login):
+            async with self._sessions() as session:
+                user = await session.scalar(select(User).where(
+                    User.app_id == app.app_id, User.identity_key == rules.identity_key(login)))
+        matches, needs_rehash = await self._hashing.verify(user.password_hash if user else None, password)
+        if not matches:
+            raise errors.InvalidLogin()
+        assert user is not None
+        rules.check_can_log_in(user.status)
+        changes: dict[str, Any] = {"last_login": utcnow()}
+        if needs_rehash:  # the argon2 settings went up since this hash was made
+            changes["password_hash"] = await self._hashing.hash(password)
+        token = new_token()
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(User).where(User.object_id == user.object_id).values(**changes))
+            session.add(SessionToken(token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id,
+                                     created_at=changes["last_login"]))
+        user.last_login = changes["last_login"]
+        return user_json(user, user_token=token)
+
+    # --- operators' operations ---------------------------------------------------------------
+
+    async def set_status(self, tenant: Tenant, object_id: str, target: UserStatus) -> bool:
+        """Change a user's status (ENABLED↔DISABLED, EMAIL_CONFIRMATION_PENDING→ENABLED|DISABLED);
+        True when it changed, False when it already was the target. 9004 for an unknown objectId,
+        9006 for a transition that is not allowed. Disabling ends the user's sessions."""
+        if not rules.GUID.fullmatch(object_id):
+            raise errors.UserNotFound()
+        async with self._sessions() as session, session.begin():
+            user = await session.scalar(select(User).where(
+                User.object_id == object_id.upper(), User.app_id == tenant.app.app_id).with_for_update())
+            if user is None:
+                raise errors.UserNotFound()
+            if not rules.check_status_change(user.status, target):
+                return False
+            user.status = target
+            user.updated_at = utcnow()
+            if target is UserStatus.DISABLED:
+                await session.execute(delete(SessionToken).where(SessionToken.user_id == user.object_id))
+        logger.info("user status changed app=%s user=%s status=%s", tenant.app.app_id, object_id, target.value)
+        return True
+
+    async def find_user(self, tenant: Tenant, identity: str) -> dict[str, Any]:
+        """The user with this identity (compared case-insensitively), as the API shows users; 3104."""
+        async with self._sessions() as session:
+            return user_json(await self._user_by_identity(session, tenant.app, identity))
+
+    async def create_confirmation_url(self, tenant: Tenant, identity: str) -> str:
+        """A new confirmation link for a pending user, returned and not emailed (the caller sends
+        it its own way). 3103 when the app does not confirm emails, 3104 unknown identity, 3102
+        when the user is not waiting for confirmation."""
+        app = tenant.app
+        if not app.email_confirmation_required:
+            raise errors.ConfirmationNotEnabled()
+        async with self._sessions() as session, session.begin():
+            user = await self._user_by_identity(session, app, identity)
+            if user.status is not UserStatus.EMAIL_CONFIRMATION_PENDING:
+                raise _not_pending(user.status)
+            confirmation = issue_confirmation(session, app, user, self._public_confirmation_url)
+        return confirmation.url
+
+    async def resend_confirmation(self, tenant: Tenant, identity: str) -> None:
+        """Issue and email a new confirmation link (`user.confirmation_requested`); earlier
+        unexpired links keep working. 3103, 3104, 3102, and 9001 within the cool-down."""
+        app = tenant.app
+        if not app.email_confirmation_required:
+            raise errors.ConfirmationNotEnabled()
+        async with self._sessions() as session, session.begin():
+            user = await self._user_by_identity(session, app, identity)
+            try:
+                await request_new_confirmation(session, app, user, self._public_confirmation_url,
+                                               self._resend_cooldown_seconds)
+            except confirmations.ConfirmationNotRequired:
+                raise errors.ConfirmationNotEnabled() from None
+            except confirmations.AlreadyConfirmed:
+                raise _not_pending(user.status) from None
+            except confirmations.ResendTooSoon as refusal:
+                raise errors.ResendTooSoon(refusal.retry_after_seconds) from None
+
+    async def _user_by_identity(self, session: AsyncSession, app: App, identity: str) -> User:
+        user = None
+        if rules.storable_text(identity):
+            user = await session.scalar(select(User).where(
+                User.app_id == app.app_id, User.identity_key == rules.identity_key(identity)))
+        if user is None:
+            raise errors.IdentityNotFound()
+        return user
+
+
+def _not_pending(status: UserStatus) -> errors.AlreadyConfirmed:
+    if status is UserStatus.ENABLED:
+        return errors.AlreadyConfirmed()
+    return errors.AlreadyConfirmed(f"The user is {status.value}: there is no email address to confirm")
+
+
+def _violated_constraint(error: IntegrityError) -> str | None:
+    """The name of the constraint an IntegrityError broke (asyncpg keeps it on the cause)."""
+    for candidate in (error.orig, getattr(error.orig, "__cause__", None)):
+        name = getattr(candidate, "constraint_name", None)
+        if name:
+            return name
+    return None

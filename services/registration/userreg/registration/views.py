@@ -1,0 +1,132 @@
+"""HTTP views: decode the request, call one service-layer operation, encode the answer.
+
+Errors are raised as coded exceptions and become envelopes in `middleware`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import aio_pika
+from aiohttp import hdrs, web
+from sqlalchemy import text
+
+from userreg.registration import errors, metrics, rules
+from userreg.registration.keys import ENGINE, REGISTRAR, SETTINGS
+
+READY_TIMEOUT_SECONDS = 3.0
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body, refused with 9003 before it is read when it is over `max_body_bytes`."""
+    limit = request.app[SETTINGS].max_body_bytes
+    too_large = errors.BodyTooLarge(f"The request body is larger than {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    try:
+        # The application's client_max_size is the same limit: a body without Content-Length is
+        # read in chunks and refused as soon as it passes it.
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+
+
+def _locale(request: web.Request) -> str:
+    return rules.locale_from_header(request.headers.get(hdrs.ACCEPT_LANGUAGE))
+
+
+def _content_type(request: web.Request) -> str | None:
+    return request.headers.get(hdrs.CONTENT_TYPE)
+
+
+async def _tenant(request: web.Request, *, server_only: bool = False):
+    return await request.app[REGISTRAR].authenticate(
+        request.match_info["appId"], request.match_info["apiKey"], server_only=server_only)
+
+
+def _empty_ok() -> web.Response:
+    return web.Response(status=200)
+
+
+async def register(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    body = await read_body(request)
+    user = await request.app[REGISTRAR].register(tenant, _content_type(request), body, locale=_locale(request))
+    return web.json_response(user)
+
+
+async def register_guest(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    return web.json_response(await request.app[REGISTRAR].register_guest(tenant, locale=_locale(request)))
+
+
+async def login(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    pairs = rules.parse_json_object(_content_type(request), await read_body(request), errors.MalformedRequest)
+    login_value, password = rules.login_credentials(pairs)
+    return web.json_response(await request.app[REGISTRAR].log_in(tenant, login_value, password))
+
+
+async def resend_confirmation(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    await request.app[REGISTRAR].resend_confirmation(tenant, request.match_info["identity"])
+    return _empty_ok()
+
+
+async def set_status(request: web.Request) -> web.Response:
+    tenant = await _tenant(request, server_only=True)
+    pairs = rules.parse_json_object(_content_type(request), await read_body(request), errors.MalformedRequest)
+    await request.app[REGISTRAR].set_status(tenant, request.match_info["objectId"], rules.status_from_body(pairs))
+    return _empty_ok()
+
+
+async def create_confirmation_url(request: web.Request) -> web.Response:
+    tenant = await _tenant(request, server_only=True)
+    url = await request.app[REGISTRAR].create_confirmation_url(tenant, request.match_info["identity"])
+    return web.json_response({"confirmationURL": url})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """200 when PostgreSQL answers a query and RabbitMQ accepts a connection, else 503."""
+    database, broker = await asyncio.gather(_database_ok(request), _broker_ok(request))
+    checks = {"database": "ok" if database else "unreachable", "broker": "ok" if broker else "unreachable"}
+    ok = database and broker
+    return web.json_response({"status": "ready" if ok else "unavailable", **checks}, status=200 if ok else 503)
+
+
+async def _database_ok(request: web.Request) -> bool:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS), request.app[ENGINE].connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not ready"; the reason is not the probe's business
+        return False
+    return True
+
+
+async def _broker_ok(request: web.Request) -> bool:
+    try:
+        connection = await aio_pika.connect(request.app[SETTINGS].amqp_dsn, timeout=READY_TIMEOUT_SECONDS)
+    except Exception:
+        return False
+    with contextlib.suppress(Exception):
+        await connection.close()
+    return True
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    body = await metrics.scrape(request.app[ENGINE])
+    response = web.Response(body=body)
+    response.headers[hdrs.CONTENT_TYPE] = metrics.CONTENT_TYPE
+    return response
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    from userreg.registration.openapi import document
+
+    return web.Response(text=json.dumps(document()), content_type="application/json")
