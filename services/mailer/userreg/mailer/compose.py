@@ -1,0 +1,195 @@
+"""What an event turns into: which emails, the variables their templates see, the MIME message.
+
+Plain functions without I/O. Anything wrong with the event itself is a `PermanentFailure`: sending
+it again would fail the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from typing import Any
+
+import pydantic
+from email_validator import EmailNotValidError, validate_email
+
+from userreg.mailer.policy import PermanentFailure
+from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED, Event, EventUser
+from userreg.shared.templates import RenderedEmail
+
+CONFIRMATION = "confirmation"
+REGISTRATION = "registration"
+
+# Serialised with CRLF line ends, as SMTP wants them.
+MAIL_POLICY = policy.SMTP
+_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+MAX_DISPLAY_NAME = 200
+
+
+def decode_event(body: bytes) -> Event:
+    """The event in a message body; `PermanentFailure` (kind "malformed") if it is not a valid one."""
+    try:
+        event = Event.from_bytes(body)
+    except pydantic.ValidationError as error:
+        first = error.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise PermanentFailure("malformed", f"not a valid version-1 event ({error.error_count()} "
+                                            f"problem(s); first: {where}: {first['msg']})") from None
+    try:
+        uuid.UUID(event.id)
+    except ValueError:
+        raise PermanentFailure("malformed", "the event id is not a UUID") from None
+    return event
+
+
+def emails_for(event: Event, *, welcome_email_enabled: bool) -> tuple[str, ...]:
+    """The templates of the emails an event causes (SPEC §5), in the order they are sent."""
+    if event.type == USER_REGISTERED:
+        names = []
+        if event.confirmation is not None:
+            names.append(CONFIRMATION)
+        if welcome_email_enabled:
+            names.append(REGISTRATION)
+        return tuple(names)
+    if event.type == USER_CONFIRMATION_REQUESTED:
+        if event.confirmation is None:
+            raise PermanentFailure("malformed", "user.confirmation_requested without a confirmation link")
+        return (CONFIRMATION,)
+    return ()
+
+
+def is_header_safe(value: str) -> bool:
+    return not any(character in value for character in _FORBIDDEN_IN_HEADERS)
+
+
+def header_value(value: str, what: str) -> str:
+    """The value unchanged, or `PermanentFailure` if it could start a header of its own."""
+    if not is_header_safe(value):
+        raise PermanentFailure("header_injection", f"the {what} contains a line break or NUL; "
+                                                   "it is never put into a mail header")
+    return value
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    display_name: str | None
+
+
+def recipient_of(user: EventUser) -> Recipient | None:
+    """Where the user's emails go, or None when the user has no email address at all.
+
+    The user's name is only decoration of the To header: a name that is unsafe there (line breaks,
+    NUL) is left out rather than cleaned up, so the email still reaches the user."""
+    if not user.email:
+        return None
+    header_value(user.email, "recipient address")
+    try:
+        address = validate_email(user.email, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise PermanentFailure("invalid_recipient", f"invalid recipient address: {error}") from None
+    name = (user.name or "").strip()
+    if not name or not is_header_safe(name) or len(name) > MAX_DISPLAY_NAME:
+        name = ""
+    return Recipient(address=address, display_name=name or None)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """`MAIL_FROM` taken apart: the From header, the envelope address and the domain of Message-IDs."""
+
+    header: str
+    address: str
+    domain: str
+
+
+def parse_sender(mail_from: str) -> Sender:
+    """Raises ValueError for a `MAIL_FROM` that is not a usable address (checked at start-up)."""
+    if not is_header_safe(mail_from):
+        raise ValueError("MAIL_FROM contains a line break or NUL")
+    _, address = parseaddr(mail_from)
+    if "@" not in address:
+        raise ValueError(f"MAIL_FROM {mail_from!r} has no email address in it")
+    return Sender(header=mail_from.strip(), address=address, domain=address.rsplit("@", 1)[1])
+
+
+def message_id(event_id: str, template: str, domain: str) -> str:
+    """The same for every attempt at the same email, so receivers can drop a duplicate."""
+    return f"<{event_id}.{template}@{domain}>"
+
+
+class UserProperties:
+    """A user's properties as template variables: `user.<column>` or `user["<column>"]`.
+
+    Deliberately not a dict: a dict's methods would shadow columns that share their names
+    (`user.items`, `user.keys`), and here a column is found whatever it is called.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the class does not define; underscored names stay Python's own.
+        if name.startswith("_") or name not in self._values:
+            raise AttributeError(name)
+        return self._values[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def template_context(event: Event, *, app_name: str) -> dict[str, Any]:
+    """The variables of SPEC §5 for one event."""
+    user = event.user
+    properties = {**user.properties, "objectId": user.object_id}
+    for key, value in (("email", user.email), ("name", user.name)):
+        if value is not None:
+            properties.setdefault(key, value)
+    confirmation = event.confirmation
+    return {
+        "app_name": app_name,
+        "identity_name": user.identity_property,
+        "identity_value": user.identity or "",
+        "confirmation_url": confirmation.url if confirmation else None,
+        "expires_at": format_time(confirmation.expires_at) if confirmation else None,
+        "expires_at_iso": confirmation.expires_at.isoformat() if confirmation else None,
+        "user": UserProperties(properties),
+    }
+
+
+def build_message(rendered: RenderedEmail, *, event_id: str, template: str, sender: Sender,
+                  to: Recipient) -> EmailMessage:
+    """A multipart/alternative message (text, then HTML). Every header value is checked here."""
+    message = EmailMessage(policy=MAIL_POLICY)
+    message["From"] = sender.header
+    message["To"] = (Address(display_name=to.display_name, addr_spec=to.address) if to.display_name
+                     else to.address)
+    message["Subject"] = header_value(rendered.subject, "subject")
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id(event_id, template, sender.domain)
+    # RFC 3834: automatic mail; well-behaved auto-responders do not answer it.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message

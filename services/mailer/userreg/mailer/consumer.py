@@ -1,0 +1,196 @@
+"""The AMQP edge of the mailer: takes events from the mailer queue, lets the `Deliverer` send their
+emails, and settles each message only once its fate is safe with the broker:
+
+* sent (or already sent before)        → ack
+* transient failure                    → copy into the delay queue for the attempt, confirmed → ack
+* permanent failure / retries used up  → copy into the dead-letter queue, confirmed, recorded → ack
+* another mailer is sending it now     → copy into a delay queue (not counted as an attempt) → ack
+* anything unexpected                  → rejected back into the queue; the quorum queue's delivery
+                                         limit (and our own redelivery check) bound such loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from userreg.mailer import dead_letters, metrics
+from userreg.mailer.compose import decode_event
+from userreg.mailer.deliver import Deliverer
+from userreg.mailer.policy import PermanentFailure, TransientFailure, claim_seconds, deferral_delay, retry_delay
+from userreg.shared.messaging import MAILER_DELIVERY_LIMIT, Topology, declare_mailer_queue, declare_topology
+from userreg.shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# A message handed out this often without being settled has crashed or stalled mailers: park it
+# ourselves, with a reason, well before the broker's own delivery limit drops it in the queue bare.
+POISON_REDELIVERIES = MAILER_DELIVERY_LIMIT // 2
+# After an unexpected error, wait a moment before the message goes back, so a bug cannot spin.
+UNEXPECTED_ERROR_PAUSE = 1.0
+MAX_CONNECT_BACKOFF = 10.0
+
+
+class MailConsumer:
+    """Consumes the mailer queue until `stop()`; survives broker restarts (connect_robust)."""
+
+    def __init__(self, settings: Settings, *, deliverer: Deliverer, engine: AsyncEngine,
+                 topology: Topology | None = None) -> None:
+        self._settings = settings
+        self._deliverer = deliverer
+        self._engine = engine
+        self._topology = topology or Topology.from_settings(settings)
+        self._delays = self._topology.mailer_retry_delays
+        self._longest_deferral = claim_seconds(settings.smtp_timeout)
+        self._channel: AbstractChannel | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._inflight: set[asyncio.Task] = set()
+        self._stopping = asyncio.Event()
+        self._consuming = False
+
+    @property
+    def ready(self) -> bool:
+        return self._consuming and self._connection is not None and not self._connection.is_closed
+
+    async def run(self) -> None:
+        """Consume until `stop()`; then finish the messages in hand and close the connection."""
+        connection = await self._connect()
+        if connection is None:
+            return
+        self._connection = connection
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            await channel.set_qos(prefetch_count=self._settings.mailer_prefetch)
+            await declare_topology(channel, self._topology)
+            queue = await declare_mailer_queue(channel, self._topology)
+            self._channel = channel
+            consumer_tag = await queue.consume(self._on_message)
+            self._consuming = True
+            logger.info("mailer consuming %s (prefetch %d)", queue.name, self._settings.mailer_prefetch)
+            await self._stopping.wait()
+            self._consuming = False
+            with contextlib.suppress(Exception):  # the broker may be gone: nothing more comes then anyway
+                await queue.cancel(consumer_tag)
+            await self._drain()
+        finally:
+            self._consuming = False
+            await connection.close()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _connect(self) -> AbstractRobustConnection | None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                return await aio_pika.connect_robust(
+                    self._settings.amqp_dsn, client_properties={"connection_name": "userreg-mailer"})
+            except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as error:
+                logger.warning("mailer cannot reach RabbitMQ (%s); retrying in %.1fs", error, backoff)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, MAX_CONNECT_BACKOFF)
+        return None
+
+    async def _drain(self) -> None:
+        """Let the messages already handed to us finish (their sends included), within reason."""
+        await asyncio.sleep(0)  # deliveries that arrived with the cancel start their tasks now
+        if not self._inflight:
+            return
+        logger.info("mailer finishing %d message(s) in hand", len(self._inflight))
+        grace = 2 * self._settings.smtp_timeout + 5
+        _, late = await asyncio.wait(set(self._inflight), timeout=grace)
+        for task in late:
+            task.cancel()  # unsettled: the broker hands them out again
+        if late:
+            await asyncio.wait(late)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            async with message.process(requeue=True, ignore_processed=True):
+                try:
+                    await self._handle(message)
+                except Exception:
+                    logger.exception("unexpected error handling message %s; it goes back to the queue",
+                                     message.message_id)
+                    await asyncio.sleep(UNEXPECTED_ERROR_PAUSE)
+                    raise
+        finally:
+            self._inflight.discard(task)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        failed_attempts = dead_letters.int_header(message, dead_letters.ATTEMPTS)
+        redeliveries = dead_letters.int_header(message, "x-delivery-count")
+        if redeliveries >= POISON_REDELIVERIES:
+            await self._dead_letter(message, PermanentFailure(
+                "poison", f"handed out {redeliveries + 1} times without being settled"), failed_attempts)
+            return
+        try:
+            event = decode_event(message.body)
+            outcome = await self._deliverer.deliver(event)
+        except PermanentFailure as failure:
+            await self._dead_letter(message, failure, failed_attempts + 1)
+            return
+        except TransientFailure as failure:
+            await self._retry(message, failure, failed_attempts + 1)
+            return
+        if outcome.busy:
+            deferrals = dead_letters.int_header(message, dead_letters.DEFERRALS)
+            delay = deferral_delay(deferrals, self._delays, self._longest_deferral)
+            await self._publish_delayed(message, delay, {dead_letters.ATTEMPTS: failed_attempts,
+                                                         dead_letters.DEFERRALS: deferrals + 1})
+            metrics.DEFERRED.inc()
+            metrics.EVENTS.labels("deferred").inc()
+            logger.info("event %s: %s being sent by another mailer; looking again in %ss",
+                        event.id, ", ".join(outcome.busy), delay)
+        elif outcome.sent:
+            metrics.EVENTS.labels("sent").inc()
+        elif outcome.already_sent:
+            metrics.EVENTS.labels("duplicate").inc()
+        else:
+            metrics.EVENTS.labels("nothing_to_send").inc()
+
+    async def _retry(self, message: AbstractIncomingMessage, failure: TransientFailure, failed_attempts: int) -> None:
+        delay = retry_delay(failed_attempts, self._delays)
+        if delay is None:
+            exhausted = PermanentFailure(failure.kind, f"gave up after {failed_attempts} attempts; "
+                                                       f"last error: {failure.reason}")
+            await self._dead_letter(message, exhausted, failed_attempts)
+            return
+        await self._publish_delayed(message, delay, {dead_letters.ATTEMPTS: failed_attempts,
+                                                     dead_letters.LAST_ERROR: failure.reason})
+        metrics.RETRIED.labels(failure.kind).inc()
+        metrics.EVENTS.labels("retried").inc()
+        logger.warning("message %s: attempt %d failed (%s); retrying in %ss",
+                       message.message_id, failed_attempts, failure.reason, delay)
+
+    async def _publish_delayed(self, message: AbstractIncomingMessage, delay: float, headers: dict) -> None:
+        assert self._channel is not None
+        await self._channel.default_exchange.publish(
+            dead_letters.copy_message(message, headers=headers),
+            routing_key=self._topology.mailer_retry_queue(delay),
+            mandatory=True,
+            timeout=dead_letters.PUBLISH_TIMEOUT_SECONDS,
+        )
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, failure: PermanentFailure, attempts: int) -> None:
+        assert self._channel is not None
+        parked = await dead_letters.park(self._channel.default_exchange, self._topology, message,
+                                         kind=failure.kind, reason=failure.reason, attempts=attempts)
+        metrics.DEAD_LETTERED.labels(failure.kind).inc()
+        metrics.EVENTS.labels("dead_lettered").inc()
+        logger.error("message %s dead-lettered after %d attempt(s): %s", parked.message_id, attempts, failure.reason)
+        try:
+            await dead_letters.record(self._engine, parked, reason=failure.reason, attempts=attempts)
+        except (SQLAlchemyError, OSError) as error:
+            # The queue has it, which is what replay needs; listing records it later.
+            logger.warning("dead letter %s is queued but not recorded (%s)", parked.message_id, type(error).__name__)

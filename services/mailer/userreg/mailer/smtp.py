@@ -1,0 +1,139 @@
+"""SMTP sending with aiosmtplib over a small pool of connections that are reused across messages.
+
+Opening an SMTP session costs several round trips (greeting, EHLO, maybe STARTTLS and AUTH); the
+pool keeps up to `MAILER_SMTP_CONNECTIONS` sessions open and hands each to one sender at a time.
+A session that broke (or may be out of step after a timeout) is closed and replaced on next use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from userreg.mailer.policy import DeliveryFailure, TransientFailure, classify_smtp_error
+from userreg.shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# A connection idle longer than this may have been dropped by the server (or a NAT) without us
+# noticing; it is checked with a NOOP before it carries a message.
+IDLE_CHECK_SECONDS = 10.0
+QUIT_TIMEOUT_SECONDS = 2.0
+
+
+class SmtpConnection:
+    """One open SMTP session, lent out by `SmtpPool.connection()`."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self._client = client
+        # Set when the session can no longer be trusted (dropped, or a reply may still be in flight).
+        self.broken = False
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+        """Hand the message to the server; returns once it accepted it (250 after DATA).
+        Raises `TransientFailure` or `PermanentFailure`."""
+        try:
+            await self._client.send_message(message, sender=sender, recipients=[recipient])
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            # The server said no to the recipient and the envelope was reset: the session is fine.
+            raise classify_smtp_error(error) from error
+        except aiosmtplib.SMTPResponseException as error:
+            # A reply code: the server is in step with us unless it hung up (a 421 makes aiosmtplib close).
+            self.broken = not self._client.is_connected
+            raise classify_smtp_error(error) from error
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            self.broken = True
+            raise classify_smtp_error(error) from error
+
+
+class SmtpPool:
+    """Up to `size` SMTP sessions to the configured server, opened on demand and reused."""
+
+    def __init__(self, settings: Settings, size: int | None = None) -> None:
+        self._settings = settings
+        self._size = size or settings.mailer_smtp_connections
+        self._slots = asyncio.Semaphore(self._size)
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._local_hostname: str | None = None
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[SmtpConnection]:
+        """An open session for the caller alone; raises `TransientFailure` if none can be opened."""
+        if self._closed:
+            raise TransientFailure("shutdown", "the mailer is shutting down")
+        async with self._slots:
+            client = await self._checkout()
+            lent = SmtpConnection(client)
+            try:
+                yield lent
+            except DeliveryFailure:
+                raise  # `send` already judged the session
+            except BaseException:
+                # Cancelled or failed mid-conversation: the session may be out of step.
+                lent.broken = True
+                raise
+            finally:
+                if lent.broken or self._closed or not client.is_connected:
+                    client.close()
+                else:
+                    self._idle.append((client, time.monotonic()))
+
+    async def _checkout(self) -> aiosmtplib.SMTP:
+        while self._idle:
+            client, idle_since = self._idle.pop()
+            if not client.is_connected:
+                client.close()
+                continue
+            if time.monotonic() - idle_since < IDLE_CHECK_SECONDS:
+                return client
+            try:
+                await client.noop()
+                return client
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                client.close()
+        return await self._open()
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        settings = self._settings
+        if self._local_hostname is None:
+            # The EHLO name; looking it up may block, so once and off the event loop.
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            use_tls=settings.smtp_tls,
+            # Upgrade only when told to: an opportunistic STARTTLS would fail on self-signed certificates.
+            start_tls=True if settings.smtp_starttls else False,
+            timeout=settings.smtp_timeout,
+            local_hostname=self._local_hostname,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            client.close()
+            failure = classify_smtp_error(error)
+            logger.warning("cannot open an SMTP session to %s:%s: %s",
+                           settings.smtp_host, settings.smtp_port, failure.reason)
+            # Whatever the server said while we were only connecting (even a 5xx to our AUTH) is about
+            # the server or our configuration, not about a message: always worth a later retry.
+            raise TransientFailure(failure.kind, failure.reason) from error
+        return client
+
+    async def close(self) -> None:
+        """Say goodbye to every idle session; sessions still lent out are closed when returned."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                await client.quit(timeout=QUIT_TIMEOUT_SECONDS)
+            client.close()

@@ -1,0 +1,106 @@
+"""The mailer process: the consumer, plus `/health`, `/ready` and `/metrics` on `MAILER_PORT`.
+
+`create_app(settings)` is the composition root: every resource (database engine, SMTP pool, AMQP
+connection) is opened in the app's cleanup context and closed when it shuts down, after the
+messages in hand are finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from userreg.mailer.compose import parse_sender
+from userreg.mailer.consumer import MailConsumer
+from userreg.mailer.deliver import Deliverer
+from userreg.mailer.deliveries import DeliveryLog
+from userreg.mailer.policy import claim_seconds
+from userreg.mailer.smtp import SmtpPool
+from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.settings import Settings
+from userreg.shared.templates import TemplateStore
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+CONSUMER = web.AppKey("consumer", MailConsumer)
+
+
+def create_app(settings: Settings) -> web.Application:
+    # Refuse to start with a From address that cannot be used (rather than failing every email).
+    parse_sender(settings.mail_from)
+    app = web.Application()
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_mailer)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _mailer(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings)
+    smtp = SmtpPool(settings)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    deliverer = Deliverer(
+        sessions=create_sessionmaker(engine),
+        templates=TemplateStore(),
+        deliveries=DeliveryLog(engine, owner, claim_seconds(settings.smtp_timeout)),
+        smtp=smtp,
+        sender=parse_sender(settings.mail_from),
+    )
+    consumer = MailConsumer(settings, deliverer=deliverer, engine=engine)
+    app[ENGINE] = engine
+    app[CONSUMER] = consumer
+    task = asyncio.create_task(consumer.run(), name="mailer-consumer")
+    task.add_done_callback(_log_crash)
+    try:
+        yield
+    finally:
+        await consumer.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await smtp.close()
+        await engine.dispose()
+
+
+def _log_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("the mailer consumer stopped", exc_info=task.exception())
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: consuming from RabbitMQ and the database answers."""
+    checks = {"broker": request.app[CONSUMER].ready, "database": False}
+    try:
+        async with request.app[ENGINE].connect() as connection:
+            await asyncio.wait_for(connection.execute(text("SELECT 1")), 5)
+        checks["database"] = True
+    except Exception as error:  # any failure means "not ready"; the reason goes to the log only
+        logger.warning("readiness: database check failed (%s)", type(error).__name__)
+    status = 200 if all(checks.values()) else 503
+    return web.json_response({"status": "ok" if status == 200 else "unavailable", **checks}, status=status)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest(REGISTRY))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response
