@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
+import aio_pika
 import aio_pika.exceptions
 from sqlalchemy.engine import make_url
 
 from userreg.admin.database import CONNECTION_ERRORS, describe_error
 from userreg.admin.errors import CommandFailed
 from userreg.shared.db import ensure_database, migrate
-from userreg.shared.messaging import Topology, connect, declare_topology
+from userreg.shared.messaging import Topology, declare_topology
 from userreg.shared.settings import Settings, mask_url
 
 BROKER_TIMEOUT_SECONDS = 15.0
+
+
+@contextlib.contextmanager
+def quiet(logger_name: str) -> Iterator[None]:
+    """Silence a library that logs the failure this command reports itself, in one line."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 async def prepare(settings: Settings) -> dict[str, Any]:
@@ -30,9 +46,11 @@ async def prepare(settings: Settings) -> dict[str, Any]:
     topology = Topology.from_settings(settings)
     broker = mask_url(settings.amqp_dsn)
     try:
-        connection = await asyncio.wait_for(connect(settings.amqp_dsn), BROKER_TIMEOUT_SECONDS)
+        # A one-off connection: nothing to restore later, and a refusal is an answer, not a retry.
+        with quiet("aiormq"):
+            connection = await asyncio.wait_for(aio_pika.connect(settings.amqp_dsn), BROKER_TIMEOUT_SECONDS)
     except (OSError, asyncio.TimeoutError, aio_pika.exceptions.AMQPError) as exc:
-        raise CommandFailed(f"cannot connect to RabbitMQ at {broker}: {describe_error(exc) or 'timed out'}") from exc
+        raise CommandFailed(f"cannot connect to RabbitMQ at {broker}: {describe_error(exc)}") from exc
     try:
         channel = await connection.channel()
         await declare_topology(channel, topology)

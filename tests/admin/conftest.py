@@ -1,0 +1,85 @@
+"""Running the `userreg` command in-process against the test session's database and exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from userreg.admin.cli import main
+from userreg.shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def command_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes `Settings()` read the test session's settings."""
+    return {
+        "DATABASE_URL": settings.database_dsn,
+        "AMQP_URL": settings.amqp_dsn,
+        "EVENTS_EXCHANGE": settings.events_exchange,
+        "PUBLIC_CONFIRMATION_URL": settings.public_confirmation_url,
+        "ARGON2_MEMORY_KIB": str(settings.argon2_memory_kib),
+        "ARGON2_TIME_COST": str(settings.argon2_time_cost),
+    }
+
+
+@pytest.fixture
+def userreg(settings, monkeypatch, capsys):
+    """`userreg("app", "list")` runs the command's main and returns its exit code and output.
+    From an async test, call it through `asyncio.to_thread` (it runs its own event loop)."""
+    for name, value in command_environment(settings).items():
+        monkeypatch.setenv(name, value)
+
+    def run(*argv: object) -> Outcome:
+        capsys.readouterr()
+        try:
+            code = main([str(arg) for arg in argv])
+        except SystemExit as exit_:
+            code = exit_.code
+        out, err = capsys.readouterr()
+        return Outcome(code, out, err)
+
+    return run
+
+
+def unique_name(prefix: str = "app") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def new_app(userreg):
+    """Create an app through the command: `new_app(email_confirmation=True)` → its JSON."""
+
+    def create(email_confirmation: bool = False) -> dict[str, Any]:
+        argv = ["app", "create", "--name", unique_name()]
+        if email_confirmation:
+            argv.append("--email-confirmation")
+        outcome = userreg(*argv)
+        assert outcome.code == 0, outcome.err
+        return outcome.json
+
+    return create
+
+
+@pytest.fixture
+def auserreg(userreg):
+    """`await auserreg("app", "list")`: the command from an async test, in a thread of its own."""
+
+    async def run(*argv: object) -> Outcome:
+        return await asyncio.to_thread(userreg, *argv)
+
+    return run

@@ -1,0 +1,160 @@
+"""docker-compose.yml, the Dockerfiles and the local runner (`userreg run`) describe one system:
+the same services, commands, ports and settings. No Docker engine is needed: the files are parsed."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from userreg.admin.commands.run import child_environment, local_settings
+from userreg.admin.local.services import INBOX, SERVICES, Service
+from userreg.shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+CONTAINERISED = [service for service in SERVICES if service.dockerfile is not None]
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+DEFAULTS = Settings.model_construct()  # the declared defaults, whatever this machine's environment says
+
+
+def compose_service(service: Service) -> dict:
+    return COMPOSE["services"][service.compose_service]
+
+
+def dockerfile(service: Service) -> dict[str, list[str]]:
+    """Instruction → arguments of each occurrence, with line continuations joined."""
+    text = (ROOT / service.dockerfile).read_text()
+    text = re.sub(r"\\\n", " ", text)
+    instructions: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.setdefault(keyword.upper(), []).append(rest.strip())
+    return instructions
+
+
+def container_ports(definition: dict) -> set[int]:
+    """The container side of `ports` ("8080-8089:8080", "15672") and of `expose`."""
+    ports = {int(str(entry).rsplit(":", 1)[-1]) for entry in definition.get("ports", [])}
+    return ports | {int(entry) for entry in definition.get("expose", [])}
+
+
+def test_compose_runs_every_service_of_the_local_runner_and_the_infrastructure():
+    expected = {service.compose_service for service in SERVICES} | {"postgres", "rabbitmq", "migrate"}
+    assert set(COMPOSE["services"]) == expected
+    assert COMPOSE["services"]["rabbitmq"]["image"].startswith("rabbitmq:3") and "management" in \
+        COMPOSE["services"]["rabbitmq"]["image"]
+    assert COMPOSE["services"]["mailpit"]["image"].startswith("axllent/mailpit")
+
+
+@pytest.mark.parametrize("service", CONTAINERISED, ids=lambda s: s.name)
+def test_each_service_is_built_from_its_dockerfile_and_runs_the_runners_command(service):
+    definition = compose_service(service)
+    assert definition["build"] == {"context": ".", "dockerfile": service.dockerfile}
+    assert definition["command"] == [service.command]
+    instructions = dockerfile(service)
+    assert instructions["CMD"] == [f'["{service.command}"]']
+    assert instructions["FROM"][-1] == "python:3.11-slim"
+    assert instructions["USER"] and instructions["USER"][-1] not in ("root", "0")
+    # The command is a console script of the package the Dockerfile installs.
+    package = ROOT / Path(service.dockerfile).parent
+    scripts = tomllib.loads((package / "pyproject.toml").read_text())["project"]["scripts"]
+    assert service.command in scripts
+    assert any(f"/src/{package.relative_to(ROOT)}" in run for run in instructions["RUN"])
+
+
+@pytest.mark.parametrize("service", CONTAINERISED, ids=lambda s: s.name)
+def test_ports_and_health_checks_agree(service):
+    port = getattr(DEFAULTS, service.port_setting)
+    definition = compose_service(service)
+    instructions = dockerfile(service)
+    assert instructions["EXPOSE"] == [str(port)]
+    assert f"http://127.0.0.1:{port}{service.health_path}" in instructions["HEALTHCHECK"][0]
+    assert container_ports(definition) == {port}
+    assert definition["environment"][service.port_setting.upper()] == str(port)
+
+
+@pytest.mark.parametrize("service", CONTAINERISED, ids=lambda s: s.name)
+def test_compose_gives_each_service_the_settings_the_runner_gives_it(service):
+    environment = compose_service(service)["environment"]
+    assert set(service.environment) <= set(environment)
+    assert set(environment) <= SETTING_NAMES, "compose sets an environment variable no setting reads"
+    # The settings the values make are valid for the services.
+    Settings(**{name.lower(): value for name, value in environment.items()})
+
+    settings, _ = local_settings(DEFAULTS, {})
+    assert set(service.environment) <= set(child_environment(service, settings, {}))
+
+
+def test_the_inbox_and_mailpit_use_the_same_ports_and_the_mailer_sends_to_the_catcher():
+    mailpit = COMPOSE["services"]["mailpit"]
+    assert INBOX.compose_service == "mailpit"
+    # Mailpit listens on 1025 (SMTP) and 8025 (web), the local inbox's default ports.
+    assert DEFAULTS.inbox_smtp_port == 1025 and DEFAULTS.inbox_http_port == 8025
+    assert container_ports(mailpit) == {DEFAULTS.inbox_http_port}
+    mailer = COMPOSE["services"]["mailer"]["environment"]
+    assert mailer["SMTP_HOST"] == "mailpit" and mailer["SMTP_PORT"] == str(DEFAULTS.inbox_smtp_port)
+    assert str(DEFAULTS.inbox_http_port) in " ".join(mailpit["healthcheck"]["test"])
+
+
+def test_dependencies_wait_for_health_and_for_the_migration():
+    services = COMPOSE["services"]
+    for name in ("postgres", "rabbitmq", "mailpit"):
+        assert services[name]["healthcheck"]["test"], name
+    migrate = services["migrate"]
+    assert migrate["command"] == ["userreg", "migrate"]
+    assert migrate["build"] == services["registration"]["build"]
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                     "rabbitmq": {"condition": "service_healthy"}}
+    assert set(migrate["environment"]) >= {"DATABASE_URL", "AMQP_URL", "EVENTS_EXCHANGE"}
+    for service in CONTAINERISED:
+        depends_on = compose_service(service)["depends_on"]
+        assert depends_on["postgres"] == {"condition": "service_healthy"}
+        assert depends_on["rabbitmq"] == {"condition": "service_healthy"}
+        assert depends_on["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["mailer"]["depends_on"]["mailpit"] == {"condition": "service_healthy"}
+
+
+def test_every_service_can_be_scaled():
+    for name, definition in COMPOSE["services"].items():
+        assert "container_name" not in definition, name
+    for service in CONTAINERISED:
+        for entry in compose_service(service).get("ports", []):
+            host = str(entry).rsplit(":", 1)[0] if ":" in str(entry) else ""
+            # Either no host port (Docker picks one) or a range, one port per replica.
+            assert host == "" or re.fullmatch(r"\d+-\d+", host), f"{service.name}: fixed host port {entry}"
+
+
+def test_the_backend_settings_point_at_the_compose_servers():
+    registration = COMPOSE["services"]["registration"]["environment"]
+    assert registration["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert "@postgres:5432/" in registration["DATABASE_URL"]
+    assert "@rabbitmq:5672/" in registration["AMQP_URL"]
+    assert registration["BIND_HOST"] == "0.0.0.0"
+    postgres = COMPOSE["services"]["postgres"]["environment"]
+    assert registration["DATABASE_URL"].endswith(f"/{postgres['POSTGRES_DB']}")
+    # Links in the emails open the published confirmation-web port.
+    published = COMPOSE["services"]["confirmation-web"]["ports"][0].split(":")[0].split("-")[0]
+    assert registration["PUBLIC_CONFIRMATION_URL"] == f"http://localhost:{published}"
+    assert COMPOSE["services"]["confirmation-web"]["environment"]["PUBLIC_CONFIRMATION_URL"] == \
+        registration["PUBLIC_CONFIRMATION_URL"]
+
+
+def test_the_docker_build_context_keeps_what_the_images_copy():
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    copied = set()
+    for service in CONTAINERISED:
+        for copy in dockerfile(service).get("COPY", []):
+            source = shlex.split(copy)[0]
+            if not source.startswith("--"):
+                copied.add(source)
+    assert copied >= {"shared", "admin", "services/registration", "services/mailer", "services/confirmation-web"}
+    for source in copied:
+        assert not any(source == pattern or source.startswith(pattern + "/") for pattern in ignored), source
