@@ -52,3 +52,18 @@ async def publish(mail_settings: Settings, amqp_connection) -> AsyncIterator[Pub
 @pytest.fixture
 def counters() -> Counters:
     return Counters()
+
+
+@pytest.fixture
+async def publish_to(amqp_connection):
+    """`publish = await publish_to(settings)`: a publisher for a topology made inside the test."""
+    channels = []
+
+    async def make(settings: Settings) -> Publisher:
+        channel = await amqp_connection.channel(publisher_confirms=True, on_return_raises=True)
+        channels.append(channel)
+        return Publisher(channel, settings.events_exchange)
+
+    yield make
+    for channel in channels:
+        await channel.close()

@@ -53,7 +53,9 @@ class ReceivedMessage:
 
     @cached_property
     def parsed(self) -> EmailMessage:
-        return email.message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
+        # SMTP carries CRLF line ends; people and tests read parts with plain newlines.
+        return email.message_from_bytes(self.data.replace(b"\r\n", b"\n"),
+                                        policy=policy.default)  # type: ignore[return-value]
 
     @property
     def subject(self) -> str:
