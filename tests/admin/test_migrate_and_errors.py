@@ -107,7 +107,7 @@ def test_unreachable_servers_fail_with_one_line_and_exit_1(settings):
     assert "pw@" not in no_database.stderr, "the password in the URL is masked"
     no_broker = run({**env, "AMQP_URL": "amqp://guest:secret@127.0.0.1:1/"}, "migrate")
     assert no_broker.returncode == 1
-    assert "cannot connect to RabbitMQ at amqp://guest:***@127.0.0.1:1/" in no_broker.stderr
+    assert "cannot declare the topology on RabbitMQ at amqp://guest:***@127.0.0.1:1/" in no_broker.stderr
     for outcome in (no_database, no_broker):
         assert "Traceback" not in outcome.stderr and len(outcome.stderr.strip().splitlines()) == 1
         assert outcome.stdout == ""

@@ -11,12 +11,12 @@ import sys
 
 from pydantic import ValidationError
 
-from userreg.admin.commands import app, migrate, run, schema, template, user
+from userreg.admin.commands import app, dead_letters, migrate, run, schema, template, user
 from userreg.admin.errors import CommandError
 from userreg.admin.output import print_json
 from userreg.shared.settings import Settings
 
-GROUPS = (migrate, app, schema, template, user, run)
+GROUPS = (migrate, app, schema, template, user, dead_letters, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from userreg.admin.errors import CommandFailed
 from userreg.shared.db import create_engine, create_sessionmaker
@@ -27,8 +27,8 @@ def describe_error(exc: BaseException) -> str:
 
 
 @contextlib.asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[async_sessionmaker]:
-    """A sessionmaker on the configured database, checked to be reachable and migrated."""
+async def open_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the configured database, checked to be reachable and migrated."""
     # A command does one thing at a time: one connection is all it needs.
     engine = create_engine(settings, pool_size=1, max_overflow=0)
     try:
@@ -41,6 +41,13 @@ async def open_database(settings: Settings) -> AsyncIterator[async_sessionmaker]
                                 " (is PostgreSQL running? `userreg migrate` creates the database)") from exc
         if not migrated:
             raise CommandFailed(f"the database {where} has no userreg tables yet: run `userreg migrate`")
-        yield create_sessionmaker(engine)
+        yield engine
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[async_sessionmaker]:
+    """Sessions on the configured database, checked to be reachable and migrated."""
+    async with open_engine(settings) as engine:
+        yield create_sessionmaker(engine)

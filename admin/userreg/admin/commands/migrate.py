@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import aio_pika
-import aio_pika.exceptions
 from sqlalchemy.engine import make_url
 
+from userreg.admin.broker import broker_errors
 from userreg.admin.database import CONNECTION_ERRORS, describe_error
 from userreg.admin.errors import CommandFailed
 from userreg.shared.db import ensure_database, migrate
@@ -22,42 +19,23 @@ from userreg.shared.settings import Settings, mask_url
 BROKER_TIMEOUT_SECONDS = 15.0
 
 
-@contextlib.contextmanager
-def quiet(logger_name: str) -> Iterator[None]:
-    """Silence a library that logs the failure this command reports itself, in one line."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 async def prepare(settings: Settings) -> dict[str, Any]:
     """Everything the services need before they start; idempotent, safe to run again and from
     several places at once (a migration takes alembic's lock, declarations are idempotent)."""
-    database = mask_url(settings.database_dsn)
     try:
         created = await ensure_database(settings.database_dsn)
         await migrate(settings.database_dsn)
     except CONNECTION_ERRORS as exc:
-        raise CommandFailed(f"cannot prepare the database {database}: {describe_error(exc)}") from exc
+        raise CommandFailed(f"cannot prepare the database {mask_url(settings.database_dsn)}: "
+                            f"{describe_error(exc)}") from exc
     topology = Topology.from_settings(settings)
-    broker = mask_url(settings.amqp_dsn)
-    try:
+    async with broker_errors(settings, "declare the topology"):
         # A one-off connection: nothing to restore later, and a refusal is an answer, not a retry.
-        with quiet("aiormq"):
-            connection = await asyncio.wait_for(aio_pika.connect(settings.amqp_dsn), BROKER_TIMEOUT_SECONDS)
-    except (OSError, asyncio.TimeoutError, aio_pika.exceptions.AMQPError) as exc:
-        raise CommandFailed(f"cannot connect to RabbitMQ at {broker}: {describe_error(exc)}") from exc
-    try:
-        channel = await connection.channel()
-        await declare_topology(channel, topology)
-    except aio_pika.exceptions.AMQPError as exc:
-        raise CommandFailed(f"cannot declare the topology on {broker}: {describe_error(exc)}") from exc
-    finally:
-        await connection.close()
+        connection = await asyncio.wait_for(aio_pika.connect(settings.amqp_dsn), BROKER_TIMEOUT_SECONDS)
+        try:
+            await declare_topology(await connection.channel(), topology)
+        finally:
+            await connection.close()
     return {
         "database": make_url(settings.database_dsn).database,
         "databaseCreated": created,

@@ -10,18 +10,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from sqlalchemy import select
 
-from userreg.admin.database import open_database
+from userreg.admin.database import open_database, open_engine
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
 from userreg.admin.values import parse_assignments, parse_property
 from userreg.registration import errors, rules
-from userreg.registration.hashing import Argon2Parameters, PasswordHashing
+from userreg.registration.bootstrap import open_registrar
 from userreg.registration.representation import user_json
 from userreg.registration.service import Registrar, Tenant
-from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared.db.models import User, UserStatus
 from userreg.shared.settings import Settings
 
@@ -36,19 +34,11 @@ def refused(error: errors.ApiError) -> CommandFailed | UsageError:
 
 
 @contextlib.asynccontextmanager
-async def registrar(settings: Settings, *, hashing: bool) -> AsyncIterator[Registrar]:
-    """The registration service layer on the configured database; with `hashing`, one argon2id
-    worker with the configured parameters (only creating a user needs it)."""
-    hasher = PasswordHashing(Argon2Parameters.from_settings(settings), workers=1)
-    async with open_database(settings) as sessions, aiohttp.ClientSession() as http:
-        if hashing:
-            await hasher.start()
-        try:
-            yield Registrar(sessions, hasher, BeforeRegisterWebhook(http, settings.webhook_timeout_seconds),
-                            public_confirmation_url=settings.public_confirmation_url,
-                            resend_cooldown_seconds=settings.resend_cooldown_seconds)
-        finally:
-            await hasher.close()
+async def registrar(settings: Settings) -> AsyncIterator[Registrar]:
+    """The registration service layer on the configured (checked) database, with one argon2id
+    worker: a command creates one user at a time."""
+    async with open_engine(settings) as engine, open_registrar(settings, engine, hash_workers=1) as service:
+        yield service
 
 
 async def _tenant(service: Registrar, settings: Settings, ref: str) -> Tenant:
@@ -68,7 +58,7 @@ def typed_properties(tenant: Tenant, raw: dict[str, str]) -> dict[str, Any]:
 
 async def create_user(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     raw = parse_assignments(args.properties, "property")
-    async with registrar(settings, hashing=True) as service:
+    async with registrar(settings) as service:
         tenant = await _tenant(service, settings, args.app)
         try:
             return await service.create_user(tenant, typed_properties(tenant, raw),
@@ -94,7 +84,7 @@ async def set_status(args: argparse.Namespace, settings: Settings) -> dict[str, 
         target = rules.parse_status(args.status.upper())
     except errors.ApiError:
         raise UsageError(f"STATUS must be ENABLED or DISABLED, got {args.status!r}") from None
-    async with registrar(settings, hashing=False) as service:
+    async with registrar(settings) as service:
         tenant = await _tenant(service, settings, args.app)
         try:
             changed = await service.set_status(tenant, args.object_id, target)
