@@ -120,24 +120,29 @@ def register_curl(settings: Settings, app: App) -> str:
 
 
 def banner(settings: Settings, with_inbox: bool, app: App, created: bool) -> list[str]:
+    registration = base_url(settings, "registration_port")
     lines = [
+        "",
         "userreg is running; Ctrl-C stops everything.",
         "",
-        f"  registration API     {base_url(settings, 'registration_port')}   (/health, /ready, /metrics)",
+        f"  registration API     {registration}   (OpenAPI: {registration}/openapi.json; /health /ready /metrics)",
         f"  confirmation pages   {settings.public_confirmation_url}",
-        f"  mailer               {base_url(settings, 'mailer_port')}   (/health, /metrics)",
+        f"  mailer               {base_url(settings, 'mailer_port')}   (/health /ready /metrics)",
     ]
     if with_inbox:
-        lines.append(f"  local inbox          {base_url(settings, 'inbox_http_port')}   (SMTP on "
-                     f"{reachable_host(settings.bind_host)}:{settings.inbox_smtp_port}; emails land here)")
+        inbox = base_url(settings, "inbox_http_port")
+        lines.append(f"  local inbox          {inbox}   (the emails; JSON at {inbox}/api/messages; "
+                     f"SMTP on {reachable_host(settings.bind_host)}:{settings.inbox_smtp_port})")
     else:
         lines.append(f"  SMTP server          {settings.smtp_host}:{settings.smtp_port}")
     lines += [
         "",
         f"  demo app {'created' if created else 'reused'}: appId {app.app_id}, REST API key {app.rest_api_key}",
-        "  (email confirmation required; `userreg app show demo` for its settings)",
+        f"  (email confirmation {'required' if app.email_confirmation_required else 'off'}; "
+        "`userreg app show demo` shows its settings)",
         "",
         "Register a user:",
+        "",
         register_curl(settings, app),
         "",
     ]
@@ -185,7 +190,7 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
                 await supervisor.guard(start(tier, http, number))
         app, created = await supervisor.guard(demo_app(settings))
         for line in banner(settings, with_inbox, app, created):
-            say(line)
+            output.plain(line)
         await supervisor.run_until_stopped()
     except Stopping:
         pass

@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 LINE_LIMIT = 1 << 20
 STOP_GRACE_SECONDS = 15.0
+EXIT_POLL_SECONDS = 0.1
 COLOURS = ("36", "33", "35", "32", "34", "31")
 
 
@@ -50,6 +51,11 @@ class Output:
         if self.colour and colour:
             prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
         self.stream.write(f"{prefix} {text}\n")
+        self.stream.flush()
+
+    def plain(self, text: str) -> None:
+        """A line without a prefix: what a person copies (a URL, a curl) must be whole."""
+        self.stream.write(f"{text}\n")
         self.stream.flush()
 
 
@@ -85,7 +91,13 @@ class Child:
 
     async def _wait(self) -> int:
         assert self.process is not None
-        code = await self.process.wait()
+        # Not `process.wait()`: it also waits for the output pipe to close, and a worker the service
+        # forked (its password-hashing pool) can hold that open after the service itself died.
+        while self.process.returncode is None:
+            await asyncio.sleep(EXIT_POLL_SECONDS)
+        code = self.process.returncode
+        # Whatever the service left behind in its process group goes with it.
+        self.kill_group()
         if self._pump is not None:
             # Show the last words (often why it died) before anyone reports the exit.
             with contextlib.suppress(asyncio.TimeoutError):
@@ -117,6 +129,11 @@ class Child:
             await asyncio.sleep(0.2)
         raise RuntimeError(f"{self.name} did not answer {url} within {timeout:.0f}s")
 
+    def kill_group(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> int | None:
         """SIGTERM, as an orchestrator does; SIGKILL if it is still there after `grace` seconds."""
         if self.process is None:
@@ -128,8 +145,7 @@ class Child:
                 await asyncio.wait_for(asyncio.shield(self.exited), grace)
             except asyncio.TimeoutError:
                 self.output.line("userreg", f"{self.name} did not stop within {grace:.0f}s: killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
+                self.kill_group()
         await self.exited
         if self._pump is not None:
             self._pump.cancel()
