@@ -98,6 +98,12 @@ def gone(pid: int) -> bool:
     return False
 
 
+async def all_gone(children: dict[str, int]) -> None:
+    # A process killed last may need a moment to be reaped.
+    await eventually(lambda: all(gone(pid) for pid in children.values()), timeout=10,
+                     what=f"every child process to be gone: {children}")
+
+
 @pytest.fixture
 async def run_env(settings):
     """The environment of a `userreg run` with its own ports, database and exchange (cleaned up)."""
@@ -162,7 +168,7 @@ async def test_run_prints_a_curl_whose_user_gets_the_confirmation_email_and_ctrl
 
         runner.process.send_signal(signal.SIGINT)
         assert await runner.wait() == 0, runner.output
-        assert all(gone(pid) for pid in children.values()), runner.output
+        await all_gone(children)
         assert "stopped" in runner.lines[-1]
     finally:
         await runner.kill()
@@ -192,7 +198,7 @@ async def test_with_an_smtp_server_configured_no_inbox_starts_and_a_dying_servic
         os.kill(children["registration"], signal.SIGKILL)
         assert await runner.wait() == 1
         assert "registration exited with code -9" in runner.output
-        assert all(gone(pid) for pid in children.values()), runner.output
+        await all_gone(children)
     finally:
         await runner.kill()
 
