@@ -26,7 +26,14 @@ from userreg.admin.commands.migrate import prepare
 from userreg.admin.database import open_database
 from userreg.admin.errors import CommandFailed
 from userreg.admin.local.services import INBOX, SERVICES, Service
-from userreg.admin.local.supervisor import Output, Stopping, Supervisor, find_script, install_stop_signals
+from userreg.admin.local.supervisor import (
+    Output,
+    Stopping,
+    Supervisor,
+    Unhealthy,
+    find_script,
+    install_stop_signals,
+)
 from userreg.shared.apps import create_app
 from userreg.shared.db.models import App
 from userreg.shared.settings import Settings, mask_url
@@ -158,7 +165,10 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
     settings, with_inbox = local_settings(settings, os.environ)
     services = planned(with_inbox)
     check_ports_free(services, settings)
-    commands = {service.name: find_script(service.command) for service in services}
+    try:
+        commands = {service.name: find_script(service.command) for service in services}
+    except FileNotFoundError as missing:
+        raise CommandFailed(f"{missing} is not installed: run `make install`") from None
 
     say(f"database {mask_url(settings.database_dsn)}, RabbitMQ {mask_url(settings.amqp_dsn)}")
     prepared = await prepare(settings)
@@ -194,8 +204,7 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
         await supervisor.run_until_stopped()
     except Stopping:
         pass
-    except RuntimeError as exc:
-        say(str(exc))
+    except Unhealthy as exc:
         raise CommandFailed(str(exc)) from None
     finally:
         await supervisor.stop_all()

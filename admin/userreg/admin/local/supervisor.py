@@ -27,14 +27,19 @@ class Stopping(Exception):
     """Raised out of `Supervisor.guard` when Ctrl-C/SIGTERM arrived or a child died."""
 
 
+class Unhealthy(Exception):
+    """A child did not answer its health check in time."""
+
+
 def find_script(name: str) -> str:
-    """The console script installed beside this Python (the project's venv), else one on PATH."""
+    """The console script installed beside this Python (the project's venv), else one on PATH;
+    `FileNotFoundError` when there is neither."""
     beside = Path(sys.executable).parent / name
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} is not installed (run `make install`)")
+        raise FileNotFoundError(name)
     return found
 
 
@@ -118,7 +123,7 @@ class Child:
             self.output.line(self.name, raw.decode("utf-8", "replace").rstrip("\r\n"), self.colour)
 
     async def wait_healthy(self, url: str, http: aiohttp.ClientSession, timeout: float) -> None:
-        """Poll `url` until it answers 200; raise `RuntimeError` on timeout (an exit is the guard's job)."""
+        """Poll `url` until it answers 200; raise `Unhealthy` on timeout (an exit is the guard's job)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
@@ -127,7 +132,7 @@ class Child:
                     if response.status == 200:
                         return
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer {url} within {timeout:.0f}s")
+        raise Unhealthy(f"{self.name} did not answer {url} within {timeout:.0f}s")
 
     def kill_group(self) -> None:
         if self.process is not None:
