@@ -17,7 +17,7 @@ from tests.conftest import delete_topology
 from tests.support.polling import eventually
 from userreg.mailer.web import CONSUMER, create_app
 from userreg.shared.db import App
-from userreg.shared.db.mail import MailDelivery
+from userreg.shared.db.mail import DeliveryStatus, MailDelivery
 from userreg.shared.events import USER_REGISTERED, Confirmation, Event, EventUser
 from userreg.shared.messaging import Topology
 from userreg.shared.settings import Settings
@@ -123,3 +123,13 @@ async def delivery_rows(sessions, event_id: str) -> list[MailDelivery]:
     async with sessions() as session:
         return list((await session.scalars(
             select(MailDelivery).where(MailDelivery.event_id == event_id).order_by(MailDelivery.template))).all())
+
+
+async def sent_rows(sessions, event_id: str, count: int = 1) -> list[MailDelivery]:
+    """The event's delivery records once `count` of them say SENT (the email is accepted a moment
+    before that is recorded)."""
+    async def all_sent() -> list[MailDelivery] | None:
+        rows = await delivery_rows(sessions, event_id)
+        return rows if len(rows) == count and all(row.status is DeliveryStatus.SENT for row in rows) else None
+
+    return await eventually(all_sent, what=f"{count} sent deliveries of event {event_id}")

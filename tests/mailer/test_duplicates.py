@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import func, insert, text
 
-from tests.mailer.helpers import delivery_rows, make_event, running_mailer
+from tests.mailer.helpers import make_event, running_mailer, sent_rows
 from tests.support.polling import eventually
 from userreg.shared.db.mail import DeliveryStatus, MailDelivery
 
@@ -70,10 +70,5 @@ async def test_an_email_claimed_by_a_crashed_mailer_is_sent_when_its_claim_runs_
     await publish(event)
     [message] = await inbox.wait_for(lambda m: m.recipients == [event.user.email], timeout=15)
     assert counters("userreg_mailer_events_total", outcome="deferred") >= 1
-    [row] = await eventually(lambda: _sent(sessions, event.id), what="the delivery recorded")
+    [row] = await sent_rows(sessions, event.id)
     assert row.attempts == 2 and row.claimed_by != "crashed-mailer"
-
-
-async def _sent(sessions, event_id):
-    rows = await delivery_rows(sessions, event_id)
-    return rows if rows and rows[0].status is DeliveryStatus.SENT else None

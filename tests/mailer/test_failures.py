@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import select, update
 
-from tests.mailer.helpers import delivery_rows, make_event, running_mailer, settings_for
+from tests.mailer.helpers import delivery_rows, make_event, running_mailer, sent_rows, settings_for
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
 from userreg.mailer.dead_letters import list_dead_letters, replay
@@ -25,14 +25,9 @@ async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, in
     [message] = await inbox.wait_for(lambda m: m.recipients == [event.user.email])
     assert message.message_id == f"<{event.id}.confirmation@mail.test>"
     assert counters("userreg_mailer_retried_total", kind="smtp_4xx") == 1
-    [row] = await eventually(lambda: _sent_rows(sessions, event.id), what="the delivery recorded")
+    [row] = await sent_rows(sessions, event.id)
     assert row.attempts == 2
     assert len(inbox.to(event.user.email)) == 1
-
-
-async def _sent_rows(sessions, event_id):
-    rows = await delivery_rows(sessions, event_id)
-    return rows if rows and all(row.status is DeliveryStatus.SENT for row in rows) else None
 
 
 async def _dead_letter_row(sessions, event_id):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any
@@ -26,8 +26,26 @@ from userreg.shared.templates import RenderedEmail
 CONFIRMATION = "confirmation"
 REGISTRATION = "registration"
 
+
+
+class _ReusingHeaderRegistry(HeaderRegistry):
+    """The standard registry builds a new class each time it parses a header, which made up a good
+    part of composing an email; the classes depend on the header name only, so reuse them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+
 # Serialised with CRLF line ends, as SMTP wants them.
-MAIL_POLICY = policy.SMTP
+MAIL_POLICY = policy.SMTP.clone(header_factory=_ReusingHeaderRegistry())
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
 MAX_DISPLAY_NAME = 200
 
@@ -190,6 +208,11 @@ def build_message(rendered: RenderedEmail, *, event_id: str, template: str, send
     message["Message-ID"] = message_id(event_id, template, sender.domain)
     # RFC 3834: automatic mail; well-behaved auto-responders do not answer it.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
+    # base64 rather than letting the email package weigh quoted-printable against it (slow, and the
+    # HTML's long lines need an encoding anyway); it also keeps the message 7-bit clean.
+    message.set_content(rendered.text, cte="base64")
+    # A boundary of our own: the generator would otherwise compile a regular expression per message
+    # to check its random one against the body. "_" never occurs in base64, so this one cannot either.
+    message.make_alternative(boundary=f"=_{uuid.uuid4().hex}")
+    message.add_alternative(rendered.html, subtype="html", cte="base64")
     return message

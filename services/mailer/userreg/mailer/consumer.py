@@ -17,12 +17,12 @@ import logging
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from userreg.mailer import dead_letters, metrics
 from userreg.mailer.compose import decode_event
 from userreg.mailer.deliver import Deliverer
+from userreg.mailer.deliveries import DATABASE_ERRORS
 from userreg.mailer.policy import PermanentFailure, TransientFailure, claim_seconds, deferral_delay, retry_delay
 from userreg.shared.messaging import MAILER_DELIVERY_LIMIT, Topology, declare_mailer_queue, declare_topology
 from userreg.shared.settings import Settings
@@ -191,6 +191,6 @@ class MailConsumer:
         logger.error("message %s dead-lettered after %d attempt(s): %s", parked.message_id, attempts, failure.reason)
         try:
             await dead_letters.record(self._engine, parked, reason=failure.reason, attempts=attempts)
-        except (SQLAlchemyError, OSError) as error:
+        except DATABASE_ERRORS as error:
             # The queue has it, which is what replay needs; listing records it later.
             logger.warning("dead letter %s is queued but not recorded (%s)", parked.message_id, type(error).__name__)

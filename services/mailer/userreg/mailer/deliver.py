@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from userreg.mailer import metrics
@@ -19,13 +19,77 @@ from userreg.mailer.compose import (
     recipient_of,
     template_context,
 )
-from userreg.mailer.deliveries import DeliveryLog, load_app
+from userreg.mailer.deliveries import DATABASE_ERRORS, AppInfo, DeliveryLog, load_app
 from userreg.mailer.policy import DeliveryFailure, PermanentFailure, TransientFailure
 from userreg.mailer.smtp import SmtpPool
 from userreg.shared.events import Event
-from userreg.shared.templates import TemplateStore
+from userreg.shared.templates import TemplateSource, TemplateStore, pick_locale
 
 logger = logging.getLogger(__name__)
+
+
+# How long an app's settings and templates are reused before they are read again. Most events of a
+# busy mailer belong to a few apps; reading both for every email was most of its database work.
+# An operator's change (a template override, the welcome email switched on) takes effect within this
+# time, without a restart.
+APP_CACHE_SECONDS = 2.0
+APP_CACHE_SIZE = 1000
+
+
+@dataclass
+class _AppEntry:
+    app: AppInfo
+    sources: dict[tuple[str, str], TemplateSource]
+    expires: float
+
+
+class AppLookup:
+    """The app an event belongs to and the template sources it uses, through a short-lived cache."""
+
+    def __init__(self, sessions: async_sessionmaker, templates: TemplateStore,
+                 ttl: float = APP_CACHE_SECONDS) -> None:
+        self._sessions = sessions
+        self._templates = templates
+        self._ttl = ttl
+        self._entries: dict[str, _AppEntry] = {}
+
+    async def sources(self, app_id: str, names: Callable[[AppInfo], tuple[str, ...]],
+                      locale: str | None) -> tuple[AppInfo, dict[str, TemplateSource]]:
+        """The app and the sources of the templates `names(app)` picks; `PermanentFailure` for an
+        app that does not exist, `TransientFailure` when the database cannot be read."""
+        locale = pick_locale(locale)
+        now = time.monotonic()
+        entry = self._entries.get(app_id)
+        if entry is not None and entry.expires < now:
+            entry = None
+        try:
+            if entry is None:
+                entry = await self._load_app(app_id, now)
+            wanted = names(entry.app)
+            missing = [name for name in wanted if (name, locale) not in entry.sources]
+            if missing:
+                async with self._sessions() as session:
+                    for name in missing:
+                        entry.sources[(name, locale)] = await self._templates.source(session, app_id, name, locale)
+        except DATABASE_ERRORS as error:
+            raise TransientFailure("database", f"cannot read the app or its templates: "
+                                               f"{type(error).__name__}") from error
+        return entry.app, {name: entry.sources[(name, locale)] for name in wanted}
+
+    def forget(self, app_id: str) -> None:
+        """Read the app anew next time (after its template failed: the operator's fix and replay
+        must not meet the broken copy)."""
+        self._entries.pop(app_id, None)
+
+    async def _load_app(self, app_id: str, now: float) -> _AppEntry:
+        async with self._sessions() as session:
+            app = await load_app(session, app_id)
+        if app is None:
+            raise PermanentFailure("unknown_app", f"app {app_id} does not exist")
+        if len(self._entries) >= APP_CACHE_SIZE:
+            self._entries = {key: value for key, value in self._entries.items() if value.expires >= now}
+        entry = self._entries[app_id] = _AppEntry(app=app, sources={}, expires=now + self._ttl)
+        return entry
 
 
 @dataclass(frozen=True)
@@ -47,9 +111,9 @@ class Deliverer:
     """Sends the emails an event causes. Raises `TransientFailure` (try again later) or
     `PermanentFailure` (dead-letter it); returns what happened otherwise."""
 
-    def __init__(self, *, sessions: async_sessionmaker, templates: TemplateStore, deliveries: DeliveryLog,
+    def __init__(self, *, apps: AppLookup, templates: TemplateStore, deliveries: DeliveryLog,
                  smtp: SmtpPool, sender: Sender) -> None:
-        self._sessions = sessions
+        self._apps = apps
         self._templates = templates
         self._deliveries = deliveries
         self._smtp = smtp
@@ -89,30 +153,23 @@ class Deliverer:
 
     async def _compose(self, event: Event) -> Composed | None:
         """The event's emails, rendered; None when it causes none."""
-        try:
-            async with self._sessions() as session:
-                app = await load_app(session, event.app_id)
-                if app is None:
-                    raise PermanentFailure("unknown_app", f"app {event.app_id} does not exist")
-                names = emails_for(event, welcome_email_enabled=app.welcome_email_enabled)
-                if not names:
-                    return None
-                recipient = recipient_of(event.user)
-                if recipient is None:
-                    logger.info("event %s of app %s: the user has no email address, nothing to send",
-                                event.id, event.app_id)
-                    return None
-                sources = {name: await self._templates.source(session, app.app_id, name, event.user.locale)
-                           for name in names}
-        except (SQLAlchemyError, OSError) as error:
-            raise TransientFailure("database", f"cannot read the app or its templates: "
-                                               f"{type(error).__name__}") from error
+        app, sources = await self._apps.sources(
+            event.app_id, lambda app: emails_for(event, welcome_email_enabled=app.welcome_email_enabled),
+            event.user.locale)
+        if not sources:
+            return None
+        recipient = recipient_of(event.user)
+        if recipient is None:
+            logger.info("event %s of app %s: the user has no email address, nothing to send",
+                        event.id, event.app_id)
+            return None
         context = template_context(event, app_name=app.name)
         messages: dict[str, EmailMessage] = {}
         for name, source in sources.items():
             try:
                 rendered = self._templates.render_email(source, context)
             except Exception as error:  # an operator's template may fail in any way; it is data, not code
+                self._apps.forget(app.app_id)
                 raise PermanentFailure("template", f"the {name} template of app {app.app_id} cannot be "
                                                    f"rendered: {type(error).__name__}: {error}") from error
             messages[name] = build_message(rendered, event_id=event.id, template=name, sender=self._sender,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from userreg.mailer.policy import TransientFailure
@@ -19,6 +19,8 @@ from userreg.shared.db.models import App
 
 logger = logging.getLogger(__name__)
 
+# What a database that is away, restarting or overloaded raises (not what a bug raises).
+DATABASE_ERRORS = (DBAPIError, PoolTimeout, OSError, asyncio.TimeoutError)
 # After the SMTP server accepted an email, recording that is worth a few tries: giving up means the
 # event is redelivered and, once the claim expired, the email is sent a second time.
 MARK_SENT_RETRIES = (0.1, 0.5, 1, 2, 5, 10)
@@ -50,70 +52,79 @@ class Claim:
     busy: tuple[str, ...]
 
 
+# Claims every template of an event in one statement. A row can be claimed when it is new, when
+# its last attempt failed, or when its claimant fell silent (claim expired); never once SENT.
+_CLAIM = text("""
+    INSERT INTO mail_deliveries (event_id, template, app_id, status, attempts, claimed_by, claimed_until)
+    SELECT CAST(:event_id AS uuid), template, :app_id, 'SENDING', 1, :owner,
+           now() + make_interval(secs => :claim_seconds)
+    FROM unnest(CAST(:templates AS text[])) AS template
+    ON CONFLICT (event_id, template) DO UPDATE
+    SET status = 'SENDING', claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until,
+        attempts = mail_deliveries.attempts + 1
+    WHERE mail_deliveries.status = 'FAILED'
+       OR (mail_deliveries.status = 'SENDING' AND mail_deliveries.claimed_until < now())
+    RETURNING template
+""")
+_STATUSES = text("""
+    SELECT template, status FROM mail_deliveries
+    WHERE event_id = CAST(:event_id AS uuid) AND template = ANY(CAST(:templates AS text[]))
+""")
+_MARK_SENT = (
+    update(MailDelivery)
+    .where(MailDelivery.event_id == bindparam("b_event_id"), MailDelivery.template == bindparam("b_template"))
+    .values(status=DeliveryStatus.SENT, sent_at=func.now(), claimed_until=None, last_error=None)
+)
+_RELEASE = (
+    update(MailDelivery)
+    .where(MailDelivery.event_id == bindparam("b_event_id"),
+           MailDelivery.template.in_(bindparam("b_templates", expanding=True)),
+           MailDelivery.status == DeliveryStatus.SENDING, MailDelivery.claimed_by == bindparam("b_owner"))
+    .values(status=DeliveryStatus.FAILED, claimed_until=None, last_error=bindparam("b_reason"))
+)
+
+
 class DeliveryLog:
     """Delivery records in `mail_deliveries`, one per (event id, template).
 
     A mailer claims an email before sending it; the claim lasts `claim_seconds`, longer than one
-    send can take, so a live claimant never loses it while a crashed one's claim runs out.
+    send can take, so a live claimant never loses it while a crashed one's claim runs out. The
+    database's clock decides expiry: the same for every replica.
     """
 
     def __init__(self, engine: AsyncEngine, owner: str, claim_seconds: float) -> None:
+        # Every statement here is atomic on its own: an AUTOCOMMIT engine saves BEGIN/COMMIT round trips.
         self._engine = engine
         self._owner = owner[:100]
-        self._claim = timedelta(seconds=claim_seconds)
+        self._claim_seconds = claim_seconds
 
     async def claim(self, event_id: str, app_id: str, templates: tuple[str, ...]) -> Claim:
-        # The database's clock decides when a claim expires: the same for every mailer replica.
-        claimed_until = func.now() + literal(self._claim)
-        statement = insert(MailDelivery).values([
-            {"event_id": event_id, "template": name, "app_id": app_id, "status": DeliveryStatus.SENDING,
-             "attempts": 1, "claimed_by": self._owner, "claimed_until": claimed_until}
-            for name in templates
-        ])
-        statement = statement.on_conflict_do_update(
-            index_elements=[MailDelivery.event_id, MailDelivery.template],
-            set_={
-                "status": DeliveryStatus.SENDING,
-                "claimed_by": statement.excluded.claimed_by,
-                "claimed_until": statement.excluded.claimed_until,
-                "attempts": MailDelivery.attempts + 1,
-            },
-            where=or_(
-                MailDelivery.status == DeliveryStatus.FAILED,
-                and_(MailDelivery.status == DeliveryStatus.SENDING, MailDelivery.claimed_until < func.now()),
-            ),
-        ).returning(MailDelivery.template)
         try:
-            async with self._engine.begin() as connection:
-                claimed = set((await connection.scalars(statement)).all())
+            async with self._engine.connect() as connection:
+                claimed = set((await connection.scalars(_CLAIM, {
+                    "event_id": event_id, "app_id": app_id, "owner": self._owner,
+                    "claim_seconds": self._claim_seconds, "templates": list(templates)})).all())
                 others = [name for name in templates if name not in claimed]
-                statuses: dict[str, DeliveryStatus] = {}
+                statuses: dict[str, str] = {}
                 if others:
                     statuses = dict((await connection.execute(
-                        select(MailDelivery.template, MailDelivery.status)
-                        .where(MailDelivery.event_id == event_id, MailDelivery.template.in_(others))
-                    )).all())
-        except (SQLAlchemyError, OSError) as error:
+                        _STATUSES, {"event_id": event_id, "templates": others})).all())
+        except DATABASE_ERRORS as error:
             raise TransientFailure("database", f"cannot claim the delivery: {type(error).__name__}") from error
         return Claim(
             claimed=tuple(name for name in templates if name in claimed),
-            already_sent=tuple(name for name in others if statuses.get(name) is DeliveryStatus.SENT),
-            busy=tuple(name for name in others if statuses.get(name) is not DeliveryStatus.SENT),
+            already_sent=tuple(name for name in others if statuses.get(name) == DeliveryStatus.SENT.value),
+            busy=tuple(name for name in others if statuses.get(name) != DeliveryStatus.SENT.value),
         )
 
     async def mark_sent(self, event_id: str, template: str) -> None:
         """Record that the SMTP server accepted the email (retried through short database outages)."""
-        statement = (
-            update(MailDelivery)
-            .where(MailDelivery.event_id == event_id, MailDelivery.template == template)
-            .values(status=DeliveryStatus.SENT, sent_at=func.now(), claimed_until=None, last_error=None)
-        )
         for pause in (*MARK_SENT_RETRIES, None):
             try:
-                async with self._engine.begin() as connection:
-                    await connection.execute(statement)
+                async with self._engine.connect() as connection:
+                    await connection.execute(_MARK_SENT, {"b_event_id": event_id, "b_template": template})
                 return
-            except (SQLAlchemyError, OSError) as error:
+            except DATABASE_ERRORS as error:
                 if pause is None:
                     raise TransientFailure("database", "cannot record a sent email: "
                                                        f"{type(error).__name__}") from error
@@ -127,14 +138,9 @@ class DeliveryLog:
         if not templates:
             return
         try:
-            async with self._engine.begin() as connection:
-                await connection.execute(
-                    update(MailDelivery)
-                    .where(MailDelivery.event_id == event_id, MailDelivery.template.in_(templates),
-                           MailDelivery.status == DeliveryStatus.SENDING,
-                           MailDelivery.claimed_by == self._owner)
-                    .values(status=DeliveryStatus.FAILED, claimed_until=None, last_error=reason)
-                )
-        except (SQLAlchemyError, OSError) as error:
+            async with self._engine.connect() as connection:
+                await connection.execute(_RELEASE, {"b_event_id": event_id, "b_templates": list(templates),
+                                                    "b_owner": self._owner, "b_reason": reason})
+        except DATABASE_ERRORS as error:
             logger.warning("cannot release the claim on %s (%s); it expires by itself",
                            event_id, type(error).__name__)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import socket
 import time
 from collections.abc import AsyncIterator
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -39,8 +41,9 @@ class SmtpConnection:
     async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
         """Hand the message to the server; returns once it accepted it (250 after DATA).
         Raises `TransientFailure` or `PermanentFailure`."""
+        data, utf8 = serialise(message, sender, recipient)
         try:
-            await self._client.send_message(message, sender=sender, recipients=[recipient])
+            await self._client.sendmail(sender, [recipient], data, mail_options=["SMTPUTF8"] if utf8 else [])
         except aiosmtplib.SMTPRecipientsRefused as error:
             # The server said no to the recipient and the envelope was reset: the session is fine.
             raise classify_smtp_error(error) from error
@@ -51,6 +54,15 @@ class SmtpConnection:
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
             self.broken = True
             raise classify_smtp_error(error) from error
+
+
+def serialise(message: EmailMessage, sender: str, recipient: str) -> tuple[bytes, bool]:
+    """The message as SMTP carries it, and whether that needs SMTPUTF8 (an address that is not
+    ASCII). Done here rather than by `send_message`, which copies the whole message first."""
+    utf8 = not (sender.isascii() and recipient.isascii())
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, policy=message.policy.clone(utf8=utf8)).flatten(message)
+    return buffer.getvalue(), utf8
 
 
 class SmtpPool:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from userreg.mailer.compose import parse_sender
 from userreg.mailer.consumer import MailConsumer
-from userreg.mailer.deliver import Deliverer
+from userreg.mailer.deliver import AppLookup, Deliverer
 from userreg.mailer.deliveries import DeliveryLog
 from userreg.mailer.policy import claim_seconds
 from userreg.mailer.smtp import SmtpPool
@@ -51,13 +51,18 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _mailer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = create_engine(settings)
+    # No ping before every checkout (a round trip each, several per email): a connection that died
+    # with a database restart fails its statement, the email is retried, the pool replaces it.
+    engine = create_engine(settings, pool_pre_ping=False)
+    # The mailer's statements are single reads or single atomic writes: no BEGIN/COMMIT around them.
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     smtp = SmtpPool(settings)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    templates = TemplateStore()
     deliverer = Deliverer(
-        sessions=create_sessionmaker(engine),
-        templates=TemplateStore(),
-        deliveries=DeliveryLog(engine, owner, claim_seconds(settings.smtp_timeout)),
+        apps=AppLookup(create_sessionmaker(autocommit), templates),
+        templates=templates,
+        deliveries=DeliveryLog(autocommit, owner, claim_seconds(settings.smtp_timeout)),
         smtp=smtp,
         sender=parse_sender(settings.mail_from),
     )

@@ -62,7 +62,9 @@ def is_email(name: str) -> bool:
     return name in EMAIL_TEMPLATES
 
 
+@lru_cache(maxsize=1)
 def available_locales() -> tuple[str, ...]:
+    # The defaults ship with the package: read once per process, not on every render.
     return tuple(sorted(path.name for path in DEFAULTS.iterdir() if path.is_dir()))
 
 
@@ -86,6 +88,8 @@ class TemplateStore:
         self._html_env = SandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=True)
         # Compiling is the slow part of rendering; sources repeat, so keep the compiled forms.
         self._compile = lru_cache(maxsize=512)(self._compile_uncached)
+        # Shipped defaults do not change while the process runs; reading them is per-render work otherwise.
+        self._defaults: dict[tuple[str, str], TemplateSource] = {}
 
     def _compile_uncached(self, source: str, html: bool) -> JinjaTemplate:
         return (self._html_env if html else self._text_env).from_string(source)
@@ -95,6 +99,12 @@ class TemplateStore:
         if name not in TEMPLATE_NAMES:
             raise UnknownTemplate(name)
         locale = pick_locale(locale)
+        cached = self._defaults.get((name, locale))
+        if cached is None:
+            cached = self._defaults[(name, locale)] = self._read_default(name, locale)
+        return cached
+
+    def _read_default(self, name: str, locale: str) -> TemplateSource:
         if is_email(name):
             folder = DEFAULTS / locale / "email" / name
             if not folder.is_dir():
