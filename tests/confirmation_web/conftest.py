@@ -3,6 +3,7 @@ database, and links made directly with the ORM and `issue_confirmation` (no regi
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -14,9 +15,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
-from userreg.confirmation_web.app import create_app
+from userreg.confirmation_web.app import create_app, stop_task
 from userreg.shared.confirmations import issue_confirmation
 from userreg.shared.db import App, ConfirmationToken, OutboxEvent, User, UserStatus
+from userreg.shared.outbox import OutboxRelay
 from userreg.shared.tokens import new_guid
 
 LINK_PATH = re.compile(r"^https?://[^/]+(?P<path>/(?P<app_id>[^/]+)/confirm/(?P<token>[^/]+))$")
@@ -34,11 +36,22 @@ class MadeLink:
 
 @pytest.fixture
 async def server(settings) -> AsyncIterator[TestServer]:
-    """confirmation-web on a free local port, with its outbox relay running."""
-    test_server = TestServer(create_app(settings), host="127.0.0.1")
+    """confirmation-web on a free local port. Its outbox relay is off: most tests look at pages
+    and rows, and a relay per test means an AMQP connection and a topology declaration per test.
+    Tests of published events add the `relay` fixture (or start the full app themselves)."""
+    test_server = TestServer(create_app(settings, run_outbox_relay=False), host="127.0.0.1")
     await test_server.start_server()
     yield test_server
     await test_server.close()
+
+
+@pytest.fixture
+async def relay(engine, settings, topology) -> AsyncIterator[None]:
+    """The shared outbox relay, publishing what the service wrote to the session's exchange."""
+    task = asyncio.create_task(OutboxRelay(engine, settings.amqp_dsn, topology,
+                                           poll_seconds=settings.outbox_poll_seconds).run())
+    yield
+    await stop_task(task, 5)
 
 
 @pytest.fixture

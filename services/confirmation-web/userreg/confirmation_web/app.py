@@ -30,6 +30,7 @@ STATIC = resources.files("userreg.confirmation_web").joinpath("static")
 # The forms post a token and nothing else: a small body limit is plenty.
 MAX_BODY_BYTES = 16 * 1024
 RELAY_RESTART_SECONDS = 1.0
+RELAY_STOP_SECONDS = 5.0
 
 
 def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> web.Application:
@@ -73,9 +74,20 @@ async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(_keep_running(relay), name="outbox-relay")
     app[RELAY_KEY] = task
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task, RELAY_STOP_SECONDS)
+
+
+async def stop_task(task: asyncio.Task, grace_seconds: float) -> None:
+    """Cancel the task and wait for it, but not forever: a task cancelled in the middle of a
+    database call can hang in the driver (asyncpg#873), and shutdown must still finish."""
+    for _ in range(2):
+        task.cancel()
+        done, _pending = await asyncio.wait({task}, timeout=grace_seconds)
+        if done:
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("%s had failed: %r", task.get_name(), task.exception())
+            return
+    logger.warning("%s did not stop within %.0fs; shutting down without it", task.get_name(), 2 * grace_seconds)
 
 
 async def _keep_running(relay: OutboxRelay) -> None:

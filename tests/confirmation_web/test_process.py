@@ -1,0 +1,52 @@
+"""`userreg-confirmation-web` as an operator runs it: a real process configured by environment,
+healthy, serving links, logging without tokens, and stopping cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import uuid
+
+import aiohttp
+
+from tests.confirmation_web.support import data_page
+from tests.support.polling import free_port
+from tests.support.processes import ServiceProcess
+from userreg.shared.db import UserStatus
+
+
+async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_app, make_link, user_status):
+    port = free_port()
+    service = ServiceProcess(
+        f"confirmation-web-{uuid.uuid4().hex[:8]}",
+        "userreg-confirmation-web",
+        {
+            "DATABASE_URL": settings.database_dsn,
+            "AMQP_URL": settings.amqp_dsn,
+            "EVENTS_EXCHANGE": settings.events_exchange,
+            "PUBLIC_CONFIRMATION_URL": f"http://127.0.0.1:{port}",
+            "BIND_HOST": "127.0.0.1",
+            "CONFIRMATION_PORT": str(port),
+            "LOG_LEVEL": "DEBUG",  # the access log too, which must not show tokens either
+        },
+        health_url=f"http://127.0.0.1:{port}/health",
+    )
+    await service.start()
+    try:
+        app = await make_app("Process Co", email_confirmation_required=True)
+        link = await make_link(app)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/ready") as response:
+                assert response.status == 200
+            async with http.get(base + link.path) as response:
+                assert (response.status, data_page(await response.text())) == (200, "confirmation-pending")
+            async with http.post(f"{base}/{app.app_id}/confirm", data={"token": link.token},
+                                 headers={"Origin": base}) as response:
+                assert (response.status, data_page(await response.text())) == (200, "confirmation-confirmed")
+        assert await user_status(link.user_id) is UserStatus.ENABLED
+    finally:
+        exit_code = await service.stop(timeout=20)
+    assert exit_code == 0
+    log = service.log_path.read_text()
+    assert "confirmed their email address" in log
+    assert f"/{app.app_id}/confirm/[token]" in log  # the access log line, redacted
+    assert link.token not in log
