@@ -7,9 +7,13 @@ import re
 import logging
 
 import pytest
+from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 from sqlalchemy import delete
 
 from tests.confirmation_web.support import data_page
+from tests.support.polling import free_port
+from userreg.confirmation_web.app import create_app
 from userreg.shared.db import Template, UserStatus
 from userreg.shared.tokens import new_token
 
@@ -265,3 +269,21 @@ async def test_health_ready_and_metrics(http, url):
     assert status == 200 and '"database": "ok"' in body
     status, headers, body = await fetch(http, url("/metrics"))
     assert status == 200 and "userreg_confirmation_pages_total" in body
+
+
+async def test_database_outage_answers_a_503_page_and_not_ready(settings, http):
+    unreachable = settings.model_copy(update={
+        "database_url": SecretStr(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere")})
+    server = TestServer(create_app(unreachable, run_outbox_relay=False), host="127.0.0.1")
+    await server.start_server()  # starts although the database is away
+    try:
+        status, headers, html = await fetch(http, str(server.make_url(f"/{'A' * 36}/confirm/{new_token()}")))
+        assert (status, data_page(html)) == (503, "error")
+        assert headers["Retry-After"] and headers["Cache-Control"] == "no-store"
+        assert "Traceback" not in html and "nowhere" not in html
+        status, _, _ = await fetch(http, str(server.make_url("/ready")))
+        assert status == 503
+        status, _, _ = await fetch(http, str(server.make_url("/health")))
+        assert status == 200
+    finally:
+        await server.close()

@@ -9,10 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from importlib import resources
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.confirmation_web import views
+from userreg.confirmation_web import repository, views
 from userreg.confirmation_web.handlers import Confirmations
 from userreg.confirmation_web.pages import PageRenderer
 from userreg.confirmation_web.rules import origin_of
@@ -25,6 +27,7 @@ from userreg.shared.templates import TemplateStore
 logger = logging.getLogger(__name__)
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
+ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 RELAY_KEY = web.AppKey("outbox_relay", asyncio.Task)
 STATIC = resources.files("userreg.confirmation_web").joinpath("static")
 # The forms post a token and nothing else: a small body limit is plenty.
@@ -59,17 +62,20 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> web.Appl
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     engine = create_engine(settings)
+    reads = await repository.open_read_pool(settings)
     sessions = create_sessionmaker(engine)
-    app[views.CONFIRMATIONS_KEY] = Confirmations(engine, sessions, settings.public_confirmation_url,
+    app[ENGINE_KEY] = engine
+    app[views.CONFIRMATIONS_KEY] = Confirmations(sessions, reads, settings.public_confirmation_url,
                                                  settings.resend_cooldown_seconds)
     app[views.PAGES_KEY] = PageRenderer(TemplateStore(), sessions, settings.public_confirmation_url)
     yield
+    await reads.close()
     await engine.dispose()
 
 
 async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    relay = OutboxRelay(app[views.CONFIRMATIONS_KEY].engine, settings.amqp_dsn, Topology(settings.events_exchange),
+    relay = OutboxRelay(app[ENGINE_KEY], settings.amqp_dsn, Topology(settings.events_exchange),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
     task = asyncio.create_task(_keep_running(relay), name="outbox-relay")
     app[RELAY_KEY] = task
@@ -114,7 +120,8 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
         return await views.not_found(request)
     except web.HTTPException:
         raise
-    except (OSError, asyncio.TimeoutError, OperationalError, InterfaceError) as error:
+    except (OSError, asyncio.TimeoutError, OperationalError, InterfaceError, asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError) as error:
         # The error's text may quote SQL parameters: its type is enough to tell the outage.
         logger.error("%s %s failed: database unreachable (%s)", request.method, _route_name(request),
                      type(error).__name__)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+import asyncpg
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from userreg.confirmation_web import repository
 from userreg.confirmation_web.rules import HTTP_STATUS, Link, Page, confirms_on_open, page_for
@@ -83,26 +84,25 @@ def show(page: Page, link: Link, token: str | None = None, *, status: int | None
 class Confirmations:
     """The three things a visitor can do with a link: open it, confirm it, ask for a new one."""
 
-    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker, public_confirmation_url: str,
+    def __init__(self, sessions: async_sessionmaker, reads: asyncpg.Pool, public_confirmation_url: str,
                  resend_cooldown_seconds: int) -> None:
-        self._engine = engine
         self._sessions = sessions
+        self._reads = reads
         self._public_url = public_confirmation_url
         self._cooldown = resend_cooldown_seconds
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
+    def reads(self) -> asyncpg.Pool:
+        return self._reads
 
     async def open(self, app_id: str, token: str, method: str, headers: Mapping[str, str]) -> Outcome:
         """GET/HEAD of a link: show its page. Confirms only when the app allows confirming on GET."""
         if not is_well_formed(token):
             return await self.failed(app_id, Failure.MALFORMED)
         now = utcnow()
-        async with self._engine.connect() as connection:
-            link = await repository.find_link(connection, app_id, hash_token(token))
-            if link is None:
-                return await self._failed_on(connection, app_id, Failure.UNKNOWN)
+        link = await repository.find_link(self._reads, app_id, hash_token(token))
+        if link is None:
+            return await self.failed(app_id, Failure.UNKNOWN)
         page = page_for(link, now)
         if confirms_on_open(page, link, method, headers):
             return await self.confirm(app_id, token)
@@ -128,10 +128,9 @@ class Confirmations:
             return show(Page.CONFIRMED, repository.link_of(app, user, None), just_confirmed=True)
         # Nothing changed: a concurrent request confirmed first, or the link is not (or no longer)
         # a valid pending one. The link's current page says which.
-        async with self._engine.connect() as connection:
-            link = await repository.find_link(connection, app_id, token_hash)
-            if link is None:
-                return await self._failed_on(connection, app_id, Failure.UNKNOWN)
+        link = await repository.find_link(self._reads, app_id, token_hash)
+        if link is None:
+            return await self.failed(app_id, Failure.UNKNOWN)
         return show(page_for(link, now), link, token)
 
     async def resend(self, app_id: str, token: str) -> Outcome:
@@ -143,7 +142,7 @@ class Confirmations:
         async with self._sessions() as session, session.begin():
             found = await repository.load_for_resend(session, app_id, token_hash)
             if found is None:
-                return await self._failed_on(session, app_id, Failure.UNKNOWN)
+                return await self.failed(app_id, Failure.UNKNOWN)
             app, user, expires_at = found
             now = utcnow()
             if user.status is UserStatus.DISABLED:
@@ -161,7 +160,8 @@ class Confirmations:
                             resend=Resend.TOO_SOON, retry_after_seconds=refused.retry_after_seconds)
             except ConfirmationNotRequired:
                 RESENDS.labels(Resend.UNAVAILABLE).inc()
-                return show(Page.EXPIRED, repository.link_of(app, user, expires_at), token, resend=Resend.UNAVAILABLE)
+                return show(Page.EXPIRED, repository.link_of(app, user, expires_at), token,
+                            resend=Resend.UNAVAILABLE)
         logger.info("new confirmation link issued for user %s of app %s (event %s)",
                     user.object_id, app.app_id, event.id)
         RESENDS.labels(Resend.SENT).inc()
@@ -171,13 +171,6 @@ class Confirmations:
 
     async def failed(self, app_id: str | None, failure: str, status: int | None = None) -> Outcome:
         """The failed page, naming the app of the path when it exists."""
-        if app_id is None:
-            return Outcome(page=Page.FAILED, status=status or HTTP_STATUS[Page.FAILED], failure=failure)
-        async with self._engine.connect() as connection:
-            return await self._failed_on(connection, app_id, failure, status)
-
-    @staticmethod
-    async def _failed_on(connection, app_id: str, failure: str, status: int | None = None) -> Outcome:
-        app = await repository.find_app_name(connection, app_id)
+        app = None if app_id is None else await repository.find_app_name(self._reads, app_id)
         return Outcome(page=Page.FAILED, status=status or HTTP_STATUS[Page.FAILED], failure=failure,
                        app_id=app[0] if app else None, app_name=app[1] if app else None)

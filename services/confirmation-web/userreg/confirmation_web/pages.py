@@ -127,7 +127,8 @@ class PageRenderer:
         locale = self.locale_for(outcome, accept_language)
         nonce = secrets.token_urlsafe(16)
         context = self.context(outcome, locale, nonce)
-        html = await self._html(outcome.page, context["app_id"], locale, context)
+        may_override = outcome.link is None or outcome.link.has_page_overrides
+        html = await self._html(outcome.page, context["app_id"] if may_override else None, locale, context)
         PAGES_SERVED.labels(outcome.page.value, str(outcome.status)).inc()
         response = web.Response(text=html, status=outcome.status, content_type="text/html", charset="utf-8",
                                 headers=page_headers(nonce))
@@ -136,6 +137,7 @@ class PageRenderer:
         return response
 
     async def _html(self, page: Page, app_id: str | None, locale: str, context: dict[str, Any]) -> str:
+        """The page from the app's override, or from the shipped default when `app_id` is None."""
         if app_id is None:
             return self._store.render_page(self._store.default_source(page.value, locale), context)
         async with self._sessions() as session:

@@ -48,6 +48,8 @@ class Link:
     # The token's expiry; None where no token was looked at (the page right after confirming).
     expires_at: datetime | None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    # False when the app is known to override no page, so rendering can skip looking for one.
+    has_page_overrides: bool = True
 
 
 def page_for(link: Link | None, now: datetime) -> Page:

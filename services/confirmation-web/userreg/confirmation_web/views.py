@@ -6,7 +6,6 @@ import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from userreg.confirmation_web.handlers import Confirmations, Failure
 from userreg.confirmation_web.pages import PageRenderer
@@ -17,6 +16,7 @@ logger = logging.getLogger(__name__)
 CONFIRMATIONS_KEY = web.AppKey("confirmations", Confirmations)
 PAGES_KEY = web.AppKey("pages", PageRenderer)
 PUBLIC_ORIGIN_KEY = web.AppKey("public_origin", str)
+READY_TIMEOUT_SECONDS = 2.0
 
 
 def _accept_language(request: web.Request) -> str | None:
@@ -79,8 +79,7 @@ async def ready(request: web.Request) -> web.Response:
     """Readiness: the database answers. RabbitMQ is not needed to serve pages (events wait in the
     outbox until the relay reaches it), so its absence does not take the pages out of service."""
     try:
-        async with request.app[CONFIRMATIONS_KEY].engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await request.app[CONFIRMATIONS_KEY].reads.fetchval("SELECT 1", timeout=READY_TIMEOUT_SECONDS)
     except Exception as error:  # any failure to reach the database means not ready
         logger.warning("not ready: database unreachable (%s)", type(error).__name__)
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
