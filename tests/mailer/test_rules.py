@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
+import email
+from email import policy
+
 import aiosmtplib
 import pytest
 from pydantic import ValidationError
@@ -28,6 +31,7 @@ from userreg.mailer.policy import (
     redact,
     retry_delay,
 )
+from userreg.mailer.smtp import serialise
 from userreg.shared.events import (
     USER_CONFIRMATION_REQUESTED,
     USER_CONFIRMED,
@@ -130,6 +134,21 @@ def test_message_is_multipart_with_stable_message_id_and_checked_headers():
     with pytest.raises(PermanentFailure):
         build_message(RenderedEmail(subject="a\0b", text="", html=""), event_id=event.id, template="confirmation",
                       sender=sender, to=recipient)
+
+
+@pytest.mark.parametrize("name", ['Ada "Countess" Lovelace, Jr.', "Zoë Ünal", "Ada (admin) <root@example.com>",
+                                  "back\\slash", "x" * 150])
+def test_names_and_subjects_arrive_as_written(name):
+    sender = parse_sender("Club <no-reply@club.example>")
+    recipient = recipient_of(_event(name=name).user)
+    message = build_message(RenderedEmail(subject=f"Hello {name}", text="t", html="h"), event_id="E",
+                            template="confirmation", sender=sender, to=recipient)
+    data, utf8 = serialise(message, sender.address, recipient.address)
+    received = email.message_from_bytes(data, policy=policy.default)
+    assert not utf8 and data.isascii()
+    assert [(a.display_name, a.addr_spec) for a in received["To"].addresses] == [(name, "ada@example.com")]
+    assert str(received["Subject"]) == f"Hello {name}"
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
 
 
 def test_template_variables():

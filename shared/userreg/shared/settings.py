@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     mailer_retry_delays: str = "5,30,300,1800,7200"
     mailer_prefetch: int = Field(64, ge=1)
     # SMTP connections the mailer keeps open and reuses across messages.
-    mailer_smtp_connections: int = Field(4, ge=1)
+    mailer_smtp_connections: int = Field(8, ge=1)
 
     # argon2id cost; the defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
     argon2_memory_kib: int = Field(19456, ge=8)

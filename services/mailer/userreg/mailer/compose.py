@@ -6,14 +6,15 @@ it again would fail the same way.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
 from email.headerregistry import Address, HeaderRegistry
-from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.message import EmailMessage, MIMEPart
+from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
 import pydantic
@@ -125,6 +126,8 @@ class Sender:
     header: str
     address: str
     domain: str
+    # The header as the email package holds it, parsed once.
+    from_header: Any = None
 
 
 def parse_sender(mail_from: str) -> Sender:
@@ -134,7 +137,11 @@ def parse_sender(mail_from: str) -> Sender:
     _, address = parseaddr(mail_from)
     if "@" not in address:
         raise ValueError(f"MAIL_FROM {mail_from!r} has no email address in it")
-    return Sender(header=mail_from.strip(), address=address, domain=address.rsplit("@", 1)[1])
+    header = mail_from.strip()
+    parsed = _parsed("From", header)
+    if parsed.defects or len(parsed.addresses) != 1:
+        raise ValueError(f"MAIL_FROM {mail_from!r} is not one well-formed address")
+    return Sender(header=header, address=address, domain=address.rsplit("@", 1)[1], from_header=parsed)
 
 
 def message_id(event_id: str, template: str, domain: str) -> str:
@@ -196,23 +203,58 @@ def template_context(event: Event, *, app_name: str) -> dict[str, Any]:
     }
 
 
+def _parsed(name: str, value: str) -> Any:
+    """A header parsed once; the email package stores such an object as it is, without parsing again."""
+    return MAIL_POLICY.header_store_parse(name, value)[1]
+
+
+# The parts' structure is the same in every email: parse its headers once, not per message.
+# The boundary can be fixed because each part is base64, whose alphabet has no "_".
+_BOUNDARY = "=_userreg_alternative_="
+_MULTIPART = _parsed("Content-Type", f'multipart/alternative; boundary="{_BOUNDARY}"')
+_MIME_VERSION = _parsed("MIME-Version", "1.0")
+_BASE64 = _parsed("Content-Transfer-Encoding", "base64")
+_TEXT = _parsed("Content-Type", 'text/plain; charset="utf-8"')
+_HTML = _parsed("Content-Type", 'text/html; charset="utf-8"')
+# RFC 3834: automatic mail; well-behaved auto-responders do not answer it.
+_AUTO_SUBMITTED = _parsed("Auto-Submitted", "auto-generated")
+
+
+def _part(content_type: Any, content: str) -> MIMEPart:
+    part = MIMEPart(policy=MAIL_POLICY)
+    part["Content-Type"] = content_type
+    # base64 keeps the message 7-bit clean whatever the text, and costs little to produce.
+    part["Content-Transfer-Encoding"] = _BASE64
+    part.set_payload(base64.encodebytes(content.encode("utf-8")).decode("ascii"))
+    return part
+
+
+def _set(message: EmailMessage, name: str, value: Any) -> None:
+    """Set a header whose value was already checked. A short ASCII value is stored as it is (no
+    parsing and re-folding, which were most of the cost of a message); anything else, a non-ASCII
+    name or subject for instance, goes through the email package's encoding."""
+    if isinstance(value, str) and value.isascii() and len(name) + len(value) + 2 <= MAIL_POLICY.max_line_length:
+        message.set_raw(name, value)
+    else:
+        message[name] = value
+
+
 def build_message(rendered: RenderedEmail, *, event_id: str, template: str, sender: Sender,
                   to: Recipient) -> EmailMessage:
     """A multipart/alternative message (text, then HTML). Every header value is checked here."""
     message = EmailMessage(policy=MAIL_POLICY)
-    message["From"] = sender.header
-    message["To"] = (Address(display_name=to.display_name, addr_spec=to.address) if to.display_name
-                     else to.address)
-    message["Subject"] = header_value(rendered.subject, "subject")
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = message_id(event_id, template, sender.domain)
-    # RFC 3834: automatic mail; well-behaved auto-responders do not answer it.
-    message["Auto-Submitted"] = "auto-generated"
-    # base64 rather than letting the email package weigh quoted-printable against it (slow, and the
-    # HTML's long lines need an encoding anyway); it also keeps the message 7-bit clean.
-    message.set_content(rendered.text, cte="base64")
-    # A boundary of our own: the generator would otherwise compile a regular expression per message
-    # to check its random one against the body. "_" never occurs in base64, so this one cannot either.
-    message.make_alternative(boundary=f"=_{uuid.uuid4().hex}")
-    message.add_alternative(rendered.html, subtype="html", cte="base64")
+    message["From"] = sender.from_header
+    if to.display_name is None:
+        _set(message, "To", to.address)
+    elif to.display_name.isascii() and to.address.isascii():
+        _set(message, "To", formataddr((to.display_name, to.address)))  # quotes the name where needed
+    else:
+        message["To"] = Address(display_name=to.display_name, addr_spec=to.address)
+    _set(message, "Subject", header_value(rendered.subject, "subject"))
+    _set(message, "Date", formatdate(usegmt=True))
+    _set(message, "Message-ID", message_id(event_id, template, sender.domain))
+    message["Auto-Submitted"] = _AUTO_SUBMITTED
+    message["MIME-Version"] = _MIME_VERSION
+    message["Content-Type"] = _MULTIPART
+    message.set_payload([_part(_TEXT, rendered.text), _part(_HTML, rendered.html)])
     return message

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -18,6 +19,8 @@ from userreg.shared.db.mail import DeliveryStatus, MailDelivery
 from userreg.shared.db.models import App
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 # What a database that is away, restarting or overloaded raises (not what a bug raises).
 DATABASE_ERRORS = (DBAPIError, PoolTimeout, OSError, asyncio.TimeoutError)
@@ -52,29 +55,72 @@ class Claim:
     busy: tuple[str, ...]
 
 
-# Claims every template of an event in one statement. A row can be claimed when it is new, when
-# its last attempt failed, or when its claimant fell silent (claim expired); never once SENT.
+class Batcher(Generic[T, R]):
+    """Runs single calls as batches: calls made while a batch is in flight (a database round trip)
+    wait and go together as the next one. Under load one statement serves many emails; alone, a
+    call goes out at once. `run` gets the items and returns one result per item, in order."""
+
+    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], max_size: int = 500) -> None:
+        self._run = run
+        self._max_size = max_size
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task | None = None
+
+    async def __call__(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(0)  # calls made in this same turn of the loop join the batch
+                batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size:]
+                batch = [(item, future) for item, future in batch if not future.cancelled()]
+                if not batch:
+                    continue
+                try:
+                    results = await self._run([item for item, _ in batch])
+                except Exception as error:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), result in zip(batch, results):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._flusher = None
+
+
+# Claims many emails in one statement. A row can be claimed when it is new, when its last attempt
+# failed, or when its claimant fell silent (claim expired); never once SENT.
 _CLAIM = text("""
     INSERT INTO mail_deliveries (event_id, template, app_id, status, attempts, claimed_by, claimed_until)
-    SELECT CAST(:event_id AS uuid), template, :app_id, 'SENDING', 1, :owner,
+    SELECT wanted.event_id, wanted.template, wanted.app_id, 'SENDING', 1, :owner,
            now() + make_interval(secs => :claim_seconds)
-    FROM unnest(CAST(:templates AS text[])) AS template
+    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[]), CAST(:app_ids AS text[]))
+         AS wanted(event_id, template, app_id)
     ON CONFLICT (event_id, template) DO UPDATE
     SET status = 'SENDING', claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until,
         attempts = mail_deliveries.attempts + 1
     WHERE mail_deliveries.status = 'FAILED'
        OR (mail_deliveries.status = 'SENDING' AND mail_deliveries.claimed_until < now())
-    RETURNING template
+    RETURNING CAST(event_id AS text), template
 """)
 _STATUSES = text("""
-    SELECT template, status FROM mail_deliveries
-    WHERE event_id = CAST(:event_id AS uuid) AND template = ANY(CAST(:templates AS text[]))
+    SELECT CAST(d.event_id AS text), d.template, CAST(d.status AS text) FROM mail_deliveries AS d
+    JOIN unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[])) AS wanted(event_id, template)
+      ON d.event_id = wanted.event_id AND d.template = wanted.template
 """)
-_MARK_SENT = (
-    update(MailDelivery)
-    .where(MailDelivery.event_id == bindparam("b_event_id"), MailDelivery.template == bindparam("b_template"))
-    .values(status=DeliveryStatus.SENT, sent_at=func.now(), claimed_until=None, last_error=None)
-)
+_MARK_SENT = text("""
+    UPDATE mail_deliveries AS d
+    SET status = 'SENT', sent_at = now(), claimed_until = NULL, last_error = NULL
+    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[])) AS sent(event_id, template)
+    WHERE d.event_id = sent.event_id AND d.template = sent.template
+""")
 _RELEASE = (
     update(MailDelivery)
     .where(MailDelivery.event_id == bindparam("b_event_id"),
@@ -83,13 +129,16 @@ _RELEASE = (
     .values(status=DeliveryStatus.FAILED, claimed_until=None, last_error=bindparam("b_reason"))
 )
 
+_Key = tuple[str, str]  # (event id, template)
+
 
 class DeliveryLog:
     """Delivery records in `mail_deliveries`, one per (event id, template).
 
     A mailer claims an email before sending it; the claim lasts `claim_seconds`, longer than one
     send can take, so a live claimant never loses it while a crashed one's claim runs out. The
-    database's clock decides expiry: the same for every replica.
+    database's clock decides expiry: the same for every replica. Claims and "sent" records of
+    concurrent emails are batched into one statement each.
     """
 
     def __init__(self, engine: AsyncEngine, owner: str, claim_seconds: float) -> None:
@@ -97,32 +146,58 @@ class DeliveryLog:
         self._engine = engine
         self._owner = owner[:100]
         self._claim_seconds = claim_seconds
+        self._claims: Batcher[tuple[str, str, tuple[str, ...]], Claim] = Batcher(self._claim_batch)
+        self._sent: Batcher[_Key, None] = Batcher(self._mark_sent_batch)
 
     async def claim(self, event_id: str, app_id: str, templates: tuple[str, ...]) -> Claim:
         try:
-            async with self._engine.connect() as connection:
-                claimed = set((await connection.scalars(_CLAIM, {
-                    "event_id": event_id, "app_id": app_id, "owner": self._owner,
-                    "claim_seconds": self._claim_seconds, "templates": list(templates)})).all())
-                others = [name for name in templates if name not in claimed]
-                statuses: dict[str, str] = {}
-                if others:
-                    statuses = dict((await connection.execute(
-                        _STATUSES, {"event_id": event_id, "templates": others})).all())
+            return await self._claims((event_id, app_id, templates))
         except DATABASE_ERRORS as error:
             raise TransientFailure("database", f"cannot claim the delivery: {type(error).__name__}") from error
-        return Claim(
-            claimed=tuple(name for name in templates if name in claimed),
-            already_sent=tuple(name for name in others if statuses.get(name) == DeliveryStatus.SENT.value),
-            busy=tuple(name for name in others if statuses.get(name) != DeliveryStatus.SENT.value),
-        )
+
+    async def _claim_batch(self, requests: list[tuple[str, str, tuple[str, ...]]]) -> list[Claim]:
+        # Two copies of one event in the same batch: the first claims, the second finds it busy
+        # (one statement must not touch a row twice). Sorted, so that concurrent batches of several
+        # mailers take their row locks in the same order.
+        first: dict[_Key, str] = {}
+        for event_id, app_id, templates in requests:
+            for template in templates:
+                first.setdefault((event_id, template), app_id)
+        keys = sorted(first)
+        async with self._engine.connect() as connection:
+            claimed = set((await connection.execute(_CLAIM, {
+                "owner": self._owner, "claim_seconds": self._claim_seconds,
+                "event_ids": [event_id for event_id, _ in keys], "templates": [template for _, template in keys],
+                "app_ids": [first[key] for key in keys],
+            })).tuples().all())
+            unclaimed = [key for key in keys if key not in claimed]
+            statuses: dict[_Key, str] = {}
+            if unclaimed:
+                statuses = {(event_id, template): status for event_id, template, status in (await connection.execute(
+                    _STATUSES, {"event_ids": [event_id for event_id, _ in unclaimed],
+                                "templates": [template for _, template in unclaimed]})).tuples()}
+        results = []
+        for event_id, _, templates in requests:
+            ours: list[str] = []
+            sent: list[str] = []
+            busy: list[str] = []
+            for template in templates:
+                key = (event_id, template)
+                if key in claimed:
+                    claimed.remove(key)  # a second copy of the event in this batch finds it busy
+                    ours.append(template)
+                elif statuses.get(key) == DeliveryStatus.SENT.value:
+                    sent.append(template)
+                else:
+                    busy.append(template)
+            results.append(Claim(claimed=tuple(ours), already_sent=tuple(sent), busy=tuple(busy)))
+        return results
 
     async def mark_sent(self, event_id: str, template: str) -> None:
         """Record that the SMTP server accepted the email (retried through short database outages)."""
         for pause in (*MARK_SENT_RETRIES, None):
             try:
-                async with self._engine.connect() as connection:
-                    await connection.execute(_MARK_SENT, {"b_event_id": event_id, "b_template": template})
+                await self._sent((event_id, template))
                 return
             except DATABASE_ERRORS as error:
                 if pause is None:
@@ -131,6 +206,13 @@ class DeliveryLog:
                 logger.warning("recording the sent email %s/%s failed (%s); retrying in %ss",
                                event_id, template, type(error).__name__, pause)
                 await asyncio.sleep(pause)
+
+    async def _mark_sent_batch(self, keys: list[_Key]) -> list[None]:
+        ordered = sorted(set(keys))
+        async with self._engine.connect() as connection:
+            await connection.execute(_MARK_SENT, {"event_ids": [event_id for event_id, _ in ordered],
+                                                  "templates": [template for _, template in ordered]})
+        return [None] * len(keys)
 
     async def release(self, event_id: str, templates: tuple[str, ...], reason: str) -> None:
         """Give up our claim after a failed attempt, so the next delivery of the event may claim it
