@@ -239,6 +239,9 @@ async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(make_app
         await session.execute(delete(Template).where(Template.app_id == app.app_id))
         session.add(Template(app_id=app.app_id, name="confirmation-pending", locale="",
                              html_body="{{ user.name.__class__.__mro__ }}"))
+        # And one that would put the token into its error message.
+        session.add(Template(app_id=app.app_id, name="confirmation-pending", locale="en",
+                             html_body="{{ {}[token].x }}"))
     with caplog.at_level(logging.WARNING, logger="userreg.confirmation_web"):
         status, _, html = await fetch(http, url(link.path))
     assert (status, data_page(html)) == (200, "confirmation-pending")

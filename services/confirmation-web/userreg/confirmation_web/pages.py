@@ -149,9 +149,13 @@ class PageRenderer:
             if source.html == default.html:
                 raise
             # A broken override must not stop users from confirming: fall back to the shipped
-            # page and say so in the log, where the operator looks.
+            # page and say so in the log, where the operator looks. The message helps fixing the
+            # template, but a template can put any value into it, so the token is cut out.
+            message = str(error)
+            if context.get("token"):
+                message = message.replace(context["token"], "[token]")
             logger.warning("app %s: page template %s (%s) failed to render (%s: %s); using the default",
-                           app_id, page.value, locale, type(error).__name__, error)
+                           app_id, page.value, locale, type(error).__name__, message[:500])
             return self._store.render_page(default, context)
 
     def render_error(self, status: int, accept_language: str | None) -> web.Response:

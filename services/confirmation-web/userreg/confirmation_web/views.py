@@ -50,7 +50,8 @@ async def _post(request: web.Request, action: str) -> web.Response:
     confirmations = request.app[CONFIRMATIONS_KEY]
     app_id = request.match_info["app_id"]
     if not is_same_origin_post(request.headers, request.app[PUBLIC_ORIGIN_KEY]):
-        logger.info("refused a cross-site %s POST for app %s", action, app_id)
+        # %r: the app id comes from the path, and must not be able to forge a log line.
+        logger.info("refused a cross-site %s POST for app %r", action, app_id[:64])
         outcome = await confirmations.failed(app_id, Failure.CROSS_SITE, status=403)
     else:
         token = await _posted_token(request) or ""
