@@ -6,14 +6,17 @@ consumer ever started is kept rather than dropped as unroutable.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
+from aio_pika.connection import make_url
 
 from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED
 from userreg.shared.settings import Settings
 
+CONNECT_TIMEOUT_SECONDS = 10.0
 QUORUM = {"x-queue-type": "quorum"}
 # Quorum queues dead-letter at-most-once unless told otherwise; these two make it at-least-once.
 SAFE_DEAD_LETTERING = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
@@ -58,7 +61,22 @@ class Topology:
 
 async def connect(amqp_url: str) -> AbstractRobustConnection:
     """A connection that reconnects by itself and restores its channels, exchanges and queues."""
-    return await aio_pika.connect_robust(amqp_url, client_properties={"connection_name": "userreg"})
+    connection = aio_pika.RobustConnection(
+        make_url(amqp_url, client_properties={"connection_name": "userreg"}))
+    attempt = asyncio.ensure_future(connection.connect(timeout=CONNECT_TIMEOUT_SECONDS))
+    try:
+        await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        # Cancelled mid-handshake (a service stopping just after it started), `connect_robust` would
+        # leave its reconnecting task running for ever, keeping the event loop from closing, and
+        # aiormq would leak its socket. Let the attempt end (the timeout bounds it), then close.
+        await asyncio.wait({attempt})
+        await connection.close()
+        raise
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 async def declare_events_exchange(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
