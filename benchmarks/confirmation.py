@@ -173,7 +173,9 @@ async def run() -> None:
     base_settings = Settings()
     suffix = uuid.uuid4().hex[:8]
     database = f"userreg_bench_confirmation_{suffix}"
-    database_url = make_url(base_settings.database_dsn).set(database=database).render_as_string(hide_password=False)
+    database_url = (
+        make_url(base_settings.database_dsn).set(database=database).render_as_string(hide_password=False)
+    )
     port = _free_port()
     public_url = f"http://127.0.0.1:{port}"
     # Everything else as the environment says, like the service process below.
@@ -192,7 +194,13 @@ async def run() -> None:
                "BIND_HOST": "127.0.0.1", "CONFIRMATION_PORT": str(port), "LOG_LEVEL": "WARNING"}
         with LOG.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "userreg.confirmation_web", env=env, stdout=log, stderr=asyncio.subprocess.STDOUT)
+                sys.executable,
+                "-m",
+                "userreg.confirmation_web",
+                env=env,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
         await _wait_healthy(public_url, process)
         latencies, errors, elapsed, service_cpu, client_cpu = await _load(
             public_url, paths, concurrency, seconds, process.pid)

@@ -95,7 +95,9 @@ def make_link(sessions, settings):
                 issued_at = now - timedelta(seconds=db_app.confirmation_link_ttl + 60)
             else:
                 issued_at = now - (issued_ago or timedelta(0))
-            confirmation = issue_confirmation(session, db_app, user, settings.public_confirmation_url, issued_at)
+            confirmation = issue_confirmation(
+                session, db_app, user, settings.public_confirmation_url, issued_at
+            )
         match = LINK_PATH.match(confirmation.url)
         assert match, confirmation.url
         return MadeLink(app=db_app, user_id=user.object_id, email=email, token=match["token"],
@@ -128,7 +130,12 @@ def outbox_of(sessions):
 
     async def rows(user_id: str) -> list[str]:
         async with sessions() as session:
-            return list(await session.scalars(
-                select(OutboxEvent.routing_key).where(OutboxEvent.payload["user"]["objectId"].astext == user_id)))
+            return list(
+                await session.scalars(
+                    select(OutboxEvent.routing_key).where(
+                        OutboxEvent.payload["user"]["objectId"].astext == user_id
+                    )
+                )
+            )
 
     return rows

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
-
-import asyncio
 
 
 def data_page(html: str) -> str | None:

@@ -21,8 +21,14 @@ from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_CONFIRMED
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 760}
 
@@ -75,7 +81,9 @@ class Watched:
         page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
 
     def _console(self, message) -> None:
-        if message.type == "error" and not message.text.startswith("Failed to load resource: the server responded"):
+        if message.type == "error" and not message.text.startswith(
+            "Failed to load resource: the server responded"
+        ):
             self.problems.append(message.text)
 
 
@@ -163,7 +171,9 @@ async def test_expired_link_sends_a_new_link_that_confirms(browser, make_app, ma
 
 
 @pytest.mark.usefixtures("site")
-async def test_screenshots_of_every_page_in_both_languages_and_sizes(browser, make_app, make_public_link, site):
+async def test_screenshots_of_every_page_in_both_languages_and_sizes(
+    browser, make_app, make_public_link, site
+):
     app = await make_app("Northwind Traders", email_confirmation_required=True)
     for locale, browser_locale in (("en", "en-US"), ("de", "de-DE")):
         for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
@@ -175,8 +185,12 @@ async def test_screenshots_of_every_page_in_both_languages_and_sizes(browser, ma
             }
             for name, link in links.items():
                 # Without script, so the pending page stays on screen instead of confirming.
-                watched = await new_page(browser, viewport=viewport, javascript=name != "confirmation-pending",
-                                         locale=browser_locale)
+                watched = await new_page(
+                    browser,
+                    viewport=viewport,
+                    javascript=name != "confirmation-pending",
+                    locale=browser_locale,
+                )
                 await watched.page.set_extra_http_headers({"Accept-Language": browser_locale})
                 await watched.page.goto(link.url)
                 assert await data_page(watched.page) == name

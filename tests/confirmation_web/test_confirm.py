@@ -53,8 +53,9 @@ async def test_post_confirms_and_publishes_one_user_confirmed(make_app, make_lin
     assert await drain_events(event_queue, link.user_id) == []
 
 
-async def test_twenty_concurrent_confirmations_change_the_status_once(settings, make_app, make_link, user_status,
-                                                                      event_queue, outbox_of):
+async def test_twenty_concurrent_confirmations_change_the_status_once(
+    settings, make_app, make_link, user_status, event_queue, outbox_of
+):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
     # Several links of the same user, posted at once from separate connections.
@@ -65,10 +66,16 @@ async def test_twenty_concurrent_confirmations_change_the_status_once(settings, 
     try:
         connector = aiohttp.TCPConnector(limit=0, force_close=True)
         async with aiohttp.ClientSession(connector=connector) as http:
-            results = await asyncio.gather(*(
-                post(http, str(test_server.make_url(f"/{app.app_id}/confirm")), {"token": tokens[i % len(tokens)]})
-                for i in range(20)
-            ))
+            results = await asyncio.gather(
+                *(
+                    post(
+                        http,
+                        str(test_server.make_url(f"/{app.app_id}/confirm")),
+                        {"token": tokens[i % len(tokens)]},
+                    )
+                    for i in range(20)
+                )
+            )
         assert {(status, data_page(html)) for status, _, html in results} == {(200, "confirmation-confirmed")}
         just_confirmed = [html for _, _, html in results if "Your email address is confirmed" in html]
         assert len(just_confirmed) == 1, "exactly one request confirmed; the others found it done"
@@ -79,7 +86,9 @@ async def test_twenty_concurrent_confirmations_change_the_status_once(settings, 
         await test_server.close()
 
 
-async def test_concurrent_confirmations_write_one_outbox_row(settings, sessions, make_app, make_link, outbox_of):
+async def test_concurrent_confirmations_write_one_outbox_row(
+    settings, sessions, make_app, make_link, outbox_of
+):
     """The same race without a relay: the outbox itself holds exactly one `user.confirmed`."""
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
@@ -123,13 +132,17 @@ async def test_cross_site_posts_are_refused(make_app, make_link, http, url, user
     status, _, html = await post(http, url(f"/{app.app_id}/confirm"), {"token": link.token}, headers=headers)
     assert (status, data_page(html)) == (403, "confirmation-failed")
     assert "did not come from the confirmation page" in html
-    status, _, _ = await post(http, url(f"/{app.app_id}/confirm/resend"), {"token": link.token}, headers=headers)
+    status, _, _ = await post(
+        http, url(f"/{app.app_id}/confirm/resend"), {"token": link.token}, headers=headers
+    )
     assert status == 403
     assert await user_status(link.user_id) is UserStatus.EMAIL_CONFIRMATION_PENDING
 
 
 @pytest.mark.usefixtures("server")
-async def test_a_post_from_the_public_origin_is_accepted(make_app, make_link, http, url, settings, user_status):
+async def test_a_post_from_the_public_origin_is_accepted(
+    make_app, make_link, http, url, settings, user_status
+):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
     status, _, _ = await post(http, url(f"/{app.app_id}/confirm"), {"token": link.token},

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import logging
+import re
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -129,7 +129,9 @@ async def test_unknown_well_formed_token_fails(make_app, http, url):
     assert (status, data_page(html)) == (404, "confirmation-failed")
 
 
-async def test_a_valid_looking_prefix_or_variant_of_a_real_token_fails(make_app, make_link, http, url, user_status):
+async def test_a_valid_looking_prefix_or_variant_of_a_real_token_fails(
+    make_app, make_link, http, url, user_status
+):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
     prefix = link.token[:-1]
@@ -152,7 +154,9 @@ async def test_token_of_another_app_fails(make_app, make_link, http, url, user_s
     status, _, html = await fetch(http, url(f"/{other.app_id}/confirm/{link.token}"))
     assert (status, data_page(html)) == (404, "confirmation-failed")
     assert "Other" in html and link.email not in html
-    status, _, _ = await fetch(http, url(f"/{other.app_id}/confirm"), method="POST", data={"token": link.token})
+    status, _, _ = await fetch(
+        http, url(f"/{other.app_id}/confirm"), method="POST", data={"token": link.token}
+    )
     assert status == 404
     assert await user_status(link.user_id) is UserStatus.EMAIL_CONFIRMATION_PENDING
 
@@ -210,25 +214,34 @@ async def test_locale_follows_the_users_locale_then_the_browser(make_app, make_l
     assert "Accept-Language" in headers["Vary"]
 
     plain_user = await make_link(app)
-    _, _, html = await fetch(http, url(plain_user.path), headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    _, _, html = await fetch(
+        http, url(plain_user.path), headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+    )
     assert '<html lang="de">' in html
     _, _, html = await fetch(http, url(plain_user.path), headers={"Accept-Language": "fr"})
     assert '<html lang="en">' in html and "Confirm your email address" in html
 
 
-async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(make_app, make_link, sessions, http, url,
-                                                                       caplog):
+async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(
+    make_app, make_link, sessions, http, url, caplog
+):
     app = await make_app("Custom", email_confirmation_required=True)
     link = await make_link(app)
     _, _, html = await fetch(http, url(link.path))
     assert "Confirm your email address" in html
 
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, name="confirmation-pending", locale="",
-                             html_body='<body data-page="{{ page }}"><h1>Welcome aboard, {{ user.name }}!</h1>'
-                                       '<form method="post" action="{{ confirm_url }}">'
-                                       '<input name="token" value="{{ token }}"></form>'
-                                       '<style nonce="{{ csp_nonce }}">h1{color:red}</style></body>'))
+        session.add(
+            Template(
+                app_id=app.app_id,
+                name="confirmation-pending",
+                locale="",
+                html_body='<body data-page="{{ page }}"><h1>Welcome aboard, {{ user.name }}!</h1>'
+                '<form method="post" action="{{ confirm_url }}">'
+                '<input name="token" value="{{ token }}"></form>'
+                '<style nonce="{{ csp_nonce }}">h1{color:red}</style></body>',
+            )
+        )
     status, headers, html = await fetch(http, url(link.path))  # no restart
     assert status == 200 and data_page(html) == "confirmation-pending"
     assert "Welcome aboard, Test User!" in html

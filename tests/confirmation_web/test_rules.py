@@ -83,7 +83,12 @@ def test_origin_of_drops_path_and_keeps_port():
 
 
 def test_accept_language_is_ordered_by_quality_then_position():
-    assert parse_accept_language("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5") == ["fr-ch", "fr", "en", "de"]
+    assert parse_accept_language("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5") == [
+        "fr-ch",
+        "fr",
+        "en",
+        "de",
+    ]
     assert parse_accept_language("de;q=0.5, en;q=0.9") == ["en", "de"]
     assert parse_accept_language("en;q=0, de") == ["de"]
     assert parse_accept_language("de;q=abc, en") == ["en"]

@@ -4,7 +4,6 @@ template store and the outbox relay. Nothing connects until the app starts (clea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -93,7 +92,9 @@ async def stop_task(task: asyncio.Task, grace_seconds: float) -> None:
             if not task.cancelled() and task.exception() is not None:
                 logger.error("%s had failed: %r", task.get_name(), task.exception())
             return
-    logger.warning("%s did not stop within %.0fs; shutting down without it", task.get_name(), 2 * grace_seconds)
+    logger.warning(
+        "%s did not stop within %.0fs; shutting down without it", task.get_name(), 2 * grace_seconds
+    )
 
 
 async def _keep_running(relay: OutboxRelay) -> None:

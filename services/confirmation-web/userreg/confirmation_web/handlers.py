@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from prometheus_client import Counter
 import asyncpg
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from userreg.confirmation_web import repository

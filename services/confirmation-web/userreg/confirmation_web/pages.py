@@ -74,7 +74,9 @@ class PageRenderer:
     """Renders pages through the shared `TemplateStore`, so an app's override (set with
     `userreg template set`) is used from the next request on, without a restart."""
 
-    def __init__(self, store: TemplateStore, sessions: async_sessionmaker, public_confirmation_url: str) -> None:
+    def __init__(
+        self, store: TemplateStore, sessions: async_sessionmaker, public_confirmation_url: str
+    ) -> None:
         self._store = store
         self._sessions = sessions
         # Links, forms and assets live under the public URL's path (a proxy may mount us below /).
