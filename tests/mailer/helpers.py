@@ -17,7 +17,7 @@ from tests.conftest import delete_topology
 from tests.support.polling import eventually
 from userreg.mailer.web import CONSUMER, create_app
 from userreg.shared.db import App
-from userreg.shared.db.mail import DeliveryStatus, MailDelivery
+from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
 from userreg.shared.events import USER_REGISTERED, Confirmation, Event, EventUser
 from userreg.shared.messaging import Topology
 from userreg.shared.settings import Settings
@@ -133,3 +133,8 @@ async def sent_rows(sessions, event_id: str, count: int = 1) -> list[MailDeliver
         return rows if len(rows) == count and all(row.status is DeliveryStatus.SENT for row in rows) else None
 
     return await eventually(all_sent, what=f"{count} sent deliveries of event {event_id}")
+
+
+async def dead_letter_row(sessions, event_id: str) -> DeadLetter | None:
+    async with sessions() as session:
+        return await session.get(DeadLetter, event_id, populate_existing=True)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select, update
+import aio_pika
+from sqlalchemy import update
 
-from tests.mailer.helpers import delivery_rows, make_event, running_mailer, sent_rows, settings_for
+from tests.mailer.helpers import dead_letter_row, delivery_rows, make_event, running_mailer, sent_rows, settings_for
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
 from userreg.mailer.dead_letters import list_dead_letters, replay
 from userreg.shared.db import Template
-from userreg.shared.db.mail import DeadLetter, DeliveryStatus
+from userreg.mailer.consumer import POISON_REDELIVERIES
+from userreg.shared.db.mail import DeliveryStatus
+from userreg.shared.messaging import Topology
 
 
 async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, inbox, make_app, sessions, counters):
@@ -30,11 +33,6 @@ async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, in
     assert len(inbox.to(event.user.email)) == 1
 
 
-async def _dead_letter_row(sessions, event_id):
-    async with sessions() as session:
-        return await session.get(DeadLetter, event_id, populate_existing=True)
-
-
 async def test_a_550_is_dead_lettered_and_replay_sends_it_once_fixed(mailer, mail_settings, publish, inbox,
                                                                      make_app, sessions, counters):
     counters.track("userreg_mailer_dead_lettered_total", kind="smtp_5xx")
@@ -43,7 +41,7 @@ async def test_a_550_is_dead_lettered_and_replay_sends_it_once_fixed(mailer, mai
     inbox.reject_recipient(event.user.email)
     await publish(event)
 
-    row = await eventually(lambda: _dead_letter_row(sessions, event.id), what="the dead letter recorded")
+    row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert row.reason.startswith("recipient refused: 550")
     assert (row.event_type, row.app_id, row.attempts, row.replayed_at) == ("user.registered", app.app_id, 1, None)
     # The table keeps the event for people to read, without the link's token.
@@ -76,7 +74,7 @@ async def test_replay_picks_only_the_named_events(mailer, mail_settings, publish
         inbox.reject_recipient(event.user.email)
         await publish(event)
     for event in (first, second):
-        await eventually(lambda: _dead_letter_row(sessions, event.id), what="dead letters recorded")
+        await eventually(lambda: dead_letter_row(sessions, event.id), what="dead letters recorded")
         inbox.accept_recipient(event.user.email)
 
     assert await replay(mail_settings, [second.id, "no-such-event"]) == 1
@@ -92,7 +90,7 @@ async def test_retries_run_out_into_the_dead_letter_queue(mailer, publish, inbox
     inbox.fail_next(3, 451, "4.3.0 Temporary trouble")
     event = make_event(app)
     await publish(event)
-    row = await eventually(lambda: _dead_letter_row(sessions, event.id), what="the dead letter recorded")
+    row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     # Two delays configured: the first attempt and two retries, then it is parked.
     assert row.attempts == 3
     assert row.reason.startswith("gave up after 3 attempts; last error: server answered 451")
@@ -103,7 +101,7 @@ async def test_a_malformed_event_is_dead_lettered_with_its_reason(mailer, mail_s
     app = await make_app()
     event = make_event(app)
     await publish(event, body=b'{"id": "x", "type": "user.registered"')
-    row = await eventually(lambda: _dead_letter_row(sessions, event.id), what="the dead letter recorded")
+    row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert row.reason.startswith("not a valid version-1 event")
     assert row.payload == {"raw": '{"id": "x", "type": "user.registered"'}
     [listed] = await list_dead_letters(mail_settings)
@@ -114,7 +112,7 @@ async def test_an_event_of_an_unknown_app_is_dead_lettered(mailer, publish, make
     app = await make_app()
     event = make_event(app)
     await publish(event.model_copy(update={"app_id": "00000000-0000-0000-0000-000000000000"}))
-    row = await eventually(lambda: _dead_letter_row(sessions, event.id), what="the dead letter recorded")
+    row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert row.reason == "app 00000000-0000-0000-0000-000000000000 does not exist"
 
 
@@ -126,7 +124,7 @@ async def test_a_broken_template_is_dead_lettered_and_replayed_after_the_fix(mai
                              text_body="{{ user.name.__class__.__mro__ }}"))  # the sandbox refuses this
     event = make_event(app)
     await publish(event)
-    row = await eventually(lambda: _dead_letter_row(sessions, event.id), what="the dead letter recorded")
+    row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert "the confirmation template of app" in row.reason and "SecurityError" in row.reason
 
     async with sessions() as session, session.begin():
@@ -158,3 +156,41 @@ async def test_smtp_down_for_a_while_then_back_delivers_everything_once(settings
             await proxy.restore()
             await inbox.wait_for(count=20, timeout=30)
     assert sorted(m.recipients[0] for m in inbox.messages) == sorted(e.user.email for e in events)
+
+
+async def test_a_message_redelivered_too_often_is_parked_as_poison(mailer, mail_settings, amqp_connection, make_app,
+                                                                   sessions, inbox):
+    app = await make_app(email_confirmation_required=True)
+    event = make_event(app)
+    channel = await amqp_connection.channel(publisher_confirms=True)
+    # As the quorum queue marks a message that crashed or stalled ten mailers before.
+    await channel.default_exchange.publish(
+        aio_pika.Message(body=event.to_bytes(), message_id=event.id, type=event.type,
+                         headers={"x-delivery-count": POISON_REDELIVERIES}),
+        routing_key=Topology.from_settings(mail_settings).mailer_queue)
+    await channel.close()
+    row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
+    assert row.reason == f"handed out {POISON_REDELIVERIES + 1} times without being settled"
+    assert inbox.messages == []
+
+
+async def test_what_the_broker_dead_lettered_by_itself_is_listed_and_replayable(mailer, mail_settings, amqp_connection,
+                                                                                make_app, inbox):
+    app = await make_app(email_confirmation_required=True)
+    event = make_event(app)
+    topology = Topology.from_settings(mail_settings)
+    channel = await amqp_connection.channel(publisher_confirms=True)
+    # As the quorum queue's delivery limit leaves it: no reason of ours, only the broker's x-death.
+    await channel.default_exchange.publish(
+        aio_pika.Message(body=event.to_bytes(), message_id=event.id, type=event.type,
+                         headers={"x-app-id": app.app_id, "x-death": [
+                             {"reason": "delivery_limit", "queue": topology.mailer_queue, "count": 1}]}),
+        routing_key=topology.mailer_dead_letter_queue)
+    await channel.close()
+
+    [listed] = await list_dead_letters(mail_settings)
+    assert (listed["eventId"], listed["appId"], listed["type"]) == (event.id, app.app_id, "user.registered")
+    assert listed["reason"] == f"dead-lettered by RabbitMQ: delivery_limit in {topology.mailer_queue}"
+    assert listed["payload"]["confirmation"]["url"].endswith("/confirm/[redacted]")
+    assert await replay(mail_settings, [event.id]) == 1
+    await inbox.wait_for(lambda m: m.recipients == [event.user.email])

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-
 import email
+from datetime import datetime, timezone
 from email import policy
 
 import aiosmtplib
@@ -23,6 +22,7 @@ from userreg.mailer.compose import (
     recipient_of,
     template_context,
 )
+from userreg.mailer.deliveries import Batcher
 from userreg.mailer.policy import (
     PermanentFailure,
     TransientFailure,
@@ -229,3 +229,33 @@ def test_retry_delays_setting_names_the_delay_queues(monkeypatch):
         monkeypatch.setenv("MAILER_RETRY_DELAYS", bad)
         with pytest.raises(ValidationError):
             Settings()
+
+
+async def test_batcher_runs_concurrent_calls_together_and_alone_at_once():
+    batches: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        return [item * 10 for item in items]
+
+    batcher = Batcher(run)
+    assert await batcher(1) == 10
+    assert await asyncio.gather(*(batcher(n) for n in range(2, 7))) == [20, 30, 40, 50, 60]
+    assert batches == [[1], [2, 3, 4, 5, 6]]
+
+
+async def test_batcher_fails_every_call_of_a_failed_batch_and_carries_on():
+    calls = 0
+
+    async def run(items: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionRefusedError("database away")
+        return items
+
+    batcher = Batcher(run)
+    results = await asyncio.gather(batcher(1), batcher(2), return_exceptions=True)
+    assert all(isinstance(result, ConnectionRefusedError) for result in results)
+    assert await batcher(3) == 3

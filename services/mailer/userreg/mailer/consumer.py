@@ -37,6 +37,10 @@ UNEXPECTED_ERROR_PAUSE = 1.0
 MAX_CONNECT_BACKOFF = 10.0
 
 
+class _Unexpected(Exception):
+    """A bug or an unforeseen failure while handling a message (already logged)."""
+
+
 class MailConsumer:
     """Consumes the mailer queue until `stop()`; survives broker restarts (connect_robust)."""
 
@@ -117,15 +121,25 @@ class MailConsumer:
         self._inflight.add(task)
         try:
             async with message.process(requeue=True, ignore_processed=True):
-                try:
-                    await self._handle(message)
-                except Exception:
-                    logger.exception("unexpected error handling message %s; it goes back to the queue",
-                                     message.message_id)
-                    await asyncio.sleep(UNEXPECTED_ERROR_PAUSE)
-                    raise
+                await self._handle_or_pause(message)
+        except _Unexpected:
+            pass  # logged; the message went back into the queue
+        except (aio_pika.exceptions.AMQPError, ConnectionError) as error:
+            # Its fate is safe elsewhere (sent and recorded, or copied to a delay or dead-letter
+            # queue); unsettled, the broker hands it out again and the delivery record says "sent".
+            logger.warning("message %s could not be settled (%s: %s)", message.message_id,
+                           type(error).__name__, error)
         finally:
             self._inflight.discard(task)
+
+    async def _handle_or_pause(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self._handle(message)
+        except Exception as error:
+            logger.exception("unexpected error handling message %s; it goes back to the queue",
+                             message.message_id)
+            await asyncio.sleep(UNEXPECTED_ERROR_PAUSE)
+            raise _Unexpected() from error
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         failed_attempts = dead_letters.int_header(message, dead_letters.ATTEMPTS)

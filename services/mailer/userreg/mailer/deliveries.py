@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -24,9 +25,11 @@ R = TypeVar("R")
 
 # What a database that is away, restarting or overloaded raises (not what a bug raises).
 DATABASE_ERRORS = (DBAPIError, PoolTimeout, OSError, asyncio.TimeoutError)
-# After the SMTP server accepted an email, recording that is worth a few tries: giving up means the
-# event is redelivered and, once the claim expired, the email is sent a second time.
-MARK_SENT_RETRIES = (0.1, 0.5, 1, 2, 5, 10)
+# Recording that the SMTP server accepted an email: a few quick tries while the event waits, then
+# in the background while the event is settled anyway (the email went out; sending it again would
+# be the worse mistake), until the claim would run out.
+MARK_SENT_RETRIES = (0.1, 0.5, 1.0)
+MARK_SENT_BACKGROUND_PAUSE = 5.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class Batcher(Generic[T, R]):
         return await future
 
     async def _flush(self) -> None:
+        batch: list[tuple[T, asyncio.Future[R]]] = []
         try:
             while self._pending:
                 await asyncio.sleep(0)  # calls made in this same turn of the loop join the batch
@@ -93,6 +97,10 @@ class Batcher(Generic[T, R]):
                         future.set_result(result)
         finally:
             self._flusher = None
+            # Cancelled mid-batch (shutdown): nobody may wait forever.
+            for _, future in batch + self._pending:
+                if not future.done():
+                    future.cancel()
 
 
 # Claims many emails in one statement. A row can be claimed when it is new, when its last attempt
@@ -148,6 +156,7 @@ class DeliveryLog:
         self._claim_seconds = claim_seconds
         self._claims: Batcher[tuple[str, str, tuple[str, ...]], Claim] = Batcher(self._claim_batch)
         self._sent: Batcher[_Key, None] = Batcher(self._mark_sent_batch)
+        self._recording: set[asyncio.Task] = set()
 
     async def claim(self, event_id: str, app_id: str, templates: tuple[str, ...]) -> Claim:
         try:
@@ -194,18 +203,42 @@ class DeliveryLog:
         return results
 
     async def mark_sent(self, event_id: str, template: str) -> None:
-        """Record that the SMTP server accepted the email (retried through short database outages)."""
-        for pause in (*MARK_SENT_RETRIES, None):
+        """Record that the SMTP server accepted the email. Never fails: when the database stays away,
+        recording goes on in the background (while the claim keeps other mailers off the email)."""
+        for pause in MARK_SENT_RETRIES:
             try:
                 await self._sent((event_id, template))
                 return
             except DATABASE_ERRORS as error:
-                if pause is None:
-                    raise TransientFailure("database", "cannot record a sent email: "
-                                                       f"{type(error).__name__}") from error
                 logger.warning("recording the sent email %s/%s failed (%s); retrying in %ss",
                                event_id, template, type(error).__name__, pause)
                 await asyncio.sleep(pause)
+        task = asyncio.create_task(self._record_later(event_id, template))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _record_later(self, event_id: str, template: str) -> None:
+        deadline = time.monotonic() + self._claim_seconds
+        while True:
+            try:
+                await self._sent((event_id, template))
+                logger.info("the sent email %s/%s is recorded at last", event_id, template)
+                return
+            except DATABASE_ERRORS as error:
+                if time.monotonic() + MARK_SENT_BACKGROUND_PAUSE > deadline:
+                    logger.error("the sent email %s/%s could not be recorded (%s); a redelivered copy of "
+                                 "its event may send it again", event_id, template, type(error).__name__)
+                    return
+            await asyncio.sleep(MARK_SENT_BACKGROUND_PAUSE)
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Give records still being retried a last chance, then stop."""
+        if self._recording:
+            _, late = await asyncio.wait(set(self._recording), timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
     async def _mark_sent_batch(self, keys: list[_Key]) -> list[None]:
         ordered = sorted(set(keys))

@@ -19,6 +19,7 @@ import email
 import itertools
 import logging
 import signal
+import ssl
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from functools import cached_property
 from typing import Any
 
 from aiohttp import web
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from jinja2 import DictLoader, Environment
 
 from userreg.shared.logs import configure_logging
@@ -122,8 +123,14 @@ class Inbox:
     """
 
     def __init__(self, *, host: str = "127.0.0.1", smtp_port: int = 1025, http_port: int | None = 8025,
-                 max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+                 max_messages: int = DEFAULT_MAX_MESSAGES, tls_context: ssl.SSLContext | None = None,
+                 implicit_tls: bool = False, credentials: tuple[str, str] | None = None) -> None:
+        """`tls_context` offers STARTTLS (and requires it), or with `implicit_tls` wraps the whole
+        connection in TLS; `credentials` makes AUTH (over TLS) mandatory, like a real relay."""
         self.host = host
+        self._tls_context = tls_context
+        self._implicit_tls = implicit_tls
+        self._credentials = credentials
         self.smtp_port = smtp_port
         self.http_port = http_port
         self.max_messages = max_messages
@@ -135,6 +142,8 @@ class Inbox:
         self._arrived = asyncio.Condition()
         self._server: asyncio.base_events.Server | None = None
         self._sessions: set[SMTP] = set()
+        # How many SMTP connections clients opened (tests check that a sender reuses its connections).
+        self.connections_opened = 0
         self._runner: web.AppRunner | None = None
 
     # -- running -------------------------------------------------------------------------------
@@ -143,12 +152,21 @@ class Inbox:
         loop = asyncio.get_running_loop()
         handler = _Handler(self)
 
+        security: dict[str, Any] = {}
+        if self._tls_context is not None and not self._implicit_tls:
+            security.update(tls_context=self._tls_context, require_starttls=True)
+        if self._credentials is not None:
+            security.update(auth_required=True, auth_require_tls=True, authenticator=self._authenticate)
+
         def session() -> SMTP:
             # A fixed hostname: aiosmtpd would otherwise look up the FQDN (blocking) per connection.
+            self.connections_opened += 1
             return _TrackedSMTP(self._sessions, handler, hostname="userreg-inbox", ident="userreg inbox",
-                                enable_SMTPUTF8=True, data_size_limit=MAX_MESSAGE_BYTES, loop=loop)
+                                enable_SMTPUTF8=True, data_size_limit=MAX_MESSAGE_BYTES, loop=loop, **security)
 
-        self._server = await loop.create_server(session, host=self.host, port=self.smtp_port, reuse_address=True)
+        self._server = await loop.create_server(
+            session, host=self.host, port=self.smtp_port, reuse_address=True,
+            ssl=self._tls_context if self._implicit_tls else None)
         self.smtp_port = self._server.sockets[0].getsockname()[1]
         if self.http_port is not None:
             self._runner = web.AppRunner(self.web_app(), access_log=None)
@@ -218,6 +236,13 @@ class Inbox:
         return matching()[:count]
 
     # -- the SMTP side ---------------------------------------------------------------------------
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        expected = self._credentials
+        ok = (expected is not None and isinstance(auth_data, LoginPassword)
+              and (auth_data.login, auth_data.password) == (expected[0].encode(), expected[1].encode()))
+        return AuthResult(success=ok, handled=False)
 
     def _recipient_fault(self, address: str) -> _Failure | None:
         return self._faults.recipients.get(address.lower())

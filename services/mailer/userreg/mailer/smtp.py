@@ -69,6 +69,9 @@ class SmtpPool:
     """Up to `size` SMTP sessions to the configured server, opened on demand and reused."""
 
     def __init__(self, settings: Settings, size: int | None = None) -> None:
+        if settings.smtp_tls and settings.smtp_starttls:
+            raise ValueError("SMTP_TLS (TLS from the start) and SMTP_STARTTLS (upgrade after connecting) "
+                             "exclude each other; set one")
         self._settings = settings
         self._size = size or settings.mailer_smtp_connections
         self._slots = asyncio.Semaphore(self._size)

@@ -59,10 +59,11 @@ async def _mailer(app: web.Application) -> AsyncIterator[None]:
     smtp = SmtpPool(settings)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     templates = TemplateStore()
+    deliveries = DeliveryLog(autocommit, owner, claim_seconds(settings.smtp_timeout))
     deliverer = Deliverer(
         apps=AppLookup(create_sessionmaker(autocommit), templates),
         templates=templates,
-        deliveries=DeliveryLog(autocommit, owner, claim_seconds(settings.smtp_timeout)),
+        deliveries=deliveries,
         smtp=smtp,
         sender=parse_sender(settings.mail_from),
     )
@@ -78,6 +79,7 @@ async def _mailer(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await smtp.close()
+        await deliveries.close()
         await engine.dispose()
 
 
