@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import select
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -42,9 +45,36 @@ class Argon2Parameters:
 _worker_hasher: PasswordHasher | None = None
 
 
-def _start_worker(parameters: Argon2Parameters) -> None:
+def _start_worker(parameters: Argon2Parameters, service_pid: int | None = None) -> None:
     global _worker_hasher
     _worker_hasher = parameters.hasher()
+    if service_pid is not None:
+        threading.Thread(target=_exit_with, args=(service_pid,), name="exit-with-service", daemon=True).start()
+
+
+def _exit_with(service_pid: int) -> None:
+    """End this worker when the service process is gone. A worker's parent is the forkserver, not
+    the service, so PR_SET_PDEATHSIG would not fire; and a service killed with SIGKILL never shuts
+    its pool down: the idle worker would wait on its task queue forever, and keep the forkserver
+    (and its resource tracker) alive with it."""
+    try:
+        pidfd = os.pidfd_open(service_pid)
+    except (AttributeError, OSError):  # no pidfd (not Linux, old kernel): look every second
+        while _alive(service_pid):
+            time.sleep(1.0)
+    else:
+        select.select([pidfd], [], [])  # readable once the process has exited
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, it is just not ours to signal
+        pass
+    return True
 
 
 def _hash(password: str) -> str:
@@ -88,7 +118,7 @@ class PasswordHashing:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                         initializer=_start_worker, initargs=(self.parameters,))
+                                         initializer=_start_worker, initargs=(self.parameters, os.getpid()))
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._pool, _pid) for _ in range(self.workers)))
         self._dummy_hash = await self.hash(_DUMMY_PASSWORD)
