@@ -1,0 +1,89 @@
+"""The end-to-end tests' system: registration, mailer and confirmation-web as real processes (one
+set for every test of this package), with the local inbox as their SMTP server.
+
+Every module here carries `pytest.mark.xdist_group("e2e")`, so one worker runs them all and the
+package's one system serves every test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select, update
+
+from tests.support.api import Api
+from tests.support.system import System
+from userreg.shared.db import ConfirmationToken, User, UserStatus
+from userreg.shared.settings import Settings
+
+ADMIN_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="package")
+def system(settings: Settings) -> Iterator[System]:
+    running = System(settings, "e2e")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def api(http: aiohttp.ClientSession, system: System) -> Api:
+    return Api(http, system.registration_url)
+
+
+@pytest.fixture
+def admin(system: System):
+    """`await admin("app", "set", APP, "registrationEnabled=false")`: the `userreg` command, run as an
+    operator runs it against the system's database; returns what it printed as JSON."""
+
+    async def run(*args: str) -> Any:
+        env = {**os.environ, "DATABASE_URL": system.settings.database_dsn, "AMQP_URL": system.settings.amqp_dsn,
+               "EVENTS_EXCHANGE": system.settings.events_exchange}
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "userreg"), *args, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), ADMIN_TIMEOUT)
+        assert process.returncode == 0, f"userreg {' '.join(args)} failed: {err.decode()}"
+        return json.loads(out) if out.strip() else None
+
+    return run
+
+
+@pytest.fixture
+def age_links(sessions):
+    """`await age_links(user_id, seconds)`: the user's links were issued `seconds` earlier than they
+    were, so they expire (and the resend cool-down passes) without the test waiting for it."""
+
+    async def age(user_id: str, seconds: float) -> None:
+        shift = timedelta(seconds=seconds)
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(ConfirmationToken).where(ConfirmationToken.user_id == user_id)
+                .values(created_at=ConfirmationToken.created_at - shift,
+                        expires_at=ConfirmationToken.expires_at - shift))
+
+    return age
+
+
+@pytest.fixture
+def user_status(sessions):
+    async def status(user_id: str) -> UserStatus:
+        async with sessions() as session:
+            return await session.scalar(select(User.status).where(User.object_id == user_id))
+
+    return status
