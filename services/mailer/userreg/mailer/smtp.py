@@ -124,7 +124,7 @@ class SmtpPool:
         client = aiosmtplib.SMTP(
             hostname=settings.smtp_host,
             port=settings.smtp_port,
-            username=settings.smtp_username,
+            username=settings.smtp_username or None,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             use_tls=settings.smtp_tls,
             # Upgrade only when told to: an opportunistic STARTTLS would fail on self-signed certificates.
