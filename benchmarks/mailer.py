@@ -125,36 +125,83 @@ async def _start_mailer(env: dict[str, str], port: int) -> asyncio.subprocess.Pr
     raise SystemExit(f"the mailer did not become ready; see {LOG}")
 
 
+async def _own_database(stack: contextlib.AsyncExitStack, base: Settings, suffix: str) -> str:
+    """A freshly migrated database of the benchmark's own, dropped when the stack closes."""
+    url = make_url(base.database_dsn).set(database=f"userreg_bench_mailer_{suffix}")
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    database_url = url.render_as_string(hide_password=False)
+    stack.push_async_callback(drop)
+    await ensure_database(database_url)
+    await migrate(database_url)
+    return database_url
+
+
+async def _own_topology(stack: contextlib.AsyncExitStack, connection: aio_pika.abc.AbstractConnection,
+                        topology: Topology) -> None:
+    async def remove() -> None:
+        for name in (topology.mailer_queue, topology.mailer_dead_letter_queue,
+                     *(topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays)):
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(name)
+            with contextlib.suppress(Exception):
+                await channel.close()
+        channel = await connection.channel()
+        with contextlib.suppress(Exception):
+            await channel.exchange_delete(topology.exchange)
+
+    stack.push_async_callback(remove)
+
+
+async def _stop(mailer: asyncio.subprocess.Process) -> None:
+    if mailer.returncode is None:
+        mailer.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(mailer.wait(), 30)
+        except asyncio.TimeoutError:
+            mailer.kill()
+            await mailer.wait()
+
+
 async def run() -> None:
     base = Settings()
     events_count = int(os.environ.get("BENCH_MAILER_EVENTS", "3000"))
     rate = float(os.environ.get("BENCH_MAILER_RATE", "100"))
     seconds = float(os.environ.get("BENCH_MAILER_SECONDS", "10"))
     suffix = uuid.uuid4().hex[:8]
-    url = make_url(base.database_dsn).set(database=f"userreg_bench_{suffix}")
-    database_url = url.render_as_string(hide_password=False)
     topology = Topology(f"userreg.bench.{suffix}")
-    settings = base.model_copy(update={"database_url": SecretStr(database_url), "events_exchange": topology.exchange})
+    async with contextlib.AsyncExitStack() as stack:
+        database_url = await _own_database(stack, base, suffix)
+        settings = base.model_copy(update={"database_url": SecretStr(database_url),
+                                           "events_exchange": topology.exchange})
+        engine = create_engine(settings, pool_size=1, max_overflow=0)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                app = await create_app(session, "Bench", email_confirmation_required=True)
+        finally:
+            await engine.dispose()
 
-    await ensure_database(database_url)
-    await migrate(database_url)
-    engine = create_engine(settings, pool_size=1, max_overflow=0)
-    async with create_sessionmaker(engine)() as session, session.begin():
-        app = await create_app(session, "Bench", email_confirmation_required=True)
-    await engine.dispose()
-
-    sink = Sink()
-    loop = asyncio.get_running_loop()
-    smtp_server = await loop.create_server(lambda: SMTP(sink, hostname="bench-sink", loop=loop), "127.0.0.1", 0)
-    smtp_port = smtp_server.sockets[0].getsockname()[1]
-    mailer_port = _free_port()
-    env = {"DATABASE_URL": database_url, "AMQP_URL": settings.amqp_dsn, "EVENTS_EXCHANGE": topology.exchange,
-           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "MAILER_PORT": str(mailer_port),
-           "SMTP_TLS": "false", "SMTP_STARTTLS": "false", "SMTP_USERNAME": ""}
-    env = {key: value for key, value in env.items() if value}
-    connection = await aio_pika.connect(settings.amqp_dsn)
-    mailer: asyncio.subprocess.Process | None = None
-    try:
+        sink = Sink()
+        loop = asyncio.get_running_loop()
+        smtp_server = await loop.create_server(lambda: SMTP(sink, hostname="bench-sink", loop=loop),
+                                               "127.0.0.1", 0)
+        stack.push_async_callback(smtp_server.wait_closed)
+        stack.callback(smtp_server.close)
+        smtp_port = smtp_server.sockets[0].getsockname()[1]
+        mailer_port = _free_port()
+        env = {"DATABASE_URL": database_url, "AMQP_URL": settings.amqp_dsn, "EVENTS_EXCHANGE": topology.exchange,
+               "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "MAILER_PORT": str(mailer_port),
+               "SMTP_TLS": "false", "SMTP_STARTTLS": "false", "SMTP_USERNAME": ""}
+        connection = await aio_pika.connect(settings.amqp_dsn)
+        stack.push_async_callback(connection.close)
+        await _own_topology(stack, connection, topology)
         channel = await connection.channel(publisher_confirms=True)
         exchange = await declare_topology(channel, topology)
 
@@ -164,6 +211,7 @@ async def run() -> None:
             await asyncio.gather(*(exchange.publish(_message(event), routing_key=event.type)
                                    for event in backlog[start:start + 500]))
         mailer = await _start_mailer(env, mailer_port)
+        stack.push_async_callback(_stop, mailer)
         cpu_before = _cpu_seconds(mailer.pid)
         await sink.wait_for(events_count, timeout=max(120.0, events_count / 10))
         cpu_used = _cpu_seconds(mailer.pid) - cpu_before
@@ -188,29 +236,3 @@ async def run() -> None:
         print(f"latency event→accepted at {rate:.0f} events/s ({len(paced)} events): "
               f"p50 {statistics.median(latencies):.1f} ms, p99 {_percentile(latencies, 0.99):.1f} ms, "
               f"max {max(latencies):.1f} ms", flush=True)
-    finally:
-        if mailer is not None and mailer.returncode is None:
-            mailer.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(mailer.wait(), 30)
-            except asyncio.TimeoutError:
-                mailer.kill()
-                await mailer.wait()
-        smtp_server.close()
-        await smtp_server.wait_closed()
-        for name in (topology.mailer_queue, topology.mailer_dead_letter_queue,
-                     *(topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays)):
-            cleanup = await connection.channel()
-            with contextlib.suppress(Exception):
-                await cleanup.queue_delete(name)
-            with contextlib.suppress(Exception):
-                await cleanup.close()
-        cleanup = await connection.channel()
-        with contextlib.suppress(Exception):
-            await cleanup.exchange_delete(topology.exchange)
-        await connection.close()
-        admin = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        finally:
-            await admin.close()
