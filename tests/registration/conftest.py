@@ -3,8 +3,6 @@ client that speaks its URL scheme."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from userreg.registration.app import create_app
 from userreg.shared.db import App
+from userreg.shared.settings import Settings
 
 
 class Api:
@@ -63,9 +62,10 @@ async def start_service(settings) -> AsyncIterator:
     clients: list[TestClient] = []
 
     async def start(**overrides: Any) -> TestClient:
-        client = TestClient(TestServer(create_app(settings.model_copy(update=overrides))))
+        # Built anew (not model_copy) so that overrides are validated like environment values.
+        client = TestClient(TestServer(create_app(Settings(**{**dict(settings), **overrides}))))
+        clients.append(client)  # closed at teardown even when it fails to start
         await client.start_server()
-        clients.append(client)
         return client
 
     yield start
@@ -94,17 +94,3 @@ def unique_email():
         return f"{prefix}.{uuid.uuid4().hex[:12]}@example.com"
 
     return make
-
-
-async def eventually(predicate, *, timeout: float = 10.0, interval: float = 0.02):
-    """Poll `predicate` (sync or async) until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)

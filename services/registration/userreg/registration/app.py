@@ -4,7 +4,6 @@ every resource is opened in `cleanup_ctx` and closed, in reverse order, on shutd
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,6 +19,8 @@ from userreg.shared.outbox import OutboxRelay
 from userreg.shared.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+RELAY_STOP_SECONDS = 10.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -53,5 +54,9 @@ async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     yield
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # Bounded: shutdown must finish even if a driver call does not return promptly when cancelled.
+    done, _ = await asyncio.wait({task}, timeout=RELAY_STOP_SECONDS)
+    if not done:
+        logger.warning("outbox relay did not stop within %.0fs; shutting down without it", RELAY_STOP_SECONDS)
+    elif not task.cancelled() and task.exception() is not None:
+        logger.error("outbox relay had failed: %r", task.exception())

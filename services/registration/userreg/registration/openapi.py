@@ -36,11 +36,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        "`email`) are needed; `objectId` names a guest to convert. Values are "
                        "strings, numbers, booleans or null.",
         "properties": {
-            "email": {"type": "string"},
+            # null is a value like any other (no value): only the password must be a string.
+            "email": {"type": "string", "nullable": True},
             "password": {"type": "string"},
-            "name": {"type": "string"},
-            "blUserLocale": {"type": "string"},
-            "objectId": {"type": "string"},
+            "name": {"type": "string", "nullable": True},
+            "blUserLocale": {"type": "string", "nullable": True},
+            "objectId": {"type": "string", "nullable": True},
         },
         "additionalProperties": True,
     },
