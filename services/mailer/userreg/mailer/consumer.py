@@ -24,7 +24,13 @@ from userreg.mailer.compose import decode_event
 from userreg.mailer.deliver import Deliverer
 from userreg.mailer.deliveries import DATABASE_ERRORS
 from userreg.mailer.policy import PermanentFailure, TransientFailure, claim_seconds, deferral_delay, retry_delay
-from userreg.shared.messaging import MAILER_DELIVERY_LIMIT, Topology, declare_mailer_queue, declare_topology
+from userreg.shared.messaging import (
+    MAILER_DELIVERY_LIMIT,
+    Topology,
+    connect,
+    declare_mailer_queue,
+    declare_topology,
+)
 from userreg.shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -93,8 +99,7 @@ class MailConsumer:
         backoff = 0.2
         while not self._stopping.is_set():
             try:
-                return await aio_pika.connect_robust(
-                    self._settings.amqp_dsn, client_properties={"connection_name": "userreg-mailer"})
+                return await connect(self._settings.amqp_dsn)
             except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as error:
                 logger.warning("mailer cannot reach RabbitMQ (%s); retrying in %.1fs", error, backoff)
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -124,7 +129,7 @@ class MailConsumer:
                 await self._handle_or_pause(message)
         except _Unexpected:
             pass  # logged; the message went back into the queue
-        except (aio_pika.exceptions.AMQPError, ConnectionError) as error:
+        except (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError) as error:
             # Its fate is safe elsewhere (sent and recorded, or copied to a delay or dead-letter
             # queue); unsettled, the broker hands it out again and the delivery record says "sent".
             logger.warning("message %s could not be settled (%s: %s)", message.message_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -120,6 +121,20 @@ class Deliverer:
         self._sender = sender
 
     async def deliver(self, event: Event) -> Outcome:
+        # aio-pika cancels a consumer's callbacks when the broker connection drops. A delivery cut
+        # short there would leave its emails claimed (held back until the claim expires, minutes)
+        # or sent but not recorded (sent again then): it runs to its end instead, bounded by the
+        # SMTP timeout, and its outcome is in the delivery log for the event's redelivery.
+        delivery = asyncio.ensure_future(self._deliver(event))
+        try:
+            return await asyncio.shield(delivery)
+        except asyncio.CancelledError:
+            await asyncio.wait({delivery})
+            if not delivery.cancelled():
+                delivery.exception()  # retrieved: what became of it is recorded, not raised here
+            raise
+
+    async def _deliver(self, event: Event) -> Outcome:
         composed = await self._compose(event)
         if composed is None:
             return Outcome()
