@@ -71,7 +71,8 @@ class AppLookup:
             if missing:
                 async with self._sessions() as session:
                     for name in missing:
-                        entry.sources[(name, locale)] = await self._templates.source(session, app_id, name, locale)
+                        source = await self._templates.source(session, app_id, name, locale)
+                        entry.sources[(name, locale)] = source
         except DATABASE_ERRORS as error:
             raise TransientFailure("database", f"cannot read the app or its templates: "
                                                f"{type(error).__name__}") from error
