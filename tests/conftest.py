@@ -27,6 +27,9 @@ from userreg.shared.db.engine import asyncpg_dsn
 from userreg.shared.messaging import Topology
 from userreg.shared.settings import Settings
 
+# The fault tests' figures are summed up at the end of a run, by the controlling process under xdist.
+pytest_plugins = ("tests.support.fault_report",)
+
 LOCAL_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 

@@ -21,6 +21,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -76,12 +77,13 @@ class Email:
     message_id: str
     text: str
     html: str | None
+    received_at: datetime
 
     @classmethod
     def of(cls, message: ReceivedMessage) -> Email:
         return cls(recipient=message.recipients[0].lower() if message.recipients else "",
                    subject=message.subject, message_id=message.message_id, text=message.text or "",
-                   html=message.html)
+                   html=message.html, received_at=message.received_at)
 
 
 class System:
@@ -102,6 +104,7 @@ class System:
         self.processes: dict[str, ServiceProcess] = {}
         self.settings: Settings = settings  # the children's, once started
         self.service_settings: dict[str, Settings] = {}
+        self.smtp_server_up = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -120,6 +123,7 @@ class System:
 
     async def _start(self) -> None:
         await self.inbox.start()
+        self.smtp_server_up = True
         amqp_host, amqp_port = _host_port(self.base_settings.amqp_dsn, 5672)
         database = make_url(self.base_settings.database_dsn)
         if self.via_proxies:
@@ -195,6 +199,7 @@ class System:
         for proxy in self.proxies.values():
             await proxy.cut()
         await self.inbox.stop()
+        self.smtp_server_up = False
 
     async def _delete_retry_queues(self) -> None:
         """The session's topology (default delays) is removed at the end of the session; the delay
@@ -242,16 +247,37 @@ class System:
     async def stop_smtp_server(self) -> None:
         """The SMTP server goes away: it stops listening and hangs up on every session."""
         await self.background.call(self.inbox.stop())
+        self.smtp_server_up = False
 
     async def start_smtp_server(self) -> None:
         """The SMTP server is back, on the same port, with everything it received before."""
-        await self.background.call(self.inbox.start())
+        if not self.smtp_server_up:
+            await self.background.call(self.inbox.start())
+            self.smtp_server_up = True
+
+    async def make_whole(self) -> None:
+        """Undo whatever a test did: every proxy open, the SMTP server up, every service running
+        (anything a killed service left in its process group is removed first)."""
+        for name in self.proxies:
+            await self.restore(name)
+        await self.start_smtp_server()
+        self.inbox.reply_delay = 0.0
+        for process in self.processes.values():
+            if not process.running:
+                process.kill_group()
+                await process.start(timeout=START_TIMEOUT)
 
     def emails(self, recipients: Iterable[str] | None = None) -> list[Email]:
         """Every email received so far (to these recipients, if given), oldest first."""
         wanted = None if recipients is None else {address.lower() for address in recipients}
         received = list(self.inbox.messages)  # a copy: the background loop keeps appending
         return [email for email in map(Email.of, received) if wanted is None or email.recipient in wanted]
+
+    def arrivals(self, recipients: Iterable[str]) -> list[tuple[str, datetime]]:
+        """(recipient, received at) of every message to these recipients: cheap, nothing is parsed."""
+        wanted = {address.lower() for address in recipients}
+        return [(recipient, message.received_at) for message in list(self.inbox.messages)
+                for recipient in (r.lower() for r in message.recipients[:1]) if recipient in wanted]
 
     def emails_to(self, address: str) -> list[Email]:
         return self.emails([address])

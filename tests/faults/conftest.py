@@ -1,0 +1,43 @@
+"""The fault tests' system: every service a real process, reaching RabbitMQ, PostgreSQL
+(registration) and the SMTP server (mailer) through proxies the tests cut. One system serves the
+package; before and after each test it is made whole again, whatever the test did to it.
+
+Every module here carries `pytest.mark.xdist_group("faults")`: one worker runs them, one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+
+from tests.support.api import Api
+from tests.support.system import System
+from userreg.shared.settings import Settings
+
+
+@pytest.fixture(scope="package")
+def system(settings: Settings) -> Iterator[System]:
+    running = System(settings, "faults", via_proxies=True)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+async def whole_system(system: System) -> AsyncIterator[System]:
+    await system.make_whole()
+    yield system
+    await system.make_whole()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def api(http: aiohttp.ClientSession, system: System) -> Api:
+    return Api(http, system.registration_url)
