@@ -27,8 +27,8 @@ from pathlib import Path
 import aio_pika
 import aiohttp
 import asyncpg
-from pydantic import SecretStr
 from aiosmtpd.smtp import SMTP
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from userreg.shared.apps import create_app
@@ -82,8 +82,8 @@ def _event(app_id: str, base_url: str) -> Event:
     email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
     return Event(
         type=USER_REGISTERED, appId=app_id,
-        user=EventUser(objectId=str(uuid.uuid4()).upper(), identityProperty="email", identity=email, email=email,
-                       name="Bench User", properties={"email": email, "name": "Bench User"}),
+        user=EventUser(objectId=str(uuid.uuid4()).upper(), identityProperty="email", identity=email,
+                       email=email, name="Bench User", properties={"email": email, "name": "Bench User"}),
         confirmation=Confirmation(url=confirmation_url(base_url, app_id, new_token()),
                                   expiresAt=datetime.now(timezone.utc) + timedelta(days=1)),
     )
@@ -130,7 +130,8 @@ async def _own_database(stack: contextlib.AsyncExitStack, base: Settings, suffix
     url = make_url(base.database_dsn).set(database=f"userreg_bench_mailer_{suffix}")
 
     async def drop() -> None:
-        admin = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
+        server = url.set(database="postgres").render_as_string(hide_password=False)
+        admin = await asyncpg.connect(asyncpg_dsn(server))
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
         finally:
@@ -196,9 +197,10 @@ async def run() -> None:
         stack.callback(smtp_server.close)
         smtp_port = smtp_server.sockets[0].getsockname()[1]
         mailer_port = _free_port()
-        env = {"DATABASE_URL": database_url, "AMQP_URL": settings.amqp_dsn, "EVENTS_EXCHANGE": topology.exchange,
-               "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "MAILER_PORT": str(mailer_port),
-               "SMTP_TLS": "false", "SMTP_STARTTLS": "false", "SMTP_USERNAME": ""}
+        env = {"DATABASE_URL": database_url, "AMQP_URL": settings.amqp_dsn,
+               "EVENTS_EXCHANGE": topology.exchange, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port),
+               "MAILER_PORT": str(mailer_port), "SMTP_TLS": "false", "SMTP_STARTTLS": "false",
+               "SMTP_USERNAME": ""}
         connection = await aio_pika.connect(settings.amqp_dsn)
         stack.push_async_callback(connection.close)
         await _own_topology(stack, connection, topology)

@@ -25,7 +25,8 @@ from userreg.shared.settings import Settings
 RETRY_DELAYS = "0.2,0.5"
 
 
-def settings_for(settings: Settings, *, smtp_port: int, retry_delays: str = RETRY_DELAYS, **changes: Any) -> Settings:
+def settings_for(settings: Settings, *, smtp_port: int, retry_delays: str = RETRY_DELAYS,
+                 **changes: Any) -> Settings:
     """The session's settings with a topology of the test's own and the test's SMTP server."""
     return settings.model_copy(update={
         "events_exchange": f"{settings.events_exchange}.{uuid.uuid4().hex[:8]}",
@@ -91,8 +92,8 @@ def make_event(app: App, *, type: str = USER_REGISTERED, email: str | None = Non
     token = (uuid.uuid4().hex + uuid.uuid4().hex)[:43]
     return Event(
         type=type, appId=app.app_id,
-        user=EventUser(objectId=str(uuid.uuid4()).upper(), identityProperty="email", identity=email, email=email,
-                       name=name, locale=locale,
+        user=EventUser(objectId=str(uuid.uuid4()).upper(), identityProperty="email", identity=email,
+                       email=email, name=name, locale=locale,
                        properties={key: value for key, value in props.items() if value is not None}),
         confirmation=Confirmation(url=f"http://confirm.test.invalid/{app.app_id}/confirm/{token}",
                                   expiresAt=datetime.now(timezone.utc) + timedelta(days=1))
@@ -121,8 +122,9 @@ class Counters:
 
 async def delivery_rows(sessions, event_id: str) -> list[MailDelivery]:
     async with sessions() as session:
-        return list((await session.scalars(
-            select(MailDelivery).where(MailDelivery.event_id == event_id).order_by(MailDelivery.template))).all())
+        rows = await session.scalars(
+            select(MailDelivery).where(MailDelivery.event_id == event_id).order_by(MailDelivery.template))
+        return list(rows.all())
 
 
 async def sent_rows(sessions, event_id: str, count: int = 1) -> list[MailDelivery]:

@@ -83,7 +83,8 @@ async def test_german_user_gets_the_german_default(mailer, publish, inbox, make_
     await publish(event)
     messages = await inbox.wait_for(lambda m: m.recipients == [event.user.email], count=2)
     by_subject = {m.subject: m for m in messages}
-    assert set(by_subject) == {"Bestätigen Sie Ihre E-Mail-Adresse für Schachklub", "Willkommen bei Schachklub"}
+    assert set(by_subject) == {"Bestätigen Sie Ihre E-Mail-Adresse für Schachklub",
+                               "Willkommen bei Schachklub"}
     confirmation = by_subject["Bestätigen Sie Ihre E-Mail-Adresse für Schachklub"]
     assert "Hallo Jürgen," in confirmation.text
     assert "E-Mail-Adresse bestätigen" in confirmation.html
@@ -114,7 +115,8 @@ async def test_line_breaks_in_a_name_never_make_a_header(mailer, publish, inbox,
     app = await make_app("Club", email_confirmation_required=True)
     async with sessions() as session, session.begin():
         # An operator's subject that puts the user's name into a header.
-        session.add(Template(app_id=app.app_id, name="confirmation", locale="", subject="Hi {{ user.name }}!"))
+        session.add(Template(app_id=app.app_id, name="confirmation", locale="",
+                             subject="Hi {{ user.name }}!"))
     victim = f"victim-{uuid.uuid4().hex[:8]}@example.com"
     event = make_event(app, name=f"Eve\r\nBcc: {victim}\r\nX-Injected: yes\n\nbody")
     await publish(event)
@@ -155,7 +157,8 @@ async def test_app_override_is_used_without_a_restart(mailer, publish, inbox, ma
     event, second = await eventually(lambda: _with_override(next_email), timeout=APP_CACHE_SECONDS + 8,
                                      interval=0.2, what="the override to be used")
     assert second.subject == "Club: one click for <Addy>"
-    assert second.text.startswith(f"Go to {event.confirmation.url} (email={event.user.email}, colour teal) until ")
+    assert second.text.startswith(
+        f"Go to {event.confirmation.url} (email={event.user.email}, colour teal) until ")
     assert second.html.strip() == f"<p>&lt;Addy&gt;: <a href='{event.confirmation.url}'>confirm</a></p>"
 
 

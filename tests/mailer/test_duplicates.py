@@ -26,7 +26,7 @@ async def test_the_same_event_published_twice_gives_one_email(mailer, publish, i
     assert len(inbox.to(event.user.email)) == 1
 
 
-async def test_two_copies_in_flight_at_once_give_one_email(mailer, publish, inbox, make_app, sessions, counters):
+async def test_two_copies_in_flight_at_once_give_one_email(mailer, publish, inbox, make_app, counters):
     counters.track("userreg_mailer_events_total", outcome="duplicate")
     counters.track("userreg_mailer_events_total", outcome="deferred")
     app = await make_app(email_confirmation_required=True, welcome_email_enabled=True)
@@ -50,7 +50,8 @@ async def test_many_replicas_send_each_email_once(mail_settings, publish, inbox,
         async def settled():
             async with sessions() as session:
                 return await session.scalar(
-                    text("SELECT count(*) FROM mail_deliveries WHERE event_id = ANY(:ids) AND status = 'SENT'"),
+                    text("SELECT count(*) FROM mail_deliveries "
+                         "WHERE event_id = ANY(:ids) AND status = 'SENT'"),
                     {"ids": [event.id for event in events]}) == 40
         await eventually(settled, what="every delivery recorded")
     # Every copy has been settled once the mailers stopped; still one email per event.

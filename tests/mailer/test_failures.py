@@ -4,21 +4,30 @@ queue (and recorded) until an operator replays them."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import aio_pika
 from sqlalchemy import update
 
-from tests.mailer.helpers import dead_letter_row, delivery_rows, make_event, running_mailer, sent_rows, settings_for
+from tests.mailer.helpers import (
+    dead_letter_row,
+    delivery_rows,
+    make_event,
+    running_mailer,
+    sent_rows,
+    settings_for,
+)
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
+from userreg.mailer.consumer import POISON_REDELIVERIES
 from userreg.mailer.dead_letters import list_dead_letters, replay
 from userreg.shared.db import Template
-from userreg.mailer.consumer import POISON_REDELIVERIES
 from userreg.shared.db.mail import DeliveryStatus
 from userreg.shared.messaging import Topology
 
 
-async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, inbox, make_app, sessions, counters):
+async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, inbox, make_app, sessions,
+                                                             counters):
     counters.track("userreg_mailer_retried_total", kind="smtp_4xx")
     app = await make_app(email_confirmation_required=True)
     inbox.fail_next(1, 421)
@@ -43,7 +52,8 @@ async def test_a_550_is_dead_lettered_and_replay_sends_it_once_fixed(mailer, mai
 
     row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert row.reason.startswith("recipient refused: 550")
-    assert (row.event_type, row.app_id, row.attempts, row.replayed_at) == ("user.registered", app.app_id, 1, None)
+    assert (row.event_type, row.app_id, row.attempts, row.replayed_at) == (
+        "user.registered", app.app_id, 1, None)
     # The table keeps the event for people to read, without the link's token.
     assert row.payload["user"]["email"] == event.user.email
     assert row.payload["confirmation"]["url"].endswith("/confirm/[redacted]")
@@ -73,8 +83,9 @@ async def test_replay_picks_only_the_named_events(mailer, mail_settings, publish
     for event in (first, second):
         inbox.reject_recipient(event.user.email)
         await publish(event)
+    for event_id in (first.id, second.id):
+        await eventually(partial(dead_letter_row, sessions, event_id), what="dead letters recorded")
     for event in (first, second):
-        await eventually(lambda: dead_letter_row(sessions, event.id), what="dead letters recorded")
         inbox.accept_recipient(event.user.email)
 
     assert await replay(mail_settings, [second.id, "no-such-event"]) == 1
@@ -97,7 +108,8 @@ async def test_retries_run_out_into_the_dead_letter_queue(mailer, publish, inbox
     assert inbox.messages == []
 
 
-async def test_a_malformed_event_is_dead_lettered_with_its_reason(mailer, mail_settings, publish, make_app, sessions):
+async def test_a_malformed_event_is_dead_lettered_with_its_reason(mailer, mail_settings, publish, make_app,
+                                                                  sessions):
     app = await make_app()
     event = make_event(app)
     await publish(event, body=b'{"id": "x", "type": "user.registered"')
@@ -116,8 +128,8 @@ async def test_an_event_of_an_unknown_app_is_dead_lettered(mailer, publish, make
     assert row.reason == "app 00000000-0000-0000-0000-000000000000 does not exist"
 
 
-async def test_a_broken_template_is_dead_lettered_and_replayed_after_the_fix(mailer, mail_settings, publish, inbox,
-                                                                             make_app, sessions):
+async def test_a_broken_template_is_dead_lettered_and_replayed_after_the_fix(
+        mailer, mail_settings, publish, inbox, make_app, sessions):
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
         session.add(Template(app_id=app.app_id, name="confirmation", locale="",
@@ -135,8 +147,8 @@ async def test_a_broken_template_is_dead_lettered_and_replayed_after_the_fix(mai
     assert message.text.strip() == f"Fixed: {event.confirmation.url}"
 
 
-async def test_smtp_down_for_a_while_then_back_delivers_everything_once(settings, inbox, topologies, publish_to,
-                                                                         make_app, counters):
+async def test_smtp_down_for_a_while_then_back_delivers_everything_once(
+        settings, inbox, topologies, publish_to, make_app, counters):
     counters.track("userreg_mailer_retried_total", kind="connection")
     async with TcpProxy("127.0.0.1", inbox.smtp_port) as proxy:
         mail_settings = settings_for(settings, smtp_port=proxy.port, retry_delays="0.2,0.4,0.8,1,1,1,1,1,1,1")
@@ -158,8 +170,8 @@ async def test_smtp_down_for_a_while_then_back_delivers_everything_once(settings
     assert sorted(m.recipients[0] for m in inbox.messages) == sorted(e.user.email for e in events)
 
 
-async def test_a_message_redelivered_too_often_is_parked_as_poison(mailer, mail_settings, amqp_connection, make_app,
-                                                                   sessions, inbox):
+async def test_a_message_redelivered_too_often_is_parked_as_poison(
+        mailer, mail_settings, amqp_connection, make_app, sessions, inbox):
     app = await make_app(email_confirmation_required=True)
     event = make_event(app)
     channel = await amqp_connection.channel(publisher_confirms=True)
@@ -174,8 +186,8 @@ async def test_a_message_redelivered_too_often_is_parked_as_poison(mailer, mail_
     assert inbox.messages == []
 
 
-async def test_what_the_broker_dead_lettered_by_itself_is_listed_and_replayable(mailer, mail_settings, amqp_connection,
-                                                                                make_app, inbox):
+async def test_what_the_broker_dead_lettered_by_itself_is_listed_and_replayable(
+        mailer, mail_settings, amqp_connection, make_app, inbox):
     app = await make_app(email_confirmation_required=True)
     event = make_event(app)
     topology = Topology.from_settings(mail_settings)

@@ -33,8 +33,9 @@ async def test_health_ready_and_metrics(mailer, publish, inbox, make_app):
         async with http.get(mailer.make_url("/metrics")) as response:
             assert response.status == 200
             body = await response.text()
-    for name in ("userreg_mailer_sent_total", "userreg_mailer_retried_total", "userreg_mailer_dead_lettered_total",
-                 "userreg_mailer_send_seconds_bucket", "userreg_mailer_event_to_sent_seconds_bucket"):
+    for name in ("userreg_mailer_sent_total", "userreg_mailer_retried_total",
+                 "userreg_mailer_dead_lettered_total", "userreg_mailer_send_seconds_bucket",
+                 "userreg_mailer_event_to_sent_seconds_bucket"):
         assert name in body
     assert 'userreg_mailer_sent_total{template="confirmation"}' in body
 
@@ -57,13 +58,15 @@ async def test_stopping_finishes_the_email_being_sent(mail_settings, publish, in
     await channel.close()
 
 
-async def test_mailer_process_sends_and_stops_cleanly_on_sigterm(settings, inbox, topologies, publish_to, make_app):
+async def test_mailer_process_sends_and_stops_cleanly_on_sigterm(settings, inbox, topologies, publish_to,
+                                                                 make_app):
     mail_settings = settings_for(settings, smtp_port=inbox.smtp_port)
     topologies.append(mail_settings)
     port = free_port()
     env = {
         "DATABASE_URL": mail_settings.database_dsn, "AMQP_URL": mail_settings.amqp_dsn,
-        "EVENTS_EXCHANGE": mail_settings.events_exchange, "MAILER_RETRY_DELAYS": mail_settings.mailer_retry_delays,
+        "EVENTS_EXCHANGE": mail_settings.events_exchange,
+        "MAILER_RETRY_DELAYS": mail_settings.mailer_retry_delays,
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(inbox.smtp_port), "MAIL_FROM": "Ops <ops@mail.test>",
         "MAILER_PORT": str(port), "SMTP_PASSWORD": "not-printed-anywhere",
     }
@@ -120,7 +123,8 @@ async def test_waits_for_rabbitmq_and_survives_losing_it(settings, inbox, topolo
         netloc = f"{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}"
         mail_settings = settings_for(settings, smtp_port=inbox.smtp_port,
                                      amqp_url=SecretStr(urlunsplit(amqp._replace(netloc=netloc))))
-        topologies.append(mail_settings.model_copy(update={"amqp_url": settings.amqp_url}))  # removed directly
+        # Removed straight through RabbitMQ, not through the proxy.
+        topologies.append(mail_settings.model_copy(update={"amqp_url": settings.amqp_url}))
         server = TestServer(create_app(mail_settings))
         await server.start_server()
         try:

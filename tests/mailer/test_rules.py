@@ -51,7 +51,8 @@ def _event(type: str = USER_REGISTERED, *, confirmation: bool = True, **user: ob
     fields = {"objectId": "U1", "identityProperty": "email", "identity": "ada@example.com",
               "email": "ada@example.com", "name": "Ada", **user}
     return Event(type=type, appId="APP", user=EventUser(**fields),
-                 confirmation=Confirmation(url=LINK, expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc))
+                 confirmation=Confirmation(url=LINK,
+                                           expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc))
                  if confirmation else None)
 
 
@@ -132,12 +133,12 @@ def test_message_is_multipart_with_stable_message_id_and_checked_headers():
     wire = message.as_bytes()
     assert b"\r\nSubject: =?utf-8?q?Best=C3=A4tigen?=\r\n" in wire
     with pytest.raises(PermanentFailure):
-        build_message(RenderedEmail(subject="a\0b", text="", html=""), event_id=event.id, template="confirmation",
-                      sender=sender, to=recipient)
+        build_message(RenderedEmail(subject="a\0b", text="", html=""), event_id=event.id,
+                      template="confirmation", sender=sender, to=recipient)
 
 
-@pytest.mark.parametrize("name", ['Ada "Countess" Lovelace, Jr.', "Zoë Ünal", "Ada (admin) <root@example.com>",
-                                  "back\\slash", "x" * 150])
+@pytest.mark.parametrize("name", ['Ada "Countess" Lovelace, Jr.', "Zoë Ünal",
+                                  "Ada (admin) <root@example.com>", "back\\slash", "x" * 150])
 def test_names_and_subjects_arrive_as_written(name):
     sender = parse_sender("Club <no-reply@club.example>")
     recipient = recipient_of(_event(name=name).user)
@@ -159,7 +160,8 @@ def test_template_variables():
     assert context["confirmation_url"] == LINK
     assert context["expires_at"] == "2030-01-02 03:04 UTC"
     user = context["user"]
-    assert (user.items, user.score, user["score"], user.objectId, user.name) == ("a column", 3, 3, "U1", "Ada")
+    assert (user.items, user.score, user["score"], user.objectId, user.name) == (
+        "a column", 3, 3, "U1", "Ada")
     with pytest.raises(AttributeError):
         user.missing  # noqa: B018
     assert template_context(_event(confirmation=False), app_name="Club")["confirmation_url"] is None
@@ -187,7 +189,8 @@ def test_user_properties_in_the_sandbox():
     (aiosmtplib.SMTPDataError(554, "spam"), False, "smtp_5xx"),
     (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "x@y")]),
      False, "smtp_5xx"),
-    (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(452, "full", "x@y")]), True, "smtp_4xx"),
+    (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(452, "full", "x@y")]),
+     True, "smtp_4xx"),
     (aiosmtplib.SMTPNotSupported("SMTPUTF8"), False, "smtp_unsupported"),
 ])
 def test_smtp_errors_are_transient_or_permanent(error, transient, kind):

@@ -19,8 +19,9 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 (cert file, key file)."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     return str(cert), str(key)
 
@@ -46,7 +47,8 @@ async def test_connections_are_reused_across_messages(mailer, publish, inbox, ma
 
 
 async def test_starttls_and_auth(settings, topologies, publish_to, make_app, server_tls):
-    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls, credentials=("mailer", "s3cret")) as inbox:
+    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls,
+                     credentials=("mailer", "s3cret")) as inbox:
         mail_settings = settings_for(settings, smtp_port=inbox.smtp_port, smtp_starttls=True,
                                      smtp_username="mailer", smtp_password=SecretStr("s3cret"))
         topologies.append(mail_settings)
@@ -69,9 +71,10 @@ async def test_implicit_tls(settings, topologies, publish_to, make_app, server_t
             await inbox.wait_for(lambda m: m.recipients == [event.user.email])
 
 
-async def test_wrong_password_is_retried_then_dead_lettered(settings, topologies, publish_to, make_app, sessions,
-                                                            server_tls):
-    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls, credentials=("mailer", "right")) as inbox:
+async def test_wrong_password_is_retried_then_dead_lettered(settings, topologies, publish_to, make_app,
+                                                            sessions, server_tls):
+    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls,
+                     credentials=("mailer", "right")) as inbox:
         mail_settings = settings_for(settings, smtp_port=inbox.smtp_port, smtp_starttls=True,
                                      smtp_username="mailer", smtp_password=SecretStr("wrong"))
         topologies.append(mail_settings)

@@ -233,7 +233,8 @@ def _set(message: EmailMessage, name: str, value: Any) -> None:
     """Set a header whose value was already checked. A short ASCII value is stored as it is (no
     parsing and re-folding, which were most of the cost of a message); anything else, a non-ASCII
     name or subject for instance, goes through the email package's encoding."""
-    if isinstance(value, str) and value.isascii() and len(name) + len(value) + 2 <= MAIL_POLICY.max_line_length:
+    fits = isinstance(value, str) and len(name) + len(value) + 2 <= MAIL_POLICY.max_line_length
+    if fits and value.isascii():
         message.set_raw(name, value)
     else:
         message[name] = value

@@ -23,7 +23,13 @@ from userreg.mailer import dead_letters, metrics
 from userreg.mailer.compose import decode_event
 from userreg.mailer.deliver import Deliverer
 from userreg.mailer.deliveries import DATABASE_ERRORS
-from userreg.mailer.policy import PermanentFailure, TransientFailure, claim_seconds, deferral_delay, retry_delay
+from userreg.mailer.policy import (
+    PermanentFailure,
+    TransientFailure,
+    claim_seconds,
+    deferral_delay,
+    retry_delay,
+)
 from userreg.shared.messaging import (
     MAILER_DELIVERY_LIMIT,
     Topology,
@@ -41,6 +47,11 @@ POISON_REDELIVERIES = MAILER_DELIVERY_LIMIT // 2
 # After an unexpected error, wait a moment before the message goes back, so a bug cannot spin.
 UNEXPECTED_ERROR_PAUSE = 1.0
 MAX_CONNECT_BACKOFF = 10.0
+
+
+# What settling a message raises when its channel or connection is gone.
+_SETTLING_ERRORS = (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError,
+                    ConnectionError)
 
 
 class _Unexpected(Exception):
@@ -129,7 +140,7 @@ class MailConsumer:
                 await self._handle_or_pause(message)
         except _Unexpected:
             pass  # logged; the message went back into the queue
-        except (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError) as error:
+        except _SETTLING_ERRORS as error:
             # Its fate is safe elsewhere (sent and recorded, or copied to a delay or dead-letter
             # queue); unsettled, the broker hands it out again and the delivery record says "sent".
             logger.warning("message %s could not be settled (%s: %s)", message.message_id,
@@ -178,7 +189,8 @@ class MailConsumer:
         else:
             metrics.EVENTS.labels("nothing_to_send").inc()
 
-    async def _retry(self, message: AbstractIncomingMessage, failure: TransientFailure, failed_attempts: int) -> None:
+    async def _retry(self, message: AbstractIncomingMessage, failure: TransientFailure,
+                     failed_attempts: int) -> None:
         delay = retry_delay(failed_attempts, self._delays)
         if delay is None:
             exhausted = PermanentFailure(failure.kind, f"gave up after {failed_attempts} attempts; "
@@ -201,15 +213,18 @@ class MailConsumer:
             timeout=dead_letters.PUBLISH_TIMEOUT_SECONDS,
         )
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, failure: PermanentFailure, attempts: int) -> None:
+    async def _dead_letter(self, message: AbstractIncomingMessage, failure: PermanentFailure,
+                           attempts: int) -> None:
         assert self._channel is not None
         parked = await dead_letters.park(self._channel.default_exchange, self._topology, message,
                                          kind=failure.kind, reason=failure.reason, attempts=attempts)
         metrics.DEAD_LETTERED.labels(failure.kind).inc()
         metrics.EVENTS.labels("dead_lettered").inc()
-        logger.error("message %s dead-lettered after %d attempt(s): %s", parked.message_id, attempts, failure.reason)
+        logger.error("message %s dead-lettered after %d attempt(s): %s",
+                     parked.message_id, attempts, failure.reason)
         try:
             await dead_letters.record(self._engine, parked, reason=failure.reason, attempts=attempts)
         except DATABASE_ERRORS as error:
             # The queue has it, which is what replay needs; listing records it later.
-            logger.warning("dead letter %s is queued but not recorded (%s)", parked.message_id, type(error).__name__)
+            logger.warning("dead letter %s is queued but not recorded (%s)",
+                           parked.message_id, type(error).__name__)

@@ -163,7 +163,8 @@ def _as_json(row: Any, *, queued: bool, failure: str | None = None) -> dict[str,
 
 async def _connect(settings: Settings) -> aio_pika.abc.AbstractConnection:
     # A one-off command: a plain connection that fails fast, not a self-healing one.
-    return await aio_pika.connect(settings.amqp_dsn, client_properties={"connection_name": "userreg-dead-letters"})
+    return await aio_pika.connect(settings.amqp_dsn,
+                                  client_properties={"connection_name": "userreg-dead-letters"})
 
 
 async def list_dead_letters(settings: Settings, *, include_replayed: bool = False,
@@ -190,9 +191,10 @@ async def list_dead_letters(settings: Settings, *, include_replayed: bool = Fals
         ids = [dead_letter_id(message)[:100] for message in queued]
         table = DeadLetter.__table__
         async with engine.connect() as db:
-            rows = {row.event_id: row for row in await db.execute(select(table).where(table.c.event_id.in_(ids)))}
+            found = await db.execute(select(table).where(table.c.event_id.in_(ids)))
+            rows = {row.event_id: row for row in found}
             listed = [_as_json(rows[event_id], queued=True, failure=(message.headers or {}).get(FAILURE))
-                      for event_id, message in zip(ids, queued) if event_id in rows]
+                      for event_id, message in zip(ids, queued, strict=True) if event_id in rows]
             if include_replayed:
                 history = await db.execute(select(table).where(table.c.event_id.not_in(ids))
                                            .order_by(table.c.dead_lettered_at).limit(limit))

@@ -92,7 +92,7 @@ class Batcher(Generic[T, R]):
                         if not future.done():
                             future.set_exception(error)
                     continue
-                for (_, future), result in zip(batch, results):
+                for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
         finally:
@@ -162,7 +162,8 @@ class DeliveryLog:
         try:
             return await self._claims((event_id, app_id, templates))
         except DATABASE_ERRORS as error:
-            raise TransientFailure("database", f"cannot claim the delivery: {type(error).__name__}") from error
+            raise TransientFailure("database",
+                                   f"cannot claim the delivery: {type(error).__name__}") from error
 
     async def _claim_batch(self, requests: list[tuple[str, str, tuple[str, ...]]]) -> list[Claim]:
         # Two copies of one event in the same batch: the first claims, the second finds it busy
@@ -176,15 +177,17 @@ class DeliveryLog:
         async with self._engine.connect() as connection:
             claimed = set((await connection.execute(_CLAIM, {
                 "owner": self._owner, "claim_seconds": self._claim_seconds,
-                "event_ids": [event_id for event_id, _ in keys], "templates": [template for _, template in keys],
+                "event_ids": [event_id for event_id, _ in keys],
+                "templates": [template for _, template in keys],
                 "app_ids": [first[key] for key in keys],
             })).tuples().all())
             unclaimed = [key for key in keys if key not in claimed]
             statuses: dict[_Key, str] = {}
             if unclaimed:
-                statuses = {(event_id, template): status for event_id, template, status in (await connection.execute(
-                    _STATUSES, {"event_ids": [event_id for event_id, _ in unclaimed],
-                                "templates": [template for _, template in unclaimed]})).tuples()}
+                found = await connection.execute(_STATUSES, {
+                    "event_ids": [event_id for event_id, _ in unclaimed],
+                    "templates": [template for _, template in unclaimed]})
+                statuses = {(event_id, template): status for event_id, template, status in found.tuples()}
         results = []
         for event_id, _, templates in requests:
             ours: list[str] = []

@@ -162,7 +162,8 @@ class Inbox:
             # A fixed hostname: aiosmtpd would otherwise look up the FQDN (blocking) per connection.
             self.connections_opened += 1
             return _TrackedSMTP(self._sessions, handler, hostname="userreg-inbox", ident="userreg inbox",
-                                enable_SMTPUTF8=True, data_size_limit=MAX_MESSAGE_BYTES, loop=loop, **security)
+                                enable_SMTPUTF8=True, data_size_limit=MAX_MESSAGE_BYTES, loop=loop,
+                                **security)
 
         self._server = await loop.create_server(
             session, host=self.host, port=self.smtp_port, reuse_address=True,
@@ -199,13 +200,15 @@ class Inbox:
 
     # -- what tests use ------------------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, code: int = 421, text: str = "4.3.2 Service not available, try later") -> None:
+    def fail_next(self, count: int = 1, code: int = 421,
+                  text: str = "4.3.2 Service not available, try later") -> None:
         """Answer the next `count` messages with `code` after their DATA instead of accepting them
         (a 421 also closes the connection, as a real server does)."""
         for _ in range(count):
             self._faults.next_messages.append(_Failure(code, text))
 
-    def reject_recipient(self, address: str, code: int = 550, text: str = "5.1.1 Mailbox unavailable") -> None:
+    def reject_recipient(self, address: str, code: int = 550,
+                         text: str = "5.1.1 Mailbox unavailable") -> None:
         """Refuse this recipient at RCPT TO until `accept_recipient()`."""
         self._faults.recipients[address.lower()] = _Failure(code, text)
 
@@ -374,14 +377,18 @@ def _html(body: str) -> web.Response:
 _LAYOUT = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{% block title %}{% endblock %} · userreg inbox</title>
 <style>
- body { font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; margin: 0; color: #1f2937; background: #f3f4f6; }
- header { background: #111827; color: #fff; padding: 12px 24px; display: flex; justify-content: space-between; align-items: center; }
+ body { font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; margin: 0;
+        color: #1f2937; background: #f3f4f6; }
+ header { background: #111827; color: #fff; padding: 12px 24px; display: flex;
+          justify-content: space-between; align-items: center; }
  header a { color: #fff; text-decoration: none; font-weight: bold; }
  main { max-width: 1100px; margin: 24px auto; padding: 0 16px; }
  table { width: 100%; border-collapse: collapse; background: #fff; }
- th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid #e5e7eb; vertical-align: top; font-size: 14px; }
+ th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid #e5e7eb; vertical-align: top;
+          font-size: 14px; }
  th { background: #f9fafb; }
- pre { background: #fff; border: 1px solid #e5e7eb; padding: 12px; white-space: pre-wrap; word-break: break-word; }
+ pre { background: #fff; border: 1px solid #e5e7eb; padding: 12px; white-space: pre-wrap;
+       word-break: break-word; }
  iframe { width: 100%; height: 600px; border: 1px solid #e5e7eb; background: #fff; }
  .muted { color: #6b7280; }
  button { cursor: pointer; }
@@ -394,7 +401,8 @@ _INDEX = """{% extends "layout" %}{% block title %}Messages{% endblock %}{% bloc
  <span class="muted">{{ messages|length }} message(s); newest first</span></form>
 <table><tr><th>#</th><th>Received</th><th>To</th><th>Subject</th></tr>
 {% for m in messages %}<tr><td>{{ m.id }}</td><td>{{ m.received_at.strftime("%Y-%m-%d %H:%M:%S") }}</td>
-<td>{{ m.recipients|join(", ") }}</td><td><a href="/messages/{{ m.id }}">{{ m.subject or "(no subject)" }}</a></td></tr>
+<td>{{ m.recipients|join(", ") }}</td>
+<td><a href="/messages/{{ m.id }}">{{ m.subject or "(no subject)" }}</a></td></tr>
 {% else %}<tr><td colspan="4" class="muted">Nothing received yet.</td></tr>{% endfor %}
 </table>{% endblock %}"""
 
@@ -409,12 +417,14 @@ _MESSAGE = """{% extends "layout" %}{% block title %}{{ message.subject }}{% end
 
 # The inbox shows whatever it was sent: autoescaped everywhere, and the HTML part only inside a
 # sandboxed iframe (no scripts, no same-origin access).
-_PAGES = Environment(autoescape=True, loader=DictLoader({"layout": _LAYOUT, "index": _INDEX, "message": _MESSAGE}))
+_PAGES = Environment(autoescape=True,
+                     loader=DictLoader({"layout": _LAYOUT, "index": _INDEX, "message": _MESSAGE}))
 
 
 async def serve(settings: Settings) -> None:
     """Run the inbox until SIGINT/SIGTERM."""
-    inbox = Inbox(host=settings.bind_host, smtp_port=settings.inbox_smtp_port, http_port=settings.inbox_http_port)
+    inbox = Inbox(host=settings.bind_host, smtp_port=settings.inbox_smtp_port,
+                  http_port=settings.inbox_http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
