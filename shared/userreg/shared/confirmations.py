@@ -47,12 +47,20 @@ def issue_confirmation(session: AsyncSession, app: App, user: User, public_confi
                        now: datetime | None = None) -> Confirmation:
     """Add a new confirmation token for the user to the session and return its link and expiry.
     Only the token's hash is stored; the raw link exists in the returned value and the event."""
+    row, confirmation = new_confirmation(app, user, public_confirmation_url, now)
+    session.add(row)
+    return confirmation
+
+
+def new_confirmation(app: App, user: User, public_confirmation_url: str,
+                     now: datetime | None = None) -> tuple[ConfirmationToken, Confirmation]:
+    """A new token's row (its hash only) and its link, for a caller that writes the row itself."""
     now = now or utcnow()
     token = new_token()
     expires_at = now + timedelta(seconds=app.confirmation_link_ttl)
-    session.add(ConfirmationToken(token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id,
-                                  created_at=now, expires_at=expires_at))
-    return Confirmation(url=confirmation_url(public_confirmation_url, app.app_id, token), expiresAt=expires_at)
+    row = ConfirmationToken(token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id,
+                            created_at=now, expires_at=expires_at)
+    return row, Confirmation(url=confirmation_url(public_confirmation_url, app.app_id, token), expiresAt=expires_at)
 
 
 def event_user(app: App, user: User) -> EventUser:

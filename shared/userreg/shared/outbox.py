@@ -38,7 +38,12 @@ RELAY_ERRORS = Counter("userreg_outbox_relay_errors_total", "Relay rounds that f
 
 def enqueue(session: AsyncSession, event: Event) -> None:
     """Add the event to the session's transaction; it is published only if that commits."""
-    session.add(OutboxEvent(event_id=event.id, routing_key=event.type, payload=event.to_json_dict()))
+    session.add(outbox_row(event))
+
+
+def outbox_row(event: Event) -> OutboxEvent:
+    """The event's outbox row, for a caller that writes it in its own statement (same transaction)."""
+    return OutboxEvent(event_id=event.id, routing_key=event.type, payload=event.to_json_dict())
 
 
 def to_message(row: OutboxEvent) -> aio_pika.Message:
