@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from tests.registration.conftest import Api
+from tests.support.polling import eventually
 from userreg.registration.hashing import Argon2Parameters, PasswordHashing
 from userreg.shared.db import User
 
@@ -78,3 +79,30 @@ async def test_hashing_does_not_block_the_event_loop():
         assert await hashing.verify(hashed, "\ud800") == (False, False)
     finally:
         await hashing.close()
+
+
+async def test_a_dead_worker_fails_its_requests_and_is_replaced():
+    hashing = PasswordHashing(Argon2Parameters(time_cost=1, memory_kib=8, parallelism=1), workers=1)
+    await hashing.start()
+    try:
+        [worker] = hashing._pool
+        worker.process.kill()
+        await asyncio.to_thread(worker.process.join, 5)
+        await eventually(lambda: not worker.alive, timeout=5, what="the pool to notice the dead worker")
+        assert (await hashing.hash("pw")).startswith("$argon2id$")  # a new worker took over
+        assert hashing._pool[0] is not worker
+    finally:
+        await hashing.close()
+
+
+async def test_workers_end_when_the_service_side_of_their_socket_closes():
+    """As when the service is killed with SIGKILL: its sockets close, and so do the workers."""
+    hashing = PasswordHashing(Argon2Parameters(time_cost=1, memory_kib=8, parallelism=1), workers=2)
+    await hashing.start()
+    processes = [worker.process for worker in hashing._pool]
+    for worker in hashing._pool:
+        worker._writer.transport.abort()
+    for process in processes:
+        await asyncio.to_thread(process.join, 5)
+        assert process.exitcode == 0
+    await hashing.close()

@@ -96,10 +96,13 @@ async def test_an_unknown_login_takes_as_long_as_a_wrong_password(start_service,
         assert status == 401
         return time.perf_counter() - started
 
-    known = statistics.median([await timed(email) for _ in range(5)])
-    unknown = statistics.median([await timed(unique_email()) for _ in range(5)])
-    assert unknown > known * 0.5, (known, unknown)
-    assert unknown < known * 2, (known, unknown)
+    known, unknown = [], []
+    for _ in range(7):  # interleaved, so that a busy moment of the machine hits both alike
+        known.append(await timed(email))
+        unknown.append(await timed(unique_email()))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    # Without the dummy verification an unknown login would answer in a small fraction of the time.
+    assert 0.33 < ratio < 3, (known, unknown)
 
 
 async def test_3090_for_a_disabled_user(api_for, unique_email):

@@ -33,7 +33,9 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS])
+    # No pre-ping: it costs a round trip per checkout on the hot path. A connection that died with
+    # a database restart fails one request (503) and SQLAlchemy then replaces the pool's connections.
+    engine = create_engine(app[SETTINGS], pool_pre_ping=False)
     app[ENGINE] = engine
     yield
     await engine.dispose()
@@ -49,7 +51,7 @@ async def _registrar(app: web.Application) -> AsyncIterator[None]:
 async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     """Publishes what this (and any other) replica committed to the outbox."""
     settings = app[SETTINGS]
-    relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology(settings.events_exchange),
+    relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     yield

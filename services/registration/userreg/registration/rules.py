@@ -67,16 +67,14 @@ class AppRules:
     columns: Mapping[str, Column]  # by lower-cased name
 
     @classmethod
-    def of(cls, app: Any, columns: Iterable[Any]) -> AppRules:
-        """From an `App` and its `SchemaColumn`s (any objects with those attributes)."""
+    def of(cls, app: Any, columns: Iterable[Column]) -> AppRules:
+        """From an `App` (or anything with its setting attributes) and its schema's columns."""
         return cls(
             registration_enabled=app.registration_enabled,
             email_confirmation_required=app.email_confirmation_required,
             dynamic_schema=app.dynamic_schema,
             identity_property=app.identity_property,
-            columns={column.name.lower(): Column(column.name, ColumnType(column.type), column.required,
-                                                 column.max_length, column.is_identity)
-                     for column in columns},
+            columns={column.name.lower(): column for column in columns},
         )
 
     @property

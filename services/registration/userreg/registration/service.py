@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, delete, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,15 +26,64 @@ from userreg.registration.representation import user_json
 from userreg.registration.rules import AppRules, Candidate
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared import confirmations
-from userreg.shared.confirmations import issue_confirmation, request_new_confirmation, user_event
-from userreg.shared.db.models import App, ColumnType, SchemaColumn, SessionToken, User, UserStatus
+from userreg.shared.confirmations import (
+    issue_confirmation,
+    new_confirmation,
+    request_new_confirmation,
+    user_event,
+)
+from userreg.shared.db.models import (
+    App,
+    ColumnType,
+    ConfirmationToken,
+    OutboxEvent,
+    SchemaColumn,
+    SessionToken,
+    User,
+    UserStatus,
+)
 from userreg.shared.events import USER_REGISTERED
-from userreg.shared.outbox import enqueue
+from userreg.shared.outbox import enqueue, outbox_row
 from userreg.shared.tokens import hash_token, new_guid, new_token
 
 logger = logging.getLogger(__name__)
 
 IDENTITY_INDEX = "uq_users_app_identity"
+# An app and its schema in one round trip: one row per column (the app's columns repeated).
+TENANT_QUERY = select(
+    App.__table__,
+    SchemaColumn.name.label("column_name"),
+    SchemaColumn.type.label("column_type"),
+    SchemaColumn.required.label("column_required"),
+    SchemaColumn.max_length.label("column_max_length"),
+    SchemaColumn.is_identity.label("column_is_identity"),
+).outerjoin(SchemaColumn, SchemaColumn.app_id == App.app_id).where(App.app_id == bindparam("app_id"))
+
+
+class _RowInsert:
+    """An INSERT of one row of a model's table as a CTE whose values are bind parameters."""
+
+    def __init__(self, model: type, name: str, columns: tuple[str, ...]) -> None:
+        self.name = name
+        self.columns = columns
+        table = model.__table__
+        self.cte = insert(table).values({
+            column: bindparam(f"{name}_{column}", type_=table.c[column].type) for column in columns
+        }).cte(name)
+
+    def parameters(self, row: Any) -> dict[str, Any]:
+        return {f"{self.name}_{column}": getattr(row, column) for column in self.columns}
+
+
+_USER_ROW = _RowInsert(User, "u", ("object_id", "app_id", "identity_key", "properties", "password_hash", "status",
+                                   "created_at", "updated_at"))
+_TOKEN_ROW = _RowInsert(ConfirmationToken, "t", ("token_hash", "app_id", "user_id", "created_at", "expires_at"))
+_OUTBOX_ROW = _RowInsert(OutboxEvent, "o", ("event_id", "routing_key", "payload"))
+# A new user, its confirmation token (when the app confirms emails) and its `user.registered` outbox
+# row in ONE statement: atomic on its own (no BEGIN/COMMIT round trips), and a duplicate identity
+# fails the whole statement on the unique index, so nothing of a losing registration remains.
+CREATE_USER = select(literal_column("1")).add_cte(_USER_ROW.cte, _OUTBOX_ROW.cte)
+CREATE_PENDING_USER = select(literal_column("1")).add_cte(_USER_ROW.cte, _TOKEN_ROW.cte, _OUTBOX_ROW.cte)
 
 
 @dataclass(frozen=True)
@@ -55,6 +104,10 @@ class Registrar:
     def __init__(self, sessions: async_sessionmaker, hashing: PasswordHashing, webhook: BeforeRegisterWebhook,
                  *, public_confirmation_url: str, resend_cooldown_seconds: int) -> None:
         self._sessions = sessions
+        # Single statements (reads, and the one-statement registration) run on AUTOCOMMIT
+        # connections of the same pool: no BEGIN/COMMIT/ROLLBACK round trips.
+        self._autocommit = sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = async_sessionmaker(self._autocommit, expire_on_commit=False)
         self._hashing = hashing
         self._webhook = webhook
         self._public_confirmation_url = public_confirmation_url
@@ -80,16 +133,15 @@ class Registrar:
         return tenant
 
     async def _find_tenant(self, app_id: str) -> Tenant | None:
-        async with self._sessions() as session:
-            rows = (await session.execute(
-                select(App, SchemaColumn)
-                .outerjoin(SchemaColumn, SchemaColumn.app_id == App.app_id)
-                .where(App.app_id == app_id.upper())
-            )).all()
+        async with self._autocommit.connect() as connection:
+            rows = (await connection.execute(TENANT_QUERY, {"app_id": app_id.upper()})).all()
         if not rows:
             return None
-        app = rows[0][0]
-        return Tenant(app, AppRules.of(app, (column for _, column in rows if column is not None)))
+        app = App(**{column.key: rows[0]._mapping[column] for column in App.__table__.columns})
+        columns = [rules.Column(row.column_name, ColumnType(row.column_type), row.column_required,
+                                row.column_max_length, row.column_is_identity)
+                   for row in rows if row.column_name is not None]
+        return Tenant(app, AppRules.of(app, columns))
 
     # --- registration ------------------------------------------------------------------------
 
@@ -115,30 +167,16 @@ class Registrar:
             if candidate.guest_object_id:
                 preview["objectId"] = candidate.guest_object_id
             await self._webhook.check(app.before_register_webhook_url, app.app_id, preview)
-        # Hash before the transaction: no connection is held while a worker is busy.
+        # Hash before writing: no connection is held while a worker is busy.
         password_hash = await self._hashing.hash(candidate.password)
         now = utcnow()
         status = (UserStatus.EMAIL_CONFIRMATION_PENDING if app.email_confirmation_required
                   else UserStatus.ENABLED)
         try:
-            async with self._sessions() as session, session.begin():
-                properties = await self._add_columns(session, tenant, candidate)
-                if candidate.guest_object_id:
-                    user = await self._guest_for_update(session, app, candidate.guest_object_id)
-                    user.properties = {**user.properties, **properties}
-                    user.identity_key = candidate.identity_key
-                    user.password_hash = password_hash
-                    user.status = status
-                    user.updated_at = now
-                else:
-                    user = User(object_id=new_guid(), app_id=app.app_id, identity_key=candidate.identity_key,
-                                properties=properties, password_hash=password_hash, status=status,
-                                created_at=now, updated_at=now)
-                    session.add(user)
-                await session.flush()  # the unique identity index settles concurrent duplicates here
-                confirmation = (issue_confirmation(session, app, user, self._public_confirmation_url, now)
-                                if app.email_confirmation_required else None)
-                enqueue(session, user_event(USER_REGISTERED, app, user, confirmation))
+            if candidate.guest_object_id:
+                user = await self._convert_guest(tenant, candidate, password_hash, status, now)
+            else:
+                user = await self._create_user(tenant, candidate, password_hash, status, now)
         except IntegrityError as error:
             if _violated_constraint(error) == IDENTITY_INDEX:
                 raise errors.IdentityTaken() from None
@@ -147,14 +185,55 @@ class Registrar:
                      bool(candidate.guest_object_id))
         return user_json(user)
 
-    async def _add_columns(self, session: AsyncSession, tenant: Tenant, candidate: Candidate) -> dict[str, Any]:
+    async def _create_user(self, tenant: Tenant, candidate: Candidate, password_hash: str, status: UserStatus,
+                           now: datetime) -> User:
+        """The new user, written with its token and event in one statement."""
+        app = tenant.app
+        async with self._autocommit.connect() as connection:
+            # New dynamic columns go first, on their own: they are schema, not part of the user, and
+            # the user's values must fit what they turn out to be.
+            properties = await self._add_columns(connection, tenant, candidate)
+            user = User(object_id=new_guid(), app_id=app.app_id, identity_key=candidate.identity_key,
+                        properties=properties, password_hash=password_hash, status=status,
+                        created_at=now, updated_at=now)
+            parameters = _USER_ROW.parameters(user)
+            statement = CREATE_USER
+            confirmation = None
+            if app.email_confirmation_required:
+                token, confirmation = new_confirmation(app, user, self._public_confirmation_url, now)
+                parameters |= _TOKEN_ROW.parameters(token)
+                statement = CREATE_PENDING_USER
+            parameters |= _OUTBOX_ROW.parameters(outbox_row(user_event(USER_REGISTERED, app, user, confirmation)))
+            await connection.execute(statement, parameters)
+        return user
+
+    async def _convert_guest(self, tenant: Tenant, candidate: Candidate, password_hash: str, status: UserStatus,
+                             now: datetime) -> User:
+        """The guest, now registered: the same row (same objectId), its token and event, in one
+        transaction that holds the guest's row so that it is converted once."""
+        app = tenant.app
+        async with self._sessions() as session, session.begin():
+            properties = await self._add_columns(session, tenant, candidate)
+            user = await self._guest_for_update(session, app, candidate.guest_object_id)
+            user.properties = {**user.properties, **properties}
+            user.identity_key = candidate.identity_key
+            user.password_hash = password_hash
+            user.status = status
+            user.updated_at = now
+            await session.flush()  # the unique identity index refuses a taken identity here
+            confirmation = (issue_confirmation(session, app, user, self._public_confirmation_url, now)
+                            if app.email_confirmation_required else None)
+            enqueue(session, user_event(USER_REGISTERED, app, user, confirmation))
+        return user
+
+    async def _add_columns(self, connection: Any, tenant: Tenant, candidate: Candidate) -> dict[str, Any]:
         """Add the candidate's dynamic columns (dynamicSchema on); the properties under the names
         the columns finally have. A column another request created meanwhile is reused, and the
         value must fit its type."""
         properties = dict(candidate.properties)
         if not candidate.new_columns:
             return properties
-        statement = insert(SchemaColumn).values([
+        statement = postgresql.insert(SchemaColumn).values([
             {"app_id": tenant.app.app_id, "name_key": column.name.lower(), "name": column.name,
              "type": column.type, "required": False, "max_length": column.max_length,
              "is_identity": False, "built_in": False}
@@ -165,7 +244,7 @@ class Registrar:
             index_elements=[SchemaColumn.app_id, SchemaColumn.name_key],
             set_={"name_key": statement.excluded.name_key},
         ).returning(SchemaColumn.name, SchemaColumn.type, SchemaColumn.max_length)
-        for name, column_type, max_length in (await session.execute(statement)).all():
+        for name, column_type, max_length in (await connection.execute(statement)).all():
             sent = next(column.name for column in candidate.new_columns if column.name.lower() == name.lower())
             value = rules.clean_value(sent, properties.pop(sent), ColumnType(column_type))
             if isinstance(value, str) and max_length is not None and len(value) > max_length:
@@ -204,7 +283,7 @@ class Registrar:
         app = tenant.app
         user = None
         if rules.storable_text(login):
-            async with self._sessions() as session:
+            async with self._reads() as session:
                 user = await session.scalar(select(User).where(
                     User.app_id == app.app_id, User.identity_key == rules.identity_key(login)))
         matches, needs_rehash = await self._hashing.verify(user.password_hash if user else None, password)

@@ -52,6 +52,8 @@ def _empty_ok() -> web.Response:
 
 async def register(request: web.Request) -> web.Response:
     tenant = await _tenant(request)
+    # 3009 comes before 9003 (the documented order): a closed app does not care how big the body is.
+    rules.check_registration_open(tenant.rules)
     body = await read_body(request)
     user = await request.app[REGISTRAR].register(tenant, _content_type(request), body, locale=_locale(request))
     return web.json_response(user)
