@@ -67,8 +67,17 @@ def normalise_app_id(app_id: str) -> str:
     return app_id.upper()
 
 
+def can_name_an_app(app_id: str) -> bool:
+    """Whether an appId from a path can name an app at all: at most 36 printable characters. Any
+    other value is not found, without a query (PostgreSQL text holds neither NUL nor lone
+    surrogates, and asyncpg refuses to send them)."""
+    return len(app_id) <= 36 and app_id.isprintable()
+
+
 async def find_link(reads: asyncpg.Pool, app_id: str, token_hash: bytes) -> Link | None:
     """The link with this token hash in this app, or None (a token of another app is not found)."""
+    if not can_name_an_app(app_id):
+        return None
     row = await reads.fetchrow(LOOKUP_SQL, token_hash, normalise_app_id(app_id), _PAGE_NAMES)
     return None if row is None else _link(row)
 
@@ -90,7 +99,7 @@ def _link(row: asyncpg.Record) -> Link:
 
 async def find_app_name(reads: asyncpg.Pool, app_id: str) -> tuple[str, str] | None:
     """(appId, name) of the app in a link's path, so that even a broken link shows whose it is."""
-    if len(app_id) > 36:
+    if not can_name_an_app(app_id):
         return None
     row = await reads.fetchrow(APP_NAME_SQL, normalise_app_id(app_id))
     return None if row is None else (row["app_id"], row["name"])
@@ -104,6 +113,8 @@ async def confirm_user(session: AsyncSession, app_id: str, token_hash: bytes, no
     first finds the status already changed, so the status changes once and only the winner goes
     on to write the `user.confirmed` event in the same transaction.
     """
+    if not can_name_an_app(app_id):
+        return None
     token_is_valid = exists().where(
         ConfirmationToken.token_hash == token_hash,
         ConfirmationToken.app_id == normalise_app_id(app_id),
@@ -124,6 +135,8 @@ async def load_for_resend(session: AsyncSession, app_id: str,
                           token_hash: bytes) -> tuple[App, User, datetime] | None:
     """The app and user of a link as ORM objects, and the link's expiry, for issuing a new link
     in this session."""
+    if not can_name_an_app(app_id):
+        return None
     row = (await session.execute(
         select(App, User, ConfirmationToken.expires_at)
         .select_from(ConfirmationToken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from userreg.confirmation_web.handlers import Confirmations, Failure
@@ -30,8 +31,17 @@ async def open_link(request: web.Request) -> web.Response:
     return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
 
 
+# What aiohttp raises for a form it cannot parse: bytes not in the declared charset, an unknown
+# charset or transfer encoding, a multipart body without (or with a broken) boundary or with bad
+# part headers. Such a form carries no token we can read; an oversized one is still a 413.
+UNREADABLE_FORM = (ValueError, LookupError, RuntimeError, BadHttpMessage)
+
+
 async def _posted_token(request: web.Request) -> str | None:
-    form = await request.post()
+    try:
+        form = await request.post()
+    except UNREADABLE_FORM:
+        return None
     token = form.get("token")
     return token if isinstance(token, str) else None
 
