@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("e2e")]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+STATUS_NOISE = "Failed to load resource: the server responded"
 PASSWORD = "correct horse battery"
 PAGE_TIMEOUT_MS = 15_000
 
@@ -52,7 +53,7 @@ class Tab:
             self.documents.append((response.request.method, response.status, response.url))
 
     def _console(self, message) -> None:
-        if message.type == "error" and not message.text.startswith("Failed to load resource: the server responded"):
+        if message.type == "error" and not message.text.startswith(STATUS_NOISE):
             self.problems.append(message.text)
 
     async def page_name(self) -> str | None:
@@ -113,8 +114,8 @@ async def test_the_emailed_link_confirms_in_the_browser(system, api, browser, ma
     await tab.page.context.close()
 
 
-async def test_an_expired_link_sends_a_new_email_whose_link_confirms(system, api, browser, make_app, age_links,
-                                                                    user_status):
+async def test_an_expired_link_sends_a_new_email_whose_link_confirms(system, api, browser, make_app,
+                                                                    age_links, user_status):
     app = await make_app("Adventure Works", email_confirmation_required=True, confirmation_link_ttl=3600)
     address = unique_address("grace")
     user = (await api.register(app, {"email": address, "password": PASSWORD, "name": "Grace"})).body

@@ -24,7 +24,8 @@ SETTLE_SECONDS = 120.0
 RECOVERY_LIMIT_SECONDS = 30.0
 
 
-async def test_rabbitmq_cut_while_registrations_are_under_way(system, api, make_app, sessions, record_property):
+async def test_rabbitmq_cut_while_registrations_are_under_way(system, api, make_app, sessions,
+                                                              record_property):
     app = await make_app("Broker Cut", email_confirmation_required=True)
     burst = Burst(api, app, label="amqp", seconds=PACED_SECONDS).start()
 

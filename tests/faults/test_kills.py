@@ -74,7 +74,7 @@ async def test_mailer_killed_mid_burst_of_emails(system, api, make_app, sessions
     await mailer.stop()
     burst = Burst(api, app, label="kill-mailer").start()
     await burst.done()
-    system.inbox.reply_delay = 0.01
+    system.inbox.reply_delay = 0.02
     await mailer.start()
     started = time.monotonic()
 
@@ -92,9 +92,10 @@ async def test_mailer_killed_mid_burst_of_emails(system, api, make_app, sessions
     claim = claim_seconds(system.settings.smtp_timeout)
     result = await settle(system, sessions, app.app_id, timeout=claim + SETTLE_SECONDS)
     recovery = (result.last_email_at - restarted_at).total_seconds() if result.last_email_at else None
-    line = report(record_property, "mailer SIGKILL", registrations=burst.count, emailed_before_kill=emailed_before,
-                  registered=result.registered, emailed=result.emailed, lost=result.lost,
-                  duplicated=result.duplicated, killed_after=sending_for, claim=claim, recovery=recovery)
+    line = report(record_property, "mailer SIGKILL", registrations=burst.count,
+                  emailed_before_kill=emailed_before, registered=result.registered, emailed=result.emailed,
+                  lost=result.lost, duplicated=result.duplicated, killed_after=sending_for, claim=claim,
+                  recovery=recovery)
 
     assert burst.statuses() == {"200": burst.count}, line
     assert emailed_before < burst.count, "the kill came after the last email"

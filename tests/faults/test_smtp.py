@@ -46,7 +46,8 @@ async def test_smtp_server_down_during_a_burst(system, api, http, make_app, sess
     result = await settle(system, sessions, app.app_id, timeout=SETTLE_SECONDS)
     retried = await counter_total(http, metrics_url, "userreg_mailer_retried") - retried_before
     async with sessions() as session:
-        dead = await session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.app_id == app.app_id))
+        dead = await session.scalar(
+            select(func.count()).select_from(DeadLetter).where(DeadLetter.app_id == app.app_id))
     recovery = (result.last_email_at - back_at).total_seconds() if result.last_email_at else None
     line = report(record_property, "SMTP server down", registrations=burst.count, answers=burst.statuses(),
                   registered=result.registered, emailed=result.emailed, lost=result.lost,

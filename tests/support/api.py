@@ -68,7 +68,8 @@ class Api:
         return await self._call("POST", self.url(app, "/users/login"), {"login": login, "password": password})
 
     async def resend_confirmation(self, app: Any, identity: str) -> Answer:
-        return await self._call("POST", self.url(app, f"/users/resendconfirmation/{quote(identity, safe='')}"))
+        path = f"/users/resendconfirmation/{quote(identity, safe='')}"
+        return await self._call("POST", self.url(app, path))
 
     async def set_status(self, app: Any, object_id: str, status: str) -> Answer:
         return await self._call("PUT", self.url(app, f"/users/{object_id}/status", server=True),

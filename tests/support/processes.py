@@ -68,8 +68,9 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
         try:
-            async with aiohttp.ClientSession() as http, http.get(self.health_url, timeout=aiohttp.ClientTimeout(1)) as r:
-                return r.status == 200
+            async with aiohttp.ClientSession() as http, \
+                    http.get(self.health_url, timeout=aiohttp.ClientTimeout(1)) as response:
+                return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
 

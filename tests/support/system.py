@@ -10,6 +10,10 @@ SMTP (the mailer) through `TcpProxy`s a fault test can cut:
     registration ──db proxy──▶ PostgreSQL ◀── mailer, confirmation-web
     registration, mailer, confirmation-web ──amqp proxy──▶ RabbitMQ
     mailer ──smtp proxy──▶ inbox
+
+Stopping it stops every process (and whatever is left of their process groups), the proxies and the
+inbox, and removes the delay queues of its own retry delays; the rest of the session's topology is
+removed at the end of the test session (the root conftest).
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 from sqlalchemy.engine import make_url
 
-from tests.conftest import delete_topology
 from tests.support.background import BackgroundLoop
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
@@ -52,7 +55,6 @@ TEST_TUNING: dict[str, Any] = {
 }
 START_TIMEOUT = 60.0
 MAX_INBOX_MESSAGES = 1_000_000
-PROXIED = ("amqp", "database", "smtp")
 
 
 def _with_port(url: str, host: str, port: int) -> str:
@@ -161,7 +163,8 @@ class System:
     def _proxied(self, service: Service, settings: Settings) -> Settings:
         if not self.proxies:
             return settings
-        changes: dict[str, Any] = {"amqp_url": _with_port(settings.amqp_dsn, "127.0.0.1", self.proxies["amqp"].port)}
+        amqp = _with_port(settings.amqp_dsn, "127.0.0.1", self.proxies["amqp"].port)
+        changes: dict[str, Any] = {"amqp_url": amqp}
         if service.name == "registration":
             url = make_url(settings.database_dsn).set(host="127.0.0.1", port=self.proxies["database"].port)
             changes["database_url"] = url.render_as_string(hide_password=False)

@@ -32,7 +32,8 @@ class TcpProxy:
 
     async def restore(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
+            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port,
+                                                      reuse_address=True)
 
     async def cut(self) -> None:
         server, self._server = self._server, None
