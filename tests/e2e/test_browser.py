@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.support.api import PASSWORD
 from tests.support.system import Email, unique_address
 from userreg.shared.db import UserStatus
 
@@ -20,7 +21,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 STATUS_NOISE = "Failed to load resource: the server responded"
-PASSWORD = "correct horse battery"
 PAGE_TIMEOUT_MS = 15_000
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.pages import open_page, submit
+from tests.support.api import PASSWORD
 from tests.support.system import unique_address
 from userreg.shared.db import UserStatus
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
-PASSWORD = "correct horse battery"
 
 
 async def test_register_confirm_by_link_then_log_in(system, api, http, make_app, user_status):

@@ -14,7 +14,7 @@ import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from tests.support.api import Api
+from tests.support.api import PASSWORD, Api
 from tests.support.polling import eventually
 from tests.support.system import System, unique_address
 from userreg.shared.db import ConfirmationToken, User
@@ -26,7 +26,6 @@ REGISTRATIONS = 1000 if FULL else 150
 CLIENTS = 16
 # A paced burst lasts this long, so a fault strikes while registrations are still coming in.
 PACED_SECONDS = max(4.0, REGISTRATIONS / 80)
-PASSWORD = "fault tolerant"
 # What a client that lost its connection does: try again shortly, for a while.
 CLIENT_RETRY_SECONDS = 0.2
 CLIENT_GIVE_UP_SECONDS = 60.0

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.faults.burst import PACED_SECONDS, PASSWORD, Burst, settle, users_of, users_without_link
+from tests.faults.burst import PACED_SECONDS, Burst, settle, users_of, users_without_link
+from tests.support.api import PASSWORD
 from tests.support.fault_report import report
 from tests.support.polling import eventually
 from tests.support.system import unique_address

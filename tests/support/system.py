@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 from sqlalchemy.engine import make_url
 
+from tests.support.api import PASSWORD
 from tests.support.background import BackgroundLoop
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
@@ -54,6 +55,8 @@ TEST_TUNING: dict[str, Any] = {
     "log_level": "INFO",
 }
 START_TIMEOUT = 60.0
+LEAKS = {"an argon2 hash": re.compile(r"\$argon2id?\$"),
+         "a confirmation link's token": re.compile(r"/confirm/[A-Za-z0-9_-]{20,}")}
 MAX_INBOX_MESSAGES = 1_000_000
 
 
@@ -157,6 +160,8 @@ class System:
                 f"{self.name}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{service.name}",
                 service.command, self._environment(service),
                 f"http://{host}:{getattr(self.settings, service.port_setting)}{service.health_path}")
+        for process in self.processes.values():
+            process.log_path.write_bytes(b"")  # this run's logs only: `leaks()` reads them
         # Side by side: each declares the topology it needs, none waits for another.
         await asyncio.gather(*(process.start(timeout=START_TIMEOUT) for process in self.processes.values()))
 
@@ -218,6 +223,17 @@ class System:
                     await channel.close()
         finally:
             await connection.close()
+
+    def leaks(self, secrets: Iterable[str] = (PASSWORD,)) -> list[str]:
+        """Where this run's logs of the services show a secret: one of `secrets`, an argon2 hash,
+        or a confirmation link's token. Empty when none does."""
+        found = []
+        for process in self.processes.values():
+            log = process.log_path.read_text(errors="replace") if process.log_path.exists() else ""
+            name = process.log_path.name
+            found += [f"{name}: a password" for secret in secrets if secret in log]
+            found += [f"{name}: {what}" for what, pattern in LEAKS.items() if pattern.search(log)]
+        return found
 
     # -- what tests use --------------------------------------------------------------------------
 
