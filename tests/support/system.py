@@ -94,7 +94,7 @@ class Email:
 class System:
     """Registration, mailer and confirmation-web as processes, with the inbox and (optionally) proxies.
 
-    `start()` and `stop()` are plain calls (for a module-scoped fixture); everything a test does
+    `start()` and `stop()` are plain calls (for a package-scoped fixture); everything a test does
     with it is awaited from the test's own loop."""
 
     def __init__(self, settings: Settings, name: str, *, via_proxies: bool = False,
