@@ -32,6 +32,8 @@ from userreg.shared.tokens import new_guid
 FULL = os.environ.get("USERREG_FULL_FAULTS") == "1"
 START_TIMEOUT_SECONDS = 30.0
 PASSWORD = "fuzz-password-1"
+# Every link's user is called this: a page that shows it unescaped is a bug.
+MARKUP_NAME = "Fuzz <b>User</b>"
 
 
 class ServiceThread:
@@ -130,9 +132,6 @@ class RegistrationWorld:
     base_url: str
     tenants: list[Tenant]
 
-    def tenant(self, app_id: str) -> Tenant | None:
-        return next((tenant for tenant in self.tenants if tenant.app_id.upper() == app_id.upper()), None)
-
 
 def unique_email(prefix: str = "fuzz") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:12]}@example.com"
@@ -140,8 +139,9 @@ def unique_email(prefix: str = "fuzz") -> str:
 
 @pytest.fixture
 async def registration_world(settings: Settings, make_app) -> AsyncIterator[RegistrationWorld]:
-    """The registration service on a real socket, with apps of every kind (open, confirming emails,
-    closed with a fixed schema) and users of every status, made through the API itself."""
+    """The registration service on a real socket, with apps of three kinds (open, confirming
+    emails, closed with a fixed schema) and, in the first two, users and guests made through the
+    API itself (the fuzzer then disables, enables, confirms and logs them in)."""
     from userreg.registration.app import create_app
 
     apps = [
@@ -220,7 +220,7 @@ async def _make_link(sessions, settings: Settings, app: App, status: UserStatus,
     async with sessions() as session, session.begin():
         db_app = await session.get(App, app.app_id)
         user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
-                    properties={"email": email, "name": "Fuzz <b>User</b>"}, password_hash="not-a-real-hash",
+                    properties={"email": email, "name": MARKUP_NAME}, password_hash="not-a-real-hash",
                     status=status)
         session.add(user)
         await session.flush()
