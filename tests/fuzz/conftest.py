@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -78,7 +78,7 @@ class ServiceThread:
         self._loop = loop
         try:
             loop.run_until_complete(self._run())
-        except BaseException as error:  # reported by start()/stop() in the test's thread
+        except BaseException as error:  # noqa: BLE001 - reported by start()/stop() in the test's thread
             self._error = error
         finally:
             self._started.set()
@@ -199,8 +199,9 @@ async def confirmation_world(settings: Settings, make_app, sessions) -> AsyncIte
     apps = [await make_app("Fuzz Links", email_confirmation_required=True),
             await make_app("Fuzz Links GET", email_confirmation_required=True, confirm_on_get=True)]
     links: list[LinkCase] = []
-    states = {"pending": UserStatus.EMAIL_CONFIRMATION_PENDING, "expired": UserStatus.EMAIL_CONFIRMATION_PENDING,
-              "confirmed": UserStatus.ENABLED, "disabled": UserStatus.DISABLED, "guest": UserStatus.GUEST}
+    pending = UserStatus.EMAIL_CONFIRMATION_PENDING
+    states = {"pending": pending, "expired": pending, "confirmed": UserStatus.ENABLED,
+              "disabled": UserStatus.DISABLED, "guest": UserStatus.GUEST}
     for app in apps:
         for state, status in states.items():
             for _ in range(3):
@@ -224,7 +225,7 @@ async def _make_link(sessions, settings: Settings, app: App, status: UserStatus,
                     status=status)
         session.add(user)
         await session.flush()
-        issued = datetime.now(timezone.utc)
+        issued = datetime.now(UTC)
         if expired:
             issued -= timedelta(seconds=db_app.confirmation_link_ttl + 60)
         confirmation = issue_confirmation(session, db_app, user, settings.public_confirmation_url, issued)

@@ -12,7 +12,6 @@ around the documented ones, where the document has nothing to say but the envelo
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -79,13 +78,13 @@ def realistic(draw: st.DrawFn, case: Case, world: RegistrationWorld) -> Case:
          str(params.get("apiKey"))]))
     identities = list(tenant.users)
     if "identity" in params and identities:
-        params["identity"] = draw(_mostly([variant for identity in identities for variant in _variants(identity)],
-                                          params["identity"]))
+        real = [variant for identity in identities for variant in _variants(identity)]
+        params["identity"] = draw(_mostly(real, params["identity"]))
     if "objectId" in params:
         object_ids = list(tenant.users.values()) + tenant.guests
         if object_ids:
-            params["objectId"] = draw(_mostly(
-                [variant for object_id in object_ids for variant in _variants(object_id)], params["objectId"]))
+            real = [variant for object_id in object_ids for variant in _variants(object_id)]
+            params["objectId"] = draw(_mostly(real, params["objectId"]))
     operation = case.operation.definition.raw.get("operationId")
     if isinstance(case.body, dict) and draw(st.booleans()):
         if operation == "registerUser":
@@ -197,22 +196,26 @@ def raw_requests(draw: st.DrawFn, world: RegistrationWorld) -> tuple[str, str, d
     app_id = draw(weighted((4, st.sampled_from(_variants(app.app_id))), (1, segments)))
     key = draw(weighted((4, st.sampled_from([app.rest_api_key, app.server_api_key])), (1, segments)))
     tail = draw(st.sampled_from(TAILS))
-    identity = draw(weighted((3, st.sampled_from(list(tenant.users) or ["nobody@example.com"])), (1, segments)))
-    object_id = draw(weighted((3, st.sampled_from(list(tenant.users.values()) + tenant.guests or ["x"])),
-                              (1, segments)))
-    tail = tail.replace("{identity}", quote(identity, safe="")).replace("{objectId}", quote(object_id, safe=""))
-    path = draw(weighted((4, st.just(f"/{app_id}/{key}{tail}")),
-                         (1, st.lists(segments, min_size=1, max_size=6).map(lambda parts: "/" + "/".join(parts)))))
+    identities = list(tenant.users) or ["nobody@example.com"]
+    object_ids = list(tenant.users.values()) + tenant.guests or ["x"]
+    identity = draw(weighted((3, st.sampled_from(identities)), (1, segments)))
+    object_id = draw(weighted((3, st.sampled_from(object_ids)), (1, segments)))
+    tail = tail.replace("{identity}", quote(identity, safe=""))
+    tail = tail.replace("{objectId}", quote(object_id, safe=""))
+    anywhere = st.lists(segments, min_size=1, max_size=6).map(lambda parts: "/" + "/".join(parts))
+    path = draw(weighted((4, st.just(f"/{app_id}/{key}{tail}")), (1, anywhere)))
     headers = draw(st.fixed_dictionaries({}, optional={
-        "Content-Type": st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain",
-                                         "application/x-www-form-urlencoded", "application/vnd.api+json",
-                                         "multipart/form-data; boundary=x", "application/json; charset=nope"]),
+        "Content-Type": st.sampled_from([
+            "application/json", "application/json; charset=utf-8", "text/plain", "application/vnd.api+json",
+            "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+            "application/json; charset=nope"]),
         "Accept-Language": st.sampled_from(["de", "de-CH,de;q=0.9", "*", "x" * 60, "en;q=abc"]),
         "Accept": st.sampled_from(["text/html", "*/*", "application/xml"]),
     }))
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-        lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+        lambda children: (st.lists(children, max_size=3)
+                          | st.dictionaries(st.text(max_size=10), children, max_size=4)),
         max_leaves=12)
     users = st.fixed_dictionaries(
         {"email": st.emails(), "password": st.text(min_size=1, max_size=20)},
@@ -229,13 +232,14 @@ def raw_requests(draw: st.DrawFn, world: RegistrationWorld) -> tuple[str, str, d
                                  HealthCheck.data_too_large])
 @given(data=st.data())
 def test_any_request_anywhere_gets_the_envelope_and_never_a_5xx(
-        data: st.DataObject, registration_world: RegistrationWorld, http: requests.Session, tally: Tally) -> None:
+        data: st.DataObject, registration_world: RegistrationWorld, http: requests.Session,
+        tally: Tally) -> None:
     method, path, headers, body = data.draw(raw_requests(registration_world), label="request")
     response = http.request(method, registration_world.base_url + path, headers=headers, data=body,
                             allow_redirects=False, timeout=30)
     code = _code_of(response)
     tally.record(f"{method} (any path)", response.status_code, code)
-    assert response.status_code < 500, f"{method} {path}: HTTP {response.status_code}: {response.content[:300]!r}"
+    assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.content[:300]!r}"
     if method == "HEAD":
         assert response.content == b""
     elif not 200 <= response.status_code < 300:
