@@ -24,6 +24,7 @@ from userreg.registration import errors, rules
 from userreg.registration.hashing import PasswordHashing
 from userreg.registration.representation import user_json
 from userreg.registration.rules import AppRules, Candidate
+from userreg.registration.tenants import TenantCache
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared import confirmations
 from userreg.shared.confirmations import (
@@ -102,8 +103,10 @@ class Registrar:
     """Registration, guests, login, status changes and confirmation links for every app."""
 
     def __init__(self, sessions: async_sessionmaker, hashing: PasswordHashing, webhook: BeforeRegisterWebhook,
-                 *, public_confirmation_url: str, resend_cooldown_seconds: int) -> None:
+                 *, public_confirmation_url: str, resend_cooldown_seconds: int,
+                 tenants: TenantCache[Tenant] | None = None) -> None:
         self._sessions = sessions
+        self._tenants = tenants
         # Single statements (reads, and the one-statement registration) run on AUTOCOMMIT
         # connections of the same pool: no BEGIN/COMMIT/ROLLBACK round trips.
         self._autocommit = sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
@@ -116,8 +119,8 @@ class Registrar:
     # --- apps --------------------------------------------------------------------------------
 
     async def load_tenant(self, app_id: str) -> Tenant:
-        """The app with this appId (any case) and its schema; 2002 when there is none.
-        Read afresh on every call, so settings changed by the admin command apply at once."""
+        """The app with this appId (any case) and its schema; 2002 when there is none. Settings
+        changed by the admin command apply at once (the cache, if any, is dropped on change)."""
         tenant = await self._find_tenant(app_id) if rules.well_formed_app_id(app_id) else None
         if tenant is None:
             raise errors.InvalidApplication()
@@ -133,15 +136,25 @@ class Registrar:
         return tenant
 
     async def _find_tenant(self, app_id: str) -> Tenant | None:
+        key = app_id.upper()
+        generation = 0
+        if self._tenants is not None:
+            cached = self._tenants.get(key)
+            if cached is not None:
+                return cached
+            generation = self._tenants.generation
         async with self._autocommit.connect() as connection:
-            rows = (await connection.execute(TENANT_QUERY, {"app_id": app_id.upper()})).all()
+            rows = (await connection.execute(TENANT_QUERY, {"app_id": key})).all()
         if not rows:
             return None
         app = App(**{column.key: rows[0]._mapping[column] for column in App.__table__.columns})
         columns = [rules.Column(row.column_name, ColumnType(row.column_type), row.column_required,
                                 row.column_max_length, row.column_is_identity)
                    for row in rows if row.column_name is not None]
-        return Tenant(app, AppRules.of(app, columns))
+        tenant = Tenant(app, AppRules.of(app, columns))
+        if self._tenants is not None:
+            self._tenants.put(key, tenant, generation)
+        return tenant
 
     # --- registration ------------------------------------------------------------------------
 
