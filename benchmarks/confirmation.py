@@ -181,7 +181,7 @@ async def run() -> None:
     # Everything else as the environment says, like the service process below.
     settings = Settings(database_url=database_url, events_exchange=f"userreg.bench.confirmation.{suffix}",
                         public_confirmation_url=public_url, confirmation_port=port)
-    topology = Topology(settings.events_exchange)
+    topology = Topology.from_settings(settings)
 
     await ensure_database(database_url)
     process: asyncio.subprocess.Process | None = None

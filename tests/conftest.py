@@ -123,7 +123,7 @@ def settings(database_url: str, service_urls: tuple[str, str], events_exchange: 
 
 @pytest.fixture(scope="session")
 def topology(settings: Settings) -> Topology:
-    return Topology(settings.events_exchange)
+    return Topology.from_settings(settings)
 
 
 @pytest.fixture
@@ -169,12 +169,10 @@ async def event_queue(amqp_connection, topology: Topology):
 
 async def delete_topology(amqp_url: str, topology: Topology) -> None:
     """Remove a test topology's queues and exchange: quorum queues are costly to leave behind."""
-    from userreg.shared.messaging import MAILER_RETRY_DELAYS
-
     connection = await aio_pika.connect(amqp_url)
     try:
         names = [topology.mailer_queue, topology.mailer_dead_letter_queue,
-                 *(topology.mailer_retry_queue(delay) for delay in MAILER_RETRY_DELAYS)]
+                 *(topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays)]
         for name in names:
             channel = await connection.channel()
             with contextlib.suppress(Exception):

@@ -74,7 +74,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    relay = OutboxRelay(app[ENGINE_KEY], settings.amqp_dsn, Topology(settings.events_exchange),
+    relay = OutboxRelay(app[ENGINE_KEY], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
     task = asyncio.create_task(_keep_running(relay), name="outbox-relay")
     app[RELAY_KEY] = task
