@@ -139,8 +139,9 @@ async def running_service(env: dict[str, str], port: int):
                 if process.returncode is not None:
                     raise SystemExit(f"the registration service exited with {process.returncode}; see {LOG}")
                 with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-                    async with http.get(f"http://127.0.0.1:{port}/ready", timeout=aiohttp.ClientTimeout(2)) as r:
-                        if r.status == 200:
+                    async with http.get(f"http://127.0.0.1:{port}/ready",
+                                        timeout=aiohttp.ClientTimeout(2)) as answer:
+                        if answer.status == 200:
                             break
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the registration service did not become ready; see {LOG}")
@@ -156,7 +157,8 @@ async def running_service(env: dict[str, str], port: int):
                 await process.wait()
 
 
-async def drive(url: str, concurrency: int, seconds: float, prefix: str) -> tuple[int, float, list[float], dict]:
+async def drive(url: str, concurrency: int, seconds: float,
+                prefix: str) -> tuple[int, float, list[float], dict[int, int]]:
     """`concurrency` clients registering new users back to back for `seconds`."""
     latencies: list[float] = []
     failures: dict[int, int] = {}
@@ -200,8 +202,10 @@ async def bench_mode(mode: Mode, base: Settings, database_url: str, exchange: st
     env = {
         "DATABASE_URL": database_url, "AMQP_URL": base.amqp_dsn, "EVENTS_EXCHANGE": exchange,
         "REGISTRATION_PORT": str(port), "BIND_HOST": "127.0.0.1", "LOG_LEVEL": "WARNING",
-        "ARGON2_MEMORY_KIB": str(mode.parameters.memory_kib), "ARGON2_TIME_COST": str(mode.parameters.time_cost),
-        "ARGON2_PARALLELISM": str(mode.parameters.parallelism), "HASH_WORKERS": "0",
+        "ARGON2_MEMORY_KIB": str(mode.parameters.memory_kib),
+        "ARGON2_TIME_COST": str(mode.parameters.time_cost),
+        "ARGON2_PARALLELISM": str(mode.parameters.parallelism),
+        "HASH_WORKERS": "0",
     }
     url = f"http://127.0.0.1:{port}/{app.app_id}/{app.rest_api_key}/users/register"
     async with running_service(env, port) as service:
@@ -236,7 +240,8 @@ async def own_database(base: Settings, suffix: str):
         await migrate(database_url)
         yield database_url
     finally:
-        admin = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
+        server = url.set(database="postgres").render_as_string(hide_password=False)
+        admin = await asyncpg.connect(asyncpg_dsn(server))
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
         finally:
@@ -282,7 +287,8 @@ async def run() -> None:
     names = [name.strip() for name in os.environ.get("BENCH_REGISTRATION_MODES", "owasp,minimal").split(",")]
     unknown = set(names) - set(MODES)
     if unknown:
-        raise SystemExit(f"unknown BENCH_REGISTRATION_MODES: {', '.join(sorted(unknown))} (known: {', '.join(MODES)})")
+        raise SystemExit(f"unknown BENCH_REGISTRATION_MODES: {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(MODES)})")
     suffix = uuid.uuid4().hex[:8]
     topology = Topology(f"userreg.bench.{suffix}")
     results = []
@@ -291,7 +297,8 @@ async def run() -> None:
             for name in names:
                 mode = MODES[name]
                 concurrency = int(os.environ.get("BENCH_REGISTRATION_CONCURRENCY", mode.concurrency))
-                results.append(await bench_mode(mode, base, database_url, topology.exchange, seconds, concurrency))
+                results.append(await bench_mode(mode, base, database_url, topology.exchange, seconds,
+                                                concurrency))
                 print(f"{name}: {results[-1].rate:.0f} registrations/s measured", flush=True)
     finally:
         await remove_topology(base.amqp_dsn, topology)

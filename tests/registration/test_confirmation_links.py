@@ -93,7 +93,8 @@ async def test_resend_issues_a_new_link_and_publishes_it(api_for, unique_email, 
     async def requested():
         while (message := await event_queue.get(fail=False, no_ack=True)) is not None:
             event = json.loads(message.body)
-            if event["type"] == "user.confirmation_requested" and event["user"]["objectId"] == user["objectId"]:
+            if (event["type"] == "user.confirmation_requested"
+                    and event["user"]["objectId"] == user["objectId"]):
                 return event
         return None
 
@@ -103,7 +104,8 @@ async def test_resend_issues_a_new_link_and_publishes_it(api_for, unique_email, 
         assert await session.get(ConfirmationToken, hash_token(token)) is not None
 
 
-async def test_resend_within_the_cool_down_is_9001_counting_the_registration_link(api_for, unique_email, sessions):
+async def test_resend_within_the_cool_down_is_9001_counting_the_registration_link(api_for, unique_email,
+                                                                                  sessions):
     api = await api_for(email_confirmation_required=True)
     email = unique_email()
     user = await _pending(api, email)

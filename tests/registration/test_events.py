@@ -36,7 +36,8 @@ async def _events_of(queue, object_id: str, *, timeout: float = 15.0, count: int
 async def test_a_registration_publishes_user_registered(api_for, unique_email, event_queue, sessions):
     api = await api_for(welcome_email_enabled=True)
     email = unique_email()
-    status, user = await api.register({"email": email, "password": "hunter2-secret", "name": "Ann", "age": 30})
+    status, user = await api.register({"email": email, "password": "hunter2-secret", "name": "Ann",
+                                       "age": 30})
     assert status == 200
 
     [message] = await _events_of(event_queue, user["objectId"])
@@ -50,7 +51,8 @@ async def test_a_registration_publishes_user_registered(api_for, unique_email, e
     assert event["occurredAt"].endswith(("Z", "+00:00"))
     assert event["user"] == {
         "objectId": user["objectId"], "identityProperty": "email", "identity": email, "email": email,
-        "name": "Ann", "locale": "en", "properties": {"email": email, "name": "Ann", "age": 30, "blUserLocale": "en"},
+        "name": "Ann", "locale": "en",
+        "properties": {"email": email, "name": "Ann", "age": 30, "blUserLocale": "en"},
     }
     assert event["confirmation"] is None
     stored = await _stored(sessions, user["objectId"])

@@ -126,8 +126,8 @@ async def test_9002_until_the_email_is_confirmed(api_for, unique_email):
     assert (await api.login(email, "s3cret"))[0] == 200
 
 
-@pytest.mark.parametrize("body", [{"login": "a@example.com"}, {"password": "x"}, {"login": "", "password": "x"},
-                                  {"login": 12, "password": "x"}])
+@pytest.mark.parametrize("body", [{"login": "a@example.com"}, {"password": "x"},
+                                  {"login": "", "password": "x"}, {"login": 12, "password": "x"}])
 async def test_3006_without_login_or_password(api_for, body):
     api = await api_for()
     status, answer = await api.call("POST", "/users/login", json=body)

@@ -51,7 +51,8 @@ async def test_registration_answers_the_user_without_the_password(api_for, uniqu
     assert abs(int(user.created_at.timestamp() * 1000) - body["created"]) <= 1
 
 
-async def test_with_confirmation_required_the_user_is_pending_and_gets_a_token(api_for, unique_email, sessions):
+async def test_with_confirmation_required_the_user_is_pending_and_gets_a_token(api_for, unique_email,
+                                                                              sessions):
     api = await api_for(email_confirmation_required=True, confirmation_link_ttl=3600)
     status, body = await api.register({"email": unique_email(), "password": "pw"})
     assert status == 200
@@ -167,7 +168,8 @@ async def test_3011_without_a_password(api_for, unique_email, password):
 @pytest.mark.parametrize("email", ["absent", None, ""])
 async def test_3013_without_the_identity(api_for, email):
     api = await api_for()
-    status, body = await api.register({"password": "pw", "name": "n"} | ({} if email == "absent" else {"email": email}))
+    given = {} if email == "absent" else {"email": email}
+    status, body = await api.register({"password": "pw", "name": "n"} | given)
     assert (status, body["code"]) == (400, 3013)
 
 
@@ -349,8 +351,8 @@ async def test_a_value_that_does_not_fit_a_column_created_meanwhile_is_3021(api_
 
     with pytest.raises(errors.RegistrationError, match="luckynumber"):
         await registrar.register(tenant, "application/json", body)
-    user = await registrar.register(
-        tenant, "application/json", json.dumps({"email": unique_email(), "password": "pw", "LUCKYNUMBER": 7}).encode())
+    body = json.dumps({"email": unique_email(), "password": "pw", "LUCKYNUMBER": 7}).encode()
+    user = await registrar.register(tenant, "application/json", body)
     assert user["luckyNumber"] == 7
 
 
@@ -369,10 +371,13 @@ async def test_a_guest_is_converted_in_place(api_for, unique_email, sessions):
     assert user["created"] == guest["created"] and user["updated"] >= guest["updated"]
     assert "objectId" not in (await _user(sessions, guest["objectId"])).properties
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(User).where(User.app_id == api.app.app_id)) == 1
+        users = await session.scalar(select(func.count()).select_from(User)
+                                     .where(User.app_id == api.app.app_id))
+        assert users == 1
     assert (await api.login(email, "pw"))[0] == 200
 
-    status, body = await api.register({"email": unique_email(), "password": "pw", "objectId": guest["objectId"]})
+    again = {"email": unique_email(), "password": "pw", "objectId": guest["objectId"]}
+    status, body = await api.register(again)
     assert (status, body["code"]) == (400, 3021)
 
 
@@ -452,3 +457,24 @@ async def test_unknown_routes_and_methods_answer_the_envelope(api_for):
         assert (await response.json())["code"] == 9000
     async with api.client.get("/") as response:
         assert response.status == 404 and (await response.json())["code"] == 9000
+
+
+async def test_an_unexpected_database_error_is_logged_without_hashes_or_links(api_for, unique_email,
+                                                                              monkeypatch, caplog):
+    from userreg.registration import service
+
+    api = await api_for(email_confirmation_required=True)
+    real = service.outbox_row
+
+    def broken(event):
+        row = real(event)
+        row.event_id = "not-a-uuid"  # PostgreSQL refuses it: an error nobody planned for
+        return row
+
+    monkeypatch.setattr(service, "outbox_row", broken)
+    status, body = await api.register({"email": unique_email(), "password": "hunter2-secret"})
+    assert (status, body["code"]) == (500, 3021)
+    assert "reference" in body["message"]
+    assert "unexpected error" in caplog.text
+    for secret in ("$argon2id$", "/confirm/", "hunter2-secret"):
+        assert secret not in caplog.text

@@ -275,7 +275,8 @@ def test_object_id_names_the_guest_and_is_not_a_property():
 @pytest.mark.parametrize("password", [None, ""])
 def test_a_null_or_empty_password_is_3011(password):
     with pytest.raises(errors.MissingPassword):
-        rules.validate_registration(BASE_RULES, [(n, password if n == "password" else v) for n, v in BASE_BODY])
+        rules.validate_registration(BASE_RULES, [(n, password if n == "password" else v)
+                                                 for n, v in BASE_BODY])
 
 
 @pytest.mark.parametrize("identity", [None, "", "   "])
@@ -303,7 +304,8 @@ def test_the_password_may_have_1024_characters_but_not_more():
     pairs = [(n, "p" * 1024 if n == "password" else v) for n, v in BASE_BODY]
     assert rules.validate_registration(BASE_RULES, pairs).password == "p" * 1024
     with pytest.raises(errors.ValueTooLong, match="password"):
-        rules.validate_registration(BASE_RULES, [(n, "p" * 1025 if n == "password" else v) for n, v in BASE_BODY])
+        rules.validate_registration(BASE_RULES, [(n, "p" * 1025 if n == "password" else v)
+                                                 for n, v in BASE_BODY])
 
 
 def test_a_new_string_column_holds_500_characters():
@@ -357,7 +359,8 @@ def test_known_properties_are_stored_under_the_column_name():
 
 
 def test_the_locale_defaults_to_the_one_given():
-    assert rules.validate_registration(BASE_RULES, BASE_BODY, default_locale="de").properties["blUserLocale"] == "de"
+    default = rules.validate_registration(BASE_RULES, BASE_BODY, default_locale="de")
+    assert default.properties["blUserLocale"] == "de"
     given = rules.validate_registration(BASE_RULES, [*BASE_BODY, ("blUserLocale", "fr")], default_locale="de")
     assert given.properties["blUserLocale"] == "fr"
 

@@ -20,7 +20,8 @@ async def registrar(settings, engine):
         yield registrar
 
 
-async def test_an_operator_creates_a_user_with_the_confirmation_event(registrar, make_app, sessions, unique_email):
+async def test_an_operator_creates_a_user_with_the_confirmation_event(registrar, make_app, sessions,
+                                                                      unique_email):
     app = await make_app(email_confirmation_required=True, registration_enabled=False)
     tenant = await registrar.load_tenant(app.app_id)
     email = unique_email()

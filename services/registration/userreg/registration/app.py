@@ -38,7 +38,9 @@ def create_app(settings: Settings) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     # No pre-ping: it costs a round trip per checkout on the hot path. A connection that died with
     # a database restart fails one request (503) and SQLAlchemy then replaces the pool's connections.
-    engine = create_engine(app[SETTINGS], pool_pre_ping=False)
+    # hide_parameters: an unexpected database error is logged, and its statement's parameters hold
+    # password hashes, token hashes and the outbox row's confirmation link.
+    engine = create_engine(app[SETTINGS], pool_pre_ping=False, hide_parameters=True)
     app[ENGINE] = engine
     yield
     await engine.dispose()

@@ -26,7 +26,8 @@ from userreg.shared.settings import Settings
 
 
 @contextlib.asynccontextmanager
-async def open_registrar(settings: Settings, engine: AsyncEngine | None = None, *, hash_workers: int | None = None,
+async def open_registrar(settings: Settings, engine: AsyncEngine | None = None, *,
+                         hash_workers: int | None = None,
                          cache_tenants: bool = False) -> AsyncIterator[Registrar]:
     """A ready `Registrar`: password-hashing workers started, a client session for webhooks open.
 
@@ -37,7 +38,7 @@ async def open_registrar(settings: Settings, engine: AsyncEngine | None = None, 
     """
     async with contextlib.AsyncExitStack() as stack:
         if engine is None:
-            engine = create_engine(settings)
+            engine = create_engine(settings, hide_parameters=True)  # no hashes or links in error messages
             stack.push_async_callback(engine.dispose)
         tenants = None
         if cache_tenants:

@@ -113,7 +113,8 @@ class _Worker:
     @classmethod
     async def start(cls, context: Any, parameters: Argon2Parameters) -> _Worker:
         ours, theirs = context.Pipe(duplex=True)
-        process = context.Process(target=_serve, args=(theirs, parameters), name="userreg-hashing", daemon=True)
+        process = context.Process(target=_serve, args=(theirs, parameters), name="userreg-hashing",
+                                  daemon=True)
         process.start()
         theirs.close()
         sock = socket.socket(fileno=os.dup(ours.fileno()))

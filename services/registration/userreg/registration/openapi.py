@@ -86,7 +86,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"confirmationURL": {"type": "string"}},
     },
     "Health": {
-        "type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}},
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["ok"]}},
     },
     "Ready": {
         "type": "object",
@@ -122,7 +124,8 @@ def _operation(route: Route) -> dict[str, Any]:
         responses[str(status)] = {"description": description, "content": {
             "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
     for status, classes in sorted(_error_statuses(route.errors).items()):
-        codes = "; ".join(f"{cls.code}: {cls.default_message}" for cls in sorted(classes, key=lambda c: c.code))
+        codes = "; ".join(f"{cls.code}: {cls.default_message}"
+                          for cls in sorted(classes, key=lambda c: c.code))
         responses[str(status)] = {
             "description": codes,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

@@ -206,7 +206,8 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
             guest_object_id = None if value is None else value.upper()
             continue
         if not storable_text(name):
-            raise errors.RegistrationError(f"Property name {shown(name)} contains characters that cannot be stored")
+            raise errors.RegistrationError(
+                f"Property name {shown(name)} contains characters that cannot be stored")
         if isinstance(value, (list, dict)):  # Pairs is a list
             raise errors.RegistrationError(f"Property {shown(name)} must not be an object or an array")
         column = rules.columns.get(key)
@@ -214,7 +215,8 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
             column = Column(PASSWORD, ColumnType.STRING, max_length=PASSWORD_MAX_LENGTH)
         if column is None and rules.dynamic_schema and not COLUMN_NAME.fullmatch(name):
             raise errors.RegistrationError(
-                f"Property name {shown(name)} is not a valid column name (a letter, then letters, digits or _)")
+                f"Property name {shown(name)} is not a valid column name"
+                " (a letter, then letters, digits or _)")
         values[key] = (name, clean_value(name, value, column.type if column else _type_of(value)))
 
     # 3011
@@ -231,7 +233,8 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
     # 3010
     unknown = [name for key, (name, _) in values.items() if key not in rules.columns and key != PASSWORD]
     if unknown and not rules.dynamic_schema:
-        raise errors.UnknownProperty(f"Unknown property {shown(unknown[0])} and dynamic properties are disabled")
+        raise errors.UnknownProperty(
+            f"Unknown property {shown(unknown[0])} and dynamic properties are disabled")
 
     # 3012, then 3041 (password and identity have their own codes above)
     own_codes = {PASSWORD, identity_column.name.lower()}
@@ -241,7 +244,8 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
             raise errors.MissingRequiredProperty(f'Required property "{column.name}" is missing')
     for column in required:
         if _empty(values[column.name.lower()][1]):
-            raise errors.EmptyRequiredProperty(f'A value for the required property "{column.name}" is missing')
+            raise errors.EmptyRequiredProperty(
+                f'A value for the required property "{column.name}" is missing')
 
     # 8000
     new_columns: list[Column] = []
@@ -346,7 +350,8 @@ def clean_value(name: str, value: Any, column_type: ColumnType) -> Any:
         if not isinstance(value, str):
             raise wrong
         if not storable_text(value):
-            raise errors.RegistrationError(f"Property {shown(name)} contains characters that cannot be stored")
+            raise errors.RegistrationError(
+                f"Property {shown(name)} contains characters that cannot be stored")
         return value
     if isinstance(value, bool):
         if column_type is ColumnType.BOOLEAN:

@@ -76,9 +76,10 @@ class _RowInsert:
         return {f"{self.name}_{column}": getattr(row, column) for column in self.columns}
 
 
-_USER_ROW = _RowInsert(User, "u", ("object_id", "app_id", "identity_key", "properties", "password_hash", "status",
-                                   "created_at", "updated_at"))
-_TOKEN_ROW = _RowInsert(ConfirmationToken, "t", ("token_hash", "app_id", "user_id", "created_at", "expires_at"))
+_USER_ROW = _RowInsert(User, "u", ("object_id", "app_id", "identity_key", "properties", "password_hash",
+                                   "status", "created_at", "updated_at"))
+_TOKEN_ROW = _RowInsert(ConfirmationToken, "t",
+                        ("token_hash", "app_id", "user_id", "created_at", "expires_at"))
 _OUTBOX_ROW = _RowInsert(OutboxEvent, "o", ("event_id", "routing_key", "payload"))
 # A new user, its confirmation token (when the app confirms emails) and its `user.registered` outbox
 # row in ONE statement: atomic on its own (no BEGIN/COMMIT round trips), and a duplicate identity
@@ -198,8 +199,8 @@ class Registrar:
                      bool(candidate.guest_object_id))
         return user_json(user)
 
-    async def _create_user(self, tenant: Tenant, candidate: Candidate, password_hash: str, status: UserStatus,
-                           now: datetime) -> User:
+    async def _create_user(self, tenant: Tenant, candidate: Candidate, password_hash: str,
+                           status: UserStatus, now: datetime) -> User:
         """The new user, written with its token and event in one statement."""
         app = tenant.app
         async with self._autocommit.connect() as connection:
@@ -216,12 +217,13 @@ class Registrar:
                 token, confirmation = new_confirmation(app, user, self._public_confirmation_url, now)
                 parameters |= _TOKEN_ROW.parameters(token)
                 statement = CREATE_PENDING_USER
-            parameters |= _OUTBOX_ROW.parameters(outbox_row(user_event(USER_REGISTERED, app, user, confirmation)))
+            event = user_event(USER_REGISTERED, app, user, confirmation)
+            parameters |= _OUTBOX_ROW.parameters(outbox_row(event))
             await connection.execute(statement, parameters)
         return user
 
-    async def _convert_guest(self, tenant: Tenant, candidate: Candidate, password_hash: str, status: UserStatus,
-                             now: datetime) -> User:
+    async def _convert_guest(self, tenant: Tenant, candidate: Candidate, password_hash: str,
+                             status: UserStatus, now: datetime) -> User:
         """The guest, now registered: the same row (same objectId), its token and event, in one
         transaction that holds the guest's row so that it is converted once."""
         app = tenant.app
@@ -258,10 +260,12 @@ class Registrar:
             set_={"name_key": statement.excluded.name_key},
         ).returning(SchemaColumn.name, SchemaColumn.type, SchemaColumn.max_length)
         for name, column_type, max_length in (await connection.execute(statement)).all():
-            sent = next(column.name for column in candidate.new_columns if column.name.lower() == name.lower())
+            sent = next(column.name for column in candidate.new_columns
+                        if column.name.lower() == name.lower())
             value = rules.clean_value(sent, properties.pop(sent), ColumnType(column_type))
             if isinstance(value, str) and max_length is not None and len(value) > max_length:
-                raise errors.ValueTooLong(f"The value of {rules.shown(sent)} is longer than {max_length} characters")
+                raise errors.ValueTooLong(
+                    f"The value of {rules.shown(sent)} is longer than {max_length} characters")
             properties[name] = value
         return properties
 
@@ -334,7 +338,8 @@ class Registrar:
             user.updated_at = utcnow()
             if target is UserStatus.DISABLED:
                 await session.execute(delete(SessionToken).where(SessionToken.user_id == user.object_id))
-        logger.info("user status changed app=%s user=%s status=%s", tenant.app.app_id, object_id, target.value)
+        logger.info("user status changed app=%s user=%s status=%s", tenant.app.app_id, object_id,
+                    target.value)
         return True
 
     async def find_user(self, tenant: Tenant, identity: str) -> dict[str, Any]:

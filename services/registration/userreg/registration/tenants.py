@@ -74,7 +74,8 @@ class TenantCache(Generic[T]):
                 connection = await asyncpg.connect(self._dsn)
                 # Stop answering the moment the connection is lost, not at the next check.
                 connection.add_termination_listener(lambda _conn: setattr(self, "listening", False))
-                await connection.add_listener(CHANNEL, lambda _conn, _pid, _channel, payload: self._changed(payload))
+                await connection.add_listener(
+                    CHANNEL, lambda _conn, _pid, _channel, payload: self._changed(payload))
                 self._changed(None)  # whatever happened while we were not listening
                 self.listening = True
                 while not connection.is_closed():

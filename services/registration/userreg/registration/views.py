@@ -55,7 +55,8 @@ async def register(request: web.Request) -> web.Response:
     # 3009 comes before 9003 (the documented order): a closed app does not care how big the body is.
     rules.check_registration_open(tenant.rules)
     body = await read_body(request)
-    user = await request.app[REGISTRAR].register(tenant, _content_type(request), body, locale=_locale(request))
+    user = await request.app[REGISTRAR].register(tenant, _content_type(request), body,
+                                                 locale=_locale(request))
     return web.json_response(user)
 
 
@@ -80,7 +81,8 @@ async def resend_confirmation(request: web.Request) -> web.Response:
 async def set_status(request: web.Request) -> web.Response:
     tenant = await _tenant(request, server_only=True)
     pairs = rules.parse_json_object(_content_type(request), await read_body(request), errors.MalformedRequest)
-    await request.app[REGISTRAR].set_status(tenant, request.match_info["objectId"], rules.status_from_body(pairs))
+    target = rules.status_from_body(pairs)
+    await request.app[REGISTRAR].set_status(tenant, request.match_info["objectId"], target)
     return _empty_ok()
 
 
@@ -99,7 +101,8 @@ async def ready(request: web.Request) -> web.Response:
     database, broker = await asyncio.gather(_database_ok(request), _broker_ok(request))
     checks = {"database": "ok" if database else "unreachable", "broker": "ok" if broker else "unreachable"}
     ok = database and broker
-    return web.json_response({"status": "ready" if ok else "unavailable", **checks}, status=200 if ok else 503)
+    return web.json_response({"status": "ready" if ok else "unavailable", **checks},
+                             status=200 if ok else 503)
 
 
 async def _database_ok(request: web.Request) -> bool:
