@@ -35,7 +35,11 @@ async def test_committed_event_is_published_at_once_and_its_row_deleted(engine, 
     app = await make_app()
     relay = OutboxRelay(engine, settings.amqp_dsn, topology, poll_seconds=30)  # only NOTIFY can wake it in time
     async with running(relay):
-        await asyncio.sleep(0.5)  # let it connect and drain
+        # A first event proves the relay is connected and listening, whatever the machine's load.
+        warm_up = _event(app.app_id, 100)
+        async with sessions() as session, session.begin():
+            enqueue(session, warm_up)
+        await _next_message(event_queue, warm_up.id, timeout=30)
         event = _event(app.app_id)
         started = time.monotonic()
         async with sessions() as session, session.begin():
