@@ -75,7 +75,8 @@ def test_a_resend_without_a_link_is_malformed():
 
 
 @pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'{"type": "user.registered"}',
-                                  _event().to_bytes().replace(b'"version":1', b'"version":2')])
+                                  _event().to_bytes().replace(b'"version":1', b'"version":2')],
+                         ids=["empty", "not-json", "array", "no-fields", "version-2"])
 def test_malformed_bodies_are_permanent_failures(body):
     with pytest.raises(PermanentFailure) as failure:
         decode_event(body)
