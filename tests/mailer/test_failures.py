@@ -71,7 +71,8 @@ async def test_a_550_is_dead_lettered_and_replay_sends_it_once_fixed(mailer, mai
     [message] = await inbox.wait_for(lambda m: m.recipients == [event.user.email])
     assert event.confirmation.url in message.text
     assert await list_dead_letters(mail_settings) == []
-    history = await list_dead_letters(mail_settings, include_replayed=True)
+    # The history is the deployment's (the database's), which other tests share: look at ours.
+    history = [d for d in await list_dead_letters(mail_settings, include_replayed=True) if d["eventId"] == event.id]
     assert [(d["eventId"], d["queued"]) for d in history] == [(event.id, False)]
     assert history[0]["replayedAt"] is not None
     assert await replay(mail_settings, [event.id]) == 0  # nothing left to replay
