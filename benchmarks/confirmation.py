@@ -24,16 +24,20 @@ import time
 import uuid
 from pathlib import Path
 
-import aio_pika
 import aiohttp
-import asyncpg
 from sqlalchemy.engine import make_url
-
 from userreg.shared.apps import create_app
 from userreg.shared.confirmations import issue_confirmation
-from userreg.shared.db import User, UserStatus, create_engine, create_sessionmaker, ensure_database, migrate
-from userreg.shared.db.engine import asyncpg_dsn
-from userreg.shared.messaging import MAILER_RETRY_DELAYS, Topology
+from userreg.shared.db import (
+    User,
+    UserStatus,
+    create_engine,
+    create_sessionmaker,
+    drop_database,
+    ensure_database,
+    migrate,
+)
+from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import new_guid
 
@@ -140,30 +144,6 @@ async def _load(base: str, paths: list[str], concurrency: int, seconds: float,
     return latencies, errors, seconds, cpu[0], cpu[1]
 
 
-async def _drop(settings: Settings, database: str, topology: Topology) -> None:
-    admin_url = make_url(settings.database_dsn).set(database="postgres").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()
-    # The service's outbox relay declared the topology; quorum queues are costly to leave behind.
-    connection = await aio_pika.connect(settings.amqp_dsn)
-    try:
-        for name in (topology.mailer_queue, topology.mailer_dead_letter_queue,
-                     *(topology.mailer_retry_queue(delay) for delay in MAILER_RETRY_DELAYS)):
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.AMQPError):
-                await channel.queue_delete(name)
-            with contextlib.suppress(aio_pika.exceptions.AMQPError):
-                await channel.close()
-        channel = await connection.channel()
-        with contextlib.suppress(aio_pika.exceptions.AMQPError):
-            await channel.exchange_delete(topology.exchange)
-    finally:
-        await connection.close()
-
-
 async def run() -> None:
     users = _env_int("BENCH_CONFIRMATION_USERS", 2000)
     concurrency = _env_int("BENCH_CONFIRMATION_CONCURRENCY", 32)
@@ -212,7 +192,9 @@ async def run() -> None:
             except asyncio.TimeoutError:
                 process.kill()
                 await process.wait()
-        await _drop(settings, database, topology)
+        await drop_database(settings.database_dsn)
+        # The service's outbox relay declared the topology; quorum queues are costly to leave behind.
+        await delete_topology(settings.amqp_dsn, topology)
 
     latencies.sort()
     print(f"already-confirmed link opens: {len(latencies) / elapsed:,.0f} opens/s "

@@ -26,18 +26,16 @@ from pathlib import Path
 
 import aio_pika
 import aiohttp
-import asyncpg
 from aiosmtpd.smtp import SMTP
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
-
 from userreg.shared.apps import create_app
-from userreg.shared.db import create_engine, create_sessionmaker, ensure_database, migrate
-from userreg.shared.db.engine import asyncpg_dsn
+from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.events import USER_REGISTERED, Confirmation, Event, EventUser
-from userreg.shared.messaging import Topology, declare_topology
+from userreg.shared.messaging import Topology, declare_topology, delete_topology
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import confirmation_url, new_token
+
+from benchmarks.scratch import scratch_database
 
 LOG = Path(__file__).resolve().parents[1] / "test-artifacts" / "logs" / "bench-mailer.log"
 
@@ -125,42 +123,6 @@ async def _start_mailer(env: dict[str, str], port: int) -> asyncio.subprocess.Pr
     raise SystemExit(f"the mailer did not become ready; see {LOG}")
 
 
-async def _own_database(stack: contextlib.AsyncExitStack, base: Settings, suffix: str) -> str:
-    """A freshly migrated database of the benchmark's own, dropped when the stack closes."""
-    url = make_url(base.database_dsn).set(database=f"userreg_bench_mailer_{suffix}")
-
-    async def drop() -> None:
-        server = url.set(database="postgres").render_as_string(hide_password=False)
-        admin = await asyncpg.connect(asyncpg_dsn(server))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-    database_url = url.render_as_string(hide_password=False)
-    stack.push_async_callback(drop)
-    await ensure_database(database_url)
-    await migrate(database_url)
-    return database_url
-
-
-async def _own_topology(stack: contextlib.AsyncExitStack, connection: aio_pika.abc.AbstractConnection,
-                        topology: Topology) -> None:
-    async def remove() -> None:
-        for name in (topology.mailer_queue, topology.mailer_dead_letter_queue,
-                     *(topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays)):
-            channel = await connection.channel()
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(name)
-            with contextlib.suppress(Exception):
-                await channel.close()
-        channel = await connection.channel()
-        with contextlib.suppress(Exception):
-            await channel.exchange_delete(topology.exchange)
-
-    stack.push_async_callback(remove)
-
-
 async def _stop(mailer: asyncio.subprocess.Process) -> None:
     if mailer.returncode is None:
         mailer.send_signal(signal.SIGTERM)
@@ -179,7 +141,8 @@ async def run() -> None:
     suffix = uuid.uuid4().hex[:8]
     topology = Topology(f"userreg.bench.{suffix}")
     async with contextlib.AsyncExitStack() as stack:
-        database_url = await _own_database(stack, base, suffix)
+        database_url = await stack.enter_async_context(
+            scratch_database(base, f"userreg_bench_mailer_{suffix}"))
         settings = base.model_copy(update={"database_url": SecretStr(database_url),
                                            "events_exchange": topology.exchange})
         engine = create_engine(settings, pool_size=1, max_overflow=0)
@@ -203,7 +166,7 @@ async def run() -> None:
                "SMTP_USERNAME": ""}
         connection = await aio_pika.connect(settings.amqp_dsn)
         stack.push_async_callback(connection.close)
-        await _own_topology(stack, connection, topology)
+        stack.push_async_callback(delete_topology, settings.amqp_dsn, topology)
         channel = await connection.channel(publisher_confirms=True)
         exchange = await declare_topology(channel, topology)
 

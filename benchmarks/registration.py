@@ -35,18 +35,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import aio_pika
 import aiohttp
-import asyncpg
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
-
 from userreg.registration.hashing import Argon2Parameters
 from userreg.shared.apps import create_app
-from userreg.shared.db import create_engine, create_sessionmaker, ensure_database, migrate
-from userreg.shared.db.engine import asyncpg_dsn
-from userreg.shared.messaging import Topology
+from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
+
+from benchmarks.scratch import scratch_database
 
 LOG = Path(__file__).resolve().parents[1] / "test-artifacts" / "logs" / "bench-registration.log"
 CEILING_SECONDS = 4.0
@@ -230,42 +227,6 @@ async def drive_count(url: str, concurrency: int, count: int, prefix: str) -> No
         await asyncio.gather(*(one(n) for n in range(count)))
 
 
-@contextlib.asynccontextmanager
-async def own_database(base: Settings, suffix: str):
-    """A freshly migrated database of the benchmark's own, dropped afterwards."""
-    url = make_url(base.database_dsn).set(database=f"userreg_bench_registration_{suffix}")
-    database_url = url.render_as_string(hide_password=False)
-    await ensure_database(database_url)
-    try:
-        await migrate(database_url)
-        yield database_url
-    finally:
-        server = url.set(database="postgres").render_as_string(hide_password=False)
-        admin = await asyncpg.connect(asyncpg_dsn(server))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-async def remove_topology(amqp_url: str, topology: Topology) -> None:
-    """Quorum queues are costly to leave behind: delete what the service declared."""
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        for name in (topology.mailer_queue, topology.mailer_dead_letter_queue,
-                     *(topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays)):
-            channel = await connection.channel()
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(name)
-            with contextlib.suppress(Exception):
-                await channel.close()
-        channel = await connection.channel()
-        with contextlib.suppress(Exception):
-            await channel.exchange_delete(topology.exchange)
-    finally:
-        await connection.close()
-
-
 def report(results: list[Result]) -> None:
     print(f"{'mode':<9}{'argon2id':<22}{'ceiling':>12}{'reg/s':>9}{'of ceiling':>12}{'p50 ms':>9}"
           f"{'p99 ms':>9}{'svc CPU/reg':>13}  target")
@@ -293,7 +254,7 @@ async def run() -> None:
     topology = Topology(f"userreg.bench.{suffix}")
     results = []
     try:
-        async with own_database(base, suffix) as database_url:
+        async with scratch_database(base, f"userreg_bench_registration_{suffix}") as database_url:
             for name in names:
                 mode = MODES[name]
                 concurrency = int(os.environ.get("BENCH_REGISTRATION_CONCURRENCY", mode.concurrency))
@@ -301,5 +262,5 @@ async def run() -> None:
                                                 concurrency))
                 print(f"{name}: {results[-1].rate:.0f} registrations/s measured", flush=True)
     finally:
-        await remove_topology(base.amqp_dsn, topology)
+        await delete_topology(base.amqp_dsn, topology)
     report(results)

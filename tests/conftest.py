@@ -16,15 +16,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
-import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-
 from userreg.shared.apps import create_app
-from userreg.shared.db import App, create_engine, ensure_database, migrate
-from userreg.shared.db.engine import asyncpg_dsn
-from userreg.shared.messaging import Topology
+from userreg.shared.db import App, create_engine, drop_database, ensure_database, migrate
+from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 
 # The fault tests' figures are summed up at the end of a run, by the controlling process under xdist.
@@ -87,15 +84,7 @@ def database_url(service_urls: tuple[str, str]) -> Iterator[str]:
     asyncio.run(ensure_database(rendered))
     asyncio.run(migrate(rendered))
     yield rendered
-
-    async def drop() -> None:
-        admin = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-    asyncio.run(drop())
+    asyncio.run(drop_database(rendered))
 
 
 @pytest.fixture(scope="session")
@@ -165,25 +154,6 @@ async def event_queue(amqp_connection, topology: Topology):
     await queue.bind(exchange, "#")
     yield queue
     await channel.close()
-
-
-async def delete_topology(amqp_url: str, topology: Topology) -> None:
-    """Remove a test topology's queues and exchange: quorum queues are costly to leave behind."""
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        names = [topology.mailer_queue, topology.mailer_dead_letter_queue,
-                 *(topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays)]
-        for name in names:
-            channel = await connection.channel()
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(name)
-            with contextlib.suppress(Exception):
-                await channel.close()
-        channel = await connection.channel()
-        with contextlib.suppress(Exception):
-            await channel.exchange_delete(topology.exchange)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,11 +14,11 @@ import aio_pika
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from userreg.shared.db import drop_database
+from userreg.shared.db.engine import asyncpg_dsn
+from userreg.shared.messaging import Topology, delete_topology
 
 from tests.admin.conftest import command_environment
-from tests.conftest import delete_topology
-from userreg.shared.db.engine import asyncpg_dsn
-from userreg.shared.messaging import Topology
 
 USERREG = str(Path(sys.executable).parent / "userreg")
 
@@ -31,12 +31,6 @@ def other_database(settings, name: str) -> str:
     return make_url(settings.database_dsn).set(database=name).render_as_string(hide_password=False)
 
 
-async def drop_database(settings, name: str) -> None:
-    admin = await asyncpg.connect(asyncpg_dsn(other_database(settings, "postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
@@ -47,7 +41,7 @@ async def fresh(settings):
     env = {**command_environment(settings), "DATABASE_URL": other_database(settings, database),
            "EVENTS_EXCHANGE": exchange}
     yield env
-    await drop_database(settings, database)
+    await drop_database(other_database(settings, database))
     await delete_topology(settings.amqp_dsn, Topology(exchange))
 
 
@@ -93,7 +87,7 @@ async def test_a_database_that_was_never_migrated_says_so(settings):
         env = {**command_environment(settings), "DATABASE_URL": other_database(settings, database)}
         outcome = await asyncio.to_thread(run, env, "app", "list")
     finally:
-        await drop_database(settings, database)
+        await drop_database(other_database(settings, database))
     assert outcome.returncode == 1
     assert "has no userreg tables yet: run `userreg migrate`" in outcome.stderr
     assert "Traceback" not in outcome.stderr

@@ -12,15 +12,14 @@ import aio_pika
 from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 from sqlalchemy import select
-
-from tests.conftest import delete_topology
-from tests.support.polling import eventually
 from userreg.mailer.web import CONSUMER, create_app
 from userreg.shared.db import App
 from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
 from userreg.shared.events import USER_REGISTERED, Confirmation, Event, EventUser
-from userreg.shared.messaging import Topology
+from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
+
+from tests.support.polling import eventually
 
 RETRY_DELAYS = "0.2,0.5"
 
@@ -40,19 +39,7 @@ def settings_for(settings: Settings, *, smtp_port: int, retry_delays: str = RETR
 
 
 async def remove_topology(settings: Settings) -> None:
-    topology = Topology.from_settings(settings)
-    await delete_topology(settings.amqp_dsn, topology)
-    # delete_topology knows the default delay queues only; these are the test's own.
-    connection = await aio_pika.connect(settings.amqp_dsn)
-    try:
-        for delay in topology.mailer_retry_delays:
-            channel = await connection.channel()
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(topology.mailer_retry_queue(delay))
-            with contextlib.suppress(Exception):
-                await channel.close()
-    finally:
-        await connection.close()
+    await delete_topology(settings.amqp_dsn, Topology.from_settings(settings))
 
 
 @contextlib.asynccontextmanager

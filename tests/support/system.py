@@ -29,19 +29,18 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import aio_pika
 from sqlalchemy.engine import make_url
+from userreg.admin.commands.run import child_environment, environment_value
+from userreg.admin.local.services import INBOX, SERVICES, Service
+from userreg.mailer.inbox import Inbox, ReceivedMessage
+from userreg.shared.messaging import Topology, delete_queues
+from userreg.shared.settings import Settings
 
 from tests.support.api import PASSWORD
 from tests.support.background import BackgroundLoop
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
 from tests.support.tcp_proxy import TcpProxy
-from userreg.admin.commands.run import child_environment, environment_value
-from userreg.admin.local.services import INBOX, SERVICES, Service
-from userreg.mailer.inbox import Inbox, ReceivedMessage
-from userreg.shared.messaging import Topology
-from userreg.shared.settings import Settings
 
 # Short retry delays, many of them: an SMTP outage of several seconds is waited out, never
 # dead-lettered. A short SMTP timeout keeps the mailer's claim on an email short (a claim of a
@@ -213,16 +212,8 @@ class System:
         """The session's topology (default delays) is removed at the end of the session; the delay
         queues of this system's own delays are removed here."""
         topology = Topology.from_settings(self.settings)
-        connection = await aio_pika.connect(self.settings.amqp_dsn)
-        try:
-            for delay in topology.mailer_retry_delays:
-                channel = await connection.channel()
-                with contextlib.suppress(Exception):
-                    await channel.queue_delete(topology.mailer_retry_queue(delay))
-                with contextlib.suppress(Exception):
-                    await channel.close()
-        finally:
-            await connection.close()
+        await delete_queues(self.settings.amqp_dsn,
+                            [topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays])
 
     def leaks(self, secrets: Iterable[str] = (PASSWORD,)) -> list[str]:
         """Where this run's logs of the services show a secret: one of `secrets`, an argon2 hash,

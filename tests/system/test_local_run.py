@@ -15,14 +15,12 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from userreg.shared.db import drop_database
+from userreg.shared.messaging import Topology, delete_topology
 
-from tests.conftest import delete_topology
 from tests.support.polling import eventually, free_port
-from userreg.shared.db.engine import asyncpg_dsn
-from userreg.shared.messaging import Topology
 
 USERREG = str(Path(sys.executable).parent / "userreg")
 STARTED = re.compile(r"started (\S+) \(pid (\d+)\)")
@@ -127,11 +125,7 @@ async def run_env(settings):
         "NO_COLOR": "1",
     })
     yield env
-    admin = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(url.set(database=database).render_as_string(hide_password=False))
     await delete_topology(settings.amqp_dsn, Topology(exchange))
 
 

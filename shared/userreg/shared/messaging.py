@@ -7,12 +7,13 @@ consumer ever started is kept rather than dropped as unroutable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
 from aio_pika.connection import make_url
-
 from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED
 from userreg.shared.settings import Settings
 
@@ -53,6 +54,12 @@ class Topology:
 
     def mailer_retry_queue(self, delay_seconds: float) -> str:
         return f"{self.exchange}.mailer.retry.{seconds_label(delay_seconds)}s"
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """Every queue `declare_topology` declares."""
+        return (self.mailer_queue, self.mailer_dead_letter_queue,
+                *(self.mailer_retry_queue(delay) for delay in self.mailer_retry_delays))
 
     @property
     def mailer_routing_keys(self) -> tuple[str, ...]:
@@ -120,3 +127,32 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Abst
             },
         )
     return exchange
+
+
+async def delete_queues(amqp_url: str, names: Iterable[str]) -> None:
+    """Delete these queues, whatever they hold; a queue that is not there is no error."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        for name in names:
+            # A failed delete closes its channel, so each delete gets a channel of its own.
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.queue_delete(name)
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.close()
+    finally:
+        await connection.close()
+
+
+async def delete_topology(amqp_url: str, topology: Topology) -> None:
+    """Undo `declare_topology`: delete every queue (and the messages in them) and the exchange.
+    For tests and benchmarks that made a topology of their own: quorum queues are costly to
+    leave behind."""
+    await delete_queues(amqp_url, topology.queues)
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        with contextlib.suppress(aio_pika.exceptions.AMQPError):
+            await channel.exchange_delete(topology.exchange)
+    finally:
+        await connection.close()

@@ -1,7 +1,13 @@
 """Database access: models, the engine factory and the migration runner."""
 
 from userreg.shared.db import mail  # noqa: F401  (the mailer's tables belong to the same metadata)
-from userreg.shared.db.engine import create_engine, create_sessionmaker, ensure_database, migrate
+from userreg.shared.db.engine import (
+    create_engine,
+    create_sessionmaker,
+    drop_database,
+    ensure_database,
+    migrate,
+)
 from userreg.shared.db.models import (
     App,
     Base,
@@ -17,5 +23,5 @@ from userreg.shared.db.models import (
 
 __all__ = [
     "App", "Base", "ColumnType", "ConfirmationToken", "OutboxEvent", "SchemaColumn", "SessionToken",
-    "Template", "User", "UserStatus", "create_engine", "create_sessionmaker", "ensure_database", "migrate",
+    "Template", "User", "UserStatus", "create_engine", "create_sessionmaker", "drop_database", "ensure_database", "migrate",
 ]

@@ -8,7 +8,6 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-
 from userreg.shared.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -43,6 +42,16 @@ async def ensure_database(sqlalchemy_url: str) -> bool:
             return False
         await conn.execute(f'CREATE DATABASE "{url.database}"')
         return True
+    finally:
+        await conn.close()
+
+
+async def drop_database(sqlalchemy_url: str) -> None:
+    """Drop the database named in the URL, if it exists, disconnecting whoever still uses it."""
+    url = make_url(sqlalchemy_url)
+    conn = await asyncpg.connect(asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
     finally:
         await conn.close()
 
