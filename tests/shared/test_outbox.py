@@ -95,3 +95,21 @@ async def _next_message(queue, event_id: str, timeout: float = 10):
         elif message.message_id == event_id:
             return message
     raise AssertionError(f"event {event_id} was not published within {timeout}s")
+
+
+async def test_database_errors_never_show_statement_parameters(engine, sessions, make_app):
+    """Error messages reach logs and terminals: an outbox row's link must not be in them."""
+    from sqlalchemy.exc import IntegrityError
+
+    app = await make_app()
+    event = _event(app.app_id, 4)
+    async with sessions() as session, session.begin():
+        enqueue(session, event)
+    try:
+        async with sessions() as session, session.begin():
+            enqueue(session, event)  # the same event id again: a unique violation
+    except IntegrityError as error:
+        assert "u4@example.com" not in str(error)
+        assert "hidden due to hide_parameters" in str(error)
+    else:
+        raise AssertionError("a duplicate event id must be refused")

@@ -40,7 +40,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # a database restart fails one request (503) and SQLAlchemy then replaces the pool's connections.
     # hide_parameters: an unexpected database error is logged, and its statement's parameters hold
     # password hashes, token hashes and the outbox row's confirmation link.
-    engine = create_engine(app[SETTINGS], pool_pre_ping=False, hide_parameters=True)
+    engine = create_engine(app[SETTINGS], pool_pre_ping=False)
     app[ENGINE] = engine
     yield
     await engine.dispose()

@@ -38,7 +38,7 @@ async def open_registrar(settings: Settings, engine: AsyncEngine | None = None, 
     """
     async with contextlib.AsyncExitStack() as stack:
         if engine is None:
-            engine = create_engine(settings, hide_parameters=True)  # no hashes or links in error messages
+            engine = create_engine(settings)
             stack.push_async_callback(engine.dispose)
         tenants = None
         if cache_tenants:

@@ -14,10 +14,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:
+    """The engine every service and command uses. Statement parameters never appear in error
+    messages: they hold password hashes, token hashes and outbox rows with confirmation links,
+    and error messages end up in logs and on an operator's terminal."""
     options: dict[str, object] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_pool_size,
         "pool_pre_ping": True,
+        "hide_parameters": True,
     }
     options.update(overrides)
     return create_async_engine(settings.database_dsn, **options)
