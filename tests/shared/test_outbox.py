@@ -113,3 +113,21 @@ async def test_database_errors_never_show_statement_parameters(engine, sessions,
         assert "hidden due to hide_parameters" in str(error)
     else:
         raise AssertionError("a duplicate event id must be refused")
+
+
+async def test_a_row_the_relay_cannot_parse_does_not_hold_up_the_others(engine, sessions, settings, topology,
+                                                                        make_app, event_queue):
+    from userreg.shared.db import OutboxEvent as Row
+
+    app = await make_app()
+    newer, current = _event(app.app_id, 5), _event(app.app_id, 6)
+    async with sessions() as session, session.begin():
+        # As a newer replica would write it during a rolling upgrade.
+        session.add(Row(event_id=newer.id, routing_key=newer.type,
+                        payload={**newer.to_json_dict(), "version": 2, "user": {"somethingNew": True}}))
+        enqueue(session, current)
+    async with running(OutboxRelay(engine, settings.amqp_dsn, topology)):
+        first = await _next_message(event_queue, newer.id)
+        second = await _next_message(event_queue, current.id)
+    assert json.loads(first.body)["version"] == 2
+    assert Event.from_bytes(second.body) == current

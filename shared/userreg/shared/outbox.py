@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 import aio_pika
@@ -47,15 +48,18 @@ def outbox_row(event: Event) -> OutboxEvent:
 
 
 def to_message(row: OutboxEvent) -> aio_pika.Message:
-    event = Event.model_validate(row.payload)
+    """The row as it was written. The relay does not interpret events: a row it could not parse
+    (say, a newer event version written by a newer replica during a rolling upgrade) must not hold
+    up every event behind it."""
+    payload = row.payload
     return aio_pika.Message(
-        body=event.to_bytes(),
-        message_id=event.id,
-        type=event.type,
+        body=json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(),
+        message_id=str(row.event_id),
+        type=row.routing_key,
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        timestamp=event.occurred_at,
-        headers={"x-app-id": event.app_id, "x-event-version": event.version},
+        timestamp=row.created_at,
+        headers={"x-app-id": str(payload.get("appId", "")), "x-event-version": payload.get("version", 0)},
     )
 
 
