@@ -114,3 +114,14 @@ async def test_a_converted_guest_is_named_to_the_webhook(api_for, webhook, uniqu
     status, _ = await api.register({"email": unique_email(), "password": "pw", "objectId": guest["objectId"]})
     assert status == 200
     assert webhook.received[-1]["user"]["objectId"] == guest["objectId"]
+
+
+async def test_an_object_id_that_is_no_guest_is_refused_before_the_webhook_is_asked(api_for, webhook, unique_email):
+    api = await api_for(before_register_webhook_url=webhook.url)
+    _, registered = await api.register({"email": unique_email(), "password": "pw"})
+    webhook.body = b'{"allow": false}'
+    webhook.received.clear()
+    for object_id in (registered["objectId"], "6F1C0D4E-0000-4000-8000-000000000000"):
+        status, body = await api.register({"email": unique_email(), "password": "pw", "objectId": object_id})
+        assert (status, body["code"]) == (400, 3021)  # 3021 comes before 3014 in SPEC's order
+    assert webhook.received == []

@@ -176,6 +176,11 @@ class Registrar:
 
     async def _register(self, tenant: Tenant, candidate: Candidate) -> dict[str, Any]:
         app = tenant.app
+        if candidate.guest_object_id:
+            # SPEC order: an objectId that is no guest of the app (3021) is answered before the
+            # webhook is asked (3014); the conversion checks again under the row's lock.
+            async with self._sessions() as session:
+                await self._guest(session, app, candidate.guest_object_id, for_update=False)
         if app.before_register_webhook_url:
             preview = dict(candidate.properties)
             if candidate.guest_object_id:
@@ -229,7 +234,7 @@ class Registrar:
         app = tenant.app
         async with self._sessions() as session, session.begin():
             properties = await self._add_columns(session, tenant, candidate)
-            user = await self._guest_for_update(session, app, candidate.guest_object_id)
+            user = await self._guest(session, app, candidate.guest_object_id, for_update=True)
             user.properties = {**user.properties, **properties}
             user.identity_key = candidate.identity_key
             user.password_hash = password_hash
@@ -269,9 +274,9 @@ class Registrar:
             properties[name] = value
         return properties
 
-    async def _guest_for_update(self, session: AsyncSession, app: App, object_id: str) -> User:
-        user = await session.scalar(
-            select(User).where(User.object_id == object_id, User.app_id == app.app_id).with_for_update())
+    async def _guest(self, session: AsyncSession, app: App, object_id: str, *, for_update: bool) -> User:
+        query = select(User).where(User.object_id == object_id, User.app_id == app.app_id)
+        user = await session.scalar(query.with_for_update() if for_update else query)
         if user is None or user.status is not UserStatus.GUEST:
             raise errors.RegistrationError(f"objectId {object_id} is not a guest user of this app")
         return user
