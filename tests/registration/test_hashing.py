@@ -106,3 +106,16 @@ async def test_workers_end_when_the_service_side_of_their_socket_closes():
         await asyncio.to_thread(process.join, 5)
         assert process.exitcode == 0
     await hashing.close()
+
+
+def test_the_default_cost_meets_owasp_and_a_cheaper_one_is_never_silent(caplog):
+    from userreg.registration.hashing import Argon2Parameters
+    from userreg.shared.settings import Settings
+
+    defaults = Settings(_env_file=None)
+    with caplog.at_level("WARNING", logger="userreg.registration.hashing"):
+        assert Argon2Parameters.from_settings(defaults).meets_owasp_minimum
+        assert caplog.records == []
+        cheap = Argon2Parameters.from_settings(defaults.model_copy(update={"argon2_memory_kib": 8}))
+    assert not cheap.meets_owasp_minimum
+    assert "below OWASP's minimum" in caplog.text

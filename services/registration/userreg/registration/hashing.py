@@ -42,6 +42,10 @@ _HEADER = struct.Struct("!i")
 _STOP_SECONDS = 5.0
 
 
+# OWASP's minimum recommendation for argon2id: memory (KiB), iterations, parallelism.
+OWASP_MINIMUM = (19456, 2, 1)
+
+
 @dataclass(frozen=True)
 class Argon2Parameters:
     time_cost: int
@@ -50,7 +54,17 @@ class Argon2Parameters:
 
     @classmethod
     def from_settings(cls, settings) -> Argon2Parameters:
-        return cls(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+        parameters = cls(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+        if not parameters.meets_owasp_minimum:
+            # Allowed (tests and benchmarks measure the minimal cost), never silently.
+            logger.warning("argon2id parameters %s are below OWASP's minimum (m=%d KiB, t=%d, p=%d): "
+                           "not for production", parameters, *OWASP_MINIMUM)
+        return parameters
+
+    @property
+    def meets_owasp_minimum(self) -> bool:
+        memory, time_cost, parallelism = OWASP_MINIMUM
+        return self.memory_kib >= memory and self.time_cost >= time_cost and self.parallelism >= parallelism
 
     def hasher(self) -> PasswordHasher:
         return PasswordHasher(time_cost=self.time_cost, memory_cost=self.memory_kib,
