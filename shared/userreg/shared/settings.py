@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     mailer_prefetch: int = Field(64, ge=1)
     # SMTP connections the mailer keeps open and reuses across messages.
     mailer_smtp_connections: int = Field(8, ge=1)
+    # How long records of sent emails and replayed dead letters are kept before the mailer prunes
+    # them. A redelivered event is recognised as sent for this long.
+    mail_retention_days: int = Field(30, ge=1)
 
     # argon2id cost; the defaults are OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
     argon2_memory_kib: int = Field(19456, ge=8)

@@ -19,12 +19,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
 from userreg.mailer.compose import parse_sender
 from userreg.mailer.consumer import MailConsumer
 from userreg.mailer.deliver import AppLookup, Deliverer
 from userreg.mailer.deliveries import DeliveryLog
 from userreg.mailer.policy import claim_seconds
+from userreg.mailer.retention import prune_periodically
 from userreg.mailer.smtp import SmtpPool
 from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.settings import Settings
@@ -72,12 +72,16 @@ async def _mailer(app: web.Application) -> AsyncIterator[None]:
     app[CONSUMER] = consumer
     task = asyncio.create_task(consumer.run(), name="mailer-consumer")
     task.add_done_callback(_log_crash)
+    pruning = asyncio.create_task(prune_periodically(engine, settings.mail_retention_days), name="mail-retention")
     try:
         yield
     finally:
+        pruning.cancel()
         await consumer.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruning
         await smtp.close()
         await deliveries.close()
         await engine.dispose()

@@ -42,6 +42,9 @@ class MailDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # What the mailer's retention prunes, found without a scan.
+    __table_args__ = (Index("ix_mail_deliveries_sent_at", "sent_at", postgresql_where=text("status = 'SENT'")),)
+
 
 class DeadLetter(Base):
     """An event the mailer gave up on (also parked in the dead-letter queue, from where it is replayed).
@@ -62,4 +65,7 @@ class DeadLetter(Base):
     times_dead_lettered: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_dead_letters_dead_lettered_at", "dead_lettered_at"),)
+    __table_args__ = (
+        Index("ix_dead_letters_dead_lettered_at", "dead_lettered_at"),
+        Index("ix_dead_letters_replayed_at", "replayed_at", postgresql_where=text("replayed_at IS NOT NULL")),
+    )
