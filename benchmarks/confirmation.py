@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import signal
 import socket
 import statistics
 import sys
@@ -40,6 +39,8 @@ from userreg.shared.db import (
 from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import new_guid
+
+from benchmarks.scratch import stop
 
 LOG = Path(__file__).resolve().parents[1] / "test-artifacts" / "logs" / "bench-confirmation.log"
 CONFIRMED_MARK = b'data-page="confirmation-confirmed"'
@@ -185,13 +186,8 @@ async def run() -> None:
         latencies, errors, elapsed, service_cpu, client_cpu = await _load(
             public_url, paths, concurrency, seconds, process.pid)
     finally:
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
+        if process is not None:
+            await stop(process, timeout=20)
         await drop_database(settings.database_dsn)
         # The service's outbox relay declared the topology; quorum queues are costly to leave behind.
         await delete_topology(settings.amqp_dsn, topology)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import statistics
 import sys
@@ -35,7 +34,7 @@ from userreg.shared.messaging import Topology, declare_topology, delete_topology
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import confirmation_url, new_token
 
-from benchmarks.scratch import scratch_database
+from benchmarks.scratch import scratch_database, stop
 
 LOG = Path(__file__).resolve().parents[1] / "test-artifacts" / "logs" / "bench-mailer.log"
 
@@ -123,16 +122,6 @@ async def _start_mailer(env: dict[str, str], port: int) -> asyncio.subprocess.Pr
     raise SystemExit(f"the mailer did not become ready; see {LOG}")
 
 
-async def _stop(mailer: asyncio.subprocess.Process) -> None:
-    if mailer.returncode is None:
-        mailer.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(mailer.wait(), 30)
-        except asyncio.TimeoutError:
-            mailer.kill()
-            await mailer.wait()
-
-
 async def run() -> None:
     base = Settings()
     events_count = int(os.environ.get("BENCH_MAILER_EVENTS", "3000"))
@@ -176,7 +165,7 @@ async def run() -> None:
             await asyncio.gather(*(exchange.publish(_message(event), routing_key=event.type)
                                    for event in backlog[start:start + 500]))
         mailer = await _start_mailer(env, mailer_port)
-        stack.push_async_callback(_stop, mailer)
+        stack.push_async_callback(stop, mailer)
         cpu_before = _cpu_seconds(mailer.pid)
         await sink.wait_for(events_count, timeout=max(120.0, events_count / 10))
         cpu_used = _cpu_seconds(mailer.pid) - cpu_before

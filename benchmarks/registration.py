@@ -25,7 +25,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import signal
 import socket
 import statistics
 import sys
@@ -43,7 +42,7 @@ from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 
-from benchmarks.scratch import scratch_database
+from benchmarks.scratch import scratch_database, stop
 
 LOG = Path(__file__).resolve().parents[1] / "test-artifacts" / "logs" / "bench-registration.log"
 CEILING_SECONDS = 4.0
@@ -145,13 +144,7 @@ async def running_service(env: dict[str, str], port: int):
                 await asyncio.sleep(0.1)
         yield process
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
 
 
 async def drive(url: str, concurrency: int, seconds: float,

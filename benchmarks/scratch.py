@@ -1,8 +1,11 @@
-"""What every benchmark needs: a database of its own, created, migrated and dropped afterwards."""
+"""What every benchmark needs: a database of its own, created, migrated and dropped afterwards,
+and a clean stop of the service processes it started."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 
 from sqlalchemy.engine import make_url
@@ -20,3 +23,14 @@ async def scratch_database(base: Settings, name: str) -> AsyncIterator[str]:
         yield database_url
     finally:
         await drop_database(database_url)
+
+
+async def stop(process: asyncio.subprocess.Process, timeout: float = 30.0) -> None:
+    """SIGTERM, as an orchestrator would; SIGKILL if the process does not exit in time."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()
