@@ -6,6 +6,7 @@ an operator-friendly dump with passwords inside URLs masked too.
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(1, ge=1)
     # Hashing runs in a process pool so it neither blocks the event loop nor holds the GIL.
     hash_workers: int = Field(0, ge=0, description="0 means one per CPU core")
+    # Back-pressure: at most this many seconds of hashing wait in the queue (counted from how long
+    # the workers took per hash at start-up); a request beyond that answers 9009 without hashing.
+    hash_queue_seconds: float = Field(3.0, gt=0)
+    # Proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client; any other peer is the
+    # client itself, whatever it sends.
+    trusted_proxies: str = ""
 
     resend_cooldown_seconds: int = Field(60, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -92,6 +99,20 @@ class Settings(BaseSettings):
         if not delays or any(not 0 < delay <= 86400 * 7 for delay in delays):
             raise ValueError("needs at least one delay, each > 0 s and at most 7 days")
         return ",".join(f"{delay:g}" for delay in delays)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        try:
+            networks = [ipaddress.ip_network(part.strip(), strict=False)
+                        for part in value.split(",") if part.strip()]
+        except ValueError as error:
+            raise ValueError(f"must be comma-separated CIDRs, e.g. 10.0.0.0/8,::1/128 ({error})") from None
+        return ",".join(str(network) for network in networks)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(part) for part in self.trusted_proxies.split(",") if part)
 
     @property
     def mailer_retry_delay_seconds(self) -> tuple[float, ...]:

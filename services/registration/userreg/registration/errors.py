@@ -7,6 +7,7 @@ Messages never carry a password, a hash, a token or a stack trace.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -164,16 +165,27 @@ class NoSuchRoute(ApiError):
         return {"Allow": self.allow} if self.allow is not None else {}
 
 
-class ResendTooSoon(ApiError):
-    code, status = 9001, 429
-    default_message = "A new confirmation link was issued too recently"
+class _RetryLater(ApiError):
+    """An error that tells the client when to try again (`Retry-After`, whole seconds, at least 1)."""
 
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(f"A new confirmation link was issued too recently; retry in {retry_after_seconds} s")
-        self.retry_after_seconds = retry_after_seconds
+    def __init__(self, retry_after_seconds: float, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, math.ceil(retry_after_seconds))
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class ResendTooSoon(_RetryLater):
+    """9001: a new link (or another email to the same mailbox) was issued within the cool-down,
+    or the mailbox had its daily number of emails."""
+
+    code, status = 9001, 429
+    default_message = "A new confirmation link was issued too recently"
+
+    def __init__(self, retry_after_seconds: float, message: str | None = None) -> None:
+        seconds = max(1, math.ceil(retry_after_seconds))
+        super().__init__(seconds, message or f"{self.default_message}; retry in {seconds} s")
 
 
 class EmailNotConfirmed(ApiError):
@@ -204,6 +216,30 @@ class StatusChangeNotAllowed(ApiError):
     default_message = "This user status change is not allowed"
 
 
-ERRORS: tuple[type[ApiError], ...] = tuple(
-    sorted((cls for cls in ApiError.__subclasses__()), key=lambda cls: cls.code)
-)
+class TooManyDynamicColumns(ApiError):
+    """9007: the registration would add dynamic columns past the app's `maxDynamicColumns`."""
+
+    code, status = 9007, 400
+    default_message = "The app's Users schema has as many dynamic columns as it may have"
+
+
+class RateLimited(_RetryLater):
+    """9008: this client address made too many requests to the app (its `clientRateLimit`)."""
+
+    code, status = 9008, 429
+    default_message = "Too many requests from this address; retry later"
+
+
+class HashingBusy(_RetryLater):
+    """9009: the password-hashing queue is full; nothing was hashed or written."""
+
+    code, status = 9009, 503
+    default_message = "The server is busy; retry shortly"
+
+
+def _coded(cls: type[ApiError]) -> list[type[ApiError]]:
+    below = [error for sub in cls.__subclasses__() for error in _coded(sub)]
+    return ([cls] if "code" in vars(cls) else []) + below
+
+
+ERRORS: tuple[type[ApiError], ...] = tuple(sorted(_coded(ApiError), key=lambda cls: cls.code))

@@ -13,7 +13,9 @@ from userreg.shared.db.models import (
     Base,
     ColumnType,
     ConfirmationToken,
+    MailboxEmail,
     OutboxEvent,
+    RateLimitWindow,
     SchemaColumn,
     SessionToken,
     Template,
@@ -22,6 +24,6 @@ from userreg.shared.db.models import (
 )
 
 __all__ = [
-    "App", "Base", "ColumnType", "ConfirmationToken", "OutboxEvent", "SchemaColumn", "SessionToken",
+    "App", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "OutboxEvent", "RateLimitWindow", "SchemaColumn", "SessionToken",
     "Template", "User", "UserStatus", "create_engine", "create_sessionmaker", "drop_database", "ensure_database", "migrate",
 ]

@@ -71,6 +71,12 @@ class App(Base):
     # Off by default: a mail scanner's plain GET of a link must not confirm the account.
     confirm_on_get: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     before_register_webhook_url: Mapped[str | None] = mapped_column(Text)
+    # Abuse limits (SPEC §3.8): requests per client address ("60/60s", or "off"), dynamic columns,
+    # confirmation/reset emails per mailbox and day, and how long an unconverted guest is kept.
+    client_rate_limit: Mapped[str] = mapped_column(String(40), server_default="60/60s")
+    max_dynamic_columns: Mapped[int] = mapped_column(Integer, server_default=text("100"))
+    mailbox_daily_email_limit: Mapped[int] = mapped_column(Integer, server_default=text("10"))
+    guest_ttl: Mapped[int] = mapped_column(Integer, server_default=text("2592000"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -110,6 +116,7 @@ class User(Base):
     __table_args__ = (
         Index("uq_users_app_identity", "app_id", "identity_key", unique=True,
               postgresql_where=text("identity_key IS NOT NULL")),
+        Index("ix_users_guests_created", "app_id", "created_at", postgresql_where=text("status = 'GUEST'")),
     )
 
 
@@ -136,6 +143,36 @@ class SessionToken(Base):
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.object_id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MailboxEmail(Base):
+    """A confirmation or reset email issued to a mailbox (`mailbox_key` form): what the mailbox
+    cool-down and daily cap count. Rows older than a day are pruned."""
+
+    __tablename__ = "mailbox_emails"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"))
+    mailbox: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_mailbox_emails_mailbox_sent", "app_id", "mailbox", "sent_at"),
+                      Index("ix_mailbox_emails_sent_at", "sent_at"))
+
+
+class RateLimitWindow(Base):
+    """Requests one client made in one fixed window of one limit (`bucket`, e.g. an app's API).
+    Shared by every replica; UNLOGGED (a crash forgets counts, which only lifts limits early)."""
+
+    __tablename__ = "rate_limit_windows"
+
+    bucket: Mapped[str] = mapped_column(String(100), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_rate_limit_windows_window_start", "window_start"),
+                      {"prefixes": ["UNLOGGED"]})
 
 
 class OutboxEvent(Base):
