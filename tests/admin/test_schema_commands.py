@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 
 from sqlalchemy import select
 
@@ -77,10 +79,17 @@ def test_the_identity_must_be_a_string_column(userreg, new_app):
     assert columns(userreg, app_id)["email"]["identity"] is True
 
 
-async def test_removing_a_column_removes_its_values(auserreg, new_app, sessions):
+def pipe_passwords(monkeypatch, count: int) -> None:
+    """Standard input for `count` commands of `user create --password-stdin`: a password a line."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("secret\n" * count))
+
+
+async def test_removing_a_column_removes_its_values(auserreg, new_app, sessions, monkeypatch):
     app_id = (await asyncio.to_thread(new_app))["appId"]
     assert (await auserreg("schema", "add", app_id, "nickname", "--type", "STRING")).code == 0
-    created = await auserreg("user", "create", app_id, "email=nick@example.com", "password=secret", "nickname=Nick")
+    pipe_passwords(monkeypatch, 1)
+    created = await auserreg("user", "create", app_id, "email=nick@example.com", "nickname=Nick",
+                             "--password-stdin")
     assert created.code == 0, created.err
     removed = await auserreg("schema", "remove", app_id, "nickname")
     assert removed.json == {"removed": "nickname", "usersChanged": 1}
@@ -89,12 +98,15 @@ async def test_removing_a_column_removes_its_values(auserreg, new_app, sessions)
     assert "nickname" not in user.properties and user.properties["email"] == "nick@example.com"
 
 
-async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(userreg, auserreg, new_app, sessions):
+async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(userreg, auserreg, new_app, sessions,
+                                                                         monkeypatch):
     app_id = (await asyncio.to_thread(new_app))["appId"]
     run = auserreg
+    pipe_passwords(monkeypatch, 4)
     assert (await run("schema", "add", app_id, "handle", "--type", "STRING")).code == 0
-    first = (await run("user", "create", app_id, "email=a@example.com", "password=x", "handle=Ärger")).json
-    second = (await run("user", "create", app_id, "email=b@example.com", "password=x", "handle=other")).json
+    create = ("user", "create", app_id, "--password-stdin")
+    first = (await run(*create, "email=a@example.com", "handle=Ärger")).json
+    second = (await run(*create, "email=b@example.com", "handle=other")).json
 
     assert (await run("schema", "set-identity", app_id, "handle")).code == 0
     async with sessions() as session:
@@ -102,10 +114,10 @@ async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(userreg
             User.app_id == app_id))).all())
     assert keys == {first["objectId"]: "ärger", second["objectId"]: "other"}
     # The new identity is what makes a user unique now.
-    duplicate = await run("user", "create", app_id, "email=c@example.com", "password=x", "handle=ÄRGER")
+    duplicate = await run(*create, "email=c@example.com", "handle=ÄRGER")
     assert duplicate.code == 1 and "3033" in duplicate.err
 
-    assert (await run("user", "create", app_id, "email=A@example.com", "password=x", "handle=third")).code == 0
+    assert (await run(*create, "email=A@example.com", "handle=third")).code == 0
     back = await run("schema", "set-identity", app_id, "email")
     assert back.code == 1 and "share a value" in back.err
     async with sessions() as session:

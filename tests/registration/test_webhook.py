@@ -88,6 +88,33 @@ async def test_a_webhook_that_does_not_answer_in_time_is_3014(start_service, mak
     assert await _users(sessions, api.app.app_id) == 0
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirecting_webhook_is_3014_and_the_redirect_is_not_followed(
+        api_for, webhook, unique_email, sessions, status):
+    # `webhook` (which would allow) is where the app's webhook redirects to: it must never be asked.
+    async def redirect(request: web.Request) -> web.Response:
+        raise _redirect(status, webhook.url)
+
+    redirecting = web.Application()
+    redirecting.router.add_post("/hook", redirect)
+    server = TestServer(redirecting)
+    await server.start_server()
+    try:
+        api = await api_for(before_register_webhook_url=str(server.make_url("/hook")))
+        answer_status, answer = await api.register({"email": unique_email(), "password": "pw"})
+    finally:
+        await server.close()
+    assert (answer_status, answer["code"]) == (502, 3014)
+    assert f"HTTP {status}" in answer["message"]
+    assert webhook.received == []
+    assert await _users(sessions, api.app.app_id) == 0
+
+
+def _redirect(status: int, location: str) -> web.HTTPException:
+    return {301: web.HTTPMovedPermanently, 302: web.HTTPFound, 303: web.HTTPSeeOther,
+            307: web.HTTPTemporaryRedirect, 308: web.HTTPPermanentRedirect}[status](location)
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/hook", "not a url"])
 async def test_an_unreachable_webhook_is_3014(api_for, unique_email, url):
     api = await api_for(before_register_webhook_url=url.format(port=free_port()))

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit
 
 from tests.support.polling import free_port
 
 
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target`. `cut()` drops every connection and refuses new ones
-    (as if the server went away); `restore()` accepts again on the same port."""
+    (as if the server went away); `restore()` accepts again on the same port. `accepted` counts
+    the connections made through it."""
 
     def __init__(self, target_host: str, target_port: int, port: int | None = None) -> None:
         self.target = (target_host, target_port)
         self.port = port or free_port()
+        self.accepted = 0
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -25,6 +28,18 @@ class TcpProxy:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.cut()
+
+    @classmethod
+    def in_front_of(cls, url: str, default_port: int) -> TcpProxy:
+        """A proxy to the server a URL names (`amqp://…@host:port/`)."""
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or default_port)
+
+    def url_through(self, url: str) -> str:
+        """The URL with its host and port replaced by the proxy's."""
+        netloc = urlsplit(url).netloc
+        return url.replace(netloc, f"{netloc.rsplit('@', 1)[0]}@127.0.0.1:{self.port}" if "@" in netloc
+                           else f"127.0.0.1:{self.port}", 1)
 
     @property
     def is_open(self) -> bool:
@@ -49,6 +64,7 @@ class TcpProxy:
                 await server.wait_closed()
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:

@@ -1,5 +1,7 @@
 """docker-compose.yml, the Dockerfiles and the local runner (`userreg run`) describe one system:
-the same services, commands, ports and settings. No Docker engine is needed: the files are parsed."""
+the same services, commands, ports and settings. No Docker engine is needed: the files are parsed,
+and compose's variable substitution is done here the way compose does it, with the values of
+.env.example (its empty passwords filled in, as an operator's `.env` has them)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,63 @@ from userreg.admin.local.services import INBOX, SERVICES, Service
 from userreg.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
+# `$$` (a literal $), `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?error}`,
+# `${NAME?error}`, `${NAME:+alternative}`, `${NAME+alternative}` and `$NAME`, as compose reads them.
+VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)"
+                      r"|\{(?P<name>[A-Za-z_]\w*)(?:(?P<operator>:?[-?+])(?P<argument>[^}]*))?\}"
+                      r"|(?P<bare>[A-Za-z_]\w*))")
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    """NAME=VALUE lines; blank lines and # comments skipped."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def interpolate(value: object, environment: dict[str, str]) -> object:
+    """Compose's substitution in every string of the parsed file; an unset required variable fails."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, environment) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, environment) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["name"] or match["bare"]
+        operator, argument = match["operator"] or "", match["argument"] or ""
+        present = name in environment and (environment[name] != "" or not operator.startswith(":"))
+        if operator.endswith("-"):
+            return environment[name] if present else argument
+        if operator.endswith("?"):
+            if not present:
+                raise AssertionError(f"compose would refuse to start: {name}: {argument}")
+            return environment[name]
+        if operator.endswith("+"):
+            return argument if present else ""
+        return environment.get(name, "")
+
+    return VARIABLE.sub(substitute, value)
+
+
+def compose_variables(text: str) -> set[str]:
+    """The names of the variables the text substitutes ($$ is an escaped $, not a variable)."""
+    return {match["name"] or match["bare"] for match in VARIABLE.finditer(text) if not match["escaped"]}
+
+
+ENV_EXAMPLE = dotenv(ROOT / ".env.example")
+# What an operator's .env holds: the example, with a password of their own wherever it has none.
+OPERATOR_ENV = {name: value or f"{name.lower().replace('_', '')}0123" for name, value in ENV_EXAMPLE.items()}
+RAW_COMPOSE = yaml.safe_load(COMPOSE_TEXT)
+COMPOSE = interpolate(RAW_COMPOSE, OPERATOR_ENV)
 CONTAINERISED = [service for service in SERVICES if service.dockerfile is not None]
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 DEFAULTS = Settings.model_construct()  # the declared defaults, whatever this machine's environment says
@@ -158,3 +216,77 @@ def test_the_docker_build_context_keeps_what_the_images_copy():
     assert copied >= {"shared", "admin", "services/registration", "services/mailer", "services/confirmation-web"}
     for source in copied:
         assert not any(source == pattern or source.startswith(pattern + "/") for pattern in ignored), source
+
+
+def test_the_management_ui_and_mailpit_are_published_on_this_machine_only():
+    # The mailer's queues and Mailpit's inbox hold live confirmation links.
+    for name in ("rabbitmq", "mailpit"):
+        ports = COMPOSE["services"][name]["ports"]
+        assert ports, name
+        for entry in ports:
+            assert str(entry).startswith("127.0.0.1:"), f"{name}: {entry} is published on every interface"
+    assert container_ports(COMPOSE["services"]["rabbitmq"]) == {15672}  # AMQP itself is not published
+    assert "ports" not in COMPOSE["services"]["postgres"]
+
+
+CREDENTIALS = {"postgres": ("POSTGRES_USER", "POSTGRES_PASSWORD"),
+               "rabbitmq": ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS")}
+
+
+def strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_no_credential_is_written_in_the_compose_file():
+    references: dict[str, set[str]] = {}  # variable → the operators it is used with ("" for none)
+    for match in VARIABLE.finditer(COMPOSE_TEXT):
+        if not match["escaped"]:
+            references.setdefault(match["name"] or match["bare"], set()).add(match["operator"] or "")
+    # Each variable stands for itself: the credentials are where it appears as <NAME>.
+    marked = interpolate(RAW_COMPOSE, {name: f"<{name}>" for name in references})
+    credentials = set()
+    for service, names in CREDENTIALS.items():
+        for name in names:
+            value = marked["services"][service]["environment"][name]
+            assert re.fullmatch(r"<\w+>", value), f"{service}: {name} is written in the file, not from .env"
+            credentials.add(value.strip("<>"))
+    # Every URL's user and password (DATABASE_URL, AMQP_URL, …) are variables too.
+    userinfos = [match[1] for text in strings(marked) for match in re.finditer(r"://([^/@]*)@", text)]
+    assert len(userinfos) >= 2
+    for userinfo in userinfos:
+        assert re.fullmatch(r"<\w+>:<\w+>", userinfo), f"a URL in the file has credentials: {userinfo}"
+        credentials.update(part.strip("<>") for part in userinfo.split(":"))
+    # …that compose requires to be set (${NAME:?…}) rather than falling back to a default of the file.
+    for name in credentials:
+        assert references[name] == {":?"}, f"{name} must be ${{{name}:?…}} wherever it is used"
+    # And no service sets a secret-looking variable to a literal.
+    for service, definition in marked["services"].items():
+        for name, value in definition.get("environment", {}).items():
+            if re.search(r"PASS|SECRET|TOKEN", name):
+                assert re.fullmatch(r"<\w+>", str(value)), f"{service}: {name} is written in the file"
+
+
+def test_every_variable_compose_uses_is_in_env_example_which_ships_no_password():
+    assert compose_variables(COMPOSE_TEXT) == set(ENV_EXAMPLE)
+    for name, value in ENV_EXAMPLE.items():
+        if "PASSWORD" in name:
+            assert value == "", f".env.example must not ship a password: {name}"
+    # With the example as it is, compose refuses to start rather than run without passwords.
+    with pytest.raises(AssertionError, match="PASSWORD"):
+        interpolate(RAW_COMPOSE, ENV_EXAMPLE)
+    # The compose URLs carry the operator's credentials.
+    backend = COMPOSE["services"]["registration"]["environment"]
+    assert backend["DATABASE_URL"] == (f"postgresql+asyncpg://{OPERATOR_ENV['POSTGRES_USER']}:"
+                                       f"{OPERATOR_ENV['POSTGRES_PASSWORD']}@postgres:5432/"
+                                       f"{OPERATOR_ENV['POSTGRES_DB']}")
+    assert backend["AMQP_URL"] == (f"amqp://{OPERATOR_ENV['RABBITMQ_USER']}:"
+                                   f"{OPERATOR_ENV['RABBITMQ_PASSWORD']}@rabbitmq:5672/")
+
+
+def test_the_env_file_is_never_committed():
+    ignored = {line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()}
+    assert ".env" in ignored

@@ -16,7 +16,7 @@ import logging
 
 import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from prometheus_client import Counter
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -79,6 +79,17 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._linger_seconds = linger_seconds
         self._wake = asyncio.Event()
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True only while the relay is relaying through an open channel to RabbitMQ: False before
+        it first connected, while the broker is away (until the robust connection has reopened the
+        channel) and after it stopped. Readiness reads it, rather than opening a connection per probe."""
+        connection, channel = self._connection, self._channel
+        return (connection is not None and channel is not None and connection.connected.is_set()
+                and not channel.is_closed)
 
     async def run(self) -> None:
         """Relay until cancelled, surviving restarts of RabbitMQ and PostgreSQL."""
@@ -89,8 +100,10 @@ class OutboxRelay:
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
                 channel.return_callbacks.add(self._on_return)
                 exchange = await declare_topology(channel, self._topology)
+                self._connection, self._channel = connection, channel
                 await self._relay_forever(exchange)
             finally:
+                self._connection = self._channel = None
                 await connection.close()
         finally:
             listener.cancel()

@@ -1,12 +1,18 @@
 """`userreg user create|list|set-status`: users, through the registration service's own service
 layer, so an operator's user passes the same checks, gets the same response shape and, when the
 app confirms emails, the same confirmation email (its event leaves through the outbox relay of a
-running registration service)."""
+running registration service).
+
+A new user's password is never an argument: a process's command line is readable by every user of
+the machine (ps, /proc) and stays in shell histories. It is typed at a prompt, or piped in with
+`--password-stdin`."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -56,13 +62,35 @@ def typed_properties(tenant: Tenant, raw: dict[str, str]) -> dict[str, Any]:
     return typed
 
 
+def read_password(from_stdin: bool) -> str:
+    """The new user's password: the first line of standard input (without its line break) with
+    `--password-stdin`, else typed twice at a prompt that does not echo it, on a terminal."""
+    if from_stdin:
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        raise UsageError("no password: type it at the prompt (run the command in a terminal) "
+                         "or pipe it in with --password-stdin")
+    try:
+        password = getpass.getpass("Password: ")
+        again = getpass.getpass("Password again: ")
+    except EOFError:
+        raise UsageError("no password typed") from None
+    if again != password:
+        raise UsageError("the two passwords differ")
+    return password
+
+
 async def create_user(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     raw = parse_assignments(args.properties, "property")
+    if any(name.lower() == rules.PASSWORD for name in raw):
+        raise UsageError("the password is not taken on the command line, where other users of the "
+                         "machine can read it: type it at the prompt or pipe it in with --password-stdin")
+    password = read_password(args.password_stdin)
     async with registrar(settings) as service:
         tenant = await _tenant(service, settings, args.app)
+        properties = {**typed_properties(tenant, raw), rules.PASSWORD: password}
         try:
-            return await service.create_user(tenant, typed_properties(tenant, raw),
-                                             locale=args.locale or rules.DEFAULT_LOCALE)
+            return await service.create_user(tenant, properties, locale=args.locale or rules.DEFAULT_LOCALE)
         except errors.ApiError as error:
             raise refused(error) from None
 
@@ -99,12 +127,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = group.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
 
     parser = sub.add_parser(
-        "create", help="create a user: userreg user create APP email=a@b.c password=… name=…",
+        "create", help="create a user: userreg user create APP email=a@b.c name=… (password at a prompt)",
         description="Create a user as registration does (same checks and error codes, same confirmation "
         "email). Values are typed by the app's schema; for a new property, numbers and true/false are "
-        "taken as such. Prints the user as JSON (never the password).")
+        "taken as such. The password is typed at a prompt, or piped in with --password-stdin "
+        "(`userreg user create APP email=… --password-stdin < password.txt`, or through a pipe); it is "
+        "never a NAME=VALUE argument, where other users of the machine could read it. Prints the user "
+        "as JSON (never the password).")
     parser.add_argument("app", metavar="APP", help="appId or name")
-    parser.add_argument("properties", nargs="+", metavar="NAME=VALUE")
+    parser.add_argument("properties", nargs="+", metavar="NAME=VALUE", help="the user's properties, "
+                        "the password excepted")
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input instead of a prompt")
     parser.add_argument("--locale", help="the user's blUserLocale when not given as a property (default en)")
     parser.set_defaults(handler=create_user)
 

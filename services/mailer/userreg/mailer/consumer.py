@@ -77,7 +77,12 @@ class MailConsumer:
 
     @property
     def ready(self) -> bool:
-        return self._consuming and self._connection is not None and not self._connection.is_closed
+        """True only while consuming through an open channel to RabbitMQ: False before the first
+        connection, while the broker is away (until the robust connection has reopened the channel
+        and its consumer) and once stopping. Readiness reads it, rather than opening a connection."""
+        connection, channel = self._connection, self._channel
+        return (self._consuming and connection is not None and channel is not None
+                and connection.connected.is_set() and not channel.is_closed)
 
     async def run(self) -> None:
         """Consume until `stop()`; then finish the messages in hand and close the connection."""

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from userreg.registration.bootstrap import open_registrar
-from userreg.registration.keys import ENGINE, REGISTRAR, SETTINGS
+from userreg.registration.keys import ENGINE, REGISTRAR, RELAY, SETTINGS
 from userreg.registration.middleware import envelope_and_metrics
 from userreg.registration.routes import add_routes
 from userreg.shared.db import create_engine
@@ -59,6 +59,7 @@ async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds,
                         linger_seconds=RELAY_LINGER_SECONDS)
+    app[RELAY] = relay  # /ready reports the state of its connection
     task = asyncio.create_task(relay.run(), name="outbox-relay")
     yield
     task.cancel()

@@ -30,10 +30,14 @@ class BeforeRegisterWebhook:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
     async def check(self, url: str, app_id: str, user: dict[str, Any]) -> None:
-        """Return when the webhook allows the user; raise 3014 when it refuses, fails or is too slow."""
+        """Return when the webhook allows the user; raise 3014 when it refuses, fails, is too slow
+        or redirects (redirects are not followed)."""
         payload = {"event": "beforeRegister", "appId": app_id, "user": user}
         try:
-            async with self._http.post(url, json=payload, timeout=self._timeout,
+            # Never followed: a redirect would send the candidate's properties to a server the app
+            # did not name (and one it may not reach from outside, an internal address). A 3xx is
+            # a non-2xx answer like any other, and refuses.
+            async with self._http.post(url, json=payload, timeout=self._timeout, allow_redirects=False,
                                        headers={"User-Agent": "userreg-registration"}) as response:
                 body = await response.content.read(MAX_ANSWER_BYTES)
                 refusal = webhook_refusal(response.status, response.headers.get("Content-Type"), body)
