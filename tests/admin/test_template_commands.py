@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -97,7 +98,85 @@ async def test_the_services_render_the_override(auserreg, new_app, files, sessio
     app_id = (await asyncio.to_thread(new_app))["appId"]
     text = files("body.txt", "Dear {{ user.name }}")
     assert (await auserreg("template", "set", app_id, "confirmation", "--text-file", text)).code == 0
-    store = TemplateStore()
+    store = TemplateStore(render_seconds=1.0, output_bytes=64 * 1024)
     async with sessions() as session:
         source = await store.source(session, app_id, "confirmation", "en")
     assert store.render_email(source, {"user": {"name": "<Ann>"}, "app_name": "A"}).text == "Dear <Ann>"
+
+
+def refused(outcome, reason: str) -> None:
+    assert outcome.code == 1, (outcome.code, outcome.err)
+    assert outcome.err.count("\n") == 1 and reason in outcome.err, outcome.err
+    assert "nothing stored" in outcome.err and "Traceback" not in outcome.err
+
+
+def test_a_template_that_breaks_a_render_limit_is_refused_and_nothing_is_stored(userreg, new_app, files,
+                                                                                monkeypatch):
+    monkeypatch.setenv("TEMPLATE_RENDER_SECONDS", "0.3")
+    app_id = new_app(email_confirmation=True)["appId"]
+    assert userreg("schema", "add", app_id, "age", "--type", "INT").code == 0
+    bombs = [
+        ("confirmation", "--text-file", "{{ 'a' * 10**10 }}", "TEMPLATE_OUTPUT_BYTES"),
+        ("confirmation", "--html-file",
+         "{% for i in range(100000) %}<p>{{ confirmation_url }}</p>{% endfor %}", "TEMPLATE_OUTPUT_BYTES"),
+        ("registration", "--subject-file", "{{ 10 ** (10 ** 10) }}", "bits"),
+        # Big only with the user's data: the sample user has a value for every column of the schema.
+        ("registration", "--text-file", "{{ 'x' * user.age * 100000 }}", "TEMPLATE_OUTPUT_BYTES"),
+        ("confirmation-pending", "--html-file",
+         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+         "TEMPLATE_RENDER_SECONDS (0.3 s)"),
+        # A bomb in a branch the page shows only sometimes: every way the page is shown is tried.
+        ("confirmation-expired", "--html-file",
+         "{% if resend == 'too_soon' %}{{ 'x'|center(10**9) }}{% endif %}expired", "TEMPLATE_OUTPUT_BYTES"),
+    ]
+    for name, option, content, reason in bombs:
+        started = time.monotonic()
+        outcome = userreg("template", "set", app_id, name, option, files(f"{name}.part", content))
+        refused(outcome, reason)
+        assert "breaks a render limit with sample data" in outcome.err
+        assert time.monotonic() - started < 5
+        assert userreg("template", "show", app_id, name).json["source"] == "default", name
+
+
+def test_a_template_that_fails_to_render_with_sample_data_is_refused(userreg, new_app, files):
+    app_id = new_app(email_confirmation=True)["appId"]
+    for name, option, content in [
+        ("confirmation", "--text-file", "{{ user.name.__class__.__mro__ }}"),  # the sandbox refuses it
+        ("confirmation", "--html-file", "{{ user.no_such_column.first }}"),
+        ("confirmation-failed", "--html-file", "{{ 1 // (failure == 'nothing') }}"),
+    ]:
+        outcome = userreg("template", "set", app_id, name, option, files(f"{name}.part", content))
+        refused(outcome, "fails to render with sample data")
+        assert userreg("template", "show", app_id, name).json["source"] == "default"
+
+
+def test_the_sample_data_is_what_the_services_give_the_template(userreg, new_app, files):
+    app_id = new_app(email_confirmation=True)["appId"]
+    assert userreg("schema", "add", app_id, "age", "--type", "INT").code == 0
+    assert userreg("schema", "add", app_id, "member", "--type", "BOOLEAN").code == 0
+    text = files("body.txt", "{{ user.name }} ({{ user.age + 1 }}, {{ user.member and 'member' }}) "
+                             "{{ identity_name }}={{ identity_value }} {{ confirmation_url[:4] }} "
+                             "{{ expires_at[:2] }}{{ user.password.oops if user.password }}")
+    stored = userreg("template", "set", app_id, "confirmation", "--text-file", text)
+    assert stored.code == 0, stored.err
+    # The welcome email is also sent without a link (apps that do not confirm): both must render.
+    welcome = files("welcome.txt", "{{ confirmation_url|length if confirmation_url else 'no link' }}")
+    assert userreg("template", "set", app_id, "registration", "--text-file", welcome).code == 0
+    page = files("page.html", '<body data-page="{{ page }}">{{ user.name }} {{ identity_value }} '
+                              '{{ expires_at_text }} {{ new_link_expires_at_text }} '
+                              '{{ retry_after_seconds }}</body>')
+    for name in ("confirmation-pending", "confirmation-confirmed", "confirmation-expired",
+                 "confirmation-disabled", "confirmation-failed"):
+        assert userreg("template", "set", app_id, name, "--html-file", page).code == 0, name
+
+
+async def test_the_limits_hold_when_the_command_runs_off_the_main_thread(auserreg, new_app, files,
+                                                                         monkeypatch):
+    monkeypatch.setenv("TEMPLATE_RENDER_SECONDS", "0.3")
+    app_id = (await asyncio.to_thread(new_app))["appId"]
+    bomb = files("loop.html", "{% set s = 'x' * 50000 %}{% for a in s %}{% for b in s %}{% endfor %}"
+                              "{% endfor %}")
+    started = time.monotonic()
+    outcome = await auserreg("template", "set", app_id, "confirmation-confirmed", "--html-file", bomb)
+    refused(outcome, "TEMPLATE_RENDER_SECONDS (0.3 s)")
+    assert time.monotonic() - started < 5

@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     webhook_timeout_seconds: float = Field(5.0, gt=0)
 
+    # Limits of every render of an email (its three parts together) or a page, operators' templates
+    # and the shipped ones alike. A template that breaks one is refused by `userreg template set`;
+    # at send time its email is dead-lettered, and confirmation-web serves the shipped page instead.
+    # Wall-clock seconds a render may take (the mailer and confirmation-web render in their event
+    # loop, which waits that long at most; the shipped templates take well under a millisecond).
+    template_render_seconds: float = Field(1.0, gt=0, le=60)
+    # Bytes (UTF-8) a render may produce; no value a template builds may be longer either. The
+    # shipped templates produce a few KiB.
+    template_output_bytes: int = Field(512 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
+
     outbox_batch_size: int = Field(200, ge=1)
     outbox_poll_seconds: float = Field(2.0, gt=0)
 

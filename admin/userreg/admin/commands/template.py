@@ -1,13 +1,19 @@
 """`userreg template set|show|reset`: an app's overrides of the email and page templates (SPEC §5, §6).
 
 Overrides are rows of the `templates` table; the mailer and confirmation-web read them on every
-render, so a change is live at once, without a restart.
+render, so a change is live at once, without a restart. `set` first renders the template the way
+the services will, with sample data of the app (SPEC §5's variables, a user with a value for every
+column of its schema; for a page, each way confirmation-web shows it), under the render limits
+(`TEMPLATE_RENDER_SECONDS`, `TEMPLATE_OUTPUT_BYTES`): a template that breaks one or fails to
+render is refused and nothing is stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +22,27 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from userreg.admin.database import open_database
-from userreg.admin.errors import UsageError
+from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
-from userreg.shared.db.models import Template
+from userreg.confirmation_web.pages import sample_contexts
+from userreg.mailer.compose import template_context
+from userreg.shared.apps import schema_of
+from userreg.shared.confirmations import SECRET_PROPERTIES, new_confirmation, user_event
+from userreg.shared.db.models import App, ColumnType, SchemaColumn, Template, User, UserStatus
+from userreg.shared.events import USER_REGISTERED
+from userreg.shared.settings import Settings
 from userreg.shared.templates import (
     EMAIL_TEMPLATES,
     PAGE_TEMPLATES,
     TEMPLATE_NAMES,
+    TemplateLimitExceeded,
     TemplateSource,
     TemplateStore,
     available_locales,
     is_email,
     pick_locale,
 )
+from userreg.shared.tokens import new_guid
 
 LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 MAX_TEMPLATE_BYTES = 256 * 1024
@@ -74,7 +88,7 @@ def read_part(path: str | None, option: str) -> str | None:
     return content
 
 
-def source_from_files(name: str, subject_file: str | None, text_file: str | None,
+def source_from_files(store: TemplateStore, name: str, subject_file: str | None, text_file: str | None,
                       html_file: str | None) -> TemplateSource:
     """The parts an operator gave, read and compiled; raises `UsageError` for a broken one."""
     if not is_email(name) and (subject_file or text_file):
@@ -88,21 +102,36 @@ def source_from_files(name: str, subject_file: str | None, text_file: str | None
     if source.subject is not None and len(source.subject.strip().splitlines()) > 1:
         raise UsageError("--subject-file: a subject is one line")
     try:
-        TemplateStore().check(name, source)
+        store.check(name, source)
     except TemplateSyntaxError as exc:
         raise UsageError(f"template {name!r} does not compile: {exc.message} (line {exc.lineno})") from None
     return source
 
 
-async def set_template(args: argparse.Namespace, settings) -> dict[str, Any]:
+async def set_template(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     name = check_name(args.name)
     locale = normalise_locale(args.locale)
-    source = source_from_files(name, args.subject_file, args.text_file, args.html_file)
+    store = TemplateStore.from_settings(settings)
+    source = source_from_files(store, name, args.subject_file, args.text_file, args.html_file)
     given = {"subject": source.subject and source.subject.strip(), "text_body": source.text,
              "html_body": source.html}
     given = {column: value for column, value in given.items() if value is not None}
     async with open_database(settings) as sessions, sessions() as session, session.begin():
         app = await find_app(session, args.app)
+        stored = (await session.execute(
+            select(Template.subject, Template.text_body, Template.html_body).where(
+                Template.app_id == app.app_id, Template.name == name, Template.locale == locale))).first()
+        subject, text, html = stored or (None, None, None)
+        # What the services will render: the parts given, the others from the earlier override or
+        # the shipped default (as `TemplateStore.source` merges them).
+        shipped_locale = pick_locale(locale or None)
+        default = store.default_source(name, shipped_locale)
+        effective = TemplateSource(subject=given.get("subject") or subject or default.subject,
+                                   text=given.get("text_body") or text or default.text,
+                                   html=given.get("html_body") or html or default.html)
+        columns = (await schema_of(session, app.app_id)).values()
+        samples = sample_contexts_of(app, name, columns, shipped_locale, settings)
+        try_with_sample_data(store, name, effective, samples)
         # Parts not given keep what an earlier override set.
         statement = insert(Template).values(app_id=app.app_id, name=name, locale=locale, **given)
         await session.execute(statement.on_conflict_do_update(
@@ -115,6 +144,69 @@ async def set_template(args: argparse.Namespace, settings) -> dict[str, Any]:
                 "overridden": _overridden_parts(row)}
 
 
+def try_with_sample_data(store: TemplateStore, name: str, source: TemplateSource,
+                         contexts: Iterable[dict[str, Any]]) -> None:
+    """Render the template with each sample context, under the services' limits; `CommandFailed`
+    (exit 1) naming the limit or the error when it cannot be rendered."""
+    for context in contexts:
+        try:
+            if is_email(name):
+                store.render_email(source, context)
+            else:
+                store.render_page(source, context)
+        except TemplateLimitExceeded as exc:
+            raise CommandFailed(f"template {name!r} breaks a render limit with sample data, nothing stored: "
+                                f"{exc.reason}") from None
+        except Exception as exc:  # an operator's template may fail in any way
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            raise CommandFailed(f"template {name!r} fails to render with sample data, nothing stored: "
+                                f"{problem}") from None
+
+
+# Sample values of the built-in columns; other columns get one of their type.
+SAMPLE_PROPERTIES = {"email": "ann.example@example.com", "name": "Ann Example"}
+
+
+SAMPLE_NUMBERS = {
+    ColumnType.INT: 42,
+    ColumnType.DOUBLE: 4.2,
+    ColumnType.BOOLEAN: True,
+    # Stored as epoch milliseconds, as Backendless returns dates.
+    ColumnType.DATETIME: int(datetime(2030, 1, 31, 12, tzinfo=timezone.utc).timestamp() * 1000),
+}
+
+
+def sample_value(column: SchemaColumn, locale: str) -> Any:
+    if column.type in SAMPLE_NUMBERS:
+        return SAMPLE_NUMBERS[column.type]
+    if column.name == "blUserLocale":
+        return locale
+    text = SAMPLE_PROPERTIES.get(column.name, f"Sample {column.name}")
+    return text[:column.max_length] if column.max_length else text
+
+
+def sample_contexts_of(app: App, name: str, columns: Iterable[SchemaColumn], locale: str,
+                       settings: Settings) -> list[dict[str, Any]]:
+    """What the services give the template, filled with a sample user of the app: for an email the
+    variables of SPEC §5 (the welcome email also without a confirmation link, as apps that do not
+    confirm send it), for a page each way confirmation-web shows it."""
+    properties = {column.name: sample_value(column, locale) for column in columns
+                  if column.name not in SECRET_PROPERTIES}
+    if not is_email(name):
+        return sample_contexts(name, app_id=app.app_id, app_name=app.name,
+                               identity_property=app.identity_property, properties=properties,
+                               link_ttl_seconds=app.confirmation_link_ttl,
+                               public_confirmation_url=settings.public_confirmation_url, locale=locale)
+    # A user that is never stored, so that the event is built exactly as registration builds it.
+    user = User(object_id=new_guid(), app_id=app.app_id, properties=properties,
+                status=UserStatus.EMAIL_CONFIRMATION_PENDING)
+    _, confirmation = new_confirmation(app, user, settings.public_confirmation_url)
+    events = [user_event(USER_REGISTERED, app, user, confirmation)]
+    if name == "registration":
+        events.append(user_event(USER_REGISTERED, app, user))
+    return [template_context(event, app_name=app.name) for event in events]
+
+
 def _overridden_parts(row: Template | None) -> list[str]:
     if row is None:
         return []
@@ -122,10 +214,10 @@ def _overridden_parts(row: Template | None) -> list[str]:
     return [part for part, value in parts if value]
 
 
-async def show_template(args: argparse.Namespace, settings) -> dict[str, Any]:
+async def show_template(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     name = check_name(args.name)
     locale = normalise_locale(args.locale)
-    store = TemplateStore()
+    store = TemplateStore.from_settings(settings)
     async with open_database(settings) as sessions, sessions() as session:
         app = await find_app(session, args.app)
         # The same resolution the services use: the locale's override, else the every-locale one;
@@ -161,7 +253,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser(
         "template", help="override an app's email and page templates",
         description="Templates: emails " + ", ".join(EMAIL_TEMPLATES) + " (subject, text, HTML) and pages "
-        + ", ".join(PAGE_TEMPLATES) + " (HTML). Jinja2, sandboxed; HTML is autoescaped.")
+        + ", ".join(PAGE_TEMPLATES) + " (HTML). Jinja2, sandboxed; HTML is autoescaped. Rendering is "
+        "limited by TEMPLATE_RENDER_SECONDS and TEMPLATE_OUTPUT_BYTES; `set` tries a template with sample "
+        "data first.")
     sub = group.add_subparsers(dest="template_command", required=True, metavar="COMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
@@ -169,7 +263,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("name", metavar="NAME", help="template name")
         parser.add_argument("--locale", metavar="L", help="a shipped locale; without it, every locale")
 
-    parser = sub.add_parser("set", help="store an override from files (parts not given keep their value)")
+    parser = sub.add_parser("set", help="store an override from files (parts not given keep their value), "
+                            "once it renders with sample data within the limits")
     common(parser)
     parser.add_argument("--subject-file", metavar="F", help="email subject (one line)")
     parser.add_argument("--text-file", metavar="F", help="email plain-text body")

@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 ENGINE_KEY = web.AppKey("engine", AsyncEngine)
-RELAY_KEY = web.AppKey("outbox_relay", asyncio.Task)
 STATIC = resources.files("userreg.confirmation_web").joinpath("static")
 # The forms post a token and nothing else: a small body limit is plenty.
 MAX_BODY_BYTES = 16 * 1024
@@ -66,7 +65,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ENGINE_KEY] = engine
     app[views.CONFIRMATIONS_KEY] = Confirmations(sessions, reads, settings.public_confirmation_url,
                                                  settings.resend_cooldown_seconds)
-    app[views.PAGES_KEY] = PageRenderer(TemplateStore(), sessions, settings.public_confirmation_url)
+    app[views.PAGES_KEY] = PageRenderer(TemplateStore.from_settings(settings), sessions,
+                                        settings.public_confirmation_url)
     yield
     await reads.close()
     await engine.dispose()
@@ -76,8 +76,8 @@ async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     relay = OutboxRelay(app[ENGINE_KEY], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
+    app[views.RELAY_KEY] = relay  # /ready reports the state of its connection
     task = asyncio.create_task(_keep_running(relay), name="outbox-relay")
-    app[RELAY_KEY] = task
     yield
     await stop_task(task, RELAY_STOP_SECONDS)
 

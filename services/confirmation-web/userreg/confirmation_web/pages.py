@@ -5,23 +5,39 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timezone
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from jinja2 import TemplateSyntaxError
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from userreg.confirmation_web.handlers import Outcome
-from userreg.confirmation_web.rules import Page, choose_locale, identity_of
+from userreg.confirmation_web.handlers import Failure, Outcome, Resend, show
+from userreg.confirmation_web.rules import HTTP_STATUS, Link, Page, choose_locale, identity_of
 from userreg.shared.confirmations import SECRET_PROPERTIES
-from userreg.shared.templates import DEFAULT_LOCALE, TemplateSource, TemplateStore, available_locales
+from userreg.shared.db.models import UserStatus
+from userreg.shared.templates import (
+    DEFAULT_LOCALE,
+    TemplateLimitExceeded,
+    TemplateSource,
+    TemplateStore,
+    available_locales,
+)
+from userreg.shared.tokens import new_guid, new_token
 
 logger = logging.getLogger(__name__)
 
 PAGES_SERVED = Counter("userreg_confirmation_pages_total", "Confirmation pages served", ["page", "status"])
+
+# An override that broke a render limit is not tried again for this long (per app, page and source):
+# each try may hold the event loop for up to TEMPLATE_RENDER_SECONDS, and anyone can open a page.
+BROKEN_OVERRIDE_SECONDS = 60.0
+BROKEN_OVERRIDES_KEPT = 1000
 
 # The page shown when something on our side failed (not a template an app can override).
 ERROR_PAGE = "error"
@@ -70,6 +86,39 @@ def format_datetime(moment: datetime | None, locale: str) -> str | None:
     return moment.strftime("%d %b %Y, %H:%M UTC")
 
 
+def page_context(outcome: Outcome, locale: str, nonce: str, base_path: str) -> dict[str, Any]:
+    """Everything a page template may use (documented in the service's README); links, forms and
+    assets live under `base_path`, the public URL's path."""
+    link = outcome.link
+    app_id = link.app_id if link else outcome.app_id
+    app_name = link.app_name if link else outcome.app_name
+    return {
+        "page": outcome.page.value,
+        "locale": locale,
+        "app_id": app_id,
+        "app_name": app_name,
+        "app_initial": (app_name or "").strip()[:1].upper(),
+        "identity_name": link.identity_property if link else None,
+        "identity_value": identity_of(link) if link else None,
+        "user": {key: value for key, value in link.properties.items() if key not in SECRET_PROPERTIES}
+        if link else {},
+        "expires_at": link.expires_at if link else None,
+        "expires_at_text": format_datetime(link.expires_at if link else None, locale),
+        "token": outcome.token,
+        "confirm_url": f"{base_path}/{app_id}/confirm" if app_id else None,
+        "resend_url": f"{base_path}/{app_id}/confirm/resend" if app_id else None,
+        "can_resend": bool(link and link.confirmation_required and outcome.token),
+        "just_confirmed": outcome.just_confirmed,
+        "resend": outcome.resend,
+        "retry_after_seconds": outcome.retry_after_seconds,
+        "new_link_expires_at": outcome.new_link_expires_at,
+        "new_link_expires_at_text": format_datetime(outcome.new_link_expires_at, locale),
+        "failure": outcome.failure,
+        "static_url": f"{base_path}/static",
+        "csp_nonce": nonce,
+    }
+
+
 class PageRenderer:
     """Renders pages through the shared `TemplateStore`, so an app's override (set with
     `userreg template set`) is used from the next request on, without a restart."""
@@ -82,6 +131,8 @@ class PageRenderer:
         # Links, forms and assets live under the public URL's path (a proxy may mount us below /).
         self._base_path = urlsplit(public_confirmation_url).path.rstrip("/")
         self._locales = available_locales()
+        # (app, page, hash of the override) → until when the override is skipped.
+        self._broken: dict[tuple[str, str, int], float] = {}
 
     @property
     def static_url(self) -> str:
@@ -96,34 +147,7 @@ class PageRenderer:
 
     def context(self, outcome: Outcome, locale: str, nonce: str) -> dict[str, Any]:
         """Everything a page template may use (documented in the service's README)."""
-        link = outcome.link
-        app_id = link.app_id if link else outcome.app_id
-        app_name = link.app_name if link else outcome.app_name
-        return {
-            "page": outcome.page.value,
-            "locale": locale,
-            "app_id": app_id,
-            "app_name": app_name,
-            "app_initial": (app_name or "").strip()[:1].upper(),
-            "identity_name": link.identity_property if link else None,
-            "identity_value": identity_of(link) if link else None,
-            "user": {key: value for key, value in link.properties.items() if key not in SECRET_PROPERTIES}
-            if link else {},
-            "expires_at": link.expires_at if link else None,
-            "expires_at_text": format_datetime(link.expires_at if link else None, locale),
-            "token": outcome.token,
-            "confirm_url": f"{self._base_path}/{app_id}/confirm" if app_id else None,
-            "resend_url": f"{self._base_path}/{app_id}/confirm/resend" if app_id else None,
-            "can_resend": bool(link and link.confirmation_required and outcome.token),
-            "just_confirmed": outcome.just_confirmed,
-            "resend": outcome.resend,
-            "retry_after_seconds": outcome.retry_after_seconds,
-            "new_link_expires_at": outcome.new_link_expires_at,
-            "new_link_expires_at_text": format_datetime(outcome.new_link_expires_at, locale),
-            "failure": outcome.failure,
-            "static_url": self.static_url,
-            "csp_nonce": nonce,
-        }
+        return page_context(outcome, locale, nonce, self._base_path)
 
     async def render(self, outcome: Outcome, accept_language: str | None) -> web.Response:
         locale = self.locale_for(outcome, accept_language)
@@ -140,25 +164,37 @@ class PageRenderer:
 
     async def _html(self, page: Page, app_id: str | None, locale: str, context: dict[str, Any]) -> str:
         """The page from the app's override, or from the shipped default when `app_id` is None."""
+        default = self._store.default_source(page.value, locale)
         if app_id is None:
-            return self._store.render_page(self._store.default_source(page.value, locale), context)
+            return self._store.render_page(default, context)
         async with self._sessions() as session:
             source = await self._store.source(session, app_id, page.value, locale)
+        if source.html == default.html:
+            return self._store.render_page(default, context)
+        broken = (app_id, page.value, hash(source.html))
+        if self._broken.get(broken, 0.0) > time.monotonic():
+            return self._store.render_page(default, context)
         try:
             return self._store.render_page(source, context)
         except Exception as error:  # an override is operator code: any error in it is possible
-            default = self._store.default_source(page.value, locale)
-            if source.html == default.html:
-                raise
-            # A broken override must not stop users from confirming: fall back to the shipped
-            # page and say so in the log, where the operator looks. The message helps fixing the
-            # template, but a template can put any value into it, so the token is cut out.
-            message = str(error)
-            if context.get("token"):
-                message = message.replace(context["token"], "[token]")
-            logger.warning("app %s: page template %s (%s) failed to render (%s: %s); using the default",
-                           app_id, page.value, locale, type(error).__name__, message[:500])
+            # A broken override must not stop users from confirming: fall back to the shipped page
+            # (same status) and say so in the log, where the operator looks. Without the error's
+            # message: a template can put any value, the user's data or the token, into it.
+            if isinstance(error, TemplateLimitExceeded):
+                self._remember_broken(broken)
+            logger.warning("app %s: page template %s (%s) failed to render (%s); serving the shipped page%s",
+                           app_id, page.value, locale, describe_failure(error),
+                           f" for {BROKEN_OVERRIDE_SECONDS:g} s" if isinstance(error, TemplateLimitExceeded)
+                           else "")
             return self._store.render_page(default, context)
+
+    def _remember_broken(self, key: tuple[str, str, int]) -> None:
+        now = time.monotonic()
+        if len(self._broken) >= BROKEN_OVERRIDES_KEPT:
+            self._broken = {known: until for known, until in self._broken.items() if until > now}
+            if len(self._broken) >= BROKEN_OVERRIDES_KEPT:
+                self._broken.clear()
+        self._broken[key] = now + BROKEN_OVERRIDE_SECONDS
 
     def render_error(self, status: int, accept_language: str | None) -> web.Response:
         """Our own failure (database away, a bug): a page that says so, never a traceback."""
@@ -171,3 +207,56 @@ class PageRenderer:
         if status == 503:
             response.headers["Retry-After"] = "5"
         return response
+
+
+def describe_failure(error: Exception) -> str:
+    """What went wrong in a template, for the log: the limit it broke, or the error's type and the
+    template line, never the error's message (it may hold a user's data)."""
+    if isinstance(error, TemplateLimitExceeded):
+        return f"TemplateLimitExceeded: {error.reason}"
+    if isinstance(error, TemplateSyntaxError):  # about the template's own text
+        return f"TemplateSyntaxError at line {error.lineno}: {error.message}"
+    line = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == "<template>":
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return type(error).__name__ if line is None else f"{type(error).__name__} at line {line}"
+
+
+def sample_contexts(page_name: str, *, app_id: str, app_name: str, identity_property: str,
+                    properties: Mapping[str, Any], link_ttl_seconds: int, public_confirmation_url: str,
+                    locale: str) -> list[dict[str, Any]]:
+    """The contexts a page is rendered with, one for each way confirmation-web shows it, filled with
+    sample values: `userreg template set` renders an override with them before it stores it."""
+    page = Page(page_name)
+    now = datetime.now(timezone.utc)
+    ttl = timedelta(seconds=link_ttl_seconds)
+    token = new_token()
+
+    def link(status: UserStatus, expires_at: datetime | None) -> Link:
+        return Link(app_id=app_id, app_name=app_name, identity_property=identity_property,
+                    confirm_on_get=False, confirmation_required=True, user_id=new_guid(), status=status,
+                    expires_at=expires_at, properties=properties)
+
+    pending = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now + ttl)
+    expired = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now - timedelta(hours=1))
+    confirmed = link(UserStatus.ENABLED, None)
+    outcomes = {
+        Page.PENDING: [show(Page.PENDING, pending, token)],
+        Page.CONFIRMED: [show(Page.CONFIRMED, confirmed, just_confirmed=True),
+                         show(Page.CONFIRMED, confirmed)],
+        Page.EXPIRED: [
+            show(Page.EXPIRED, expired, token),
+            show(Page.EXPIRED, expired, token, status=429, resend=Resend.TOO_SOON, retry_after_seconds=42),
+            show(Page.EXPIRED, expired, token, resend=Resend.UNAVAILABLE),
+            show(Page.EXPIRED, expired, status=200, resend=Resend.SENT, new_link_expires_at=now + ttl),
+        ],
+        Page.DISABLED: [show(Page.DISABLED, link(UserStatus.DISABLED, now + ttl))],
+        Page.FAILED: [Outcome(page=Page.FAILED, status=HTTP_STATUS[Page.FAILED], failure=failure,
+                              app_id=app_id, app_name=app_name)
+                      for failure in (Failure.UNKNOWN, Failure.MALFORMED, Failure.CROSS_SITE)],
+    }[page]
+    base_path = urlsplit(public_confirmation_url).path.rstrip("/")
+    return [page_context(outcome, locale, "sample-nonce", base_path) for outcome in outcomes]

@@ -24,7 +24,7 @@ from userreg.mailer.deliveries import DATABASE_ERRORS, AppInfo, DeliveryLog, loa
 from userreg.mailer.policy import DeliveryFailure, PermanentFailure, TransientFailure
 from userreg.mailer.smtp import SmtpPool
 from userreg.shared.events import Event
-from userreg.shared.templates import TemplateSource, TemplateStore, pick_locale
+from userreg.shared.templates import TemplateLimitExceeded, TemplateSource, TemplateStore, pick_locale
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,12 @@ class Deliverer:
         messages: dict[str, EmailMessage] = {}
         for name, source in sources.items():
             try:
+                # Within TEMPLATE_RENDER_SECONDS and TEMPLATE_OUTPUT_BYTES, or TemplateLimitExceeded.
                 rendered = self._templates.render_email(source, context)
+            except TemplateLimitExceeded as error:
+                self._apps.forget(app.app_id)
+                raise PermanentFailure("template", f"the {name} template of app {app.app_id} breaks a "
+                                                   f"render limit: {error.reason}") from error
             except Exception as error:  # an operator's template may fail in any way; it is data, not code
                 self._apps.forget(app.app_id)
                 raise PermanentFailure("template", f"the {name} template of app {app.app_id} cannot be "

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 CONSUMER = web.AppKey("consumer", MailConsumer)
+READY_TIMEOUT_SECONDS = 3.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -58,7 +59,7 @@ async def _mailer(app: web.Application) -> AsyncIterator[None]:
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     smtp = SmtpPool(settings)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    templates = TemplateStore()
+    templates = TemplateStore.from_settings(settings)
     deliveries = DeliveryLog(autocommit, owner, claim_seconds(settings.smtp_timeout))
     deliverer = Deliverer(
         apps=AppLookup(create_sessionmaker(autocommit), templates),
@@ -98,16 +99,24 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: consuming from RabbitMQ and the database answers."""
-    checks = {"broker": request.app[CONSUMER].ready, "database": False}
+    """Readiness, 200 or 503 with the same body as the other services': the database answers a
+    query through the mailer's own pool, and the consumer is consuming through its open channel to
+    RabbitMQ. A probe opens no connection of its own."""
+    database, broker = await _database_ok(request), request.app[CONSUMER].ready
+    ok = database and broker
+    return web.json_response({"status": "ready" if ok else "unavailable",
+                              "database": "ok" if database else "unreachable",
+                              "broker": "ok" if broker else "unreachable"}, status=200 if ok else 503)
+
+
+async def _database_ok(request: web.Request) -> bool:
     try:
-        async with request.app[ENGINE].connect() as connection:
-            await asyncio.wait_for(connection.execute(text("SELECT 1")), 5)
-        checks["database"] = True
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS), request.app[ENGINE].connect() as connection:
+            await connection.execute(text("SELECT 1"))
     except Exception as error:  # any failure means "not ready"; the reason goes to the log only
         logger.warning("readiness: database check failed (%s)", type(error).__name__)
-    status = 200 if all(checks.values()) else 503
-    return web.json_response({"status": "ok" if status == 200 else "unavailable", **checks}, status=status)
+        return False
+    return True
 
 
 async def metrics(request: web.Request) -> web.Response:

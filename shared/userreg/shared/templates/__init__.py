@@ -6,24 +6,34 @@ admin command edits the overrides, so an override is picked up on the next rende
 Defaults live beside this file:
     defaults/<locale>/email/<name>/subject.txt, body.txt, body.html
     defaults/<locale>/pages/<name>.html            (extending defaults/<locale>/pages/base.html)
-Operator-supplied templates run in Jinja's sandbox; HTML is always autoescaped.
+Operator-supplied templates run in Jinja's immutable sandbox; HTML is always autoescaped. Every
+render, the shipped defaults' too, runs under a time and an output-size budget (`limits.py`): a
+template that breaks one raises `TemplateLimitExceeded` instead of taking the service down.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import FileSystemLoader, TemplateNotFound
 from jinja2 import Template as JinjaTemplate
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from userreg.shared.db.models import Template
+from userreg.shared.templates.limits import (
+    LimitedSandbox,
+    RenderLimits,
+    TemplateLimitExceeded,
+    limited_render,
+    render_limited,
+)
+
+if TYPE_CHECKING:
+    from userreg.shared.settings import Settings
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
 DEFAULT_LOCALE = "en"
@@ -80,16 +90,28 @@ def pick_locale(requested: str | None) -> str:
 
 
 class TemplateStore:
-    """Finds the template an app uses for a name and locale, and renders it."""
+    """Finds the template an app uses for a name and locale, and renders it within its limits:
+    `render_seconds` of wall-clock time and `output_bytes` of output per render (an email's three
+    parts together, or a page)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, render_seconds: float, output_bytes: int) -> None:
+        self.limits = RenderLimits(seconds=render_seconds, output_bytes=output_bytes)
         # Text parts (subject, plain body) are not HTML: no escaping there; HTML parts always escape.
-        self._text_env = SandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=False)
-        self._html_env = SandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=True)
+        # The shipped files a template extends do not change while the process runs: no stat() per render.
+        self._text_env = LimitedSandbox(self.limits, loader=FileSystemLoader(DEFAULTS), autoescape=False,
+                                        auto_reload=False)
+        self._html_env = LimitedSandbox(self.limits, loader=FileSystemLoader(DEFAULTS), autoescape=True,
+                                        auto_reload=False)
         # Compiling is the slow part of rendering; sources repeat, so keep the compiled forms.
         self._compile = lru_cache(maxsize=512)(self._compile_uncached)
         # Shipped defaults do not change while the process runs; reading them is per-render work otherwise.
         self._defaults: dict[tuple[str, str], TemplateSource] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TemplateStore:
+        """A store with the limits of `TEMPLATE_RENDER_SECONDS` and `TEMPLATE_OUTPUT_BYTES`."""
+        return cls(render_seconds=settings.template_render_seconds,
+                   output_bytes=settings.template_output_bytes)
 
     def _compile_uncached(self, source: str, html: bool) -> JinjaTemplate:
         return (self._html_env if html else self._text_env).from_string(source)
@@ -143,28 +165,32 @@ class TemplateStore:
         )
 
     def render_email(self, source: TemplateSource, context: dict[str, Any]) -> RenderedEmail:
-        subject = self._compile(source.subject or "", False).render(context)
-        return RenderedEmail(
-            # A subject is one line whatever a template or a user's data put into it.
-            subject=" ".join(subject.split()),
-            text=self._compile(source.text or "", False).render(context),
-            html=self._compile(source.html or "", True).render(context),
-        )
+        """The three parts, rendered under one budget; `TemplateLimitExceeded` when they break it,
+        any other exception when the template fails otherwise."""
+        with limited_render(self.limits):
+            subject = render_limited(lambda: self._compile(source.subject or "", False), context)
+            text = render_limited(lambda: self._compile(source.text or "", False), context)
+            html = render_limited(lambda: self._compile(source.html or "", True), context)
+        # A subject is one line whatever a template or a user's data put into it.
+        return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
 
     def render_page(self, source: TemplateSource, context: dict[str, Any]) -> str:
-        return self._compile(source.html or "", True).render(context)
+        """The page, rendered within the limits (as `render_email`)."""
+        with limited_render(self.limits):
+            return render_limited(lambda: self._compile(source.html or "", True), context)
 
     def check(self, name: str, source: TemplateSource) -> None:
-        """Compile every part, raising `jinja2.TemplateSyntaxError` for a broken one."""
+        """Compile every part, raising `jinja2.TemplateSyntaxError` for a broken one. Nothing is kept:
+        a render after it compiles again, within its time limit, as a service's first render does."""
         if name not in TEMPLATE_NAMES:
             raise UnknownTemplate(name)
         for part, html in ((source.subject, False), (source.text, False), (source.html, True)):
             if part:
-                self._compile(part, html)
+                self._compile_uncached(part, html)
 
 
 __all__ = [
-    "DEFAULT_LOCALE", "EMAIL_TEMPLATES", "PAGE_TEMPLATES", "TEMPLATE_NAMES", "RenderedEmail",
-    "TemplateNotFound", "TemplateSource", "TemplateStore", "UnknownTemplate", "available_locales",
-    "is_email", "pick_locale",
+    "DEFAULT_LOCALE", "EMAIL_TEMPLATES", "PAGE_TEMPLATES", "TEMPLATE_NAMES", "RenderLimits", "RenderedEmail",
+    "TemplateLimitExceeded", "TemplateNotFound", "TemplateSource", "TemplateStore", "UnknownTemplate",
+    "available_locales", "is_email", "pick_locale",
 ]
