@@ -22,10 +22,12 @@ def main() -> None:
     logger.info("starting registration service on %s:%s with settings %s", settings.bind_host,
                 settings.registration_port, settings.describe())
     # run_app turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, let requests in
-    # flight finish (up to the timeout), then run every cleanup_ctx exit.
+    # flight finish (up to the timeout), then run every cleanup_ctx exit. handler_cancellation:
+    # the handler of a client that disconnected is cancelled, so a login it left waiting for the
+    # password-hashing queue is dropped from it rather than hashed for nobody (SPEC §3.8).
     web.run_app(create_app(settings), host=settings.bind_host, port=settings.registration_port,
                 shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, access_log=None, print=None,
-                handle_signals=True)
+                handle_signals=True, handler_cancellation=True)
     logger.info("registration service stopped")
 
 

@@ -22,6 +22,7 @@ from userreg.registration.tenants import TenantCache
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.db.engine import asyncpg_dsn
+from userreg.shared.ratelimits import RateLimiter
 from userreg.shared.settings import Settings
 
 
@@ -46,7 +47,8 @@ async def open_registrar(settings: Settings, engine: AsyncEngine | None = None, 
             listener = asyncio.create_task(tenants.run(), name="tenant-cache")
             stack.push_async_callback(_cancel, listener)
         hashing = PasswordHashing(Argon2Parameters.from_settings(settings),
-                                  hash_workers or worker_count(settings.hash_workers))
+                                  hash_workers or worker_count(settings.hash_workers),
+                                  queue_seconds=settings.hash_queue_seconds)
         stack.push_async_callback(hashing.close)
         await hashing.start()
         http = await stack.enter_async_context(aiohttp.ClientSession(raise_for_status=False))
@@ -57,6 +59,7 @@ async def open_registrar(settings: Settings, engine: AsyncEngine | None = None, 
             public_confirmation_url=settings.public_confirmation_url,
             resend_cooldown_seconds=settings.resend_cooldown_seconds,
             tenants=tenants,
+            rate_limiter=RateLimiter(engine),
         )
 
 
