@@ -129,9 +129,11 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker:
 
 @pytest.fixture
 async def make_app(sessions: async_sessionmaker):
-    """Create an app of the test's own: `await make_app(email_confirmation_required=True)`."""
+    """Create an app of the test's own: `await make_app(email_confirmation_required=True)`. Its
+    client rate limit is off (tests send many requests from one address) unless the test sets it."""
 
     async def make(name: str = "Test App", **app_settings: object) -> App:
+        app_settings.setdefault("client_rate_limit", "off")
         async with sessions() as session, session.begin():
             return await create_app(session, name, **app_settings)
 

@@ -63,6 +63,18 @@ def test_set_changes_typed_settings(userreg, new_app):
     assert userreg("app", "set", app["appId"], "beforeRegisterWebhookUrl=null").json["beforeRegisterWebhookUrl"] is None
 
 
+def test_the_abuse_limits_are_settings(userreg, new_app):
+    app = new_app()
+    assert (app["clientRateLimit"], app["maxDynamicColumns"], app["mailboxDailyEmailLimit"], app["guestTtl"]) \
+        == ("60/60s", 100, 10, 30 * 86400)
+    outcome = userreg("app", "set", app["appId"], "clientRateLimit=off", "maxDynamicColumns=5",
+                      "mailboxDailyEmailLimit=3", "guestTtl=3600")
+    assert outcome.code == 0, outcome.err
+    assert (outcome.json["clientRateLimit"], outcome.json["maxDynamicColumns"]) == ("off", 5)
+    assert userreg("app", "set", app["appId"], "clientRateLimit=1000/1h").json["clientRateLimit"] == "1000/3600s"
+    assert userreg("app", "set", app["appId"], "clientRateLimit=lots").code == 2
+
+
 def test_one_bad_value_changes_nothing(userreg, new_app):
     app = new_app()
     outcome = userreg("app", "set", app["appId"], "registrationEnabled=false", "confirmationLinkTtl=soon")

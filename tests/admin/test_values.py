@@ -13,7 +13,12 @@ VALID = {
     "name": "Shop", "registrationEnabled": "false", "emailConfirmationRequired": "yes", "dynamicSchema": "off",
     "identityProperty": "nickname", "confirmationLinkTtl": "3600", "welcomeEmailEnabled": "1",
     "confirmOnGet": "true", "beforeRegisterWebhookUrl": "https://hooks.example.com/before",
+    "clientRateLimit": "100/1m", "maxDynamicColumns": "20", "mailboxDailyEmailLimit": "5", "guestTtl": "86400",
 }
+
+
+def test_client_rate_limit_off_is_off():
+    assert parse_setting("clientRateLimit", " OFF ") == "off"
 
 
 def test_every_setting_an_operator_may_change_has_a_parser():
@@ -23,6 +28,7 @@ def test_every_setting_an_operator_may_change_has_a_parser():
         "name": "Shop", "registrationEnabled": False, "emailConfirmationRequired": True, "dynamicSchema": False,
         "identityProperty": "nickname", "confirmationLinkTtl": 3600, "welcomeEmailEnabled": True,
         "confirmOnGet": True, "beforeRegisterWebhookUrl": "https://hooks.example.com/before",
+        "clientRateLimit": "100/60s", "maxDynamicColumns": 20, "mailboxDailyEmailLimit": 5, "guestTtl": 86400,
     }
 
 
@@ -36,6 +42,12 @@ def test_every_setting_an_operator_may_change_has_a_parser():
     ("name", "  ", "must not be empty"),
     ("name", "x" * 201, "at most 200"),
     ("registrationenabled", "true", "unknown setting"),
+    ("clientRateLimit", "fast", "REQUESTS/SECONDS"),
+    ("clientRateLimit", "0/60s", "at least 1 request"),
+    ("clientRateLimit", "10/2d", "REQUESTS/SECONDS"),
+    ("maxDynamicColumns", "-1", "at least 0"),
+    ("mailboxDailyEmailLimit", "0", "at least 1"),
+    ("guestTtl", "59", "at least 60"),
 ])
 def test_bad_setting_values_are_refused_with_the_reason(name, raw, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -1,4 +1,5 @@
-"""Retention: old records of sent emails and replayed dead letters go, nothing else does."""
+"""Retention: old records of sent emails and replayed dead letters, day-old mailbox records and
+guests past their app's guestTtl go, nothing else does."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from userreg.mailer.retention import prune
+from userreg.shared.db import MailboxEmail, SessionToken, User, UserStatus
 from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
+from userreg.shared.tokens import hash_token, new_guid, new_token
 
 NOW = datetime.now(timezone.utc)
 OLD = NOW - timedelta(days=40)
@@ -46,3 +49,34 @@ async def test_prune_deletes_only_old_sent_records_and_old_replayed_dead_letters
             select(DeadLetter.event_id).where(DeadLetter.app_id == app.app_id)))
     assert kept_deliveries == {ids["recent sent"], ids["old failed"], ids["old claim"]}
     assert kept_dead_letters == {ids["recent replayed"], ids["old waiting"]}
+
+
+async def test_prune_removes_guests_older_than_their_apps_guest_ttl_and_day_old_mailbox_records(
+        engine, sessions, make_app):
+    short, long = await make_app(guest_ttl=3600), await make_app()
+    users = {
+        "old guest": (short, UserStatus.GUEST, NOW - timedelta(hours=2)),
+        "young guest": (short, UserStatus.GUEST, NOW - timedelta(minutes=30)),
+        "old user": (short, UserStatus.ENABLED, OLD),
+        "guest of an app that keeps them 30 days": (long, UserStatus.GUEST, RECENT),
+    }
+    ids = {name: new_guid() for name in users}
+    async with sessions() as session, session.begin():
+        for name, (app, status, created) in users.items():
+            session.add(User(object_id=ids[name], app_id=app.app_id, status=status, created_at=created,
+                             properties={}, identity_key=None if status is UserStatus.GUEST else ids[name]))
+        session.add_all([MailboxEmail(app_id=short.app_id, mailbox="a@example.com", sent_at=NOW - timedelta(days=2)),
+                         MailboxEmail(app_id=short.app_id, mailbox="b@example.com", sent_at=NOW)])
+        await session.flush()
+        session.add(SessionToken(token_hash=hash_token(new_token()), app_id=short.app_id,
+                                 user_id=ids["old guest"]))
+
+    pruned = await prune(engine, retention_days=30)
+
+    assert pruned.guests >= 1 and pruned.mailbox_emails >= 1
+    async with sessions() as session:
+        kept = set(await session.scalars(select(User.object_id).where(User.object_id.in_(ids.values()))))
+        mailboxes = set(await session.scalars(select(MailboxEmail.mailbox).where(
+            MailboxEmail.app_id == short.app_id)))
+    assert kept == {ids[name] for name in users} - {ids["old guest"]}
+    assert mailboxes == {"b@example.com"}

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.registration.conftest import Api
+from tests.support.links import age_links
 from tests.support.polling import eventually
 from userreg.shared.db import ConfirmationToken
 from userreg.shared.tokens import hash_token, is_well_formed
@@ -29,9 +30,7 @@ async def _tokens(sessions, object_id: str) -> int:
 
 async def _age_links(sessions, object_id: str, seconds: int) -> None:
     """Make the user's links look `seconds` older, as if the cool-down had passed."""
-    async with sessions() as session, session.begin():
-        await session.execute(update(ConfirmationToken).where(ConfirmationToken.user_id == object_id).values(
-            created_at=ConfirmationToken.created_at - timedelta(seconds=seconds)))
+    await age_links(sessions, object_id, seconds)
 
 
 # --- createEmailConfirmationURL ----------------------------------------------------------------

@@ -15,12 +15,20 @@ from sqlalchemy import Boolean, Integer, String
 from userreg.admin.errors import UsageError
 from userreg.shared.apps import SETTINGS
 from userreg.shared.db.models import App, ColumnType
+from userreg.shared.ratelimits import OFF, parse_rate_limit
 
 TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 NULL_WORDS = frozenset({"", "null", "none"})
 # A link that outlives ten years is a mistake, and the column is a 32-bit integer.
 MAX_LINK_TTL_SECONDS = 10 * 365 * 24 * 3600
+# Whole-number settings and their (minimum, maximum).
+BOUNDS: dict[str, tuple[int, int]] = {
+    "confirmationLinkTtl": (1, MAX_LINK_TTL_SECONDS),
+    "maxDynamicColumns": (0, 10_000),
+    "mailboxDailyEmailLimit": (1, 10_000),
+    "guestTtl": (60, MAX_LINK_TTL_SECONDS),
+}
 
 
 def parse_assignments(items: list[str], what: str = "setting") -> dict[str, str]:
@@ -75,8 +83,14 @@ def parse_setting(name: str, raw: str) -> Any:
     """The typed value of an app setting given by its Backendless name (see `shared.apps.SETTINGS`)."""
     if name not in SETTINGS:
         raise UsageError(f"unknown setting {name!r}; settings are: {', '.join(SETTINGS)}")
-    if name == "confirmationLinkTtl":
-        return parse_int(raw, name, minimum=1, maximum=MAX_LINK_TTL_SECONDS)
+    if name == "clientRateLimit":
+        try:
+            limit = parse_rate_limit(raw)
+        except ValueError as error:
+            raise UsageError(f"{name}: {error}") from None
+        return OFF if limit is None else str(limit)
+    if name in BOUNDS:
+        return parse_int(raw, name, *BOUNDS[name])
     if name == "beforeRegisterWebhookUrl":
         return None if raw.strip().lower() in NULL_WORDS else parse_http_url(raw, name)
     column = _column_of(name)

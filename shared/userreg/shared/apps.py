@@ -24,6 +24,10 @@ SETTINGS: dict[str, str] = {
     "welcomeEmailEnabled": "welcome_email_enabled",
     "confirmOnGet": "confirm_on_get",
     "beforeRegisterWebhookUrl": "before_register_webhook_url",
+    "clientRateLimit": "client_rate_limit",
+    "maxDynamicColumns": "max_dynamic_columns",
+    "mailboxDailyEmailLimit": "mailbox_daily_email_limit",
+    "guestTtl": "guest_ttl",
 }
 
 

@@ -95,7 +95,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "set", help="change settings: userreg app set APP registrationEnabled=false …",
         description="Change an app's settings, given by their Backendless names: " + ", ".join(SETTINGS)
-        + ". Booleans take true/false (yes/no, on/off, 1/0); confirmationLinkTtl is in seconds; "
+        + ". Booleans take true/false (yes/no, on/off, 1/0); confirmationLinkTtl and guestTtl are in "
+        "seconds; clientRateLimit is REQUESTS/SECONDSs per client address (e.g. 60/60s) or off; "
         "beforeRegisterWebhookUrl=null removes the webhook.")
     parser.add_argument("app", metavar="APP", help="appId or name")
     parser.add_argument("settings", nargs="+", metavar="NAME=VALUE")

@@ -77,7 +77,7 @@ async def rekey_users(session: AsyncSession, app: App, column: SchemaColumn) -> 
     keys = []
     for object_id, properties in users:
         value = properties.get(column.name)
-        key = rules.identity_key(value) if isinstance(value, str) and value.strip() else None
+        key = rules.identity_key(value, column.name) if isinstance(value, str) and value.strip() else None
         keys.append({"object_id": object_id, "identity_key": key})
     if not keys:
         return

@@ -23,6 +23,8 @@ API_ERRORS: tuple[ErrorSpec, ...] = (
 )
 BODY_ERRORS: tuple[ErrorSpec, ...] = (errors.BodyTooLarge,)
 SERVER_KEY_ERRORS: tuple[ErrorSpec, ...] = (errors.ServerKeyRequired,)
+# What a public key can make the server do is limited per client address (SPEC §3.8).
+LIMITED_ERRORS: tuple[ErrorSpec, ...] = (errors.RateLimited,)
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,15 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST", f"{APP_BASE}/users/register", views.register, "registerUser", "Register a user",
         "Creates a user from its properties (or converts the guest named by `objectId`). The checks run "
-        "in this order and the first that fails answers: 2002, 3009, 9003 (body over the size limit), "
-        "3038, 3043, 3039, 3021, 3011, 3013, 3010, 3012, 3041, 8000, 3040, 3014, 3033. With "
-        "`dynamicSchema` on, an unknown property becomes a new column of its value's type. The answer "
-        "never carries the password or its hash.",
+        "in this order and the first that fails answers: 2002, 9008 (rate limit), 3009, 9003 (body over "
+        "the size limit), 3038, 3043, 3039, 3021, 3011, 3013, 3010, 9007 (dynamic columns cap), 3012, "
+        "3041, 8000, 3040, 3014, 9009 (hashing queue full), 9001 (mailbox limits, when the identity is "
+        "not the email address), 3033. With `dynamicSchema` on, an unknown property becomes a new column "
+        "of its value's type, and only if the user is created. The answer never carries the password "
+        "or its hash.",
         request_schema="RegistrationBody", success_schema="User",
-        errors=(*API_ERRORS, *BODY_ERRORS, errors.RegistrationDisabled, errors.MissingBody,
+        errors=(*API_ERRORS, *BODY_ERRORS, *LIMITED_ERRORS, errors.HashingBusy, errors.TooManyDynamicColumns,
+                errors.ResendTooSoon, errors.RegistrationDisabled, errors.MissingBody,
                 (errors.MissingBody, 415), errors.DuplicateProperty, errors.IdPropertyNotAllowed,
                 errors.RegistrationError, errors.MissingPassword, errors.MissingIdentity,
                 errors.UnknownProperty, errors.MissingRequiredProperty, errors.EmptyRequiredProperty,
@@ -62,15 +67,15 @@ ROUTES: tuple[Route, ...] = (
         "POST", f"{APP_BASE}/users/register/guest", views.register_guest, "registerGuest",
         "Create a guest user", "Creates a user with status GUEST and returns it with a `user-token`. "
         "A body, if any, is ignored.",
-        success_schema="LoggedInUser", errors=API_ERRORS,
+        success_schema="LoggedInUser", errors=(*API_ERRORS, *LIMITED_ERRORS),
     ),
     Route(
         "POST", f"{APP_BASE}/users/login", views.login, "login", "Log in",
         "Checks the password and returns the user with a new `user-token`. An unknown login and a "
         "wrong password get the same 3003, in similar time.",
         request_schema="LoginBody", success_schema="LoggedInUser",
-        errors=(*API_ERRORS, *BODY_ERRORS, errors.MalformedRequest, (errors.MalformedRequest, 415),
-                errors.EmptyLoginOrPassword, errors.InvalidLogin, errors.LoginDisabled,
+        errors=(*API_ERRORS, *BODY_ERRORS, *LIMITED_ERRORS, errors.HashingBusy, errors.MalformedRequest,
+                (errors.MalformedRequest, 415), errors.EmptyLoginOrPassword, errors.InvalidLogin, errors.LoginDisabled,
                 errors.EmailNotConfirmed),
     ),
     Route(
@@ -78,8 +83,8 @@ ROUTES: tuple[Route, ...] = (
         "resendConfirmation", "Send a new confirmation email",
         "Issues a new confirmation link to a user waiting for confirmation and emails it; earlier "
         "unexpired links keep working. Answers 200 with an empty body. No body is needed.",
-        errors=(*API_ERRORS, errors.ConfirmationNotEnabled, errors.IdentityNotFound, errors.AlreadyConfirmed,
-                errors.ResendTooSoon),
+        errors=(*API_ERRORS, *LIMITED_ERRORS, errors.ConfirmationNotEnabled, errors.IdentityNotFound,
+                errors.AlreadyConfirmed, errors.ResendTooSoon),
     ),
     Route(
         "PUT", f"{APP_BASE}/users/{{objectId}}/status", views.set_status, "setUserStatus",
@@ -102,7 +107,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", views.health, "health", "Liveness", "200 while the process serves requests.",
           tag="operations", success_schema="Health"),
     Route("GET", "/ready", views.ready, "ready", "Readiness",
-          "200 when PostgreSQL and RabbitMQ are reachable, 503 (same body shape) when either is not.",
+          "200 when PostgreSQL answers through the service's pool and its outbox relay's RabbitMQ "
+          "channel is open, 503 (same body shape) when either is not. Opens no connection of its own.",
           tag="operations", success_schema="Ready",
           other_responses=((503, "Ready", "PostgreSQL or RabbitMQ is unreachable"),)),
     Route("GET", "/metrics", views.prometheus_metrics, "metrics", "Prometheus metrics",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,10 @@ from email_validator import EmailNotValidError, validate_email
 from userreg.registration import errors
 from userreg.shared.apps import DEFAULT_STRING_LENGTH
 from userreg.shared.db.models import ColumnType, UserStatus
+from userreg.shared.mailboxes import mailbox_key
+from userreg.shared.ratelimits import RateLimit, parse_rate_limit
+
+logger = logging.getLogger(__name__)
 
 PASSWORD = "password"
 EMAIL = "email"
@@ -43,6 +48,7 @@ INT_RANGE = (-(2**63), 2**63 - 1)
 LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
 SHOWN_NAME_LENGTH = 80
 MAX_PROPERTIES = 200
+DEFAULT_RATE_LIMIT = "60/60s"
 
 
 # --- the app's rules, as the checks see them ---------------------------------------------------
@@ -54,6 +60,7 @@ class Column:
     required: bool = False
     max_length: int | None = None
     is_identity: bool = False
+    built_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class AppRules:
     dynamic_schema: bool
     identity_property: str
     columns: Mapping[str, Column]  # by lower-cased name
+    max_dynamic_columns: int = 100
+    client_rate_limit: RateLimit | None = None  # None: not limited
 
     @classmethod
     def of(cls, app: Any, columns: Iterable[Column]) -> AppRules:
@@ -75,7 +84,17 @@ class AppRules:
             dynamic_schema=app.dynamic_schema,
             identity_property=app.identity_property,
             columns={column.name.lower(): column for column in columns},
+            max_dynamic_columns=app.max_dynamic_columns,
+            client_rate_limit=app_rate_limit(app.client_rate_limit),
         )
+
+    @property
+    def dynamic_column_count(self) -> int:
+        """Columns that are not built in: added by registrations (dynamicSchema) or by an operator."""
+        return sum(1 for column in self.columns.values() if not column.built_in)
+
+    def identity_key(self, identity: str) -> str:
+        return identity_key(identity, self.identity_property)
 
     @property
     def identity_column(self) -> Column:
@@ -98,9 +117,9 @@ class Candidate:
 
 # --- request checks ----------------------------------------------------------------------------
 
-def authorize(keys: tuple[str, str] | None, api_key: str, *, server_only: bool = False) -> None:
+def authorize(keys: tuple[str, str] | None, api_key: str, *, server_only: bool = False) -> bool:
     """2002 unless `api_key` is the app's REST or server key; 3054 when only the server key will do.
-    `keys` is (restApiKey, serverApiKey), None for an unknown app."""
+    `keys` is (restApiKey, serverApiKey), None for an unknown app. True for the server key."""
     if keys is None:
         raise errors.InvalidApplication()
     rest_key, server_key = keys
@@ -110,6 +129,17 @@ def authorize(keys: tuple[str, str] | None, api_key: str, *, server_only: bool =
         raise errors.InvalidApplication()
     if server_only and not is_server:
         raise errors.ServerKeyRequired()
+    return is_server
+
+
+def app_rate_limit(setting: str) -> RateLimit | None:
+    """The app's `clientRateLimit`; a stored value that does not parse (written around the admin
+    command) limits at the default rather than not at all."""
+    try:
+        return parse_rate_limit(setting)
+    except ValueError:
+        logger.warning("clientRateLimit %r does not parse; limiting at %s", setting, DEFAULT_RATE_LIMIT)
+        return parse_rate_limit(DEFAULT_RATE_LIMIT)
 
 
 def well_formed_app_id(app_id: str) -> bool:
@@ -236,6 +266,12 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
         raise errors.UnknownProperty(
             f"Unknown property {shown(unknown[0])} and dynamic properties are disabled")
 
+    # 9007
+    if unknown and rules.dynamic_column_count + len(unknown) > rules.max_dynamic_columns:
+        raise errors.TooManyDynamicColumns(
+            f"The app's Users schema may have {rules.max_dynamic_columns} columns besides the built-in"
+            f" ones; this registration would add {len(unknown)} to its {rules.dynamic_column_count}")
+
     # 3012, then 3041 (password and identity have their own codes above)
     own_codes = {PASSWORD, identity_column.name.lower()}
     required = [column for key, column in rules.columns.items() if column.required and key not in own_codes]
@@ -283,7 +319,7 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
         properties=properties,
         password=password,
         identity=str(identity),
-        identity_key=identity_key(str(identity)),
+        identity_key=rules.identity_key(str(identity)),
         new_columns=tuple(sorted(new_columns, key=lambda column: column.name.lower())),
         guest_object_id=guest_object_id,
     )
@@ -297,8 +333,11 @@ def check_email_address(value: str) -> None:
         raise errors.InvalidEmail(f"Email address is in the wrong format: {error}") from None
 
 
-def identity_key(identity: str) -> str:
-    """How identities are compared and stored for uniqueness: case-insensitively."""
+def identity_key(identity: str, identity_property: str) -> str:
+    """How identities are compared and stored for uniqueness: case-insensitively, and an email
+    identity as its mailbox (IDNA domain, case-folded: `v@Bücher.de` is `v@xn--bcher-kva.de`)."""
+    if identity_property.lower() == EMAIL:
+        return mailbox_key(identity)
     return identity.lower()
 
 

@@ -9,13 +9,14 @@ the outbox relay publishes what committed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, literal_column, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,7 @@ from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared import confirmations
 from userreg.shared.confirmations import (
     issue_confirmation,
+    mailbox_of,
     new_confirmation,
     request_new_confirmation,
     user_event,
@@ -37,6 +39,7 @@ from userreg.shared.db.models import (
     App,
     ColumnType,
     ConfirmationToken,
+    MailboxEmail,
     OutboxEvent,
     SchemaColumn,
     SessionToken,
@@ -44,7 +47,9 @@ from userreg.shared.db.models import (
     UserStatus,
 )
 from userreg.shared.events import USER_REGISTERED
+from userreg.shared.mailboxes import mailbox_key
 from userreg.shared.outbox import enqueue, outbox_row
+from userreg.shared.ratelimits import RateLimiter
 from userreg.shared.tokens import hash_token, new_guid, new_token
 
 logger = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ TENANT_QUERY = select(
     SchemaColumn.required.label("column_required"),
     SchemaColumn.max_length.label("column_max_length"),
     SchemaColumn.is_identity.label("column_is_identity"),
+    SchemaColumn.built_in.label("column_built_in"),
 ).outerjoin(SchemaColumn, SchemaColumn.app_id == App.app_id).where(App.app_id == bindparam("app_id"))
 
 
@@ -81,11 +87,16 @@ _USER_ROW = _RowInsert(User, "u", ("object_id", "app_id", "identity_key", "prope
 _TOKEN_ROW = _RowInsert(ConfirmationToken, "t",
                         ("token_hash", "app_id", "user_id", "created_at", "expires_at"))
 _OUTBOX_ROW = _RowInsert(OutboxEvent, "o", ("event_id", "routing_key", "payload"))
+_MAILBOX_ROW = _RowInsert(MailboxEmail, "m", ("app_id", "mailbox", "sent_at"))
 # A new user, its confirmation token (when the app confirms emails) and its `user.registered` outbox
 # row in ONE statement: atomic on its own (no BEGIN/COMMIT round trips), and a duplicate identity
 # fails the whole statement on the unique index, so nothing of a losing registration remains.
 CREATE_USER = select(literal_column("1")).add_cte(_USER_ROW.cte, _OUTBOX_ROW.cte)
-CREATE_PENDING_USER = select(literal_column("1")).add_cte(_USER_ROW.cte, _TOKEN_ROW.cte, _OUTBOX_ROW.cte)
+CREATE_PENDING_USER = select(literal_column("1")).add_cte(_USER_ROW.cte, _TOKEN_ROW.cte, _MAILBOX_ROW.cte,
+                                                          _OUTBOX_ROW.cte)
+# Registrations that add dynamic columns serialise per app on this lock, so the cap holds.
+COLUMNS_LOCK = "columns {}"
+RATE_LIMIT_BUCKET = "api {}"
 
 
 @dataclass(frozen=True)
@@ -105,12 +116,14 @@ class Registrar:
 
     def __init__(self, sessions: async_sessionmaker, hashing: PasswordHashing, webhook: BeforeRegisterWebhook,
                  *, public_confirmation_url: str, resend_cooldown_seconds: int,
-                 tenants: TenantCache[Tenant] | None = None) -> None:
+                 tenants: TenantCache[Tenant] | None = None, rate_limiter: RateLimiter | None = None) -> None:
         self._sessions = sessions
         self._tenants = tenants
+        self._rate_limiter = rate_limiter
+        self._engine = sessions.kw["bind"]
         # Single statements (reads, and the one-statement registration) run on AUTOCOMMIT
         # connections of the same pool: no BEGIN/COMMIT/ROLLBACK round trips.
-        self._autocommit = sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reads = async_sessionmaker(self._autocommit, expire_on_commit=False)
         self._hashing = hashing
         self._webhook = webhook
@@ -127,13 +140,21 @@ class Registrar:
             raise errors.InvalidApplication()
         return tenant
 
-    async def authenticate(self, app_id: str, api_key: str, *, server_only: bool = False) -> Tenant:
+    async def authenticate(self, app_id: str, api_key: str, *, server_only: bool = False,
+                           client: str | None = None) -> Tenant:
         """The app a request names, if `api_key` is one of its keys (2002), the server key when
-        `server_only` (3054)."""
+        `server_only` (3054). With `client` (the requester's address, for the operations a public
+        key can flood), the app's `clientRateLimit` applies to REST-key requests (9008)."""
         tenant = await self._find_tenant(app_id) if rules.well_formed_app_id(app_id) else None
         keys = (tenant.app.rest_api_key, tenant.app.server_api_key) if tenant else None
-        rules.authorize(keys, api_key, server_only=server_only)
+        is_server = rules.authorize(keys, api_key, server_only=server_only)
         assert tenant is not None
+        limit = tenant.rules.client_rate_limit
+        if client is not None and not is_server and limit is not None and self._rate_limiter is not None:
+            wait = await self._rate_limiter.hit(RATE_LIMIT_BUCKET.format(tenant.app.app_id), client, limit)
+            if wait is not None:
+                raise errors.RateLimited(wait, f"Too many requests from this address (the app allows {limit});"
+                                               f" retry in {wait} s")
         return tenant
 
     async def _find_tenant(self, app_id: str) -> Tenant | None:
@@ -150,7 +171,7 @@ class Registrar:
             return None
         app = App(**{column.key: rows[0]._mapping[column] for column in App.__table__.columns})
         columns = [rules.Column(row.column_name, ColumnType(row.column_type), row.column_required,
-                                row.column_max_length, row.column_is_identity)
+                                row.column_max_length, row.column_is_identity, row.column_built_in)
                    for row in rows if row.column_name is not None]
         tenant = Tenant(app, AppRules.of(app, columns))
         if self._tenants is not None:
@@ -200,17 +221,25 @@ class Registrar:
             if _violated_constraint(error) == IDENTITY_INDEX:
                 raise errors.IdentityTaken() from None
             raise
+        except confirmations.ResendTooSoon as refusal:
+            raise errors.ResendTooSoon(refusal.retry_after_seconds, str(refusal)) from None
         logger.debug("user registered app=%s user=%s guest=%s", app.app_id, user.object_id,
                      bool(candidate.guest_object_id))
         return user_json(user)
 
     async def _create_user(self, tenant: Tenant, candidate: Candidate, password_hash: str,
                            status: UserStatus, now: datetime) -> User:
-        """The new user, written with its token and event in one statement."""
+        """The new user, written with its token, its mailbox's record and its event in one statement;
+        in one transaction with the dynamic columns it adds and the mailbox limits' check, when
+        there are any (else on an autocommit connection: no BEGIN/COMMIT round trips)."""
         app = tenant.app
-        async with self._autocommit.connect() as connection:
-            # New dynamic columns go first, on their own: they are schema, not part of the user, and
-            # the user's values must fit what they turn out to be.
+        mailbox = self._shared_mailbox(tenant, candidate)
+        in_transaction = bool(candidate.new_columns) or mailbox is not None
+        async with (self._engine if in_transaction else self._autocommit).begin() as connection:
+            if mailbox is not None:
+                await confirmations.check_mailbox(connection, app, mailbox, self._resend_cooldown_seconds, now)
+            # New dynamic columns go first: the user's values must fit what they turn out to be. A
+            # registration that fails later (3033) rolls them back with everything else.
             properties = await self._add_columns(connection, tenant, candidate)
             user = User(object_id=new_guid(), app_id=app.app_id, identity_key=candidate.identity_key,
                         properties=properties, password_hash=password_hash, status=status,
@@ -221,11 +250,22 @@ class Registrar:
             if app.email_confirmation_required:
                 token, confirmation = new_confirmation(app, user, self._public_confirmation_url, now)
                 parameters |= _TOKEN_ROW.parameters(token)
+                parameters |= _MAILBOX_ROW.parameters(confirmations.mailbox_email(app, mailbox_of(user), now))
                 statement = CREATE_PENDING_USER
             event = user_event(USER_REGISTERED, app, user, confirmation)
             parameters |= _OUTBOX_ROW.parameters(outbox_row(event))
             await connection.execute(statement, parameters)
         return user
+
+    @staticmethod
+    def _shared_mailbox(tenant: Tenant, candidate: Candidate) -> str | None:
+        """The mailbox the confirmation email goes to, when other users of the app may share it (the
+        identity is not the email address) and so its limits must be checked first; else None
+        (an email identity is unique: its mailbox belongs to this user alone)."""
+        email = candidate.properties.get(rules.EMAIL)
+        if not tenant.app.email_confirmation_required or tenant.rules.identity_column.name.lower() == rules.EMAIL:
+            return None
+        return mailbox_key(email) if isinstance(email, str) and email else None
 
     async def _convert_guest(self, tenant: Tenant, candidate: Candidate, password_hash: str,
                              status: UserStatus, now: datetime) -> User:
@@ -233,6 +273,9 @@ class Registrar:
         transaction that holds the guest's row so that it is converted once."""
         app = tenant.app
         async with self._sessions() as session, session.begin():
+            mailbox = self._shared_mailbox(tenant, candidate)
+            if mailbox is not None:
+                await confirmations.check_mailbox(session, app, mailbox, self._resend_cooldown_seconds, now)
             properties = await self._add_columns(session, tenant, candidate)
             user = await self._guest(session, app, candidate.guest_object_id, for_update=True)
             user.properties = {**user.properties, **properties}
@@ -241,18 +284,31 @@ class Registrar:
             user.status = status
             user.updated_at = now
             await session.flush()  # the unique identity index refuses a taken identity here
-            confirmation = (issue_confirmation(session, app, user, self._public_confirmation_url, now)
-                            if app.email_confirmation_required else None)
+            confirmation = None
+            if app.email_confirmation_required:
+                confirmation = issue_confirmation(session, app, user, self._public_confirmation_url, now)
+                session.add(confirmations.mailbox_email(app, mailbox_of(user), now))
             enqueue(session, user_event(USER_REGISTERED, app, user, confirmation))
         return user
 
     async def _add_columns(self, connection: Any, tenant: Tenant, candidate: Candidate) -> dict[str, Any]:
-        """Add the candidate's dynamic columns (dynamicSchema on); the properties under the names
-        the columns finally have. A column another request created meanwhile is reused, and the
-        value must fit its type."""
+        """Add the candidate's dynamic columns (dynamicSchema on), in the caller's transaction; the
+        properties under the names the columns finally have. A column another request created
+        meanwhile is reused, and the value must fit its type. 9007 when the app's schema would pass
+        `maxDynamicColumns` (checked again here, under a per-app lock: the cached schema may be old)."""
         properties = dict(candidate.properties)
         if not candidate.new_columns:
             return properties
+        app_id = tenant.app.app_id
+        await connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(COLUMNS_LOCK.format(app_id)))))
+        existing = dict((await connection.execute(
+            select(SchemaColumn.name_key, SchemaColumn.built_in).where(SchemaColumn.app_id == app_id))).all())
+        added = [column for column in candidate.new_columns if column.name.lower() not in existing]
+        dynamic = sum(1 for built_in in existing.values() if not built_in)
+        if added and dynamic + len(added) > tenant.app.max_dynamic_columns:
+            raise errors.TooManyDynamicColumns(
+                f"The app's Users schema may have {tenant.app.max_dynamic_columns} columns besides the "
+                f"built-in ones; this registration would add {len(added)} to its {dynamic}")
         statement = postgresql.insert(SchemaColumn).values([
             {"app_id": tenant.app.app_id, "name_key": column.name.lower(), "name": column.name,
              "type": column.type, "required": False, "max_length": column.max_length,
@@ -307,7 +363,7 @@ class Registrar:
         if rules.storable_text(login):
             async with self._reads() as session:
                 user = await session.scalar(select(User).where(
-                    User.app_id == app.app_id, User.identity_key == rules.identity_key(login)))
+                    User.app_id == app.app_id, User.identity_key == tenant.rules.identity_key(login)))
         matches, needs_rehash = await self._hashing.verify(user.password_hash if user else None, password)
         if not matches:
             raise errors.InvalidLogin()
@@ -315,7 +371,8 @@ class Registrar:
         rules.check_can_log_in(user.status)
         changes: dict[str, Any] = {"last_login": utcnow()}
         if needs_rehash:  # the argon2 settings went up since this hash was made
-            changes["password_hash"] = await self._hashing.hash(password)
+            with contextlib.suppress(errors.HashingBusy):  # a busy queue rehashes at a later login
+                changes["password_hash"] = await self._hashing.hash(password)
         token = new_token()
         async with self._sessions() as session, session.begin():
             await session.execute(update(User).where(User.object_id == user.object_id).values(**changes))
@@ -382,13 +439,14 @@ class Registrar:
             except confirmations.AlreadyConfirmed:
                 raise _not_pending(user.status) from None
             except confirmations.ResendTooSoon as refusal:
-                raise errors.ResendTooSoon(refusal.retry_after_seconds) from None
+                raise errors.ResendTooSoon(refusal.retry_after_seconds, str(refusal)) from None
 
     async def _user_by_identity(self, session: AsyncSession, app: App, identity: str) -> User:
         user = None
         if rules.storable_text(identity):
             user = await session.scalar(select(User).where(
-                User.app_id == app.app_id, User.identity_key == rules.identity_key(identity)))
+                User.app_id == app.app_id,
+                User.identity_key == rules.identity_key(identity, app.identity_property)))
         if user is None:
             raise errors.IdentityNotFound()
         return user

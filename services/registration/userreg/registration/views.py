@@ -6,17 +6,17 @@ Errors are raised as coded exceptions and become envelopes in `middleware`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
-import aio_pika
 from aiohttp import hdrs, web
 from sqlalchemy import text
 
 from userreg.registration import errors, metrics, rules
-from userreg.registration.keys import ENGINE, REGISTRAR, SETTINGS
+from userreg.registration.keys import ENGINE, REGISTRAR, RELAY, SETTINGS
+from userreg.shared.ratelimits import client_address, client_key
 
 READY_TIMEOUT_SECONDS = 3.0
+FORWARDED_FOR = "X-Forwarded-For"
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -41,9 +41,19 @@ def _content_type(request: web.Request) -> str | None:
     return request.headers.get(hdrs.CONTENT_TYPE)
 
 
-async def _tenant(request: web.Request, *, server_only: bool = False):
+async def _tenant(request: web.Request, *, server_only: bool = False, limited: bool = False):
+    """The app the path names, for its key (2002, 3054); `limited` operations count against the
+    app's rate limit for the client's address (9008)."""
     return await request.app[REGISTRAR].authenticate(
-        request.match_info["appId"], request.match_info["apiKey"], server_only=server_only)
+        request.match_info["appId"], request.match_info["apiKey"], server_only=server_only,
+        client=_client(request) if limited else None)
+
+
+def _client(request: web.Request) -> str:
+    """Who the rate limits count: the TCP peer, or what a trusted proxy says it forwarded."""
+    address = client_address(request.remote, request.headers.getall(FORWARDED_FOR, ()),
+                             request.app[SETTINGS].trusted_proxy_networks)
+    return client_key(address)
 
 
 def _empty_ok() -> web.Response:
@@ -51,7 +61,7 @@ def _empty_ok() -> web.Response:
 
 
 async def register(request: web.Request) -> web.Response:
-    tenant = await _tenant(request)
+    tenant = await _tenant(request, limited=True)
     # 3009 comes before 9003 (the documented order): a closed app does not care how big the body is.
     rules.check_registration_open(tenant.rules)
     body = await read_body(request)
@@ -61,19 +71,19 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def register_guest(request: web.Request) -> web.Response:
-    tenant = await _tenant(request)
+    tenant = await _tenant(request, limited=True)
     return web.json_response(await request.app[REGISTRAR].register_guest(tenant, locale=_locale(request)))
 
 
 async def login(request: web.Request) -> web.Response:
-    tenant = await _tenant(request)
+    tenant = await _tenant(request, limited=True)
     pairs = rules.parse_json_object(_content_type(request), await read_body(request), errors.MalformedRequest)
     login_value, password = rules.login_credentials(pairs)
     return web.json_response(await request.app[REGISTRAR].log_in(tenant, login_value, password))
 
 
 async def resend_confirmation(request: web.Request) -> web.Response:
-    tenant = await _tenant(request)
+    tenant = await _tenant(request, limited=True)
     await request.app[REGISTRAR].resend_confirmation(tenant, request.match_info["identity"])
     return _empty_ok()
 
@@ -97,8 +107,10 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """200 when PostgreSQL answers a query and RabbitMQ accepts a connection, else 503."""
-    database, broker = await asyncio.gather(_database_ok(request), _broker_ok(request))
+    """200 when PostgreSQL answers a query through the service's own pool and the outbox relay is
+    relaying through its open channel to RabbitMQ, else 503. A probe opens no broker connection
+    (the endpoint is public: probes must not make us open connections at their rate)."""
+    database, broker = await _database_ok(request), _broker_ok(request)
     checks = {"database": "ok" if database else "unreachable", "broker": "ok" if broker else "unreachable"}
     ok = database and broker
     return web.json_response({"status": "ready" if ok else "unavailable", **checks},
@@ -106,6 +118,7 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def _database_ok(request: web.Request) -> bool:
+    """`SELECT 1` on a connection of the service's pool, within the timeout."""
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS), request.app[ENGINE].connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -114,14 +127,9 @@ async def _database_ok(request: web.Request) -> bool:
     return True
 
 
-async def _broker_ok(request: web.Request) -> bool:
-    try:
-        connection = await aio_pika.connect(request.app[SETTINGS].amqp_dsn, timeout=READY_TIMEOUT_SECONDS)
-    except Exception:
-        return False
-    with contextlib.suppress(Exception):
-        await connection.close()
-    return True
+def _broker_ok(request: web.Request) -> bool:
+    """The state of the relay's own connection: the events this service commits need it to leave."""
+    return request.app[RELAY].connected
 
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
