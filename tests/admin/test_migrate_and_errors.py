@@ -14,11 +14,13 @@ import aio_pika
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
-from userreg.shared.db import drop_database
-from userreg.shared.db.engine import asyncpg_dsn
+from alembic import command
+from userreg.shared.db import drop_database, ensure_database
+from userreg.shared.db.engine import alembic_config, asyncpg_dsn
 from userreg.shared.messaging import Topology, delete_topology
 
 from tests.admin.conftest import command_environment
+from tests.support.polling import eventually
 
 USERREG = str(Path(sys.executable).parent / "userreg")
 
@@ -31,6 +33,24 @@ def other_database(settings, name: str) -> str:
     return make_url(settings.database_dsn).set(database=name).render_as_string(hide_password=False)
 
 
+MIGRATION_LOCK = 727274  # the advisory lock the migration environment (migrations/env.py) takes
+HEAD = "0005"
+# The indexes built CONCURRENTLY (on tables that may be large), and one built plainly.
+INDEXES = {"ix_mail_deliveries_sent_at", "ix_dead_letters_replayed_at", "ix_users_guests_created",
+           "ix_mailbox_emails_sent_at"}
+
+
+async def schema_state(url: str) -> tuple[str, dict[str, bool]]:
+    """The database's migration version, and which of INDEXES exist and whether each is valid."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        version = await connection.fetchval("SELECT version_num FROM alembic_version")
+        indexes = {row["relname"]: row["indisvalid"] for row in await connection.fetch(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = ANY($1::text[])", list(INDEXES))}
+    finally:
+        await connection.close()
+    return version, indexes
 
 
 @pytest.fixture
@@ -74,6 +94,64 @@ async def test_migrate_creates_the_database_and_the_topology_and_can_run_again(f
     # The migrated database is ready for the other commands.
     created = await asyncio.to_thread(run, fresh, "app", "create", "--name", "first")
     assert created.returncode == 0, created.stderr
+
+
+async def test_two_first_migrations_at_once_on_a_fresh_database_both_succeed(fresh):
+    outcomes = await asyncio.gather(*(asyncio.to_thread(run, fresh, "migrate") for _ in range(2)))
+    for outcome in outcomes:
+        assert outcome.returncode == 0, outcome.stderr
+    # One of them created the database; the other found it there (before its CREATE, or by losing
+    # the race on it).
+    assert sorted('"databaseCreated": true' in outcome.stdout for outcome in outcomes) == [False, True]
+    assert await schema_state(fresh["DATABASE_URL"]) == (HEAD, dict.fromkeys(INDEXES, True))
+
+
+async def test_concurrent_creations_of_a_database_all_succeed_and_one_creates_it(settings):
+    url = other_database(settings, f"userreg_race_{uuid.uuid4().hex[:10]}")
+    try:
+        created = await asyncio.gather(*(ensure_database(url) for _ in range(4)))
+    finally:
+        await drop_database(url)
+    assert sorted(created) == [False, False, False, True]
+
+
+async def test_migrators_waiting_for_the_lock_do_not_stall_the_index_builds_of_the_one_migrating(fresh):
+    # A migrator that waited *inside* a statement for the lock would hold a snapshot, which every
+    # CREATE INDEX CONCURRENTLY of the migrating one waits for: a deadlock PostgreSQL breaks by
+    # failing one of them. Hold the lock until both migrators wait for it, then let them race.
+    url = fresh["DATABASE_URL"]
+    assert await ensure_database(url)
+    holder = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        migrators = [asyncio.create_task(asyncio.to_thread(run, fresh, "migrate")) for _ in range(2)]
+
+        async def both_wait() -> bool:
+            others = await holder.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            return others >= 2
+
+        try:
+            await eventually(both_wait, timeout=60, interval=0.1, what="both migrators to wait for the lock")
+        finally:
+            await holder.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        outcomes = await asyncio.gather(*migrators)
+    finally:
+        await holder.close()
+    for outcome in outcomes:
+        assert outcome.returncode == 0, outcome.stderr
+    assert await schema_state(url) == (HEAD, dict.fromkeys(INDEXES, True))
+
+
+async def test_the_migrations_go_down_past_the_concurrent_index_builds_and_up_again(fresh):
+    url = fresh["DATABASE_URL"]
+    first = await asyncio.to_thread(run, fresh, "migrate")
+    assert first.returncode == 0, first.stderr
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0003")
+    assert await schema_state(url) == ("0003", {})
+    again = await asyncio.to_thread(run, fresh, "migrate")
+    assert again.returncode == 0, again.stderr
+    assert await schema_state(url) == (HEAD, dict.fromkeys(INDEXES, True))
 
 
 async def test_a_database_that_was_never_migrated_says_so(settings):

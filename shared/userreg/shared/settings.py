@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,7 +28,41 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/userreg")
-    database_pool_size: int = Field(10, ge=1)
+    # Connections to PostgreSQL, kept few so that every replica fits into the server's
+    # max_connections (100 by default; see the README's "Connection budget", which
+    # tests/system/test_connection_budget.py keeps true). A process's engine keeps up to
+    # DATABASE_POOL_SIZE connections and opens up to DATABASE_MAX_OVERFLOW more under load (closed
+    # again when given back); confirmation-web's read pool holds DATABASE_POOL_SIZE more, and each
+    # LISTEN loop (outbox relay, tenant cache) one.
+    database_pool_size: int = Field(5, ge=1)
+    database_max_overflow: int = Field(2, ge=0)
+    # Bounded waits: nothing a process does with the database waits for ever. The statement, lock
+    # and idle-in-transaction timeouts are the server's (sent as session settings when a connection
+    # opens; 0 turns one off, e.g. for an admin command that re-keys a very large app).
+    # Connecting (TCP, TLS, authentication) may take this long.
+    database_connect_timeout: float = Field(5.0, gt=0)
+    # The server cancels a statement that runs longer; the connection stays usable.
+    database_statement_timeout: float = Field(30.0, ge=0)
+    # A statement that waited this long for a lock fails, rather than queueing behind a long transaction.
+    database_lock_timeout: float = Field(10.0, ge=0)
+    # The server ends a session that sits idle inside a transaction this long, which releases its
+    # locks: a process that hangs, or vanished behind a dead network, mid-transaction holds no row
+    # for longer. It must be longer than every wait a healthy process makes inside a transaction:
+    # the outbox relay publishes the rows it claimed while holding their locks, for up to
+    # PUBLISH_TIMEOUT_SECONDS (15 s, shared/outbox.py); with 60 s a stuck relay's rows go to another
+    # replica's relay within a minute (tests/shared/test_database_timeouts.py checks the relation).
+    database_idle_in_transaction_timeout: float = Field(60.0, ge=0)
+    # The client's own bound on each round trip (a statement, a commit, a close): a connection that
+    # went silent (a network that drops packets instead of refusing them) fails after this long
+    # rather than in the minutes TCP takes to give up. Longer than the statement timeout, so a slow
+    # statement is cancelled by the server first, cleanly. 0: no bound.
+    database_command_timeout: float = Field(35.0, ge=0)
+    # TCP keepalive on both ends of every connection: probes after this many idle seconds, then
+    # every interval; after count unanswered ones the connection is dead (25 s with the defaults).
+    # Data that stays unacknowledged gives up after the same time (TCP_USER_TIMEOUT).
+    database_tcp_keepalives_idle: int = Field(10, ge=1)
+    database_tcp_keepalives_interval: int = Field(5, ge=1)
+    database_tcp_keepalives_count: int = Field(3, ge=1)
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     events_exchange: str = "userreg.events"
 
@@ -55,6 +89,9 @@ class Settings(BaseSettings):
     mailer_prefetch: int = Field(64, ge=1)
     # SMTP connections the mailer keeps open and reuses across messages.
     mailer_smtp_connections: int = Field(8, ge=1)
+    # A mailer's claim on an email it is sending (a lease): renewed every third of it while the
+    # mailer lives, so a crashed mailer's emails go to another one within about this long.
+    mailer_claim_seconds: float = Field(15.0, ge=1, le=3600)
     # How long records of sent emails and replayed dead letters are kept before the mailer prunes
     # them. A redelivered event is recognised as sent for this long.
     mail_retention_days: int = Field(30, ge=1)
@@ -119,6 +156,23 @@ class Settings(BaseSettings):
         except ValueError as error:
             raise ValueError(f"must be comma-separated CIDRs, e.g. 10.0.0.0/8,::1/128 ({error})") from None
         return ",".join(str(network) for network in networks)
+
+    @model_validator(mode="after")
+    def _server_cancels_before_the_client_gives_up(self) -> Settings:
+        # A client-side timeout abandons the connection (it may be mid-protocol); the server's
+        # statement timeout cancels just the statement. The server's must come first.
+        command, statement = self.database_command_timeout, self.database_statement_timeout
+        if command and (not statement or command <= statement):
+            raise ValueError("DATABASE_COMMAND_TIMEOUT must be longer than DATABASE_STATEMENT_TIMEOUT "
+                             "(and 0 when that is 0)")
+        return self
+
+    @property
+    def database_dead_connection_seconds(self) -> int:
+        """How long TCP keeps a database connection that stopped answering: the keepalive probes'
+        time, also used as TCP_USER_TIMEOUT for data that stays unacknowledged."""
+        return (self.database_tcp_keepalives_idle
+                + self.database_tcp_keepalives_interval * self.database_tcp_keepalives_count)
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -17,7 +17,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from userreg.confirmation_web.rules import Link
-from userreg.shared.db.engine import asyncpg_dsn
+from userreg.shared.db.engine import asyncpg_dsn, connect_arguments
 from userreg.shared.db.models import App, ConfirmationToken, User, UserStatus
 from userreg.shared.settings import Settings
 from userreg.shared.templates import PAGE_TEMPLATES
@@ -43,13 +43,15 @@ _PAGE_NAMES = list(PAGE_TEMPLATES)
 
 async def open_read_pool(settings: Settings) -> asyncpg.Pool:
     """The pool the lookups run on. It connects lazily (the service starts, and says it is not
-    ready, while the database is away) and replaces connections the server closed."""
+    ready, while the database is away) and replaces connections the server closed. Its
+    connections have the engine's bounded waits (timeouts, keepalive)."""
     return await asyncpg.create_pool(
         asyncpg_dsn(settings.database_dsn),
         min_size=0,
         max_size=settings.database_pool_size,
         init=_decode_json,
         reset=_nothing_to_reset,
+        **connect_arguments(settings),
     )
 
 

@@ -16,6 +16,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # users may be large: its index is built CONCURRENTLY, so registrations go on meanwhile. That
+    # cannot run in a transaction: the autocommit block commits what ran before it (env.py's lock is
+    # session-level, so it holds). It comes first, so that the rest of this migration still commits
+    # at once, with its version. (Guests are found by age for their removal after the app's guestTtl.)
+    with op.get_context().autocommit_block():
+        _create_index_concurrently('ix_users_guests_created', 'users', ['app_id', 'created_at'],
+                                   where="status = 'GUEST'")
     op.add_column('apps', sa.Column('client_rate_limit', sa.String(length=40), server_default='60/60s',
                                     nullable=False))
     op.add_column('apps', sa.Column('max_dynamic_columns', sa.Integer(), server_default=sa.text('100'),
@@ -33,6 +40,8 @@ def upgrade() -> None:
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mailbox_emails'))
     )
+    # mailbox_emails and rate_limit_windows are new and empty: their indexes are built with them,
+    # in the migration's transaction.
     op.create_index('ix_mailbox_emails_mailbox_sent', 'mailbox_emails', ['app_id', 'mailbox', 'sent_at'])
     op.create_index('ix_mailbox_emails_sent_at', 'mailbox_emails', ['sent_at'])
     op.create_table('rate_limit_windows',
@@ -44,10 +53,20 @@ def upgrade() -> None:
     prefixes=['UNLOGGED'],
     )
     op.create_index('ix_rate_limit_windows_window_start', 'rate_limit_windows', ['window_start'])
-    # Guests are found by age for their removal after the app's guestTtl.
-    op.create_index('ix_users_guests_created', 'users', ['app_id', 'created_at'],
-                    postgresql_where=sa.text("status = 'GUEST'"))
     _normalize_email_identities()
+
+
+def _create_index_concurrently(name: str, table: str, columns: list[str], where: str | None = None) -> None:
+    """CREATE INDEX CONCURRENTLY IF NOT EXISTS, so a run interrupted after the build resumes. A
+    build interrupted halfway leaves an invalid index behind (IF NOT EXISTS would keep it): that
+    one is dropped and built again. (Each migration keeps its own copy: a later change of a shared
+    helper would change what an old migration does.)"""
+    valid = op.get_bind().execute(sa.text(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"), {"name": name}).scalar()
+    if valid is False:
+        op.drop_index(name, table_name=table, postgresql_concurrently=True)
+    op.create_index(name, table, columns, unique=False, postgresql_concurrently=True, if_not_exists=True,
+                    postgresql_where=None if where is None else sa.text(where))
 
 
 def _normalize_email_identities() -> None:
@@ -69,7 +88,10 @@ def _normalize_email_identities() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_users_guests_created', table_name='users')
+    # CONCURRENTLY, like its build: a plain DROP INDEX waits for an exclusive lock on users.
+    with op.get_context().autocommit_block():
+        op.drop_index('ix_users_guests_created', table_name='users', postgresql_concurrently=True,
+                      if_exists=True)
     op.drop_index('ix_rate_limit_windows_window_start', table_name='rate_limit_windows')
     op.drop_table('rate_limit_windows')
     op.drop_index('ix_mailbox_emails_sent_at', table_name='mailbox_emails')
