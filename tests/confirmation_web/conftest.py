@@ -3,7 +3,6 @@ database, and links made directly with the ORM and `issue_confirmation` (no regi
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -15,10 +14,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
-from userreg.confirmation_web.app import create_app, stop_task
+from userreg.confirmation_web.app import create_app
 from userreg.shared.confirmations import issue_confirmation
 from userreg.shared.db import App, ConfirmationToken, OutboxEvent, User, UserStatus
 from userreg.shared.outbox import OutboxRelay
+from userreg.shared.runtime.tasks import Supervised
 from userreg.shared.tokens import new_guid
 
 LINK_PATH = re.compile(r"^https?://[^/]+(?P<path>/(?P<app_id>[^/]+)/confirm/(?P<token>[^/]+))$")
@@ -48,10 +48,9 @@ async def server(settings) -> AsyncIterator[TestServer]:
 @pytest.fixture
 async def relay(engine, settings, topology) -> AsyncIterator[None]:
     """The shared outbox relay, publishing what the service wrote to the session's exchange."""
-    task = asyncio.create_task(OutboxRelay(engine, settings.amqp_dsn, topology,
-                                           poll_seconds=settings.outbox_poll_seconds).run())
-    yield
-    await stop_task(task, 5)
+    relay = OutboxRelay(engine, settings.amqp_dsn, topology, poll_seconds=settings.outbox_poll_seconds)
+    async with Supervised("outbox-relay", relay.run, stop_seconds=5):
+        yield
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from userreg.shared.db import OutboxEvent
 from userreg.shared.events import USER_REGISTERED, Event, EventUser
 from userreg.shared.outbox import OutboxRelay, enqueue
+from userreg.shared.runtime.tasks import Supervised
 
 
 def _event(app_id: str, n: int = 0) -> Event:
@@ -21,13 +22,9 @@ def _event(app_id: str, n: int = 0) -> Event:
 
 @contextlib.asynccontextmanager
 async def running(relay: OutboxRelay):
-    task = asyncio.create_task(relay.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    """The relay as the services run it: supervised, started again after each failure."""
+    async with Supervised("outbox-relay", relay.run, ready=lambda: relay.connected) as part:
+        yield part
 
 
 async def test_committed_event_is_published_at_once_and_its_row_deleted(engine, sessions, settings, topology,

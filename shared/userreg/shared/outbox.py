@@ -1,7 +1,8 @@
 """The transactional outbox: events are written with the change they report, then relayed.
 
 `enqueue` adds an event to the caller's transaction. `OutboxRelay` runs inside every service that
-writes events; any number of replicas may run, each claiming rows with `FOR UPDATE SKIP LOCKED`.
+writes events (supervised: `userreg.shared.runtime.tasks`); any number of replicas may run, each
+claiming rows with `FOR UPDATE SKIP LOCKED`.
 A row is deleted only after RabbitMQ confirmed the message, so no row keeps a confirmation link
 after it is published, and nothing is lost while the broker is away (delivery is at-least-once;
 consumers are idempotent on the event id).
@@ -15,7 +16,6 @@ import json
 import logging
 
 import aio_pika
-import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from prometheus_client import Counter
 from sqlalchemy import delete, select
@@ -25,11 +25,15 @@ from userreg.shared.db.engine import asyncpg_dsn
 from userreg.shared.db.models import OutboxEvent
 from userreg.shared.events import Event
 from userreg.shared.messaging import Topology, connect, declare_topology
+from userreg.shared.runtime.listen import Listener
 
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "userreg_outbox"  # the migration's trigger notifies it on every insert
 PUBLISH_TIMEOUT_SECONDS = 15.0
+# Opening the channel and declaring the topology take milliseconds; a life stuck there is restarted.
+SETUP_TIMEOUT_SECONDS = 30.0
+CLOSE_TIMEOUT_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 5.0
 
 PUBLISHED = Counter("userreg_outbox_published_total", "Events relayed from the outbox to RabbitMQ", ["type"])
@@ -64,7 +68,12 @@ def to_message(row: OutboxEvent) -> aio_pika.Message:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows, woken by NOTIFY right after a commit or by a timer."""
+    """Publishes committed outbox rows, woken by NOTIFY right after a commit or by a timer:
+
+        relay = OutboxRelay(engine, amqp_url, topology)
+        async with Supervised("outbox-relay", relay.run, ready=lambda: relay.connected):
+            …
+    """
 
     def __init__(self, engine: AsyncEngine, amqp_url: str, topology: Topology, *,
                  batch_size: int = 200, poll_seconds: float = 2.0, linger_seconds: float = 0.0) -> None:
@@ -92,33 +101,33 @@ class OutboxRelay:
                 and not channel.is_closed)
 
     async def run(self) -> None:
-        """Relay until cancelled, surviving restarts of RabbitMQ and PostgreSQL."""
-        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        """One life of the relay: connect, open a channel, declare the topology, then relay until
+        cancelled. The robust connection rides out broker restarts and a failed round is tried
+        again; anything else that fails (connecting, the channel, a declaration the broker
+        refuses) ends the life with its exception: run it under `Supervised`, which starts a
+        new one after a back-off."""
+        connection = await connect(self._amqp_url)
         try:
-            connection = await self._connect_with_retry()
-            try:
+            async with asyncio.timeout(SETUP_TIMEOUT_SECONDS):
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=False)
                 channel.return_callbacks.add(self._on_return)
                 exchange = await declare_topology(channel, self._topology)
-                self._connection, self._channel = connection, channel
+            self._connection, self._channel = connection, channel
+            listener = Listener(asyncpg_dsn(self._engine.url.render_as_string(hide_password=False)),
+                                NOTIFY_CHANNEL, lambda _payload: self._wake.set(),
+                                on_connect=self._wake.set,  # catch up on what was committed meanwhile
+                                name="outbox-listen")
+            listening = asyncio.create_task(listener.run(), name="outbox-listen")
+            try:
                 await self._relay_forever(exchange)
             finally:
-                self._connection = self._channel = None
-                await connection.close()
+                listening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listening
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-
-    async def _connect_with_retry(self):
-        backoff = 0.2
-        while True:
-            try:
-                return await connect(self._amqp_url)
-            except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as error:
-                logger.warning("outbox relay cannot reach RabbitMQ (%s); retrying in %.1fs", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            self._connection = self._channel = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_SECONDS)
 
     async def _relay_forever(self, exchange: AbstractExchange) -> None:
         backoff = 0.2
@@ -167,23 +176,3 @@ class OutboxRelay:
     def _on_return(self, _channel, message) -> None:
         UNROUTED.labels(message.type or "unknown").inc()
         logger.info("event %s (%s) had no queue bound for it", message.message_id, message.type)
-
-    async def _listen(self) -> None:
-        """Keep a LISTEN connection open so a commit wakes the relay at once."""
-        dsn = asyncpg_dsn(self._engine.url.render_as_string(hide_password=False))
-        while True:
-            try:
-                connection = await asyncpg.connect(dsn)
-                try:
-                    await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                    self._wake.set()  # catch up on anything committed while we were not listening
-                    while not connection.is_closed():
-                        await asyncio.sleep(self._poll_seconds)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await connection.close(timeout=1)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("outbox LISTEN connection lost (%s); reconnecting", error)
-                await asyncio.sleep(self._poll_seconds)

@@ -20,6 +20,7 @@ from userreg.confirmation_web.rules import origin_of
 from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.messaging import Topology
 from userreg.shared.outbox import OutboxRelay
+from userreg.shared.runtime.tasks import Supervised, supervised_in
 from userreg.shared.settings import Settings
 from userreg.shared.templates import TemplateStore
 
@@ -30,8 +31,6 @@ ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 STATIC = resources.files("userreg.confirmation_web").joinpath("static")
 # The forms post a token and nothing else: a small body limit is plenty.
 MAX_BODY_BYTES = 16 * 1024
-RELAY_RESTART_SECONDS = 1.0
-RELAY_STOP_SECONDS = 5.0
 
 
 def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> web.Application:
@@ -43,7 +42,7 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> web.Appl
     app[views.PUBLIC_ORIGIN_KEY] = origin_of(settings.public_confirmation_url)
     app.cleanup_ctx.append(_database)
     if run_outbox_relay:
-        app.cleanup_ctx.append(_outbox_relay)
+        app.cleanup_ctx.append(supervised_in(views.RELAY_KEY, _outbox_relay))
     app.on_response_prepare.append(_baseline_headers)
     app.router.add_get("/health", views.health)
     app.router.add_get("/ready", views.ready)
@@ -72,42 +71,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
+def _outbox_relay(app: web.Application) -> Supervised:
+    """Publishes the events of confirmations; `/ready` reads its state."""
     settings = app[SETTINGS_KEY]
     relay = OutboxRelay(app[ENGINE_KEY], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
-    app[views.RELAY_KEY] = relay  # /ready reports the state of its connection
-    task = asyncio.create_task(_keep_running(relay), name="outbox-relay")
-    yield
-    await stop_task(task, RELAY_STOP_SECONDS)
-
-
-async def stop_task(task: asyncio.Task, grace_seconds: float) -> None:
-    """Cancel the task and wait for it, but not forever: a task cancelled in the middle of a
-    database call can hang in the driver (asyncpg#873), and shutdown must still finish."""
-    for _ in range(2):
-        task.cancel()
-        done, _pending = await asyncio.wait({task}, timeout=grace_seconds)
-        if done:
-            if not task.cancelled() and task.exception() is not None:
-                logger.error("%s had failed: %r", task.get_name(), task.exception())
-            return
-    logger.warning(
-        "%s did not stop within %.0fs; shutting down without it", task.get_name(), 2 * grace_seconds
-    )
-
-
-async def _keep_running(relay: OutboxRelay) -> None:
-    """The relay survives broker and database outages by itself; this also survives the relay
-    failing in a way it did not foresee, so events are never left unpublished until a restart."""
-    while True:
-        try:
-            await relay.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("outbox relay stopped unexpectedly; restarting in %.0fs", RELAY_RESTART_SECONDS)
-            await asyncio.sleep(RELAY_RESTART_SECONDS)
+    return Supervised("outbox-relay", relay.run, ready=lambda: relay.connected)
 
 
 @web.middleware

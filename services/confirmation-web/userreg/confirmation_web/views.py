@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from userreg.confirmation_web.handlers import Confirmations, Failure
 from userreg.confirmation_web.pages import PageRenderer
 from userreg.confirmation_web.rules import is_same_origin_post
-from userreg.shared.outbox import OutboxRelay
+from userreg.shared.runtime import ops
+from userreg.shared.runtime.tasks import Supervised
 
 logger = logging.getLogger(__name__)
 
 CONFIRMATIONS_KEY = web.AppKey("confirmations", Confirmations)
 PAGES_KEY = web.AppKey("pages", PageRenderer)
 PUBLIC_ORIGIN_KEY = web.AppKey("public_origin", str)
-RELAY_KEY = web.AppKey("outbox_relay", OutboxRelay)
-READY_TIMEOUT_SECONDS = 2.0
+RELAY_KEY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay
 
 
 def _accept_language(request: web.Request) -> str | None:
@@ -84,42 +82,14 @@ async def not_found(request: web.Request) -> web.Response:
     return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
 
 
-async def health(_request: web.Request) -> web.Response:
-    """Liveness: the process serves requests."""
-    return web.json_response({"status": "ok"})
+# The operations endpoints, as every service answers them. Ready: the database answers through
+# the service's own read pool, and the outbox relay (the events of confirmations leave through it)
+# runs and relays through its open channel to RabbitMQ. A process started without its relay (a
+# test that looks at the outbox rows) does not use the broker at all, so nothing of it waits for one.
+async def _select_one(app: web.Application) -> object:
+    return await app[CONFIRMATIONS_KEY].reads.fetchval("SELECT 1")
 
 
-async def ready(request: web.Request) -> web.Response:
-    """Readiness, 200 or 503 with the same body as the other services': the database answers a
-    query through the service's own read pool, and the outbox relay is relaying through its open
-    channel to RabbitMQ (the events of confirmations leave through it). A probe opens no connection
-    of its own: the endpoint is public, and must not make us open connections at a caller's rate."""
-    database, broker = await _database_ok(request), _broker_ok(request)
-    ok = database and broker
-    return web.json_response({"status": "ready" if ok else "unavailable",
-                              "database": "ok" if database else "unreachable",
-                              "broker": "ok" if broker else "unreachable"}, status=200 if ok else 503)
-
-
-async def _database_ok(request: web.Request) -> bool:
-    try:
-        # The timeout covers taking a connection from the pool too (a new one while the pool is empty).
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            await request.app[CONFIRMATIONS_KEY].reads.fetchval("SELECT 1")
-    except Exception as error:  # any failure to reach the database means not ready
-        logger.warning("not ready: database unreachable (%s)", type(error).__name__)
-        return False
-    return True
-
-
-def _broker_ok(request: web.Request) -> bool:
-    """The state of the relay's own connection. A process started without its relay (a test that
-    looks at the outbox rows) does not use the broker at all, so nothing of it waits for one."""
-    relay = request.app.get(RELAY_KEY)
-    return relay is None or relay.connected
-
-
-async def metrics(_request: web.Request) -> web.Response:
-    response = web.Response(body=generate_latest())
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
+health = ops.health
+ready = ops.ready_view(database=ops.reachable(_select_one), broker=ops.running(RELAY_KEY, optional=True))
+metrics = ops.metrics_view()

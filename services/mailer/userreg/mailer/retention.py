@@ -55,7 +55,8 @@ async def prune(engine: AsyncEngine, retention_days: int) -> Pruned:
 async def prune_periodically(engine: AsyncEngine, retention_days: int,
                              interval_seconds: float = PRUNE_INTERVAL_SECONDS) -> None:
     """Prune now and then every `interval_seconds`, until cancelled; a database that is away is
-    tried again at the next round."""
+    tried again at the next round. Anything else ends it with its exception (the mailer runs it
+    under `Supervised`, which starts it again after a back-off)."""
     while True:
         try:
             pruned = await prune(engine, retention_days)

@@ -7,17 +7,12 @@ messages in hand are finished.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from userreg.mailer.compose import parse_sender
 from userreg.mailer.consumer import MailConsumer
@@ -27,15 +22,17 @@ from userreg.mailer.policy import claim_seconds
 from userreg.mailer.retention import prune_periodically
 from userreg.mailer.smtp import SmtpPool
 from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.runtime import ops
+from userreg.shared.runtime.tasks import Supervised
 from userreg.shared.settings import Settings
 from userreg.shared.templates import TemplateStore
-
-logger = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 CONSUMER = web.AppKey("consumer", MailConsumer)
-READY_TIMEOUT_SECONDS = 3.0
+CONSUMING = web.AppKey("consuming", Supervised)  # the consumer's lifecycle: running, or restarting
+# Beyond the consumer's own drain time, for closing its connection.
+STOP_MARGIN_SECONDS = 10.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -71,56 +68,22 @@ async def _mailer(app: web.Application) -> AsyncIterator[None]:
     consumer = MailConsumer(settings, deliverer=deliverer, engine=engine)
     app[ENGINE] = engine
     app[CONSUMER] = consumer
-    task = asyncio.create_task(consumer.run(), name="mailer-consumer")
-    task.add_done_callback(_log_crash)
-    pruning = asyncio.create_task(prune_periodically(engine, settings.mail_retention_days), name="mail-retention")
+    # Stopping, the consumer first finishes the messages in hand (their sends included).
+    consuming = Supervised("mailer-consumer", consumer.run, ready=lambda: consumer.ready, stop=consumer.stop,
+                           grace_seconds=consumer.drain_seconds + STOP_MARGIN_SECONDS)
+    pruning = Supervised("mail-retention", lambda: prune_periodically(engine, settings.mail_retention_days))
+    app[CONSUMING] = consuming
     try:
-        yield
+        async with consuming, pruning:
+            yield
     finally:
-        pruning.cancel()
-        await consumer.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        with contextlib.suppress(asyncio.CancelledError):
-            await pruning
         await smtp.close()
         await deliveries.close()
         await engine.dispose()
 
 
-def _log_crash(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("the mailer consumer stopped", exc_info=task.exception())
-
-
-async def health(request: web.Request) -> web.Response:
-    """Liveness: the process answers."""
-    return web.json_response({"status": "ok"})
-
-
-async def ready(request: web.Request) -> web.Response:
-    """Readiness, 200 or 503 with the same body as the other services': the database answers a
-    query through the mailer's own pool, and the consumer is consuming through its open channel to
-    RabbitMQ. A probe opens no connection of its own."""
-    database, broker = await _database_ok(request), request.app[CONSUMER].ready
-    ok = database and broker
-    return web.json_response({"status": "ready" if ok else "unavailable",
-                              "database": "ok" if database else "unreachable",
-                              "broker": "ok" if broker else "unreachable"}, status=200 if ok else 503)
-
-
-async def _database_ok(request: web.Request) -> bool:
-    try:
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS), request.app[ENGINE].connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as error:  # any failure means "not ready"; the reason goes to the log only
-        logger.warning("readiness: database check failed (%s)", type(error).__name__)
-        return False
-    return True
-
-
-async def metrics(request: web.Request) -> web.Response:
-    response = web.Response(body=generate_latest(REGISTRY))
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    response.charset = "utf-8"
-    return response
+# Ready: the database answers through the mailer's own pool, and the consumer runs and consumes
+# through its open channel to RabbitMQ.
+health = ops.health
+ready = ops.ready_view(database=ops.reachable(ops.select_one(ENGINE)), broker=ops.running(CONSUMING))
+metrics = ops.metrics_view()

@@ -3,8 +3,6 @@ every resource is opened in `cleanup_ctx` and closed, in reverse order, on shutd
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -16,11 +14,9 @@ from userreg.registration.routes import add_routes
 from userreg.shared.db import create_engine
 from userreg.shared.messaging import Topology
 from userreg.shared.outbox import OutboxRelay
+from userreg.shared.runtime.tasks import Supervised, supervised_in
 from userreg.shared.settings import Settings
 
-logger = logging.getLogger(__name__)
-
-RELAY_STOP_SECONDS = 10.0
 # Under load, registrations' events leave in batches at most this often (a batch is a transaction and
 # a few round trips, which would otherwise be paid per registration); a lone event leaves at once.
 RELAY_LINGER_SECONDS = 0.05
@@ -30,7 +26,7 @@ def create_app(settings: Settings) -> web.Application:
     """The service, ready for `web.run_app` or a test server."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_and_metrics])
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend((_database, _registrar, _outbox_relay))
+    app.cleanup_ctx.extend((_database, _registrar, supervised_in(RELAY, _outbox_relay)))
     add_routes(app)
     return app
 
@@ -53,19 +49,10 @@ async def _registrar(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
-    """Publishes what this (and any other) replica committed to the outbox."""
+def _outbox_relay(app: web.Application) -> Supervised:
+    """Publishes what this (and any other) replica committed to the outbox; `/ready` reads its state."""
     settings = app[SETTINGS]
     relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds,
                         linger_seconds=RELAY_LINGER_SECONDS)
-    app[RELAY] = relay  # /ready reports the state of its connection
-    task = asyncio.create_task(relay.run(), name="outbox-relay")
-    yield
-    task.cancel()
-    # Bounded: shutdown must finish even if a driver call does not return promptly when cancelled.
-    done, _ = await asyncio.wait({task}, timeout=RELAY_STOP_SECONDS)
-    if not done:
-        logger.warning("outbox relay did not stop within %.0fs; shutting down without it", RELAY_STOP_SECONDS)
-    elif not task.cancelled() and task.exception() is not None:
-        logger.error("outbox relay had failed: %r", task.exception())
+    return Supervised("outbox-relay", relay.run, ready=lambda: relay.connected)

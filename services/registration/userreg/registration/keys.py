@@ -6,10 +6,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from userreg.registration.service import Registrar
-from userreg.shared.outbox import OutboxRelay
+from userreg.shared.runtime.tasks import Supervised
 from userreg.shared.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 REGISTRAR = web.AppKey("registrar", Registrar)
-RELAY = web.AppKey("outbox_relay", OutboxRelay)
+RELAY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay

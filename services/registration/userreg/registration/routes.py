@@ -107,8 +107,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", views.health, "health", "Liveness", "200 while the process serves requests.",
           tag="operations", success_schema="Health"),
     Route("GET", "/ready", views.ready, "ready", "Readiness",
-          "200 when PostgreSQL answers through the service's pool and its outbox relay's RabbitMQ "
-          "channel is open, 503 (same body shape) when either is not. Opens no connection of its own.",
+          "200 when PostgreSQL answers through the service's pool and its outbox relay runs with its "
+          "RabbitMQ channel open, 503 (same body shape) when either is not (e.g. while the relay "
+          "restarts after a failure). Opens no connection of its own.",
           tag="operations", success_schema="Ready",
           other_responses=((503, "Ready", "PostgreSQL or RabbitMQ is unreachable"),)),
     Route("GET", "/metrics", views.prometheus_metrics, "metrics", "Prometheus metrics",

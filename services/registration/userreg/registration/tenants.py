@@ -10,18 +10,12 @@ the database (and on reconnecting it starts empty). A read that raced with a cha
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from typing import Generic, TypeVar
 
-import asyncpg
-
-logger = logging.getLogger(__name__)
+from userreg.shared.runtime.listen import Listener
 
 CHANNEL = "userreg_apps"
-RECONNECT_SECONDS = 1.0
 # A safety net only (a notification is never missed while listening): entries are re-read this often.
 TTL_SECONDS = 60.0
 MAX_ENTRIES = 10_000
@@ -67,28 +61,15 @@ class TenantCache(Generic[T]):
             self._entries.pop(app_id.upper(), None)
 
     async def run(self) -> None:
-        """Listen until cancelled, reconnecting after a database outage."""
-        while True:
-            connection = None
-            try:
-                connection = await asyncpg.connect(self._dsn)
-                # Stop answering the moment the connection is lost, not at the next check.
-                connection.add_termination_listener(lambda _conn: setattr(self, "listening", False))
-                await connection.add_listener(
-                    CHANNEL, lambda _conn, _pid, _channel, payload: self._changed(payload))
-                self._changed(None)  # whatever happened while we were not listening
-                self.listening = True
-                while not connection.is_closed():
-                    await asyncio.sleep(RECONNECT_SECONDS)
-                logger.warning("app-change LISTEN connection closed; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database is away: serve without the cache meanwhile
-                logger.warning("app-change LISTEN connection failed (%s); reconnecting", type(error).__name__)
-            finally:
-                self.listening = False
-                self._changed(None)
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close(timeout=1)
-            await asyncio.sleep(RECONNECT_SECONDS)
+        """Listen until cancelled, reconnecting after a database outage (the shared LISTEN loop)."""
+        await Listener(self._dsn, CHANNEL, self._changed, on_connect=self._listening,
+                       on_disconnect=self._not_listening, name="tenant-cache-listen").run()
+
+    def _listening(self) -> None:
+        self._changed(None)  # whatever happened while we were not listening
+        self.listening = True
+
+    def _not_listening(self) -> None:
+        # Stop answering the moment the connection is lost: nothing would tell us about changes.
+        self.listening = False
+        self._changed(None)

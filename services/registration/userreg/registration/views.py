@@ -5,17 +5,15 @@ Errors are raised as coded exceptions and become envelopes in `middleware`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from aiohttp import hdrs, web
-from sqlalchemy import text
 
 from userreg.registration import errors, metrics, rules
 from userreg.registration.keys import ENGINE, REGISTRAR, RELAY, SETTINGS
 from userreg.shared.ratelimits import client_address, client_key
+from userreg.shared.runtime import ops
 
-READY_TIMEOUT_SECONDS = 3.0
 FORWARDED_FOR = "X-Forwarded-For"
 
 
@@ -102,41 +100,11 @@ async def create_confirmation_url(request: web.Request) -> web.Response:
     return web.json_response({"confirmationURL": url})
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def ready(request: web.Request) -> web.Response:
-    """200 when PostgreSQL answers a query through the service's own pool and the outbox relay is
-    relaying through its open channel to RabbitMQ, else 503. A probe opens no broker connection
-    (the endpoint is public: probes must not make us open connections at their rate)."""
-    database, broker = await _database_ok(request), _broker_ok(request)
-    checks = {"database": "ok" if database else "unreachable", "broker": "ok" if broker else "unreachable"}
-    ok = database and broker
-    return web.json_response({"status": "ready" if ok else "unavailable", **checks},
-                             status=200 if ok else 503)
-
-
-async def _database_ok(request: web.Request) -> bool:
-    """`SELECT 1` on a connection of the service's pool, within the timeout."""
-    try:
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS), request.app[ENGINE].connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:  # any failure means "not ready"; the reason is not the probe's business
-        return False
-    return True
-
-
-def _broker_ok(request: web.Request) -> bool:
-    """The state of the relay's own connection: the events this service commits need it to leave."""
-    return request.app[RELAY].connected
-
-
-async def prometheus_metrics(request: web.Request) -> web.Response:
-    body = await metrics.scrape(request.app[ENGINE])
-    response = web.Response(body=body)
-    response.headers[hdrs.CONTENT_TYPE] = metrics.CONTENT_TYPE
-    return response
+# The operations endpoints, as every service answers them. Ready: PostgreSQL answers through the
+# service's own pool, and the outbox relay runs and relays through its open channel to RabbitMQ.
+health = ops.health
+ready = ops.ready_view(database=ops.reachable(ops.select_one(ENGINE)), broker=ops.running(RELAY))
+prometheus_metrics = ops.metrics_view(lambda app: metrics.scrape(app[ENGINE]))
 
 
 async def openapi_document(request: web.Request) -> web.Response:
