@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import email
+import quopri
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from email import policy
+from email.message import EmailMessage
 from typing import Any
 
 import aio_pika
+import pytest
 from aiohttp.test_utils import TestServer
+from aiosmtpd.smtp import SMTP, Envelope
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 from userreg.mailer.web import CONSUMER, create_app
@@ -127,3 +136,120 @@ async def sent_rows(sessions, event_id: str, count: int = 1) -> list[MailDeliver
 async def dead_letter_row(sessions, event_id: str) -> DeadLetter | None:
     async with sessions() as session:
         return await session.get(DeadLetter, event_id, populate_existing=True)
+
+
+# --- mail headers (SPEC §3.8) ---------------------------------------------------------------------
+
+# What may never reach a header, written out here as the contract says it (the mailer computes its
+# own): every line end of `str.splitlines()` and every control character (C0, DEL, C1).
+LINE_BREAKS = "\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029"
+CONTROLS = "".join(map(chr, [*range(0x20), 0x7f, *range(0x80, 0xa0)]))
+UNSAFE = sorted(set(LINE_BREAKS + CONTROLS))
+# The attack of the issue: a vertical tab ends the To header, Reply-To follows, two make a body.
+ISSUE_NAME = "a\u000bReply-To: x@evil.example\u000b\u000bLocked! see evil.example"
+HEADER_NAMES = {"From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version",
+                "Content-Type"}
+
+
+def character_id(character: str) -> str:
+    """A stable test id for a character (xdist workers must collect the same ids)."""
+    return f"U+{ord(character):04X}"
+
+
+def unsafe_characters() -> list:
+    return [pytest.param(character, id=character_id(character)) for character in UNSAFE]
+
+
+def parse_raw(data: bytes) -> EmailMessage:
+    return email.message_from_bytes(data, policy=policy.default)  # type: ignore[return-value]
+
+
+def assert_clean_headers(data: bytes) -> EmailMessage:
+    """The raw message has exactly the mailer's headers, each once, on printable ASCII lines (a
+    folded header goes on on lines starting with a blank); returns it parsed."""
+    head, separator, _ = data.partition(b"\r\n\r\n")
+    assert separator, "no end of the header block"
+    for line in head.split(b"\r\n"):
+        assert line and all(0x20 <= byte < 0x7f or byte == 0x09 for byte in line), line
+        if line[:1] not in (b" ", b"\t"):
+            assert line.split(b":", 1)[0].decode() in HEADER_NAMES, line
+    received = parse_raw(data)
+    names = [name for name, _ in received.items()]
+    assert sorted(names) == sorted(HEADER_NAMES), names
+    assert received.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in received.iter_parts()] == ["text/plain", "text/html"]
+    assert not received.defects
+    return received
+
+
+def subject_of(received: EmailMessage) -> str:
+    """The Subject as a reader sees it, asserting it is one line. (Python's folder moves a value
+    that fits on a line of its own, 70 to 77 characters, to the next line whole; parsing it again
+    keeps the blank it folded at, which mail programs drop.)"""
+    subject = str(received["Subject"])
+    assert not set(subject) & set(UNSAFE), repr(subject)
+    return subject.lstrip(" ")
+
+
+def bare_address(received: EmailMessage) -> str:
+    """The To header's one address, asserting it carries no display name."""
+    [address] = received["To"].addresses
+    assert address.display_name == ""
+    assert str(received["To"]) == address.addr_spec
+    return address.addr_spec
+
+
+# --- SMTP replies that quote the message ----------------------------------------------------------
+
+class QuotingServer:
+    """An SMTP server that refuses every message with `code`, quoting it as content filters do:
+    the text part as it came (base64 lines) and a quoted-printable copy of it, one reply line each.
+    `replies` keeps the text of every reply as the client reads it (lines without their codes)."""
+
+    def __init__(self, code: int = 554) -> None:
+        self.code = code
+        self.port = 0
+        self.replies: list[str] = []
+        self._server: asyncio.base_events.Server | None = None
+
+    async def __aenter__(self) -> QuotingServer:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTP(self, hostname="quoting", enable_SMTPUTF8=True, loop=loop), "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def handle_DATA(self, server: SMTP, session: object, envelope: Envelope) -> str:
+        received = parse_raw(bytes(envelope.original_content or b""))
+        text = received.get_body(preferencelist=("plain",))
+        quoted_printable = quopri.encodestring(text.get_content().encode("utf-8")).decode("ascii")
+        lines = ["5.7.1 Message refused, it contains:", *text.get_payload().splitlines(),
+                 "in other words:", *quoted_printable.splitlines(), "Goodbye"]
+        self.replies.append("\n".join(lines))
+        return "\r\n".join(f"{self.code}-{line}" for line in lines[:-1]) + f"\r\n{self.code} {lines[-1]}"
+
+
+def token_forms(text: str, token: str) -> list[str]:
+    """The forms in which `token` can be read in `text`: as written, as quoted-printable (soft line
+    breaks removed, also ones already joined into a space, then decoded), or as base64 (every run
+    of base64 characters, the runs that follow each other across blanks joined as a body's lines
+    are, decoded at each of the four alignments)."""
+    found = []
+    if token in text:
+        found.append("plain")
+    unbroken = re.sub(r"=[ \t]*(?:\r\n|\r|\n| )", "", text)
+    if token.encode() in quopri.decodestring(unbroken.encode("utf-8", "replace")):
+        found.append("quoted-printable")
+    for block in re.findall(r"[A-Za-z0-9+/=]+(?:\s+[A-Za-z0-9+/=]+)*", text):
+        joined = re.sub(r"[\s=]", "", block)
+        for skip in range(4):
+            usable = joined[skip:]
+            usable = usable[:len(usable) // 4 * 4]
+            if token.encode() in base64.b64decode(usable):
+                found.append("base64")
+    return found

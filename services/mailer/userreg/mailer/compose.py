@@ -7,14 +7,20 @@ it again would fail the same way.
 from __future__ import annotations
 
 import base64
+import re
+import sys
+import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email import policy
-from email.headerregistry import Address, HeaderRegistry
+from email import errors, policy
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
-from email.utils import formataddr, formatdate, parseaddr
+from email.policy import Policy
+from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any
 
 import pydantic
@@ -28,13 +34,26 @@ CONFIRMATION = "confirmation"
 REGISTRATION = "registration"
 
 
+class _FoldOnce(BaseHeader):
+    """A header, folded once per kind of policy. A header is immutable and folds the same way every
+    time, and most are the same objects in every email (the parts' headers, From) or in many (To
+    in an event's emails, Date within a second, a subject): folding was most of writing an email."""
+
+    def fold(self, *, policy: Policy) -> str:
+        folds: dict[tuple, str] = self.__dict__.setdefault("_folds", {})
+        key = (policy.max_line_length, policy.linesep, policy.utf8, policy.cte_type)
+        folded = folds.get(key)
+        if folded is None:
+            folded = folds[key] = super().fold(policy=policy)
+        return folded
+
 
 class _ReusingHeaderRegistry(HeaderRegistry):
     """The standard registry builds a new class each time it parses a header, which made up a good
     part of composing an email; the classes depend on the header name only, so reuse them."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(base_class=_FoldOnce)
         self._classes: dict[str, type] = {}
 
     def __getitem__(self, name: str) -> type:
@@ -47,8 +66,62 @@ class _ReusingHeaderRegistry(HeaderRegistry):
 
 # Serialised with CRLF line ends, as SMTP wants them.
 MAIL_POLICY = policy.SMTP.clone(header_factory=_ReusingHeaderRegistry())
-_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+# How a message to an address that is not ASCII is written (SMTPUTF8).
+_UTF8_POLICY = MAIL_POLICY.clone(utf8=True)
 MAX_DISPLAY_NAME = 200
+
+
+def _parsed(name: str, value: Any) -> Any:
+    """A header made by the policy's header registry, once; the email package stores such an object
+    as it is, without parsing it again."""
+    return MAIL_POLICY.header_store_parse(name, value)[1]
+
+
+def _address_header(name: str, display_name: str, address: str) -> Any:
+    """An address header (From, To) for one address, made by the header registry from an `Address`
+    (given in its parts: the email package refuses a non-ASCII local part as an `addr_spec`, not as
+    a username). None when it would not read back as that one address with that name.
+
+    Python's folder (3.11) drops the quotes of a long display name it has to fold, so a name such as
+    `a: x@evil.example, ...` would be read as a group and addresses of its own: the header is folded
+    as it will be sent and parsed again, and must come back as it went in (blanks aside, which the
+    folder may move)."""
+    username, _, domain = address.rpartition("@")
+    header = _parsed(name, Address(display_name=display_name, username=username, domain=domain))
+    folded = header.fold(policy=MAIL_POLICY if address.isascii() else _UTF8_POLICY)
+    # An ASCII name on one line is written as `Address` quoted it: the folder did not touch it.
+    if display_name and not (display_name.isascii() and folded.count(MAIL_POLICY.linesep) == 1):
+        back = _parsed(name, "".join(folded.split(MAIL_POLICY.linesep)).partition(":")[2].strip())
+        read = [("".join(a.display_name.split()), a.addr_spec) for a in back.addresses]
+        # A local part that is not ASCII is a defect to the parser, not to SMTPUTF8.
+        defects = [defect for defect in back.defects
+                   if not isinstance(defect, errors.NonASCIILocalPartDefect)]
+        if defects or read != [("".join(display_name.split()), header.addresses[0].addr_spec)]:
+            return None
+    return header
+
+
+def _forbidden_in_headers() -> str:
+    """Every character that may not reach a header: each one `str.splitlines()` ends a line at
+    (the email package splits header values there, so any of them could end a header and start
+    another: CR, LF, VT, FF, U+001C-U+001E, U+0085, U+2028, U+2029) and every control character
+    (Unicode category Cc: C0, DEL, C1). Computed over all of Unicode rather than listed by hand,
+    so that a line break Python learns later is forbidden too."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    line_ends = {line[-1] for line in every.splitlines(keepends=True)[:-1]}
+    controls = {character for character in every if unicodedata.category(character) == "Cc"}
+    return "".join(sorted(line_ends | controls))
+
+
+FORBIDDEN_IN_HEADERS = _forbidden_in_headers()
+_FORBIDDEN = re.compile(f"[{re.escape(FORBIDDEN_IN_HEADERS)}]")
+# The email package decodes RFC 2047 encoded words ("=?utf-8?q?...?=") wherever it parses a header
+# value, in an address too, and writes what they decode to as it is: "=?utf-8?q?=0D=0A?=" would
+# make a line break that no check saw. So no value that reaches a header holds the start of one.
+ENCODED_WORD_START = "=?"
+# Its end, in text the email package writes as encoded words, can make it write a broken one.
+ENCODED_WORD_END = "?="
+_UNSAFE = re.compile(f"{_FORBIDDEN.pattern}|{re.escape(ENCODED_WORD_START)}")
 
 
 def decode_event(body: bytes) -> Event:
@@ -84,28 +157,44 @@ def emails_for(event: Event, *, welcome_email_enabled: bool) -> tuple[str, ...]:
 
 
 def is_header_safe(value: str) -> bool:
-    return not any(character in value for character in _FORBIDDEN_IN_HEADERS)
+    """Whether `value` may go into a mail header: it has none of `FORBIDDEN_IN_HEADERS` (no line
+    break of any kind, no control character) and no encoded word that the email package would
+    decode into one (`ENCODED_WORD_START`). The one test every header value passes."""
+    return _UNSAFE.search(value) is None
 
 
 def header_value(value: str, what: str) -> str:
     """The value unchanged, or `PermanentFailure` if it could start a header of its own."""
     if not is_header_safe(value):
-        raise PermanentFailure("header_injection", f"the {what} contains a line break or NUL; "
-                                                   "it is never put into a mail header")
+        raise PermanentFailure("header_injection", f"the {what} contains a line break, a control character "
+                                                   "or an encoded word; it is never put into a mail header")
     return value
+
+
+def header_text(value: str) -> str:
+    """`value` made safe for a header as one line of text: every line break or control character
+    becomes a space, an encoded word's start "=?" becomes "= ?" and its end "?=" "? =" (shown as
+    written, never decoded), then each run of whitespace one space (none at the ends). What a
+    template renders for a subject, user data included, goes through this: the email is sent with
+    a one-line subject."""
+    text = _FORBIDDEN.sub(" ", value).replace(ENCODED_WORD_START, "= ?").replace(ENCODED_WORD_END, "? =")
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
 class Recipient:
     address: str
     display_name: str | None
+    # The To header as the email package holds it, made once for all of the event's emails.
+    to_header: Any = field(default=None, repr=False, compare=False)
 
 
 def recipient_of(user: EventUser) -> Recipient | None:
     """Where the user's emails go, or None when the user has no email address at all.
 
-    The user's name is only decoration of the To header: a name that is unsafe there (line breaks,
-    NUL) is left out rather than cleaned up, so the email still reaches the user."""
+    The user's name is only decoration of the To header: a name that is unsafe there (a line
+    break, a control character or an encoded word, see `is_header_safe`) is left out rather than
+    cleaned up, so the email still reaches the user. An unsafe address is a `PermanentFailure`."""
     if not user.email:
         return None
     header_value(user.email, "recipient address")
@@ -113,10 +202,16 @@ def recipient_of(user: EventUser) -> Recipient | None:
         address = validate_email(user.email, check_deliverability=False).normalized
     except EmailNotValidError as error:
         raise PermanentFailure("invalid_recipient", f"invalid recipient address: {error}") from None
-    name = (user.name or "").strip()
-    if not name or not is_header_safe(name) or len(name) > MAX_DISPLAY_NAME:
+    header_value(address, "recipient address")  # normalising must not have made it unsafe either
+    name = user.name or ""
+    # Checked before stripping: a line break at either end would otherwise slip through unseen.
+    if not is_header_safe(name) or len(name) > MAX_DISPLAY_NAME:
         name = ""
-    return Recipient(address=address, display_name=name or None)
+    name = name.strip()
+    header = _address_header("To", name, address) if name else None
+    if header is None:
+        name, header = "", _address_header("To", "", address)
+    return Recipient(address=address, display_name=name or None, to_header=header)
 
 
 @dataclass(frozen=True)
@@ -126,14 +221,16 @@ class Sender:
     header: str
     address: str
     domain: str
-    # The header as the email package holds it, parsed once.
+    # The From header as the email package holds it, made once.
     from_header: Any = None
 
 
 def parse_sender(mail_from: str) -> Sender:
-    """Raises ValueError for a `MAIL_FROM` that is not a usable address (checked at start-up)."""
+    """Raises ValueError for a `MAIL_FROM` that is not a usable address (checked at start-up), one
+    that `is_header_safe` refuses included."""
     if not is_header_safe(mail_from):
-        raise ValueError("MAIL_FROM contains a line break or NUL")
+        raise ValueError("MAIL_FROM contains a line break, a control character or an encoded word "
+                         "(write a name that is not ASCII as it is, in UTF-8)")
     _, address = parseaddr(mail_from)
     if "@" not in address:
         raise ValueError(f"MAIL_FROM {mail_from!r} has no email address in it")
@@ -141,7 +238,11 @@ def parse_sender(mail_from: str) -> Sender:
     parsed = _parsed("From", header)
     if parsed.defects or len(parsed.addresses) != 1:
         raise ValueError(f"MAIL_FROM {mail_from!r} is not one well-formed address")
-    return Sender(header=header, address=address, domain=address.rsplit("@", 1)[1], from_header=parsed)
+    [sender] = parsed.addresses
+    from_header = _address_header("From", sender.display_name, sender.addr_spec)
+    if from_header is None:
+        raise ValueError(f"MAIL_FROM {mail_from!r} does not read back as itself once written into a header")
+    return Sender(header=header, address=address, domain=address.rsplit("@", 1)[1], from_header=from_header)
 
 
 def message_id(event_id: str, template: str, domain: str) -> str:
@@ -203,11 +304,6 @@ def template_context(event: Event, *, app_name: str) -> dict[str, Any]:
     }
 
 
-def _parsed(name: str, value: str) -> Any:
-    """A header parsed once; the email package stores such an object as it is, without parsing again."""
-    return MAIL_POLICY.header_store_parse(name, value)[1]
-
-
 # The parts' structure is the same in every email: parse its headers once, not per message.
 # The boundary can be fixed because each part is base64, whose alphabet has no "_".
 _BOUNDARY = "=_userreg_alternative_="
@@ -229,31 +325,32 @@ def _part(content_type: Any, content: str) -> MIMEPart:
     return part
 
 
-def _set(message: EmailMessage, name: str, value: Any) -> None:
-    """Set a header whose value was already checked. A short ASCII value is stored as it is (no
-    parsing and re-folding, which were most of the cost of a message); anything else, a non-ASCII
-    name or subject for instance, goes through the email package's encoding."""
-    fits = isinstance(value, str) and len(name) + len(value) + 2 <= MAIL_POLICY.max_line_length
-    if fits and value.isascii():
-        message.set_raw(name, value)
-    else:
-        message[name] = value
+@lru_cache(maxsize=1024)
+def _subject(rendered: str) -> Any:
+    """The Subject header of a rendered subject, made safe with `header_text`; the same subject
+    (an app's default, say) is made once."""
+    return _parsed("Subject", header_text(rendered))
+
+
+@lru_cache(maxsize=2)
+def _date(second: int) -> Any:
+    """The Date header of a second since the epoch: every email of that second shares it."""
+    return _parsed("Date", datetime.fromtimestamp(second, timezone.utc))
 
 
 def build_message(rendered: RenderedEmail, *, event_id: str, template: str, sender: Sender,
                   to: Recipient) -> EmailMessage:
-    """A multipart/alternative message (text, then HTML). Every header value is checked here."""
+    """A multipart/alternative message (text, then HTML).
+
+    Every header is made by the email package's header registry (which quotes and encodes what
+    needs it) from a value that passed `is_header_safe`: the subject is made safe with
+    `header_text`; a Message-ID that is not safe is a `PermanentFailure`."""
     message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = sender.from_header
-    if to.display_name is None:
-        _set(message, "To", to.address)
-    elif to.display_name.isascii() and to.address.isascii():
-        _set(message, "To", formataddr((to.display_name, to.address)))  # quotes the name where needed
-    else:
-        message["To"] = Address(display_name=to.display_name, addr_spec=to.address)
-    _set(message, "Subject", header_value(rendered.subject, "subject"))
-    _set(message, "Date", formatdate(usegmt=True))
-    _set(message, "Message-ID", message_id(event_id, template, sender.domain))
+    message["To"] = to.to_header
+    message["Subject"] = _subject(rendered.subject)
+    message["Date"] = _date(int(time.time()))
+    message["Message-ID"] = header_value(message_id(event_id, template, sender.domain), "Message-ID")
     message["Auto-Submitted"] = _AUTO_SUBMITTED
     message["MIME-Version"] = _MIME_VERSION
     message["Content-Type"] = _MULTIPART
