@@ -3,9 +3,10 @@
 A limit is "N requests per S seconds" (`60/60s`). Counts live in fixed windows of S seconds, one
 row per (bucket, client, window), and a request is judged by the sliding-window estimate
 `hits in this window + hits in the previous one × the share of it still inside the last S seconds`
-(so a client cannot send 2N across a window boundary). One statement per request: an upsert of
-the current window that also reads the previous one. Every request counts, refused ones included:
-a client that keeps hammering stays refused until it pauses.
+(so a client cannot send 2N across a window boundary). One statement counts every request that
+arrived while the previous one was under way: an upsert of the current windows that also reads
+the previous ones. Every request counts, refused ones included: a client that keeps hammering
+stays refused until it pauses.
 
 The parsing of limits and of client addresses is pure and lives here too.
 """
@@ -13,7 +14,6 @@ The parsing of limits and of client addresses is pure and lives here too.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import math
 import re
 import time
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-logger = logging.getLogger(__name__)
+from userreg.shared.batching import Batcher
 
 OFF = "off"
 MAX_WINDOW_SECONDS = 86400
@@ -112,42 +112,76 @@ def retry_after(limit: RateLimit, current: int, previous: int, elapsed: float) -
     return max(1.0, (1.0 - fits_at_weight) * limit.seconds - elapsed)
 
 
-# One round trip: count this request in its window and read the window before. The window's start
-# comes from the database's clock so that every replica agrees on it.
-_HIT = text("""
+# One round trip for every request that arrived while the previous round trip was under way:
+# count them in their windows and read the windows before. Windows start on the database's clock,
+# so that every replica agrees on them; rows are locked in one order, so concurrent statements of
+# several replicas cannot deadlock.
+_HITS = text("""
 WITH now AS (SELECT extract(epoch FROM clock_timestamp()) AS epoch),
-window_start AS (SELECT to_timestamp(floor(epoch / :seconds) * :seconds) AS start, epoch FROM now),
+wanted AS (
+    SELECT bucket, client, min(seconds) AS seconds, count(*) AS requests
+    FROM unnest(CAST(:buckets AS text[]), CAST(:clients AS text[]), CAST(:seconds AS integer[]))
+         AS request(bucket, client, seconds)
+    GROUP BY bucket, client
+),
 hit AS (
     INSERT INTO rate_limit_windows (bucket, client, window_start, hits)
-    SELECT :bucket, :client, start, 1 FROM window_start
-    ON CONFLICT (bucket, client, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1
-    RETURNING hits, window_start
+    SELECT bucket, client, to_timestamp(floor(now.epoch / seconds) * seconds), requests
+    FROM wanted CROSS JOIN now ORDER BY bucket, client
+    ON CONFLICT (bucket, client, window_start) DO UPDATE SET hits = rate_limit_windows.hits + excluded.hits
+    RETURNING bucket, client, hits, window_start
 )
-SELECT hit.hits,
-       coalesce((SELECT previous.hits FROM rate_limit_windows AS previous
-                 WHERE previous.bucket = :bucket AND previous.client = :client
-                   AND previous.window_start = hit.window_start - make_interval(secs => :seconds)), 0),
-       (SELECT epoch FROM window_start) - extract(epoch FROM hit.window_start)
+SELECT hit.bucket, hit.client, hit.hits, wanted.requests, coalesce(previous.hits, 0),
+       (SELECT epoch FROM now) - extract(epoch FROM hit.window_start)
 FROM hit
+JOIN wanted ON wanted.bucket = hit.bucket AND wanted.client = hit.client
+LEFT JOIN rate_limit_windows AS previous
+       ON previous.bucket = hit.bucket AND previous.client = hit.client
+      AND previous.window_start = hit.window_start - make_interval(secs => wanted.seconds)
 """)
 _PRUNE = text("DELETE FROM rate_limit_windows WHERE window_start < now() - make_interval(secs => :keep)")
 
 
+@dataclass(frozen=True)
+class _Hit:
+    bucket: str
+    client: str
+    limit: RateLimit
+
+
 class RateLimiter:
-    """Counts requests per (bucket, client) in PostgreSQL, so every replica sees the same counts."""
+    """Counts requests per (bucket, client) in PostgreSQL, so every replica sees the same counts.
+    Concurrent requests of one process are counted together, in one statement."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         # Single statements: no BEGIN/COMMIT round trips.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._hits: Batcher[_Hit, float | None] = Batcher(self._count)
         self._pruned_at = time.monotonic()
 
-    async def hit(self, bucket: str, client: str, limit: RateLimit) -> float | None:
-        """Count one request; the seconds the client must wait when it is over the limit, else None."""
+    async def hit(self, bucket: str, client: str, limit: RateLimit) -> int | None:
+        """Count one request; the whole seconds the client must wait when it is over the limit, else
+        None. A bucket's window length is part of its name, so a changed limit counts afresh."""
+        wait = await self._hits(_Hit(f"{bucket} {limit.seconds}"[:100], client[:64], limit))
+        return None if wait is None else math.ceil(wait)
+
+    async def _count(self, hits: list[_Hit]) -> list[float | None]:
         async with self._engine.connect() as connection:
-            current, previous, elapsed = (await connection.execute(
-                _HIT, {"bucket": bucket, "client": client, "seconds": limit.seconds})).one()
+            rows = (await connection.execute(_HITS, {
+                "buckets": [hit.bucket for hit in hits], "clients": [hit.client for hit in hits],
+                "seconds": [hit.limit.seconds for hit in hits]})).all()
             if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
                 self._pruned_at = time.monotonic()
                 await connection.execute(_PRUNE, {"keep": 2 * MAX_WINDOW_SECONDS})
-        wait = retry_after(limit, current, previous, float(elapsed))
-        return None if wait is None else math.ceil(wait)
+        counted = {(bucket, client): (total, requests, previous, float(elapsed))
+                   for bucket, client, total, requests, previous, elapsed in rows}
+        # The requests of one client in this batch were counted in arrival order: the i-th of n saw
+        # the window's count before the batch plus i.
+        seen: dict[tuple[str, str], int] = {}
+        waits = []
+        for hit in hits:
+            key = (hit.bucket, hit.client)
+            total, requests, previous, elapsed = counted[key]
+            seen[key] = seen.get(key, 0) + 1
+            waits.append(retry_after(hit.limit, total - requests + seen[key], previous, elapsed))
+        return waits
