@@ -3,13 +3,15 @@ every resource is opened in `cleanup_ctx` and closed, in reverse order, on shutd
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from userreg.registration.bootstrap import open_registrar
-from userreg.registration.keys import ENGINE, REGISTRAR, RELAY, SETTINGS
+from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS
 from userreg.registration.middleware import envelope_and_metrics
+from userreg.registration.openapi import document
 from userreg.registration.routes import add_routes
 from userreg.shared.db import create_engine
 from userreg.shared.messaging import Topology
@@ -26,6 +28,8 @@ def create_app(settings: Settings) -> web.Application:
     """The service, ready for `web.run_app` or a test server."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_and_metrics])
     app[SETTINGS] = settings
+    # The document describes the route table it is served from; built here, where both are known.
+    app[OPENAPI] = json.dumps(document())
     app.cleanup_ctx.extend((_database, _registrar, supervised_in(RELAY, _outbox_relay)))
     add_routes(app)
     return app

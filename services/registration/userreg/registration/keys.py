@@ -13,3 +13,4 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 REGISTRAR = web.AppKey("registrar", Registrar)
 RELAY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay
+OPENAPI = web.AppKey("openapi", str)  # the OpenAPI document as served, built once by `create_app`

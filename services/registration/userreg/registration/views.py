@@ -5,12 +5,10 @@ Errors are raised as coded exceptions and become envelopes in `middleware`.
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import hdrs, web
 
 from userreg.registration import errors, metrics, rules
-from userreg.registration.keys import ENGINE, REGISTRAR, RELAY, SETTINGS
+from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS
 from userreg.shared.ratelimits import client_address, client_key
 from userreg.shared.runtime import ops
 
@@ -108,6 +106,4 @@ prometheus_metrics = ops.metrics_view(lambda app: metrics.scrape(app[ENGINE]))
 
 
 async def openapi_document(request: web.Request) -> web.Response:
-    from userreg.registration.openapi import document
-
-    return web.Response(text=json.dumps(document()), content_type="application/json")
+    return web.Response(text=request.app[OPENAPI], content_type="application/json")
