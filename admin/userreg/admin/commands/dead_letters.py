@@ -10,7 +10,7 @@ from typing import Any
 from userreg.admin.broker import broker_errors
 from userreg.admin.database import open_engine
 from userreg.admin.errors import CommandFailed, UsageError
-from userreg.mailer import dead_letters
+from userreg.mailer.operations import list_dead_letters, replay
 from userreg.shared.settings import Settings
 
 DEFAULT_LIST_LIMIT = 1000
@@ -22,7 +22,7 @@ async def list_letters(args: argparse.Namespace, settings: Settings) -> list[dic
     async with open_engine(settings):  # a clear error first if the database is not there
         pass
     async with broker_errors(settings, "read the dead-letter queue"):
-        return await dead_letters.list_dead_letters(settings, include_replayed=args.all, limit=args.limit)
+        return await list_dead_letters(settings, include_replayed=args.all, limit=args.limit)
 
 
 async def replay_letters(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -30,7 +30,7 @@ async def replay_letters(args: argparse.Namespace, settings: Settings) -> dict[s
     async with open_engine(settings):
         pass
     async with broker_errors(settings, "replay dead letters"):
-        replayed = await dead_letters.replay(settings, requested)
+        replayed = await replay(settings, requested)
     if requested is not None and replayed < len(requested):
         raise CommandFailed(f"replayed {replayed} of {len(requested)} requested events; the others are not "
                             "in the dead-letter queue (see `userreg dead-letters list`)")

@@ -13,19 +13,19 @@ from userreg.admin.database import open_database
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
 from userreg.admin.output import note
-from userreg.registration import rules
+from userreg.registration.operations import CLASS, COLUMN_NAME, OBJECT_ID, SYSTEM_PROPERTIES, identity_key
 from userreg.shared.apps import DEFAULT_STRING_LENGTH, schema_of
 from userreg.shared.db.models import App, ColumnType, SchemaColumn, User, UserStatus
 
 # What a user's record always has besides its columns; a column of the same name would clash.
-RESERVED = rules.SYSTEM_PROPERTIES | {rules.OBJECT_ID.lower(), rules.CLASS.lower(), "id"}
+RESERVED = SYSTEM_PROPERTIES | {OBJECT_ID.lower(), CLASS.lower(), "id"}
 TEXT_TYPES = (ColumnType.STRING, ColumnType.TEXT)
 MAX_LENGTH_LIMIT = 1_000_000
 
 
 def check_new_column(name: str, column_type: ColumnType, max_length: int | None) -> int | None:
     """The max length the new column gets; raises `UsageError` for a name or length it cannot have."""
-    if not rules.COLUMN_NAME.fullmatch(name):
+    if not COLUMN_NAME.fullmatch(name):
         raise UsageError(f"column name {name!r} must start with a letter and have only letters, digits and _"
                          " (at most 200 characters)")
     if name.lower() in RESERVED:
@@ -77,7 +77,7 @@ async def rekey_users(session: AsyncSession, app: App, column: SchemaColumn) -> 
     keys = []
     for object_id, properties in users:
         value = properties.get(column.name)
-        key = rules.identity_key(value, column.name) if isinstance(value, str) and value.strip() else None
+        key = identity_key(value, column.name) if isinstance(value, str) and value.strip() else None
         keys.append({"object_id": object_id, "identity_key": key})
     if not keys:
         return

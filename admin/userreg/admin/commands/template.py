@@ -24,8 +24,8 @@ from sqlalchemy.dialects.postgresql import insert
 from userreg.admin.database import open_database
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
-from userreg.confirmation_web.pages import sample_contexts
-from userreg.mailer.compose import template_context
+from userreg.confirmation_web.operations import sample_contexts
+from userreg.mailer.operations import template_context
 from userreg.shared.apps import schema_of
 from userreg.shared.confirmations import SECRET_PROPERTIES, new_confirmation, user_event
 from userreg.shared.db.models import App, ColumnType, SchemaColumn, Template, User, UserStatus

@@ -22,17 +22,23 @@ from userreg.admin.database import open_database, open_engine
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
 from userreg.admin.values import parse_assignments, parse_property
-from userreg.registration import errors, rules
-from userreg.registration.bootstrap import open_registrar
-from userreg.registration.representation import user_json
-from userreg.registration.service import Registrar, Tenant
+from userreg.registration.operations import (
+    DEFAULT_LOCALE,
+    PASSWORD,
+    ApiError,
+    Registrar,
+    Tenant,
+    open_registrar,
+    parse_status,
+    user_json,
+)
 from userreg.shared.db.models import User, UserStatus
 from userreg.shared.settings import Settings
 
 DEFAULT_LIST_LIMIT = 100
 
 
-def refused(error: errors.ApiError) -> CommandFailed | UsageError:
+def refused(error: ApiError) -> CommandFailed | UsageError:
     """The registration API's error as the command's: a 400 means the operator's input was wrong
     (exit 2), anything else that the data did not allow it (exit 1). The code is kept."""
     kind = UsageError if error.http_status == 400 else CommandFailed
@@ -82,16 +88,16 @@ def read_password(from_stdin: bool) -> str:
 
 async def create_user(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     raw = parse_assignments(args.properties, "property")
-    if any(name.lower() == rules.PASSWORD for name in raw):
+    if any(name.lower() == PASSWORD for name in raw):
         raise UsageError("the password is not taken on the command line, where other users of the "
                          "machine can read it: type it at the prompt or pipe it in with --password-stdin")
     password = read_password(args.password_stdin)
     async with registrar(settings) as service:
         tenant = await _tenant(service, settings, args.app)
-        properties = {**typed_properties(tenant, raw), rules.PASSWORD: password}
+        properties = {**typed_properties(tenant, raw), PASSWORD: password}
         try:
-            return await service.create_user(tenant, properties, locale=args.locale or rules.DEFAULT_LOCALE)
-        except errors.ApiError as error:
+            return await service.create_user(tenant, properties, locale=args.locale or DEFAULT_LOCALE)
+        except ApiError as error:
             raise refused(error) from None
 
 
@@ -109,14 +115,14 @@ async def list_users(args: argparse.Namespace, settings: Settings) -> list[dict[
 
 async def set_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     try:
-        target = rules.parse_status(args.status.upper())
-    except errors.ApiError:
+        target = parse_status(args.status.upper())
+    except ApiError:
         raise UsageError(f"STATUS must be ENABLED or DISABLED, got {args.status!r}") from None
     async with registrar(settings) as service:
         tenant = await _tenant(service, settings, args.app)
         try:
             changed = await service.set_status(tenant, args.object_id, target)
-        except errors.ApiError as error:
+        except ApiError as error:
             raise refused(error) from None
     return {"objectId": args.object_id.upper(), "userStatus": target.value, "changed": changed}
 
