@@ -41,7 +41,6 @@ from userreg.mailer.compose import (
     recipient_of,
     template_context,
 )
-from userreg.mailer.deliveries import Batcher
 from userreg.mailer.policy import (
     PermanentFailure,
     TransientFailure,
@@ -51,6 +50,7 @@ from userreg.mailer.policy import (
     retry_delay,
 )
 from userreg.mailer.smtp import serialise
+from userreg.shared.batching import Batcher
 from userreg.shared.events import (
     USER_CONFIRMATION_REQUESTED,
     USER_CONFIRMED,

@@ -7,11 +7,12 @@ Registration issues a link when a user registers and when a client asks for a ne
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from userreg.shared.clock import utcnow
 from userreg.shared.db.models import App, ConfirmationToken, MailboxEmail, User, UserStatus
 from userreg.shared.events import USER_CONFIRMATION_REQUESTED, Confirmation, Event, EventType, EventUser
 from userreg.shared.mailboxes import mailbox_key
@@ -44,10 +45,6 @@ class ResendTooSoon(ResendRefused):
         super().__init__(f"{reason}; retry in {retry_after_seconds} s")
         self.retry_after_seconds = retry_after_seconds
         self.reason = reason
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def mailbox_of(user: User) -> str | None:

@@ -3,14 +3,11 @@ template store and the outbox relay. Nothing connects until the app starts (clea
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
 
-import asyncpg
 from aiohttp import web
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from userreg.confirmation_web import repository, views
@@ -18,6 +15,7 @@ from userreg.confirmation_web.handlers import Confirmations
 from userreg.confirmation_web.pages import PageRenderer
 from userreg.confirmation_web.rules import origin_of
 from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.db.errors import database_unreachable
 from userreg.shared.messaging import Topology
 from userreg.shared.outbox import OutboxRelay
 from userreg.shared.runtime.tasks import Supervised, supervised_in
@@ -90,13 +88,12 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
         return await views.not_found(request)
     except web.HTTPException:
         raise
-    except (OSError, asyncio.TimeoutError, OperationalError, InterfaceError, asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError) as error:
-        # The error's text may quote SQL parameters: its type is enough to tell the outage.
-        logger.error("%s %s failed: database unreachable (%s)", request.method, _route_name(request),
-                     type(error).__name__)
-        return request.app[views.PAGES_KEY].render_error(503, request.headers.get("Accept-Language"))
-    except Exception:
+    except Exception as error:
+        if database_unreachable(error):
+            # The error's text may quote SQL parameters: its type is enough to tell the outage.
+            logger.error("%s %s failed: database unreachable (%s)", request.method, _route_name(request),
+                         type(error).__name__)
+            return request.app[views.PAGES_KEY].render_error(503, request.headers.get("Accept-Language"))
         logger.exception("%s %s failed", request.method, _route_name(request))
         return request.app[views.PAGES_KEY].render_error(500, request.headers.get("Accept-Language"))
 

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from userreg.confirmation_web import repository
 from userreg.confirmation_web.rules import HTTP_STATUS, Link, Page, confirms_on_open, page_for
+from userreg.shared.clock import utcnow
 from userreg.shared.confirmations import (
     AlreadyConfirmed,
     ConfirmationNotRequired,
     ResendTooSoon,
     request_new_confirmation,
     user_event,
-    utcnow,
 )
 from userreg.shared.db.models import App, UserStatus
 from userreg.shared.events import USER_CONFIRMED

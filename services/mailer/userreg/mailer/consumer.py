@@ -5,6 +5,7 @@ emails, and settles each message only once its fate is safe with the broker:
 * transient failure                    → copy into the delay queue for the attempt, confirmed → ack
 * permanent failure / retries used up  → copy into the dead-letter queue, confirmed, recorded → ack
 * another mailer is sending it now     → copy into a delay queue (not counted as an attempt) → ack
+* the database is away                 → the same: deferred, never counted, never dead-lettered
 * anything unexpected                  → rejected back into the queue; the quorum queue's delivery
                                          limit (and our own redelivery check) bound such loops.
 """
@@ -24,9 +25,11 @@ from userreg.mailer.compose import decode_event
 from userreg.mailer.deliver import Deliverer
 from userreg.mailer.deliveries import DATABASE_ERRORS
 from userreg.mailer.policy import (
+    DATABASE_DEFERRAL_LIMIT,
     PermanentFailure,
     TransientFailure,
-    claim_seconds,
+    busy_deferral_limit,
+    counts_as_attempt,
     deferral_delay,
     retry_delay,
 )
@@ -46,7 +49,9 @@ logger = logging.getLogger(__name__)
 POISON_REDELIVERIES = MAILER_DELIVERY_LIMIT // 2
 # After an unexpected error, wait a moment before the message goes back, so a bug cannot spin.
 UNEXPECTED_ERROR_PAUSE = 1.0
-MAX_CONNECT_BACKOFF = 10.0
+# Opening the channel and declaring the topology take milliseconds; a life stuck there is restarted.
+SETUP_TIMEOUT_SECONDS = 30.0
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 # What settling a message raises when its channel or connection is gone.
@@ -59,7 +64,8 @@ class _Unexpected(Exception):
 
 
 class MailConsumer:
-    """Consumes the mailer queue until `stop()`; survives broker restarts (connect_robust)."""
+    """Consumes the mailer queue until `stop()`. Its connection rides out broker restarts
+    (connect_robust); whatever else fails ends `run()`, which `Supervised` starts again."""
 
     def __init__(self, settings: Settings, *, deliverer: Deliverer, engine: AsyncEngine,
                  topology: Topology | None = None) -> None:
@@ -68,12 +74,13 @@ class MailConsumer:
         self._engine = engine
         self._topology = topology or Topology.from_settings(settings)
         self._delays = self._topology.mailer_retry_delays
-        self._longest_deferral = claim_seconds(settings.smtp_timeout)
         self._channel: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
         self._inflight: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
         self._consuming = False
+        # How long the messages in hand may take to finish once stopping (their sends included).
+        self.drain_seconds = 2 * settings.smtp_timeout + 5
 
     @property
     def ready(self) -> bool:
@@ -85,18 +92,25 @@ class MailConsumer:
                 and connection.connected.is_set() and not channel.is_closed)
 
     async def run(self) -> None:
-        """Consume until `stop()`; then finish the messages in hand and close the connection."""
-        connection = await self._connect()
-        if connection is None:
+        """One life of the consumer: connect, open a channel, set its prefetch, declare the
+        topology, consume until `stop()`; then finish the messages in hand and close the connection.
+        A step that fails (or takes longer than `SETUP_TIMEOUT_SECONDS`) ends the life with its
+        exception: run it under `Supervised`, which starts a new one after a back-off (the broker
+        hands out again whatever a failed life had not settled)."""
+        if self._stopping.is_set():
             return
+        connection = await connect(self._settings.amqp_dsn)
         self._connection = connection
         try:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            await channel.set_qos(prefetch_count=self._settings.mailer_prefetch)
-            await declare_topology(channel, self._topology)
-            queue = await declare_mailer_queue(channel, self._topology)
+            async with asyncio.timeout(SETUP_TIMEOUT_SECONDS):
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                await channel.set_qos(prefetch_count=self._settings.mailer_prefetch)
+                await declare_topology(channel, self._topology)
+                queue = await declare_mailer_queue(channel, self._topology)
             self._channel = channel
-            consumer_tag = await queue.consume(self._on_message)
+            if self._stopping.is_set():
+                return  # stopped while setting up: take no message
+            consumer_tag = await queue.consume(self._on_message, timeout=SETUP_TIMEOUT_SECONDS)
             self._consuming = True
             logger.info("mailer consuming %s (prefetch %d)", queue.name, self._settings.mailer_prefetch)
             await self._stopping.wait()
@@ -106,22 +120,12 @@ class MailConsumer:
             await self._drain()
         finally:
             self._consuming = False
-            await connection.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_SECONDS)
 
     async def stop(self) -> None:
+        """Ask `run()` to stop consuming, finish the messages in hand (`_drain`) and return."""
         self._stopping.set()
-
-    async def _connect(self) -> AbstractRobustConnection | None:
-        backoff = 0.2
-        while not self._stopping.is_set():
-            try:
-                return await connect(self._settings.amqp_dsn)
-            except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as error:
-                logger.warning("mailer cannot reach RabbitMQ (%s); retrying in %.1fs", error, backoff)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                backoff = min(backoff * 2, MAX_CONNECT_BACKOFF)
-        return None
 
     async def _drain(self) -> None:
         """Let the messages already handed to us finish (their sends included), within reason."""
@@ -129,8 +133,7 @@ class MailConsumer:
         if not self._inflight:
             return
         logger.info("mailer finishing %d message(s) in hand", len(self._inflight))
-        grace = 2 * self._settings.smtp_timeout + 5
-        _, late = await asyncio.wait(set(self._inflight), timeout=grace)
+        _, late = await asyncio.wait(set(self._inflight), timeout=self.drain_seconds)
         for task in late:
             task.cancel()  # unsettled: the broker hands them out again
         if late:
@@ -176,15 +179,22 @@ class MailConsumer:
             await self._dead_letter(message, failure, failed_attempts + 1)
             return
         except TransientFailure as failure:
-            await self._retry(message, failure, failed_attempts + 1)
+            if counts_as_attempt(failure):
+                await self._retry(message, failure, failed_attempts + 1)
+                return
+            # The database is away: nothing is wrong with the email or the SMTP server. Waited out
+            # for as long as it takes, never counted against the email's retries.
+            delay = await self._defer(message, failed_attempts, DATABASE_DEFERRAL_LIMIT)
+            metrics.RETRIED.labels(failure.kind).inc()
+            logger.warning("message %s: %s; looking again in %ss (not counted as an attempt)",
+                           message.message_id, failure.reason, delay)
             return
         if outcome.busy:
-            deferrals = dead_letters.int_header(message, dead_letters.DEFERRALS)
-            delay = deferral_delay(deferrals, self._delays, self._longest_deferral)
-            await self._publish_delayed(message, delay, {dead_letters.ATTEMPTS: failed_attempts,
-                                                         dead_letters.DEFERRALS: deferrals + 1})
+            # Held by a live mailer (done in moments) or a crashed one (its claim lapses within a
+            # lease): looked at again every few seconds, never pushed up the retry ladder.
+            delay = await self._defer(message, failed_attempts,
+                                      busy_deferral_limit(self._settings.mailer_claim_seconds))
             metrics.DEFERRED.inc()
-            metrics.EVENTS.labels("deferred").inc()
             logger.info("event %s: %s being sent by another mailer; looking again in %ss",
                         event.id, ", ".join(outcome.busy), delay)
         elif outcome.sent:
@@ -208,6 +218,16 @@ class MailConsumer:
         metrics.EVENTS.labels("retried").inc()
         logger.warning("message %s: attempt %d failed (%s); retrying in %ss",
                        message.message_id, failed_attempts, failure.reason, delay)
+
+    async def _defer(self, message: AbstractIncomingMessage, failed_attempts: int, longest: float) -> float:
+        """Put the message into a delay queue without counting an attempt (`policy.deferral_delay`:
+        growing up to `longest`, never running out); returns the delay."""
+        deferrals = dead_letters.int_header(message, dead_letters.DEFERRALS)
+        delay = deferral_delay(deferrals, self._delays, longest)
+        await self._publish_delayed(message, delay, {dead_letters.ATTEMPTS: failed_attempts,
+                                                     dead_letters.DEFERRALS: deferrals + 1})
+        metrics.EVENTS.labels("deferred").inc()
+        return delay
 
     async def _publish_delayed(self, message: AbstractIncomingMessage, delay: float, headers: dict) -> None:
         assert self._channel is not None

@@ -123,7 +123,7 @@ class Deliverer:
 
     async def deliver(self, event: Event) -> Outcome:
         # aio-pika cancels a consumer's callbacks when the broker connection drops. A delivery cut
-        # short there would leave its emails claimed (held back until the claim expires, minutes)
+        # short there would leave its emails claimed (held back until the claim lapses)
         # or sent but not recorded (sent again then): it runs to its end instead, bounded by the
         # SMTP timeout, and its outcome is in the delivery log for the event's redelivery.
         delivery = asyncio.ensure_future(self._deliver(event))
@@ -152,6 +152,8 @@ class Deliverer:
             try:
                 while pending:
                     name = pending[0]
+                    # Only on a claim sure to outlast the send's start (renewals are succeeding).
+                    self._deliveries.ensure_claim(event.id, name)
                     started = time.perf_counter()
                     await smtp.send(messages[name], sender=self._sender.address, recipient=composed.recipient)
                     metrics.SEND_SECONDS.observe(time.perf_counter() - started)
@@ -164,6 +166,11 @@ class Deliverer:
                     logger.info("sent %s email for event %s of app %s", name, event.id, event.app_id)
             except DeliveryFailure as failure:
                 await self._deliveries.release(event.id, tuple(pending), failure.reason)
+                raise
+            except BaseException:
+                # Cancelled or a bug mid-send: whether the server took the email is unknown. Its
+                # claim is no longer renewed and lapses; the event's redelivery tries again then.
+                self._deliveries.let_lapse(event.id, tuple(pending))
                 raise
         return Outcome(sent=tuple(sent), already_sent=claim.already_sent, busy=claim.busy)
 

@@ -6,30 +6,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from userreg.mailer.policy import TransientFailure
+from userreg.mailer.policy import DATABASE, TransientFailure, may_start_send, renewal_interval
+from userreg.shared.batching import Batcher
+from userreg.shared.db.errors import RETRYABLE_DATABASE_ERRORS
 from userreg.shared.db.mail import DeliveryStatus, MailDelivery
 from userreg.shared.db.models import App
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-R = TypeVar("R")
 
 # What a database that is away, restarting or overloaded raises (not what a bug raises).
-DATABASE_ERRORS = (DBAPIError, PoolTimeout, OSError, asyncio.TimeoutError)
+DATABASE_ERRORS = RETRYABLE_DATABASE_ERRORS
 # Recording that the SMTP server accepted an email: a few quick tries while the event waits, then
 # in the background while the event is settled anyway (the email went out; sending it again would
-# be the worse mistake), until the claim would run out.
+# be the worse mistake), with its claim renewed meanwhile, until it is recorded or the mailer stops.
 MARK_SENT_RETRIES = (0.1, 0.5, 1.0)
 MARK_SENT_BACKGROUND_PAUSE = 5.0
+# After a failed renewal of the claims, the next try comes this soon (at most a renewal interval).
+RENEW_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,51 +54,8 @@ class Claim:
     claimed: tuple[str, ...]
     already_sent: tuple[str, ...]
     busy: tuple[str, ...]
-
-
-class Batcher(Generic[T, R]):
-    """Runs single calls as batches: calls made while a batch is in flight (a database round trip)
-    wait and go together as the next one. Under load one statement serves many emails; alone, a
-    call goes out at once. `run` gets the items and returns one result per item, in order."""
-
-    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], max_size: int = 500) -> None:
-        self._run = run
-        self._max_size = max_size
-        self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._flusher: asyncio.Task | None = None
-
-    async def __call__(self, item: T) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        batch: list[tuple[T, asyncio.Future[R]]] = []
-        try:
-            while self._pending:
-                await asyncio.sleep(0)  # calls made in this same turn of the loop join the batch
-                batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size:]
-                batch = [(item, future) for item, future in batch if not future.cancelled()]
-                if not batch:
-                    continue
-                try:
-                    results = await self._run([item for item, _ in batch])
-                except Exception as error:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._flusher = None
-            # Cancelled mid-batch (shutdown): nobody may wait forever.
-            for _, future in batch + self._pending:
-                if not future.done():
-                    future.cancel()
+    # When the lease of the claimed ones was set from (monotonic, before the claiming statement).
+    since: float = 0.0
 
 
 # Claims many emails in one statement. A row can be claimed when it is new, when its last attempt
@@ -129,6 +84,15 @@ _MARK_SENT = text("""
     FROM unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[])) AS sent(event_id, template)
     WHERE d.event_id = sent.event_id AND d.template = sent.template
 """)
+# Renews the claims a mailer holds (it lists them: a claim it stopped working on must lapse, not be
+# renewed for as long as the mailer lives). Returns those still ours.
+_RENEW = text("""
+    UPDATE mail_deliveries AS d SET claimed_until = now() + make_interval(secs => :claim_seconds)
+    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[])) AS held(event_id, template)
+    WHERE d.event_id = held.event_id AND d.template = held.template
+      AND d.claimed_by = :owner AND d.status = 'SENDING'
+    RETURNING CAST(d.event_id AS text), d.template
+""")
 _RELEASE = (
     update(MailDelivery)
     .where(MailDelivery.event_id == bindparam("b_event_id"),
@@ -143,10 +107,14 @@ _Key = tuple[str, str]  # (event id, template)
 class DeliveryLog:
     """Delivery records in `mail_deliveries`, one per (event id, template).
 
-    A mailer claims an email before sending it; the claim lasts `claim_seconds`, longer than one
-    send can take, so a live claimant never loses it while a crashed one's claim runs out. The
-    database's clock decides expiry: the same for every replica. Claims and "sent" records of
-    concurrent emails are batched into one statement each.
+    A mailer claims an email before sending it. The claim is a lease of `claim_seconds`
+    (MAILER_CLAIM_SECONDS) that a heartbeat renews every third of it while the mailer holds the
+    email (until it is recorded as sent, or released): a live claimant never loses it, a crashed
+    one's lapses within one lease. The database's clock decides expiry: the same for every replica.
+    Before each send `ensure_claim` checks that the lease was set recently enough to outlast the
+    send's start, so a mailer cut off from the database stops sending rather than sending on a
+    claim another mailer may take. `owner` names this process's claims: unique per process.
+    Claims and "sent" records of concurrent emails are batched into one statement each.
     """
 
     def __init__(self, engine: AsyncEngine, owner: str, claim_seconds: float) -> None:
@@ -157,13 +125,101 @@ class DeliveryLog:
         self._claims: Batcher[tuple[str, str, tuple[str, ...]], Claim] = Batcher(self._claim_batch)
         self._sent: Batcher[_Key, None] = Batcher(self._mark_sent_batch)
         self._recording: set[asyncio.Task] = set()
+        # The claims this mailer holds, each with the monotonic time its lease was last set from
+        # (taken before the statement that set it, which the database dated later).
+        self._held: dict[_Key, float] = {}
+        # Sent by this mailer, the record not yet written (`_record_later`): never sent again here.
+        self._unrecorded: set[_Key] = set()
+        self._heartbeat: asyncio.Task | None = None
 
     async def claim(self, event_id: str, app_id: str, templates: tuple[str, ...]) -> Claim:
         try:
-            return await self._claims((event_id, app_id, templates))
+            claim = await self._claims((event_id, app_id, templates))
         except DATABASE_ERRORS as error:
-            raise TransientFailure("database",
-                                   f"cannot claim the delivery: {type(error).__name__}") from error
+            raise TransientFailure(DATABASE, f"cannot claim the delivery: {type(error).__name__}") from error
+        # Held (and renewed) only once handed to a caller that is there to send.
+        for template in claim.claimed:
+            key = (event_id, template)
+            self._held[key] = max(self._held.get(key, claim.since), claim.since)
+        # Our own claim that lapsed while the database was away, on an email we sent: still sent.
+        sent_here = tuple(template for template in claim.claimed if (event_id, template) in self._unrecorded)
+        if sent_here:
+            claim = Claim(claimed=tuple(template for template in claim.claimed if template not in sent_here),
+                          already_sent=claim.already_sent + sent_here, busy=claim.busy, since=claim.since)
+        if self._held and (self._heartbeat is None or self._heartbeat.done()):
+            self._heartbeat = asyncio.create_task(self._renew_periodically(), name="mail-claims-heartbeat")
+        return claim
+
+    def ensure_claim(self, event_id: str, template: str) -> None:
+        """Return if a send of the email may start now: we hold its claim and its lease was set
+        recently enough (`policy.may_start_send`). Otherwise raise `TransientFailure("database")`:
+        renewals have been failing, and the claim might lapse (and another mailer take the email)
+        while we send."""
+        since = self._held.get((event_id, template))
+        if since is None:
+            raise TransientFailure(DATABASE, f"the claim on the {template} email is not held")
+        renewed_ago = time.monotonic() - since
+        if not may_start_send(renewed_ago, self._claim_seconds):
+            raise TransientFailure(DATABASE, f"the claim on the {template} email was last renewed "
+                                             f"{renewed_ago:.1f}s ago (lease {self._claim_seconds:g}s): "
+                                             f"not sending on it")
+
+    def let_lapse(self, event_id: str, templates: tuple[str, ...]) -> None:
+        """Stop renewing these claims (what became of their sends is unknown): each lapses within
+        one lease, and a later delivery of the event claims the email again."""
+        for template in templates:
+            self._held.pop((event_id, template), None)
+
+    async def _renew_periodically(self) -> None:
+        pause = renewal_interval(self._claim_seconds)
+        failing = False
+        while True:
+            await asyncio.sleep(pause)
+            pause = renewal_interval(self._claim_seconds)
+            if not self._held:
+                continue
+            try:
+                await self.renew()
+            except DATABASE_ERRORS as error:
+                pause = min(RENEW_RETRY_SECONDS, pause)
+                if not failing:
+                    logger.warning("cannot renew the claims on %d email(s) (%s); no send starts on them "
+                                   "until a renewal succeeds", len(self._held), type(error).__name__)
+                failing = True
+                continue
+            except Exception:  # the heartbeat must outlive anything; a bug here is logged, not fatal
+                pause = min(RENEW_RETRY_SECONDS, pause)
+                logger.exception("renewing the claims failed")
+                continue
+            if failing:
+                logger.info("the claims are renewed again")
+            failing = False
+
+    async def renew(self) -> None:
+        """Renew the lease of every claim held now, in one statement (the heartbeat calls this
+        every `policy.renewal_interval`). A claim that is no longer ours (it lapsed and another
+        mailer took it) is not renewed, so `ensure_claim` refuses to send on it."""
+        held = sorted(self._held)
+        if not held:
+            return
+        async with self._engine.connect() as connection:
+            started = time.monotonic()
+            renewed = set((await connection.execute(_RENEW, {
+                "owner": self._owner, "claim_seconds": self._claim_seconds,
+                "event_ids": [event_id for event_id, _ in held],
+                "templates": [template for _, template in held],
+            })).tuples().all())
+        for key in renewed:
+            if key in self._held:
+                self._held[key] = max(self._held[key], started)
+        # Not ours any more (lapsed, and another mailer took it): never renewed or sent on again
+        # (unless claimed anew meanwhile).
+        lost = [key for key in held if key not in renewed and self._held.get(key, started + 1) <= started]
+        for key in lost:
+            del self._held[key]
+        if lost:
+            logger.warning("the claims on %s lapsed and are no longer ours; not sending on them",
+                           ", ".join(f"{event_id}/{template}" for event_id, template in lost))
 
     async def _claim_batch(self, requests: list[tuple[str, str, tuple[str, ...]]]) -> list[Claim]:
         # Two copies of one event in the same batch: the first claims, the second finds it busy
@@ -175,6 +231,7 @@ class DeliveryLog:
                 first.setdefault((event_id, template), app_id)
         keys = sorted(first)
         async with self._engine.connect() as connection:
+            started = time.monotonic()
             claimed = set((await connection.execute(_CLAIM, {
                 "owner": self._owner, "claim_seconds": self._claim_seconds,
                 "event_ids": [event_id for event_id, _ in keys],
@@ -202,46 +259,64 @@ class DeliveryLog:
                     sent.append(template)
                 else:
                     busy.append(template)
-            results.append(Claim(claimed=tuple(ours), already_sent=tuple(sent), busy=tuple(busy)))
+            results.append(Claim(claimed=tuple(ours), already_sent=tuple(sent), busy=tuple(busy),
+                                 since=started))
         return results
 
     async def mark_sent(self, event_id: str, template: str) -> None:
         """Record that the SMTP server accepted the email. Never fails: when the database stays away,
-        recording goes on in the background (while the claim keeps other mailers off the email)."""
-        for pause in MARK_SENT_RETRIES:
-            try:
-                await self._sent((event_id, template))
-                return
-            except DATABASE_ERRORS as error:
-                logger.warning("recording the sent email %s/%s failed (%s); retrying in %ss",
-                               event_id, template, type(error).__name__, pause)
-                await asyncio.sleep(pause)
+        recording goes on in the background, its claim held and renewed meanwhile (keeping other
+        mailers off the email), until it is recorded or the mailer stops."""
+        try:
+            for pause in MARK_SENT_RETRIES:
+                try:
+                    await self._sent((event_id, template))
+                    self._held.pop((event_id, template), None)
+                    return
+                except DATABASE_ERRORS as error:
+                    logger.warning("recording the sent email %s/%s failed (%s); retrying in %ss",
+                                   event_id, template, type(error).__name__, pause)
+                    await asyncio.sleep(pause)
+        except asyncio.CancelledError:
+            self._record_in_background(event_id, template)  # its claim must not stay held for ever
+            raise
+        self._record_in_background(event_id, template)
+
+    def _record_in_background(self, event_id: str, template: str) -> None:
+        self._unrecorded.add((event_id, template))
         task = asyncio.create_task(self._record_later(event_id, template))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
 
     async def _record_later(self, event_id: str, template: str) -> None:
-        deadline = time.monotonic() + self._claim_seconds
-        while True:
-            try:
-                await self._sent((event_id, template))
+        try:
+            while True:
+                try:
+                    await self._sent((event_id, template))
+                except DATABASE_ERRORS:
+                    await asyncio.sleep(min(MARK_SENT_BACKGROUND_PAUSE, renewal_interval(self._claim_seconds)))
+                    continue
+                self._held.pop((event_id, template), None)
+                self._unrecorded.discard((event_id, template))
                 logger.info("the sent email %s/%s is recorded at last", event_id, template)
                 return
-            except DATABASE_ERRORS as error:
-                if time.monotonic() + MARK_SENT_BACKGROUND_PAUSE > deadline:
-                    logger.error("the sent email %s/%s could not be recorded (%s); a redelivered copy of "
-                                 "its event may send it again", event_id, template, type(error).__name__)
-                    return
-            await asyncio.sleep(MARK_SENT_BACKGROUND_PAUSE)
+        except asyncio.CancelledError:
+            logger.error("the sent email %s/%s could not be recorded before the mailer stopped; a "
+                         "redelivered copy of its event may send it again", event_id, template)
+            raise
 
     async def close(self, grace: float = 5.0) -> None:
-        """Give records still being retried a last chance, then stop."""
+        """Give records still being retried a last chance, then stop renewing claims."""
         if self._recording:
             _, late = await asyncio.wait(set(self._recording), timeout=grace)
             for task in late:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.wait({heartbeat})
 
     async def _mark_sent_batch(self, keys: list[_Key]) -> list[None]:
         ordered = sorted(set(keys))
@@ -252,13 +327,15 @@ class DeliveryLog:
 
     async def release(self, event_id: str, templates: tuple[str, ...], reason: str) -> None:
         """Give up our claim after a failed attempt, so the next delivery of the event may claim it
-        at once. Best effort: if this fails too, the claim simply expires."""
+        at once. Best effort: if this fails too, the claim is no longer renewed and lapses within
+        one lease."""
         if not templates:
             return
+        self.let_lapse(event_id, templates)
         try:
             async with self._engine.connect() as connection:
                 await connection.execute(_RELEASE, {"b_event_id": event_id, "b_templates": list(templates),
                                                     "b_owner": self._owner, "b_reason": reason})
         except DATABASE_ERRORS as error:
-            logger.warning("cannot release the claim on %s (%s); it expires by itself",
+            logger.warning("cannot release the claim on %s (%s); it lapses by itself",
                            event_id, type(error).__name__)

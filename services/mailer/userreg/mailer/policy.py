@@ -108,13 +108,6 @@ def retry_delay(failed_attempts: int, delays: tuple[float, ...]) -> float | None
     return delays[failed_attempts - 1]
 
 
-def claim_seconds(smtp_timeout: float) -> float:
-    """How long a mailer's claim on an email lasts: longer than sending an event's emails can take
-    (each SMTP command is bounded by the timeout) plus recording them, so only a crashed or cut-off
-    mailer ever loses its claim."""
-    return 10 * smtp_timeout + 60
-
-
 def deferral_delay(deferrals: int, delays: tuple[float, ...], longest: float) -> float:
     """How long to wait before looking again at an event that could not be handled for a reason
     that is not its email's (another mailer holds the email, or the database is away); `deferrals`

@@ -18,7 +18,6 @@ from userreg.mailer.compose import parse_sender
 from userreg.mailer.consumer import MailConsumer
 from userreg.mailer.deliver import AppLookup, Deliverer
 from userreg.mailer.deliveries import DeliveryLog
-from userreg.mailer.policy import claim_seconds
 from userreg.mailer.retention import prune_periodically
 from userreg.mailer.smtp import SmtpPool
 from userreg.shared.db import create_engine, create_sessionmaker
@@ -57,7 +56,7 @@ async def _mailer(app: web.Application) -> AsyncIterator[None]:
     smtp = SmtpPool(settings)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     templates = TemplateStore.from_settings(settings)
-    deliveries = DeliveryLog(autocommit, owner, claim_seconds(settings.smtp_timeout))
+    deliveries = DeliveryLog(autocommit, owner, settings.mailer_claim_seconds)
     deliverer = Deliverer(
         apps=AppLookup(create_sessionmaker(autocommit), templates),
         templates=templates,

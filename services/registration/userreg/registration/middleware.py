@@ -7,17 +7,15 @@ with a reference and answered 3021 with 500, never with a traceback or SQL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
 
-import asyncpg
 from aiohttp import web
-from sqlalchemy import exc as sa_exc
 
 from userreg.registration import errors
 from userreg.registration.metrics import LATENCY, REQUESTS
+from userreg.shared.db.errors import database_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +42,6 @@ def from_http_exception(http: web.HTTPException) -> errors.ApiError:
     if 400 <= http.status < 500:
         return errors.MalformedRequest(http.reason, status=http.status)
     return errors.RegistrationError("Unexpected server error", status=500)
-
-
-def database_unreachable(error: BaseException) -> bool:
-    """True when the error means PostgreSQL cannot be reached (or no connection is free) now."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (OSError, asyncio.TimeoutError, sa_exc.TimeoutError,
-                                asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                                asyncpg.TooManyConnectionsError)):
-            return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def route_label(request: web.Request) -> str:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
@@ -28,6 +28,7 @@ from userreg.registration.rules import AppRules, Candidate
 from userreg.registration.tenants import TenantCache
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared import confirmations
+from userreg.shared.clock import utcnow
 from userreg.shared.confirmations import (
     issue_confirmation,
     mailbox_of,
@@ -105,10 +106,6 @@ class Tenant:
 
     app: App
     rules: AppRules
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Registrar:
