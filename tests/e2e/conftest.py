@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.support.api import Api
-from tests.support.links import age_links
+from tests.support import links
 from tests.support.system import System
 from userreg.shared.db import ConfirmationToken, User, UserStatus
 from userreg.shared.settings import Settings
@@ -73,7 +73,7 @@ def age_links(sessions):
     were, so they expire (and the resend cool-down passes) without the test waiting for it."""
 
     async def age(user_id: str, seconds: float) -> None:
-        await age_links(sessions, user_id, seconds, expire=True)
+        await links.age_links(sessions, user_id, seconds, expire=True)
 
     return age
 
