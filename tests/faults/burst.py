@@ -4,6 +4,7 @@ at once, and the tally of users against the emails the SMTP server received."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections import Counter
@@ -29,6 +30,19 @@ PACED_SECONDS = max(4.0, REGISTRATIONS / 80)
 # What a client that lost its connection does: try again shortly, for a while.
 CLIENT_RETRY_SECONDS = 0.2
 CLIENT_GIVE_UP_SECONDS = 60.0
+
+
+class RoundRobinApi(Api):
+    """An `Api` that sends each request to the next of several base URLs (replicas of one service),
+    as a load balancer would: a client that tries again after a broken connection reaches the next."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_urls: list[str]) -> None:
+        super().__init__(http, base_urls[0])
+        self._base_urls = itertools.cycle([url.rstrip("/") for url in base_urls])
+
+    def url(self, app, path: str, *, server: bool = False) -> str:
+        self.base_url = next(self._base_urls)
+        return super().url(app, path, server=server)
 
 
 @dataclass

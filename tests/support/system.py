@@ -11,6 +11,10 @@ SMTP (the mailer) through `TcpProxy`s a fault test can cut:
     registration, mailer, confirmation-web ──amqp proxy──▶ RabbitMQ
     mailer ──smtp proxy──▶ inbox
 
+With `replicas={"mailer": 2, …}` a service runs as that many processes (replicas), each on a
+port of its own, all going through the same proxies, the same database and the same exchange;
+`processes[name]` is the first replica, `replicas[name]` all of them.
+
 Stopping it stops every process (and whatever is left of their process groups), the proxies and the
 inbox, and removes the delay queues of its own retry delays; the rest of the session's topology is
 removed at the end of the test session (the root conftest).
@@ -97,16 +101,20 @@ class System:
     with it is awaited from the test's own loop."""
 
     def __init__(self, settings: Settings, name: str, *, via_proxies: bool = False,
-                 **tuning: Any) -> None:
+                 replicas: dict[str, int] | None = None, **tuning: Any) -> None:
         self.name = name
+        self.replica_counts = {service.name: 1 for service in self.services} | (replicas or {})
+        unknown = set(self.replica_counts) - {service.name for service in self.services}
+        assert not unknown, f"no such service: {sorted(unknown)}"
         self.via_proxies = via_proxies
         self.base_settings = settings
         self.tuning = {**TEST_TUNING, **tuning}
         self.background = BackgroundLoop(f"system-{name}")
         self.inbox = Inbox(smtp_port=0, http_port=None, max_messages=MAX_INBOX_MESSAGES)
         self.proxies: dict[str, TcpProxy] = {}
-        self.processes: dict[str, ServiceProcess] = {}
-        self.settings: Settings = settings  # the children's, once started
+        self.processes: dict[str, ServiceProcess] = {}  # the first replica of each service
+        self.replicas: dict[str, list[ServiceProcess]] = {}
+        self.settings: Settings = settings  # the children's (the first replicas' ports), once started
         self.service_settings: dict[str, Settings] = {}
         self.smtp_server_up = False
 
@@ -155,14 +163,30 @@ class System:
         })
         for service in self.services:
             self.service_settings[service.name] = self._proxied(service, self.settings)
-            self.processes[service.name] = ServiceProcess(
-                f"{self.name}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{service.name}",
-                service.command, self._environment(service),
-                f"http://{host}:{getattr(self.settings, service.port_setting)}{service.health_path}")
-        for process in self.processes.values():
+            self.replicas[service.name] = [self._replica(service, number)
+                                           for number in range(1, self.replica_counts[service.name] + 1)]
+            self.processes[service.name] = self.replicas[service.name][0]
+        for process in self.all_processes:
             process.log_path.write_bytes(b"")  # this run's logs only: `leaks()` reads them
         # Side by side: each declares the topology it needs, none waits for another.
-        await asyncio.gather(*(process.start(timeout=START_TIMEOUT) for process in self.processes.values()))
+        await asyncio.gather(*(process.start(timeout=START_TIMEOUT) for process in self.all_processes))
+
+    def _replica(self, service: Service, number: int) -> ServiceProcess:
+        """The `number`th process of the service: the first on the system's port for it, any other
+        on a port of its own (everything else alike)."""
+        settings = self.service_settings[service.name]
+        name = f"{self.name}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{service.name}"
+        if number > 1:
+            name = f"{name}-{number}"
+            settings = settings.model_copy(update={service.port_setting: free_port()})
+        port = getattr(settings, service.port_setting)
+        return ServiceProcess(name, service.command, self._environment(service, settings),
+                              f"http://127.0.0.1:{port}{service.health_path}")
+
+    @property
+    def all_processes(self) -> list[ServiceProcess]:
+        """Every replica of every service, in start order."""
+        return [process for replicas in self.replicas.values() for process in replicas]
 
     def _proxied(self, service: Service, settings: Settings) -> Settings:
         if not self.proxies:
@@ -176,10 +200,9 @@ class System:
             changes["smtp_port"] = self.proxies["smtp"].port
         return settings.model_copy(update=changes)
 
-    def _environment(self, service: Service) -> dict[str, str]:
+    def _environment(self, service: Service, settings: Settings) -> dict[str, str]:
         """Every setting spelled out (the tuning above included), then the service's own exactly as
         `userreg run` gives them; nothing of the outer environment's userreg settings leaks in."""
-        settings = self.service_settings[service.name]
         names = {name.upper() for name in Settings.model_fields}
         environ = {key: value for key, value in os.environ.items() if key.upper() not in names}
         for name in Settings.model_fields:
@@ -191,7 +214,7 @@ class System:
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL to its whole group), the proxies and the inbox,
         and remove the delay queues of this system's own retry delays."""
-        for process in reversed(self.processes.values()):
+        for process in reversed(self.all_processes):
             with contextlib.suppress(Exception):
                 self.background.run(process.stop(timeout=15), timeout=60)
             process.kill_group()
@@ -219,7 +242,7 @@ class System:
         """Where this run's logs of the services show a secret: one of `secrets`, an argon2 hash,
         or a confirmation link's token. Empty when none does."""
         found = []
-        for process in self.processes.values():
+        for process in self.all_processes:
             log = process.log_path.read_text(errors="replace") if process.log_path.exists() else ""
             name = process.log_path.name
             found += [f"{name}: a password" for secret in secrets if secret in log]
@@ -231,6 +254,12 @@ class System:
     @property
     def registration_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.registration_port}"
+
+    @property
+    def registration_urls(self) -> list[str]:
+        """The base URL of every registration replica (the first is `registration_url`)."""
+        return [f"http://127.0.0.1:{urlsplit(process.health_url).port}"
+                for process in self.replicas["registration"]]
 
     @property
     def confirmation_url(self) -> str:
@@ -272,7 +301,7 @@ class System:
             await self.restore(name)
         await self.start_smtp_server()
         self.inbox.reply_delay = 0.0
-        for process in self.processes.values():
+        for process in self.all_processes:
             if not process.running:
                 process.kill_group()
                 await process.start(timeout=START_TIMEOUT)
