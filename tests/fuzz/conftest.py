@@ -82,6 +82,13 @@ class ServiceThread:
             self._error = error
         finally:
             self._started.set()
+            # What the app's cleanups left running (a part still stopping) ends here, not with
+            # the loop's garbage: as `asyncio.run` does, cancel the rest and let it finish.
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.wait(leftovers, timeout=START_TIMEOUT_SECONDS))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
