@@ -1,13 +1,25 @@
-"""The pure parts of the rate limits: limits as operators write them, client addresses behind
-proxies, and when a client may send again."""
+"""Rate limits: limits as operators write them, client addresses behind proxies, when a client may
+send again (pure), and the counting shared through PostgreSQL by several replicas."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import uuid
 
 import pytest
+from sqlalchemy import text
 
-from userreg.shared.ratelimits import RateLimit, client_address, client_key, parse_rate_limit, retry_after
+from userreg.shared.ratelimits import (
+    LOCAL_SHARE,
+    SYNC_SECONDS,
+    RateLimit,
+    RateLimiter,
+    client_address,
+    client_key,
+    parse_rate_limit,
+    retry_after,
+)
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -60,3 +72,31 @@ def test_the_previous_window_counts_by_the_share_still_inside_the_last_period():
     wait = retry_after(limit, current=6, previous=10, elapsed=30)
     # It fits again once no more than 4 of the previous 10 count: 24 s before the window's end.
     assert wait is not None and wait == pytest.approx(6.0)
+
+
+async def _shared_hits(engine, bucket: str) -> int:
+    async with engine.connect() as connection:
+        return await connection.scalar(text("SELECT coalesce(sum(hits), 0) FROM rate_limit_windows "
+                                            "WHERE bucket LIKE :bucket"), {"bucket": f"{bucket} %"})
+
+
+async def test_far_below_its_limit_a_client_is_counted_locally_then_in_postgresql(engine):
+    bucket = f"test {uuid.uuid4().hex}"
+    limiter = RateLimiter(engine)
+    limit = RateLimit(1000, 60)
+    for _ in range(100):
+        assert await limiter.hit(bucket, "192.0.2.1", limit) is None
+    assert await _shared_hits(engine, bucket) < 100  # most were counted here only
+    await asyncio.sleep(SYNC_SECONDS + 0.1)
+    assert await limiter.hit(bucket, "192.0.2.1", limit) is None
+    assert await _shared_hits(engine, bucket) == 101  # the next statement carried them
+
+
+async def test_near_its_limit_every_request_is_judged_in_postgresql_by_every_replica(engine):
+    bucket = f"test {uuid.uuid4().hex}"
+    replicas = [RateLimiter(engine) for _ in range(int(1 / LOCAL_SHARE))]
+    limit = RateLimit(40, 60)
+    allowed = 0
+    for n in range(120):
+        allowed += await replicas[n % len(replicas)].hit(bucket, "192.0.2.1", limit) is None
+    assert allowed == 40

@@ -3,10 +3,17 @@
 A limit is "N requests per S seconds" (`60/60s`). Counts live in fixed windows of S seconds, one
 row per (bucket, client, window), and a request is judged by the sliding-window estimate
 `hits in this window + hits in the previous one × the share of it still inside the last S seconds`
-(so a client cannot send 2N across a window boundary). One statement counts every request that
-arrived while the previous one was under way: an upsert of the current windows that also reads
-the previous ones. Every request counts, refused ones included: a client that keeps hammering
-stays refused until it pauses.
+(so a client cannot send 2N across a window boundary). Every request counts, refused ones included:
+a client that keeps hammering stays refused until it pauses.
+
+Counting in PostgreSQL is one statement (an upsert of the current window that also reads the
+previous one), and a statement per request would cost a good part of a cheap request. So a
+replica that saw the shared count less than `SYNC_SECONDS` ago lets a client use up to
+`LOCAL_SHARE` of its limit on its own, counting locally, and adds those hits to the shared count
+with the client's next statement. Every request beyond that share, and every request after
+`SYNC_SECONDS`, is counted and judged in PostgreSQL. So with up to 1 / `LOCAL_SHARE` replicas a
+client never gets more than its limit, and a client far below its limit costs one statement per
+`SYNC_SECONDS` per replica.
 
 The parsing of limits and of client addresses is pure and lives here too.
 """
@@ -23,8 +30,6 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.shared.batching import Batcher
-
 OFF = "off"
 MAX_WINDOW_SECONDS = 86400
 _LIMIT = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{1,6})\s*([smh]?)\s*$", re.IGNORECASE)
@@ -32,6 +37,12 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 # IPv6 clients are limited per /64: one host usually has a whole /64 to pick addresses from.
 IPV6_CLIENT_PREFIX = 64
 PRUNE_EVERY_SECONDS = 60.0
+# A replica judges a client on its own for at most this long after it last saw the shared count,
+# and only while the client has used less than this share of its limit (see the module docstring).
+SYNC_SECONDS = 0.5
+LOCAL_SHARE = 0.25
+# Clients a replica remembers between two prunings of its local counts.
+MAX_LOCAL_CLIENTS = 10_000
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -112,76 +123,89 @@ def retry_after(limit: RateLimit, current: int, previous: int, elapsed: float) -
     return max(1.0, (1.0 - fits_at_weight) * limit.seconds - elapsed)
 
 
-# One round trip for every request that arrived while the previous round trip was under way:
-# count them in their windows and read the windows before. Windows start on the database's clock,
-# so that every replica agrees on them; rows are locked in one order, so concurrent statements of
-# several replicas cannot deadlock.
-_HITS = text("""
+# One round trip: count this request (and $4 − 1 counted locally before it) in its window and read
+# the window before. The window's start
+# comes from the database's clock so that every replica agrees on it. Sent through the driver
+# itself (a prepared statement, $1 bucket, $2 client, $3 window seconds): it runs on every request
+# a public key can make, and the SQL layer's own work per call would be most of its cost.
+_HIT = """
 WITH now AS (SELECT extract(epoch FROM clock_timestamp()) AS epoch),
-wanted AS (
-    SELECT bucket, client, min(seconds) AS seconds, count(*) AS requests
-    FROM unnest(CAST(:buckets AS text[]), CAST(:clients AS text[]), CAST(:seconds AS integer[]))
-         AS request(bucket, client, seconds)
-    GROUP BY bucket, client
-),
+window_start AS (SELECT to_timestamp(floor(epoch / $3::integer) * $3::integer) AS start, epoch FROM now),
 hit AS (
     INSERT INTO rate_limit_windows (bucket, client, window_start, hits)
-    SELECT bucket, client, to_timestamp(floor(now.epoch / seconds) * seconds), requests
-    FROM wanted CROSS JOIN now ORDER BY bucket, client
-    ON CONFLICT (bucket, client, window_start) DO UPDATE SET hits = rate_limit_windows.hits + excluded.hits
-    RETURNING bucket, client, hits, window_start
+    SELECT $1::text, $2::text, start, $4::integer FROM window_start
+    ON CONFLICT (bucket, client, window_start) DO UPDATE SET hits = rate_limit_windows.hits + $4::integer
+    RETURNING hits, window_start
 )
-SELECT hit.bucket, hit.client, hit.hits, wanted.requests, coalesce(previous.hits, 0),
-       (SELECT epoch FROM now) - extract(epoch FROM hit.window_start)
+SELECT hit.hits,
+       coalesce((SELECT previous.hits FROM rate_limit_windows AS previous
+                 WHERE previous.bucket = $1::text AND previous.client = $2::text
+                   AND previous.window_start = hit.window_start - make_interval(secs => $3::integer)), 0),
+       (SELECT epoch FROM window_start) - extract(epoch FROM hit.window_start)
 FROM hit
-JOIN wanted ON wanted.bucket = hit.bucket AND wanted.client = hit.client
-LEFT JOIN rate_limit_windows AS previous
-       ON previous.bucket = hit.bucket AND previous.client = hit.client
-      AND previous.window_start = hit.window_start - make_interval(secs => wanted.seconds)
-""")
+"""
 _PRUNE = text("DELETE FROM rate_limit_windows WHERE window_start < now() - make_interval(secs => :keep)")
 
 
-@dataclass(frozen=True)
-class _Hit:
-    bucket: str
-    client: str
-    limit: RateLimit
+@dataclass
+class _Seen:
+    """A client's count as this replica last saw it in PostgreSQL, and what it counted since."""
+
+    current: int
+    previous: int
+    elapsed: float  # seconds into the window, at `synced`
+    synced: float  # time.monotonic()
+    pending: int = 0
+
+    def allows_locally(self, limit: RateLimit, now: float) -> bool:
+        age = now - self.synced
+        if age >= SYNC_SECONDS or self.elapsed + age >= limit.seconds:
+            return False
+        weight = max(0.0, 1.0 - (self.elapsed + age) / limit.seconds)
+        return self.current + self.pending + 1 + self.previous * weight <= limit.requests * LOCAL_SHARE
 
 
 class RateLimiter:
-    """Counts requests per (bucket, client) in PostgreSQL, so every replica sees the same counts.
-    Concurrent requests of one process are counted together, in one statement."""
+    """Counts requests per (bucket, client) in PostgreSQL, so every replica sees the same counts."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         # Single statements: no BEGIN/COMMIT round trips.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._hits: Batcher[_Hit, float | None] = Batcher(self._count)
         self._pruned_at = time.monotonic()
+        self._seen: dict[tuple[str, str], _Seen] = {}
 
     async def hit(self, bucket: str, client: str, limit: RateLimit) -> int | None:
         """Count one request; the whole seconds the client must wait when it is over the limit, else
         None. A bucket's window length is part of its name, so a changed limit counts afresh."""
-        wait = await self._hits(_Hit(f"{bucket} {limit.seconds}"[:100], client[:64], limit))
+        key = (f"{bucket} {limit.seconds}"[:100], client[:64])
+        seen = self._seen.get(key)
+        if seen is not None and seen.allows_locally(limit, time.monotonic()):
+            seen.pending += 1
+            return None
+        pending = seen.pending if seen is not None else 0
+        if seen is not None:
+            seen.pending = 0  # taken into this statement; counted again should it fail
+        try:
+            async with self._engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                current, previous, elapsed = await driver.fetchrow(_HIT, *key, limit.seconds, pending + 1)
+                if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
+                    self._pruned_at = time.monotonic()
+                    await connection.execute(_PRUNE, {"keep": 2 * MAX_WINDOW_SECONDS})
+        except BaseException:
+            if seen is not None:
+                seen.pending += pending
+            raise
+        self._remember(key, _Seen(current, previous, float(elapsed), time.monotonic()))
+        wait = retry_after(limit, current, previous, float(elapsed))
         return None if wait is None else math.ceil(wait)
 
-    async def _count(self, hits: list[_Hit]) -> list[float | None]:
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(_HITS, {
-                "buckets": [hit.bucket for hit in hits], "clients": [hit.client for hit in hits],
-                "seconds": [hit.limit.seconds for hit in hits]})).all()
-            if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
-                self._pruned_at = time.monotonic()
-                await connection.execute(_PRUNE, {"keep": 2 * MAX_WINDOW_SECONDS})
-        counted = {(bucket, client): (total, requests, previous, float(elapsed))
-                   for bucket, client, total, requests, previous, elapsed in rows}
-        # The requests of one client in this batch were counted in arrival order: the i-th of n saw
-        # the window's count before the batch plus i.
-        seen: dict[tuple[str, str], int] = {}
-        waits = []
-        for hit in hits:
-            key = (hit.bucket, hit.client)
-            total, requests, previous, elapsed = counted[key]
-            seen[key] = seen.get(key, 0) + 1
-            waits.append(retry_after(hit.limit, total - requests + seen[key], previous, elapsed))
-        return waits
+    def _remember(self, key: tuple[str, str], seen: _Seen) -> None:
+        if len(self._seen) >= MAX_LOCAL_CLIENTS:
+            # What was seen longer ago than the sync interval is never judged locally again.
+            now = time.monotonic()
+            self._seen = {k: v for k, v in self._seen.items() if now - v.synced < SYNC_SECONDS or v.pending}
+        earlier = self._seen.get(key)
+        if earlier is not None:
+            seen.pending += earlier.pending  # counted here while the statement was under way
+        self._seen[key] = seen
