@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from tests.support.databases import migrated_database
 from userreg.shared.apps import create_app
-from userreg.shared.db import App, create_engine, drop_database, ensure_database, migrate
+from userreg.shared.db import App, create_engine
 from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 
@@ -79,12 +79,8 @@ def _unique(prefix: str) -> str:
 @pytest.fixture(scope="session")
 def database_url(service_urls: tuple[str, str]) -> Iterator[str]:
     """A freshly migrated database of this test session's own, dropped at the end."""
-    url = make_url(service_urls[0]).set(database=_unique("userreg_test"))
-    rendered = url.render_as_string(hide_password=False)
-    asyncio.run(ensure_database(rendered))
-    asyncio.run(migrate(rendered))
-    yield rendered
-    asyncio.run(drop_database(rendered))
+    with migrated_database(service_urls[0], "userreg_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -29,17 +29,17 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tests.faults.burst import FULL, Burst, settle, tally
 from tests.support.api import PASSWORD, Api
+from tests.support.databases import migrated_database
 from tests.support.fault_report import report
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
 from tests.support.system import LEAKS, System
 from userreg.shared.apps import create_app
-from userreg.shared.db import create_engine, drop_database, ensure_database, migrate
+from userreg.shared.db import create_engine
 from userreg.shared.db.mail import MailDelivery
 from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
@@ -70,12 +70,8 @@ class CrashSystem:
 
 @pytest.fixture(scope="module")
 def crash_database(service_urls: tuple[str, str]) -> Iterator[str]:
-    url = make_url(service_urls[0]).set(database=f"userreg_crash_{uuid.uuid4().hex[:10]}")
-    rendered = url.render_as_string(hide_password=False)
-    asyncio.run(ensure_database(rendered))
-    asyncio.run(migrate(rendered))
-    yield rendered
-    asyncio.run(drop_database(rendered))
+    with migrated_database(service_urls[0], "userreg_crash") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -25,16 +25,16 @@ from datetime import datetime, timezone
 import aiohttp
 import pytest
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tests.faults.burst import FULL, Burst, RoundRobinApi, settle, tally
 from tests.faults.test_mailer_crash import smtp_sessions_of
+from tests.support.databases import migrated_database
 from tests.support.fault_report import report
 from tests.support.polling import eventually
 from tests.support.system import System
 from userreg.shared.apps import create_app
-from userreg.shared.db import create_engine, drop_database, ensure_database, migrate
+from userreg.shared.db import create_engine
 from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 
@@ -67,12 +67,8 @@ class Replicated:
 
 @pytest.fixture(scope="module")
 def replicas_database(service_urls: tuple[str, str]) -> Iterator[str]:
-    url = make_url(service_urls[0]).set(database=f"userreg_replicas_{uuid.uuid4().hex[:10]}")
-    rendered = url.render_as_string(hide_password=False)
-    asyncio.run(ensure_database(rendered))
-    asyncio.run(migrate(rendered))
-    yield rendered
-    asyncio.run(drop_database(rendered))
+    with migrated_database(service_urls[0], "userreg_replicas") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
