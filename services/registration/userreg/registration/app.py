@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from userreg.registration.bootstrap import open_registrar
-from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS
+from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
 from userreg.registration.middleware import envelope_and_metrics
 from userreg.registration.openapi import document
 from userreg.registration.routes import add_routes
@@ -30,6 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     # The document describes the route table it is served from; built here, where both are known.
     app[OPENAPI] = json.dumps(document())
+    app[TRUSTED_PROXIES] = settings.trusted_proxy_networks
     app.cleanup_ctx.extend((_database, _registrar, supervised_in(RELAY, _outbox_relay)))
     add_routes(app)
     return app

@@ -14,3 +14,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 REGISTRAR = web.AppKey("registrar", Registrar)
 RELAY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay
 OPENAPI = web.AppKey("openapi", str)  # the OpenAPI document as served, built once by `create_app`
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)  # TRUSTED_PROXIES parsed once, for every request

@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from userreg.registration import errors, metrics, rules
-from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS
+from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
 from userreg.shared.ratelimits import client_address, client_key
 from userreg.shared.runtime import ops
 
@@ -48,7 +48,7 @@ async def _tenant(request: web.Request, *, server_only: bool = False, limited: b
 def _client(request: web.Request) -> str:
     """Who the rate limits count: the TCP peer, or what a trusted proxy says it forwarded."""
     address = client_address(request.remote, request.headers.getall(FORWARDED_FOR, ()),
-                             request.app[SETTINGS].trusted_proxy_networks)
+                             request.app[TRUSTED_PROXIES])
     return client_key(address)
 
 
