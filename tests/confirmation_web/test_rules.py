@@ -10,14 +10,13 @@ from userreg.confirmation_web.access_log import redact_path
 from userreg.confirmation_web.rules import (
     Link,
     Page,
-    choose_locale,
     confirms_on_open,
     is_same_origin_post,
     origin_of,
     page_for,
-    parse_accept_language,
 )
 from userreg.shared.db.models import UserStatus
+from userreg.shared.locales import accepted_languages, best_match
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 
@@ -83,16 +82,16 @@ def test_origin_of_drops_path_and_keeps_port():
 
 
 def test_accept_language_is_ordered_by_quality_then_position():
-    assert parse_accept_language("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5") == [
+    assert accepted_languages("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5") == [
         "fr-ch",
         "fr",
         "en",
         "de",
     ]
-    assert parse_accept_language("de;q=0.5, en;q=0.9") == ["en", "de"]
-    assert parse_accept_language("en;q=0, de") == ["de"]
-    assert parse_accept_language("de;q=abc, en") == ["en"]
-    assert parse_accept_language("") == [] and parse_accept_language(None) == []
+    assert accepted_languages("de;q=0.5, en;q=0.9") == ["en", "de"]
+    assert accepted_languages("en;q=0, de") == ["de"]
+    assert accepted_languages("de;q=abc, en") == ["en"]
+    assert accepted_languages("") == [] and accepted_languages(None) == []
 
 
 @pytest.mark.parametrize(("user_locale", "header", "expected"), [
@@ -104,7 +103,7 @@ def test_accept_language_is_ordered_by_quality_then_position():
     (None, None, "en"),
 ])
 def test_locale_choice(user_locale, header, expected):
-    assert choose_locale(user_locale, header, ("de", "en")) == expected
+    assert best_match((user_locale, *accepted_languages(header)), ("de", "en")) == expected
 
 
 def test_access_log_never_shows_a_token():

@@ -13,6 +13,7 @@ import pytest
 from userreg.registration import errors, rules
 from userreg.registration.rules import AppRules, Column, Pairs
 from userreg.shared.db.models import ColumnType, UserStatus
+from userreg.shared.locales import preferred_language
 
 JSON = "application/json"
 
@@ -393,7 +394,7 @@ def test_authorize():
     ("pt_BR", "pt"),
 ])
 def test_locale_from_accept_language(header, locale):
-    assert rules.locale_from_header(header) == locale
+    assert preferred_language(header) == locale
 
 
 @pytest.mark.parametrize("body", [{}, {"login": "a"}, {"password": "b"}, {"login": "", "password": "b"},

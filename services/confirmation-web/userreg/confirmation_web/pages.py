@@ -18,7 +18,8 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from userreg.confirmation_web.handlers import Failure, Outcome, Resend, show
-from userreg.confirmation_web.rules import HTTP_STATUS, Link, Page, choose_locale, identity_of
+from userreg.confirmation_web.rules import HTTP_STATUS, Link, Page, identity_of
+from userreg.shared.locales import accepted_languages, best_match
 from userreg.shared.confirmations import SECRET_PROPERTIES
 from userreg.shared.db.models import UserStatus
 from userreg.shared.templates import (
@@ -143,7 +144,7 @@ class PageRenderer:
         if outcome.link is not None:
             value = outcome.link.properties.get("blUserLocale")
             user_locale = value if isinstance(value, str) else None
-        return choose_locale(user_locale, accept_language, self._locales, DEFAULT_LOCALE)
+        return best_match((user_locale, *accepted_languages(accept_language)), self._locales, DEFAULT_LOCALE)
 
     def context(self, outcome: Outcome, locale: str, nonce: str) -> dict[str, Any]:
         """Everything a page template may use (documented in the service's README)."""
@@ -198,7 +199,7 @@ class PageRenderer:
 
     def render_error(self, status: int, accept_language: str | None) -> web.Response:
         """Our own failure (database away, a bug): a page that says so, never a traceback."""
-        locale = choose_locale(None, accept_language, self._locales, DEFAULT_LOCALE)
+        locale = best_match(accepted_languages(accept_language), self._locales, DEFAULT_LOCALE)
         nonce = secrets.token_urlsafe(16)
         context = {"page": ERROR_PAGE, "locale": locale, "app_name": None, "app_initial": "",
                    "status": status, "static_url": self.static_url, "csp_nonce": nonce}

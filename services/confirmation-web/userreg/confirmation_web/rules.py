@@ -5,24 +5,14 @@ broker is needed to test them.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from userreg.shared.db.models import UserStatus
-
-
-class Page(str, enum.Enum):
-    """The pages of SPEC §6; each value is also the template's name and the body's `data-page`."""
-
-    PENDING = "confirmation-pending"
-    CONFIRMED = "confirmation-confirmed"
-    EXPIRED = "confirmation-expired"
-    DISABLED = "confirmation-disabled"
-    FAILED = "confirmation-failed"
+from userreg.shared.templates import Page
 
 
 HTTP_STATUS: dict[Page, int] = {
@@ -111,44 +101,6 @@ def is_same_origin_post(headers: Mapping[str, str], public_origin: str) -> bool:
     if origin is None or origin.strip().lower() == "null":
         return True
     return origin.strip().rstrip("/").lower() == public_origin
-
-
-def parse_accept_language(header: str | None) -> list[str]:
-    """The language tags of an `Accept-Language` header, most preferred first (q=0 dropped)."""
-    if not header:
-        return []
-    weighted: list[tuple[float, int, str]] = []
-    for position, item in enumerate(header.split(",")):
-        tag, _, params = item.strip().partition(";")
-        tag = tag.strip()
-        if not tag or tag == "*" or len(tag) > 35:
-            continue
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            weighted.append((-quality, position, tag.replace("_", "-").lower()))
-    return [tag for _, _, tag in sorted(weighted)]
-
-
-def choose_locale(user_locale: str | None, accept_language: str | None, shipped: Iterable[str],
-                  default: str = "en") -> str:
-    """The language of a page. The user's own `blUserLocale` wins when we ship it: it is the
-    language the app chose for this user, and the one their confirmation email was written in, so
-    the page matches the email. Otherwise the browser's `Accept-Language` picks, else English."""
-    shipped = tuple(shipped)
-    candidates = ([user_locale.replace("_", "-").lower()] if user_locale else []) + \
-        parse_accept_language(accept_language)
-    for candidate in candidates:
-        for option in (candidate, candidate.split("-")[0]):
-            if option in shipped:
-                return option
-    return default
 
 
 def identity_of(link: Link) -> str | None:

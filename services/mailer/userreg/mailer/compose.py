@@ -28,10 +28,10 @@ from email_validator import EmailNotValidError, validate_email
 
 from userreg.mailer.policy import PermanentFailure
 from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED, Event, EventUser
-from userreg.shared.templates import RenderedEmail
+from userreg.shared.templates import Email, RenderedEmail
 
-CONFIRMATION = "confirmation"
-REGISTRATION = "registration"
+CONFIRMATION = Email.CONFIRMATION.value
+REGISTRATION = Email.REGISTRATION.value
 
 
 class _FoldOnce(BaseHeader):

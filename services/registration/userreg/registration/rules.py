@@ -24,6 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from userreg.registration import errors
 from userreg.shared.apps import DEFAULT_STRING_LENGTH
 from userreg.shared.db.models import ColumnType, UserStatus
+from userreg.shared.locales import DEFAULT_LOCALE
 from userreg.shared.mailboxes import mailbox_key
 from userreg.shared.ratelimits import RateLimit, parse_rate_limit
 
@@ -35,7 +36,6 @@ LOCALE = "blUserLocale"
 OBJECT_ID = "objectId"
 CLASS = "___class"
 USERS_CLASS = "Users"
-DEFAULT_LOCALE = "en"
 PASSWORD_MAX_LENGTH = 1024
 # Properties the server owns; a client sending one gets 3021 (compared case-insensitively).
 SYSTEM_PROPERTIES = frozenset(name.lower() for name in (
@@ -45,7 +45,6 @@ SYSTEM_PROPERTIES = frozenset(name.lower() for name in (
 COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,199}$")
 GUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
 INT_RANGE = (-(2**63), 2**63 - 1)
-LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
 SHOWN_NAME_LENGTH = 80
 MAX_PROPERTIES = 200
 DEFAULT_RATE_LIMIT = "60/60s"
@@ -430,16 +429,6 @@ def clean_value(name: str, value: Any, column_type: ColumnType) -> Any:
 
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def locale_from_header(accept_language: str | None) -> str:
-    """The primary language of the first tag of an Accept-Language header ('de-CH;q=0.9' → 'de')."""
-    if accept_language:
-        first = accept_language.split(",", 1)[0].split(";", 1)[0].strip()
-        match = LANGUAGE_TAG.fullmatch(first)
-        if match:
-            return match.group(1).lower()
-    return DEFAULT_LOCALE
 
 
 # --- login -------------------------------------------------------------------------------------

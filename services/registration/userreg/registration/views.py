@@ -9,6 +9,7 @@ from aiohttp import hdrs, web
 
 from userreg.registration import errors, metrics, rules
 from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
+from userreg.shared.locales import preferred_language
 from userreg.shared.ratelimits import client_address, client_key
 from userreg.shared.runtime import ops
 
@@ -30,7 +31,7 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def _locale(request: web.Request) -> str:
-    return rules.locale_from_header(request.headers.get(hdrs.ACCEPT_LANGUAGE))
+    return preferred_language(request.headers.get(hdrs.ACCEPT_LANGUAGE))
 
 
 def _content_type(request: web.Request) -> str | None:

@@ -13,6 +13,7 @@ template that breaks one raises `TemplateLimitExceeded` instead of taking the se
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from userreg.shared.db.models import Template
+from userreg.shared.locales import DEFAULT_LOCALE, best_match
 from userreg.shared.templates.limits import (
     LimitedSandbox,
     RenderLimits,
@@ -36,15 +38,27 @@ if TYPE_CHECKING:
     from userreg.shared.settings import Settings
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults"
-DEFAULT_LOCALE = "en"
-EMAIL_TEMPLATES = ("confirmation", "registration")
-PAGE_TEMPLATES = (
-    "confirmation-pending",
-    "confirmation-confirmed",
-    "confirmation-expired",
-    "confirmation-disabled",
-    "confirmation-failed",
-)
+
+
+class Email(str, enum.Enum):
+    """The emails the mailer sends (SPEC §5); each value is the template's name."""
+
+    CONFIRMATION = "confirmation"
+    REGISTRATION = "registration"
+
+
+class Page(str, enum.Enum):
+    """The pages of SPEC §6; each value is also the template's name and the body's `data-page`."""
+
+    PENDING = "confirmation-pending"
+    CONFIRMED = "confirmation-confirmed"
+    EXPIRED = "confirmation-expired"
+    DISABLED = "confirmation-disabled"
+    FAILED = "confirmation-failed"
+
+
+EMAIL_TEMPLATES = tuple(email.value for email in Email)
+PAGE_TEMPLATES = tuple(page.value for page in Page)
 TEMPLATE_NAMES = EMAIL_TEMPLATES + PAGE_TEMPLATES
 
 
@@ -80,13 +94,7 @@ def available_locales() -> tuple[str, ...]:
 
 def pick_locale(requested: str | None) -> str:
     """The best shipped locale for a user's `blUserLocale` ("de-AT" → "de"), else English."""
-    if requested:
-        candidate = requested.replace("_", "-").lower()
-        shipped = available_locales()
-        for option in (candidate, candidate.split("-")[0]):
-            if option in shipped:
-                return option
-    return DEFAULT_LOCALE
+    return best_match((requested,), available_locales())
 
 
 class TemplateStore:
@@ -190,7 +198,7 @@ class TemplateStore:
 
 
 __all__ = [
-    "DEFAULT_LOCALE", "EMAIL_TEMPLATES", "PAGE_TEMPLATES", "TEMPLATE_NAMES", "RenderLimits", "RenderedEmail",
+    "DEFAULT_LOCALE", "EMAIL_TEMPLATES", "Email", "Page", "PAGE_TEMPLATES", "TEMPLATE_NAMES", "RenderLimits", "RenderedEmail",
     "TemplateLimitExceeded", "TemplateNotFound", "TemplateSource", "TemplateStore", "UnknownTemplate",
     "available_locales", "is_email", "pick_locale",
 ]
