@@ -1,6 +1,7 @@
 """The `userreg` command: parse the arguments, read the settings, run one command, print its result.
 
-Exit codes: 0 done, 1 the command failed (message on stderr), 2 bad arguments (argparse's code).
+Exit codes: 0 done, 1 the command failed (message on stderr), 2 bad arguments (argparse's code) or
+a bad setting in the environment (a line per setting on stderr, as every service reports it).
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ import argparse
 import asyncio
 import sys
 
-from pydantic import ValidationError
-
 from userreg.admin.commands import app, dead_letters, migrate, run, schema, template, user
 from userreg.admin.errors import CommandError
 from userreg.admin.output import print_json
-from userreg.shared.settings import Settings
+from userreg.shared.settings import load_settings
 
 GROUPS = (migrate, app, schema, template, user, dead_letters, run)
 
@@ -40,12 +39,7 @@ def _command_name(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, error['loc'])).upper()}: {error['msg']}" for error in exc.errors())
-        print(f"userreg: invalid settings in the environment: {problems}", file=sys.stderr)
-        return 2
+    settings = load_settings("userreg")  # exits 2 on a bad setting, as on bad arguments
     try:
         result = asyncio.run(args.handler(args, settings))
     except CommandError as exc:

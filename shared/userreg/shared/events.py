@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from userreg.shared.clock import utcnow
 
 USER_REGISTERED = "user.registered"
 USER_CONFIRMATION_REQUESTED = "user.confirmation_requested"
@@ -38,7 +40,7 @@ class Event(_Frozen):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     type: EventType
     version: Literal[1] = 1
-    occurred_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc), alias="occurredAt")
+    occurred_at: datetime = Field(default_factory=utcnow, alias="occurredAt")
     app_id: str = Field(alias="appId")
     user: EventUser
     confirmation: Confirmation | None = None

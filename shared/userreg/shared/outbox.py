@@ -26,6 +26,7 @@ from userreg.shared.db.models import OutboxEvent
 from userreg.shared.events import Event
 from userreg.shared.messaging import Topology, connect, declare_topology
 from userreg.shared.runtime.listen import Listener
+from userreg.shared.runtime.tasks import INITIAL_BACKOFF_SECONDS, Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ PUBLISH_TIMEOUT_SECONDS = 15.0
 # Opening the channel and declaring the topology take milliseconds; a life stuck there is restarted.
 SETUP_TIMEOUT_SECONDS = 30.0
 CLOSE_TIMEOUT_SECONDS = 5.0
+# A failed relay round (broker or database away) is tried again within the same life, after
+# INITIAL_BACKOFF_SECONDS doubling up to this.
 MAX_BACKOFF_SECONDS = 5.0
 
 PUBLISHED = Counter("userreg_outbox_published_total", "Events relayed from the outbox to RabbitMQ", ["type"])
@@ -130,19 +133,18 @@ class OutboxRelay:
                 await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT_SECONDS)
 
     async def _relay_forever(self, exchange: AbstractExchange) -> None:
-        backoff = 0.2
+        backoff = Backoff(INITIAL_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS)
         while True:
             try:
                 published = await self.relay_batch(exchange)
-                backoff = 0.2
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # broker or database away: rows stay, try again later
                 RELAY_ERRORS.inc()
                 logger.warning("outbox relay round failed (%s: %s); retrying in %.1fs",
-                               type(error).__name__, error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                               type(error).__name__, error, backoff.seconds)
+                await backoff.wait()
                 continue
             if published == self._batch_size:
                 continue  # more may be waiting

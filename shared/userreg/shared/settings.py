@@ -1,25 +1,30 @@
 """Every setting of every userreg service, read from the environment in this one place.
 
 Secrets are `SecretStr`, so printing or logging a `Settings` never shows them; `describe()` gives
-an operator-friendly dump with passwords inside URLs masked too.
+an operator-friendly dump with passwords inside URLs masked too. Every process reads its settings
+with `load_settings`, which reports bad ones as one line each, naming the environment variable.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit, urlunsplit
+import re
+import sys
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# The password of a URL: what follows `scheme://user:` up to the authority's last `@`.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s]*@")
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by `***`, for logs and printed settings."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+def mask_url(text: str) -> str:
+    """The URL (or any text with URLs in it) with every password replaced by `***`, for logs,
+    printed settings and error messages."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 class Settings(BaseSettings):
@@ -128,6 +133,31 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # The messages of the two URLs' checks never quote the URL: it may hold a password.
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_asyncpg(cls, value: SecretStr) -> SecretStr:
+        try:
+            driver = make_url(value.get_secret_value()).drivername
+        except (ArgumentError, ValueError):
+            driver = None
+        if driver != "postgresql+asyncpg":
+            raise ValueError("must be a PostgreSQL URL for the asyncpg driver, "
+                             "e.g. postgresql+asyncpg://user@host:5432/userreg")
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url_is_amqp(cls, value: SecretStr) -> SecretStr:
+        try:
+            parts = urlsplit(value.get_secret_value())
+            valid = parts.scheme in ("amqp", "amqps") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is no number
+            valid = False
+        if not valid:
+            raise ValueError("must be a RabbitMQ URL, e.g. amqp://user@host:5672/")
+        return value
+
     @field_validator("public_confirmation_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
@@ -200,3 +230,36 @@ class Settings(BaseSettings):
                 value = mask_url(raw) if "://" in raw else "***"
             shown[name] = value
         return shown
+
+
+def load_settings(program: str) -> Settings:
+    """The settings from the environment, for a process's entry point. When one is bad, the
+    process cannot do anything useful: each problem goes to stderr as a line naming its environment
+    variable (`settings_problems`) and the process exits with status 2."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in settings_problems(error):
+            print(f"{program}: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per problem of `Settings()`: the environment variable and what is wrong with it.
+    Never the value, which may be a secret: pydantic's messages leave the input out, ours never
+    quote it, and any URL's password in a message is masked all the same."""
+    problems = []
+    for problem in error.errors(include_input=False, include_url=False):
+        cause = problem.get("ctx", {}).get("error") if problem["type"] == "value_error" else None
+        message = mask_url(str(cause) if cause is not None else problem["msg"])
+        if problem["loc"]:
+            problems.append(f"invalid setting {environment_variable(str(problem['loc'][0]))}: {message}")
+        else:  # a check of several settings together: its message names them
+            problems.append(f"invalid settings: {message}")
+    return problems
+
+
+def environment_variable(field: str) -> str:
+    """The environment variable a setting is read from (pydantic-settings reads the field's name,
+    after any prefix, in any case; the upper-case spelling is the documented one)."""
+    return f"{Settings.model_config.get('env_prefix') or ''}{field}".upper()

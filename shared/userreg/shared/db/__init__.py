@@ -1,6 +1,11 @@
-"""Database access: models, the engine factory and the migration runner."""
+"""Database access: models, the engine factory and the migration runner.
 
-from userreg.shared.db import mail  # noqa: F401  (the mailer's tables belong to the same metadata)
+`mail` (the mailer's tables) is imported here for its side effect: its tables join `Base.metadata`
+whenever any part of the package is imported, so the metadata the migrations compare against
+(migrations/env.py imports `db.models`) is the whole schema. `__all__` lists it: the import is meant.
+"""
+
+from userreg.shared.db import mail
 from userreg.shared.db.engine import (
     create_engine,
     create_sessionmaker,
@@ -24,6 +29,7 @@ from userreg.shared.db.models import (
 )
 
 __all__ = [
-    "App", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "OutboxEvent", "RateLimitWindow", "SchemaColumn", "SessionToken",
-    "Template", "User", "UserStatus", "create_engine", "create_sessionmaker", "drop_database", "ensure_database", "migrate",
+    "App", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "OutboxEvent", "RateLimitWindow",
+    "SchemaColumn", "SessionToken", "Template", "User", "UserStatus", "create_engine", "create_sessionmaker",
+    "drop_database", "ensure_database", "mail", "migrate",
 ]

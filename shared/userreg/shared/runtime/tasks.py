@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 
+from userreg.shared.settings import mask_url
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -40,8 +42,7 @@ STOP_SECONDS = 10.0
 RESTARTS = Counter("userreg_background_task_restarts_total",
                    "Background tasks (relays, consumers, LISTEN loops) restarted after a failure", ["task"])
 
-# `scheme://user:password@host`: an error's text may quote the URL it failed to reach.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^/\s@]*@")
+# `password=…` (a libpq DSN's or a driver's keyword): an error's text may quote it.
 _KEY_PASSWORD = re.compile(r"(?P<head>password\s*=\s*)[^\s,;&)]+", re.IGNORECASE)
 
 
@@ -51,9 +52,30 @@ class State(enum.Enum):
     RESTARTING = "restarting"  # the last life failed; the next one starts after the back-off
 
 
+class Backoff:
+    """The pauses between attempts at something that keeps failing: `initial` seconds, doubling up to
+    `maximum`; after a success, `reset()` starts again from `initial`."""
+
+    __slots__ = ("initial", "maximum", "seconds")
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.seconds = initial  # the next pause
+
+    def reset(self) -> None:
+        self.seconds = self.initial
+
+    async def wait(self) -> None:
+        """Pause for `seconds`; the pause after it is twice as long (at most `maximum`)."""
+        await asyncio.sleep(self.seconds)
+        self.seconds = min(self.seconds * 2, self.maximum)
+
+
 def redact(text: str) -> str:
-    """The text with every password in a URL (`amqp://user:***@host`) or `password=` masked."""
-    return _KEY_PASSWORD.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>***@", text))
+    """The text with every password in a URL (`amqp://user:***@host`, an error's text may quote the
+    URL it failed to reach) or `password=` masked."""
+    return _KEY_PASSWORD.sub(r"\g<head>***", mask_url(text))
 
 
 def describe(error: BaseException) -> str:
@@ -116,7 +138,7 @@ class Supervised:
         """Run the part in the calling task, restarting it after each failure, until cancelled
         (or until it ends while `stop()` asked it to)."""
         loop = asyncio.get_running_loop()
-        backoff = self._initial_backoff
+        backoff = Backoff(self._initial_backoff, self._max_backoff)
         try:
             while True:
                 self.state = State.RUNNING
@@ -137,13 +159,12 @@ class Supervised:
                 if self._stopping:
                     return  # asked to end: however it ended, nothing is restarted
                 if loop.time() - started >= self._healthy_seconds:
-                    backoff = self._initial_backoff
+                    backoff.reset()
                 self.state, self.last_error = State.RESTARTING, failure
                 self.restarts += 1
                 RESTARTS.labels(self.name).inc()
-                logger.warning("%s failed (%s); restarting in %.1fs", self.name, failure, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                logger.warning("%s failed (%s); restarting in %.1fs", self.name, failure, backoff.seconds)
+                await backoff.wait()
         finally:
             self.state = State.STOPPED
 

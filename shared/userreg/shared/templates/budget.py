@@ -39,6 +39,11 @@ class RenderLimits:
     def too_big(self, what: str = "its output") -> TemplateLimitExceeded:
         return TemplateLimitExceeded(f"{what} would exceed TEMPLATE_OUTPUT_BYTES ({self.output_bytes} bytes)")
 
+    def check_size(self, size: int, what: str = "a value") -> None:
+        """`TemplateLimitExceeded` when a value of `size` characters would pass the output limit."""
+        if size > self.output_bytes:
+            raise self.too_big(what)
+
 
 class Render:
     """The state of the render in progress: its deadline and what it may still produce."""

@@ -81,7 +81,8 @@ _ALARM_REPEAT_SECONDS = 0.05
 # collector in the middle of a render, or the context's own objects.
 _INTERRUPTIBLE_FILES = tuple(str(path) for path in (
     Path(jinja2.__file__).parent, Path(markupsafe.__file__).parent,
-    *(Path(__file__).with_name(f"{name}.py") for name in ("limits", "budget", "measure", "sandbox")),
+    *(Path(__file__).with_name(f"{name}.py")
+      for name in ("limits", "budget", "measure", "sandbox", "operators", "filters", "formatter", "buffers")),
     Path(json.__file__).parent, Path(pprint.__file__), Path(string.__file__), Path(textwrap.__file__),
 ))
 

@@ -7,11 +7,23 @@ from collections.abc import Iterator, Mapping, MappingView
 from typing import Any
 
 from jinja2.runtime import Undefined
-from jinja2.utils import (
-    Namespace,
-)
+from jinja2.utils import Namespace
 
 from userreg.shared.templates.budget import RenderLimits
+
+# Values with a length whose text the output limit bounds.
+SIZED = (str, bytes, bytearray, list, tuple, dict, set, frozenset)
+
+
+def text_size(value: Any, limits: RenderLimits, budget: int | None = None) -> int:
+    """The length of `str(value)`, at most `budget` (by default the output limit), without building
+    it; `TemplateLimitExceeded` when it is longer."""
+    if type(value) is str:
+        size = len(value)
+        if size > (limits.output_bytes if budget is None else budget):
+            raise limits.too_big("the text of a value")
+        return size
+    return measure_text(value, limits.output_bytes if budget is None else budget, limits)[0]
 
 
 def measure_text(value: Any, budget: int, limits: RenderLimits) -> tuple[int, int]:
@@ -83,25 +95,24 @@ def printf_specs(fmt: str) -> Iterator[tuple[str | None, str, str | None, str]]:
             key = fmt[start:position - 1]
         while position < end and fmt[position] in "-+ #0":
             position += 1
-        start = position
-        if position < end and fmt[position] == "*":
-            position += 1
-        else:
-            while position < end and fmt[position] in "0123456789":
-                position += 1
+        start, position = position, _past_number(fmt, position)
         width = fmt[start:position]
         precision = None
         if position < end and fmt[position] == ".":
-            position += 1
-            start = position
-            if position < end and fmt[position] == "*":
-                position += 1
-            else:
-                while position < end and fmt[position] in "0123456789":
-                    position += 1
+            start, position = position + 1, _past_number(fmt, position + 1)
             precision = fmt[start:position]
         while position < end and fmt[position] in "hlL":
             position += 1
         conversion = fmt[position] if position < end else ""
         position += 1
         yield key, width, precision, conversion
+
+
+def _past_number(fmt: str, position: int) -> int:
+    """The position after the width or precision starting at `position`: `*` or digits (or none)."""
+    end = len(fmt)
+    if position < end and fmt[position] == "*":
+        return position + 1
+    while position < end and fmt[position] in "0123456789":
+        position += 1
+    return position
