@@ -7,16 +7,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from userreg.confirmation_web.access_log import redact_path
-from userreg.confirmation_web.rules import (
-    Link,
-    Page,
-    confirms_on_open,
-    is_same_origin_post,
-    origin_of,
-    page_for,
-)
+from userreg.confirmation_web.model import Link
+from userreg.confirmation_web.rules.links import confirms_on_open, page_for
+from userreg.confirmation_web.rules.origin import is_same_origin_post, origin_of
 from userreg.shared.db.models import UserStatus
 from userreg.shared.locales import accepted_languages, best_match
+from userreg.shared.templates import Page
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 

@@ -4,33 +4,21 @@ SIGTERM or SIGINT, then finish in-flight requests, stop the outbox relay and clo
 from __future__ import annotations
 
 import logging
-import sys
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from userreg.confirmation_web.access_log import RedactingAccessLogger
 from userreg.confirmation_web.app import create_app
 from userreg.shared.logs import configure_logging
-from userreg.shared.settings import Settings
+from userreg.shared.settings import load_settings
 
 logger = logging.getLogger("userreg.confirmation_web")
 
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        # Say which setting is wrong, without echoing values (one of them may be a secret).
-        problems = "; ".join(f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
-                             for problem in error.errors(include_input=False))
-        sys.exit(f"userreg-confirmation-web: invalid settings: {problems}")
-
-
 def main() -> None:
-    settings = load_settings()
+    settings = load_settings("userreg-confirmation-web")
     configure_logging(settings.log_level)
     logger.info("confirmation-web listening on %s:%s; links point to %s", settings.bind_host,
                 settings.confirmation_port, settings.public_confirmation_url)

@@ -1,47 +1,77 @@
-"""The confirmation-web application: `create_app(settings)` wires the routes, the database, the
-template store and the outbox relay. Nothing connects until the app starts (cleanup_ctx)."""
+"""The composition root of confirmation-web: `create_app(settings)` builds the application, its routes
+and, in `cleanup_ctx` steps run in order when it starts (and undone in reverse when it stops), the
+engine, the read pool, the repository, the service, the page renderer and the outbox relay.
+Nothing connects until the app starts; fakes of the outward dependencies can be passed in."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from importlib import resources
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.confirmation_web import repository, views
-from userreg.confirmation_web.handlers import Confirmations
+from userreg.confirmation_web import views
+from userreg.confirmation_web.keys import (
+    CONFIRMATIONS,
+    ENGINE,
+    PAGES,
+    PUBLIC_ORIGIN,
+    READ_POOL,
+    RELAY,
+    REPOSITORY,
+    SETTINGS,
+)
+from userreg.confirmation_web.middleware import baseline_headers, error_pages
 from userreg.confirmation_web.pages import PageRenderer
-from userreg.confirmation_web.rules import origin_of
+from userreg.confirmation_web.repository import Repository, open_read_pool
+from userreg.confirmation_web.rules.origin import origin_of
+from userreg.confirmation_web.service import Confirmations
+from userreg.shared.clock import utcnow
 from userreg.shared.db import create_engine, create_sessionmaker
-from userreg.shared.db.errors import database_unreachable
 from userreg.shared.messaging import Topology
 from userreg.shared.outbox import OutboxRelay
 from userreg.shared.runtime.tasks import Supervised, supervised_in
 from userreg.shared.settings import Settings
 from userreg.shared.templates import TemplateStore
 
-logger = logging.getLogger(__name__)
-
-SETTINGS_KEY = web.AppKey("settings", Settings)
-ENGINE_KEY = web.AppKey("engine", AsyncEngine)
 STATIC = resources.files("userreg.confirmation_web").joinpath("static")
 # The forms post a token and nothing else: a small body limit is plenty.
 MAX_BODY_BYTES = 16 * 1024
 
+CleanupStep = Callable[[web.Application], AsyncIterator[None]]
 
-def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> web.Application:
+
+def create_app(settings: Settings, *, run_outbox_relay: bool = True, engine: AsyncEngine | None = None,
+               read_pool: asyncpg.Pool | None = None, templates: TemplateStore | None = None,
+               clock: Callable[[], datetime] | None = None) -> web.Application:
     """The aiohttp application of confirmation-web. The outbox relay that publishes the
     `user.confirmed` and `user.confirmation_requested` events runs in the same process unless
-    `run_outbox_relay` is off (for a test that wants to look at the outbox rows themselves)."""
+    `run_outbox_relay` is off (for a test that wants to look at the outbox rows themselves).
+
+    The other keywords replace an outward dependency (None: the real one, from the settings): the
+    SQLAlchemy `engine` and the asyncpg `read_pool` (their caller closes what it passes in), the
+    page `templates` store, and the `clock` the service reads the time from."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_pages])
-    app[SETTINGS_KEY] = settings
-    app[views.PUBLIC_ORIGIN_KEY] = origin_of(settings.public_confirmation_url)
-    app.cleanup_ctx.append(_database)
+    app[SETTINGS] = settings
+    app[PUBLIC_ORIGIN] = origin_of(settings.public_confirmation_url)
+    app.cleanup_ctx.extend((
+        _engine(engine),
+        _read_pool(read_pool),
+        _repository,
+        _service(clock or utcnow),
+        _page_renderer(templates),
+    ))
     if run_outbox_relay:
-        app.cleanup_ctx.append(supervised_in(views.RELAY_KEY, _outbox_relay))
-    app.on_response_prepare.append(_baseline_headers)
+        app.cleanup_ctx.append(supervised_in(RELAY, _outbox_relay))
+    app.on_response_prepare.append(baseline_headers)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
     app.router.add_get("/health", views.health)
     app.router.add_get("/ready", views.ready)
     app.router.add_get("/metrics", views.metrics)
@@ -51,63 +81,75 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> web.Appl
     # The address bar shows this path after the POST; opening it again is a link without token.
     app.router.add_get("/{app_id}/confirm", views.link_without_token, name="confirm-page")
     app.router.add_post("/{app_id}/confirm/resend", views.resend, name="resend")
-    return app
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    engine = create_engine(settings)
-    reads = await repository.open_read_pool(settings)
-    sessions = create_sessionmaker(engine)
-    app[ENGINE_KEY] = engine
-    app[views.CONFIRMATIONS_KEY] = Confirmations(sessions, reads, settings.public_confirmation_url,
-                                                 settings.resend_cooldown_seconds)
-    app[views.PAGES_KEY] = PageRenderer(TemplateStore.from_settings(settings), sessions,
-                                        settings.public_confirmation_url)
+def _engine(given: AsyncEngine | None) -> CleanupStep:
+    """The SQLAlchemy engine of the sessions (the writes, the page overrides) and of the outbox
+    relay: `given`, or one of the settings', disposed when the app stops."""
+
+    async def engine(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[ENGINE] = given
+            yield
+            return
+        created = create_engine(app[SETTINGS])
+        app[ENGINE] = created
+        yield
+        await created.dispose()
+
+    return engine
+
+
+def _read_pool(given: asyncpg.Pool | None) -> CleanupStep:
+    """The read-only asyncpg pool of the link lookups (the hot path): `given`, or one of the
+    settings', closed when the app stops."""
+
+    async def read_pool(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[READ_POOL] = given
+            yield
+            return
+        opened = await open_read_pool(app[SETTINGS])
+        app[READ_POOL] = opened
+        yield
+        await opened.close()
+
+    return read_pool
+
+
+async def _repository(app: web.Application) -> AsyncIterator[None]:
+    """The repository over the engine's sessions and the read pool."""
+    app[REPOSITORY] = Repository(create_sessionmaker(app[ENGINE]), app[READ_POOL])
     yield
-    await reads.close()
-    await engine.dispose()
+
+
+def _service(clock: Callable[[], datetime]) -> CleanupStep:
+    """The service: the actions a visitor takes on a link."""
+
+    async def service(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        app[CONFIRMATIONS] = Confirmations(app[REPOSITORY], settings.public_confirmation_url,
+                                           settings.resend_cooldown_seconds, clock=clock)
+        yield
+
+    return service
+
+
+def _page_renderer(given: TemplateStore | None) -> CleanupStep:
+    """The page renderer, over `given` template store or one with the settings' render limits."""
+
+    async def page_renderer(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        store = given if given is not None else TemplateStore.from_settings(settings)
+        app[PAGES] = PageRenderer(store, app[REPOSITORY], settings.public_confirmation_url)
+        yield
+
+    return page_renderer
 
 
 def _outbox_relay(app: web.Application) -> Supervised:
     """Publishes the events of confirmations; `/ready` reads its state."""
-    settings = app[SETTINGS_KEY]
-    relay = OutboxRelay(app[ENGINE_KEY], settings.amqp_dsn, Topology.from_settings(settings),
+    settings = app[SETTINGS]
+    relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
     return Supervised("outbox-relay", relay.run, ready=lambda: relay.connected)
-
-
-@web.middleware
-async def error_pages(request: web.Request, handler) -> web.StreamResponse:
-    """Unknown paths show the failed page; our own failures show an error page, never a traceback."""
-    try:
-        return await handler(request)
-    except web.HTTPNotFound:
-        if request.method not in ("GET", "HEAD", "POST") or request.path.startswith("/static/"):
-            raise
-        return await views.not_found(request)
-    except web.HTTPException:
-        raise
-    except Exception as error:
-        if database_unreachable(error):
-            # The error's text may quote SQL parameters: its type is enough to tell the outage.
-            logger.error("%s %s failed: database unreachable (%s)", request.method, _route_name(request),
-                         type(error).__name__)
-            return request.app[views.PAGES_KEY].render_error(503, request.headers.get("Accept-Language"))
-        logger.exception("%s %s failed", request.method, _route_name(request))
-        return request.app[views.PAGES_KEY].render_error(500, request.headers.get("Accept-Language"))
-
-
-def _route_name(request: web.Request) -> str:
-    """The route, never the path: a link's path holds its token."""
-    return request.match_info.route.name or "unnamed route"
-
-
-async def _baseline_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """What every response carries, pages or not; pages set stricter values of their own."""
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-    static = request.path.startswith("/static/")
-    headers.setdefault("Cache-Control", "public, max-age=3600" if static else "no-store")

@@ -4,6 +4,6 @@ service is imported from outside it (tests/system/test_imports.py)."""
 
 from __future__ import annotations
 
-from userreg.confirmation_web.pages import sample_contexts
+from userreg.confirmation_web.samples import sample_contexts
 
 __all__ = ["sample_contexts"]

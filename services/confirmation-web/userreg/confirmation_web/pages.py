@@ -1,35 +1,31 @@
 """Turning an `Outcome` into an HTML response: the template (the app's override or the shipped
-default), the locale, the rendering context and the security headers every page carries."""
+default), the locale, and the security headers every page carries. What a template may use is
+`page_context`; the overrides are read through the repository."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import time
-from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from jinja2 import TemplateSyntaxError
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from userreg.confirmation_web.handlers import Failure, Outcome, Resend, show
-from userreg.confirmation_web.rules import HTTP_STATUS, Link, Page, identity_of
+from userreg.confirmation_web.model import Outcome
+from userreg.confirmation_web.page_context import base_path_of, page_context
+from userreg.confirmation_web.repository import Repository
 from userreg.shared.locales import accepted_languages, best_match
-from userreg.shared.confirmations import SECRET_PROPERTIES
-from userreg.shared.db.models import UserStatus
 from userreg.shared.templates import (
     DEFAULT_LOCALE,
+    Page,
     TemplateLimitExceeded,
     TemplateSource,
     TemplateStore,
     available_locales,
 )
-from userreg.shared.tokens import new_guid, new_token
 
 logger = logging.getLogger(__name__)
 
@@ -77,60 +73,15 @@ def page_headers(nonce: str) -> dict[str, str]:
     }
 
 
-def format_datetime(moment: datetime | None, locale: str) -> str | None:
-    """A date and time a reader of that language recognises, always in UTC (we do not know theirs)."""
-    if moment is None:
-        return None
-    moment = moment.astimezone(timezone.utc)
-    if locale == "de":
-        return moment.strftime("%d.%m.%Y, %H:%M UTC")
-    return moment.strftime("%d %b %Y, %H:%M UTC")
-
-
-def page_context(outcome: Outcome, locale: str, nonce: str, base_path: str) -> dict[str, Any]:
-    """Everything a page template may use (documented in the service's README); links, forms and
-    assets live under `base_path`, the public URL's path."""
-    link = outcome.link
-    app_id = link.app_id if link else outcome.app_id
-    app_name = link.app_name if link else outcome.app_name
-    return {
-        "page": outcome.page.value,
-        "locale": locale,
-        "app_id": app_id,
-        "app_name": app_name,
-        "app_initial": (app_name or "").strip()[:1].upper(),
-        "identity_name": link.identity_property if link else None,
-        "identity_value": identity_of(link) if link else None,
-        "user": {key: value for key, value in link.properties.items() if key not in SECRET_PROPERTIES}
-        if link else {},
-        "expires_at": link.expires_at if link else None,
-        "expires_at_text": format_datetime(link.expires_at if link else None, locale),
-        "token": outcome.token,
-        "confirm_url": f"{base_path}/{app_id}/confirm" if app_id else None,
-        "resend_url": f"{base_path}/{app_id}/confirm/resend" if app_id else None,
-        "can_resend": bool(link and link.confirmation_required and outcome.token),
-        "just_confirmed": outcome.just_confirmed,
-        "resend": outcome.resend,
-        "retry_after_seconds": outcome.retry_after_seconds,
-        "new_link_expires_at": outcome.new_link_expires_at,
-        "new_link_expires_at_text": format_datetime(outcome.new_link_expires_at, locale),
-        "failure": outcome.failure,
-        "static_url": f"{base_path}/static",
-        "csp_nonce": nonce,
-    }
-
-
 class PageRenderer:
     """Renders pages through the shared `TemplateStore`, so an app's override (set with
     `userreg template set`) is used from the next request on, without a restart."""
 
-    def __init__(
-        self, store: TemplateStore, sessions: async_sessionmaker, public_confirmation_url: str
-    ) -> None:
+    def __init__(self, store: TemplateStore, repository: Repository, public_confirmation_url: str) -> None:
         self._store = store
-        self._sessions = sessions
+        self._repository = repository
         # Links, forms and assets live under the public URL's path (a proxy may mount us below /).
-        self._base_path = urlsplit(public_confirmation_url).path.rstrip("/")
+        self._base_path = base_path_of(public_confirmation_url)
         self._locales = available_locales()
         # (app, page, hash of the override) → until when the override is skipped.
         self._broken: dict[tuple[str, str, int], float] = {}
@@ -168,8 +119,7 @@ class PageRenderer:
         default = self._store.default_source(page.value, locale)
         if app_id is None:
             return self._store.render_page(default, context)
-        async with self._sessions() as session:
-            source = await self._store.source(session, app_id, page.value, locale)
+        source = await self._repository.page_source(self._store, app_id, page.value, locale)
         if source.html == default.html:
             return self._store.render_page(default, context)
         broken = (app_id, page.value, hash(source.html))
@@ -224,40 +174,3 @@ def describe_failure(error: Exception) -> str:
             line = traceback.tb_lineno
         traceback = traceback.tb_next
     return type(error).__name__ if line is None else f"{type(error).__name__} at line {line}"
-
-
-def sample_contexts(page_name: str, *, app_id: str, app_name: str, identity_property: str,
-                    properties: Mapping[str, Any], link_ttl_seconds: int, public_confirmation_url: str,
-                    locale: str) -> list[dict[str, Any]]:
-    """The contexts a page is rendered with, one for each way confirmation-web shows it, filled with
-    sample values: `userreg template set` renders an override with them before it stores it."""
-    page = Page(page_name)
-    now = datetime.now(timezone.utc)
-    ttl = timedelta(seconds=link_ttl_seconds)
-    token = new_token()
-
-    def link(status: UserStatus, expires_at: datetime | None) -> Link:
-        return Link(app_id=app_id, app_name=app_name, identity_property=identity_property,
-                    confirm_on_get=False, confirmation_required=True, user_id=new_guid(), status=status,
-                    expires_at=expires_at, properties=properties)
-
-    pending = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now + ttl)
-    expired = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now - timedelta(hours=1))
-    confirmed = link(UserStatus.ENABLED, None)
-    outcomes = {
-        Page.PENDING: [show(Page.PENDING, pending, token)],
-        Page.CONFIRMED: [show(Page.CONFIRMED, confirmed, just_confirmed=True),
-                         show(Page.CONFIRMED, confirmed)],
-        Page.EXPIRED: [
-            show(Page.EXPIRED, expired, token),
-            show(Page.EXPIRED, expired, token, status=429, resend=Resend.TOO_SOON, retry_after_seconds=42),
-            show(Page.EXPIRED, expired, token, resend=Resend.UNAVAILABLE),
-            show(Page.EXPIRED, expired, status=200, resend=Resend.SENT, new_link_expires_at=now + ttl),
-        ],
-        Page.DISABLED: [show(Page.DISABLED, link(UserStatus.DISABLED, now + ttl))],
-        Page.FAILED: [Outcome(page=Page.FAILED, status=HTTP_STATUS[Page.FAILED], failure=failure,
-                              app_id=app_id, app_name=app_name)
-                      for failure in (Failure.UNKNOWN, Failure.MALFORMED, Failure.CROSS_SITE)],
-    }[page]
-    base_path = urlsplit(public_confirmation_url).path.rstrip("/")
-    return [page_context(outcome, locale, "sample-nonce", base_path) for outcome in outcomes]

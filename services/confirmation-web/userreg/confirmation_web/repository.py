@@ -1,26 +1,33 @@
-"""The SQL confirmation-web runs.
+"""All the database work of confirmation-web: its SQL, and the shared functions that run SQL in one
+of its transactions.
 
 Opening a link is the hot path: one indexed query (token hash → user → app), run as a prepared
 statement on a small asyncpg pool of read-only connections (`open_read_pool`). Measured per open,
 that costs about a quarter of the CPU of the same query through SQLAlchemy's engine, which is what
 lets one process serve well over a thousand opens a second. Everything that writes (the guarded
-confirm UPDATE, issuing a new link) goes through SQLAlchemy sessions and the ORM models.
+confirm UPDATE, issuing a new link) goes through SQLAlchemy sessions and the ORM models, in the
+explicit transaction of a `Transaction` (`Repository.transaction()`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
 from sqlalchemy import exists, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from userreg.confirmation_web.rules import Link
+from userreg.confirmation_web.model import Link
+from userreg.shared.confirmations import request_new_confirmation
 from userreg.shared.db.engine import asyncpg_dsn, connect_arguments
 from userreg.shared.db.models import App, ConfirmationToken, User, UserStatus
+from userreg.shared.events import Event
+from userreg.shared.outbox import enqueue
 from userreg.shared.settings import Settings
-from userreg.shared.templates import PAGE_TEMPLATES
+from userreg.shared.templates import PAGE_TEMPLATES, TemplateSource, TemplateStore
 
 # The token's primary key, then the user's and the app's primary keys; plus whether the app
 # overrides any page (a probe of the templates' primary key), so that the common case, no
@@ -76,12 +83,107 @@ def can_name_an_app(app_id: str) -> bool:
     return len(app_id) <= 36 and app_id.isprintable()
 
 
-async def find_link(reads: asyncpg.Pool, app_id: str, token_hash: bytes) -> Link | None:
-    """The link with this token hash in this app, or None (a token of another app is not found)."""
-    if not can_name_an_app(app_id):
-        return None
-    row = await reads.fetchrow(LOOKUP_SQL, token_hash, normalise_app_id(app_id), _PAGE_NAMES)
-    return None if row is None else _link(row)
+class Repository:
+    """The service's two ways into the database: the read pool for the lookups of every page, and
+    sessions for the transactions that write and for reading an app's page overrides."""
+
+    def __init__(self, sessions: async_sessionmaker, reads: asyncpg.Pool) -> None:
+        self._sessions = sessions
+        self._reads = reads
+
+    async def find_link(self, app_id: str, token_hash: bytes) -> Link | None:
+        """The link with this token hash in this app, or None (a token of another app is not found)."""
+        if not can_name_an_app(app_id):
+            return None
+        row = await self._reads.fetchrow(LOOKUP_SQL, token_hash, normalise_app_id(app_id), _PAGE_NAMES)
+        return None if row is None else _link(row)
+
+    async def find_app_name(self, app_id: str) -> tuple[str, str] | None:
+        """(appId, name) of the app in a link's path, so that even a broken link shows whose it is."""
+        if not can_name_an_app(app_id):
+            return None
+        row = await self._reads.fetchrow(APP_NAME_SQL, normalise_app_id(app_id))
+        return None if row is None else (row["app_id"], row["name"])
+
+    async def select_one(self) -> object:
+        """`SELECT 1` on the read pool: whether the database answers the pages' own lookups (/ready)."""
+        return await self._reads.fetchval("SELECT 1")
+
+    async def page_source(self, store: TemplateStore, app_id: str, page: str, locale: str) -> TemplateSource:
+        """The app's override of a page for a locale (else the shipped default), as the shared
+        template store reads it, in a session of its own."""
+        async with self._sessions() as session:
+            return await store.source(session, app_id, page, locale)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One explicit transaction: committed when the block ends, rolled back when it raises."""
+        async with self._sessions() as session, session.begin():
+            yield Transaction(session)
+
+
+class Transaction:
+    """The writes of one action, in one transaction (see `Repository.transaction`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def confirm_user(self, app_id: str, token_hash: bytes, now: datetime) -> User | None:
+        """Confirm the pending user this unexpired token belongs to; returns the user if THIS call
+        changed the status, None otherwise (unknown or expired token, or not pending any more).
+
+        One guarded UPDATE: concurrent confirmations queue on the row lock, and every one but the
+        first finds the status already changed, so the status changes once and only the winner goes
+        on to write the `user.confirmed` event in the same transaction.
+        """
+        if not can_name_an_app(app_id):
+            return None
+        token_is_valid = exists().where(
+            ConfirmationToken.token_hash == token_hash,
+            ConfirmationToken.app_id == normalise_app_id(app_id),
+            ConfirmationToken.user_id == User.object_id,
+            ConfirmationToken.expires_at > now,
+        )
+        statement = (
+            update(User)
+            .where(User.status == UserStatus.EMAIL_CONFIRMATION_PENDING, token_is_valid)
+            .values(status=UserStatus.ENABLED, updated_at=now)
+            .returning(User)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self._session.scalars(statement)).one_or_none()
+
+    async def app_of(self, user: User) -> App:
+        """The app a user belongs to (the user row references it)."""
+        app = await self._session.get(App, user.app_id)
+        assert app is not None
+        return app
+
+    def record(self, event: Event) -> None:
+        """Put the event in the outbox: it is published once (and only if) this transaction commits."""
+        enqueue(self._session, event)
+
+    async def load_for_resend(self, app_id: str, token_hash: bytes) -> tuple[App, User, datetime] | None:
+        """The app and user of a link as ORM objects, and the link's expiry, for issuing a new link
+        in this transaction."""
+        if not can_name_an_app(app_id):
+            return None
+        row = (await self._session.execute(
+            select(App, User, ConfirmationToken.expires_at)
+            .select_from(ConfirmationToken)
+            .join(User, User.object_id == ConfirmationToken.user_id)
+            .join(App, App.app_id == User.app_id)
+            .where(ConfirmationToken.token_hash == token_hash,
+                   ConfirmationToken.app_id == normalise_app_id(app_id))
+        )).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    async def request_new_confirmation(self, app: App, user: User, public_confirmation_url: str,
+                                       cooldown_seconds: int) -> Event:
+        """`shared.confirmations.request_new_confirmation` in this transaction: the same rule, locks
+        and cool-down as the REST API; raises its `ResendRefused` errors."""
+        return await request_new_confirmation(self._session, app, user, public_confirmation_url,
+                                              cooldown_seconds)
 
 
 def _link(row: asyncpg.Record) -> Link:
@@ -97,57 +199,6 @@ def _link(row: asyncpg.Record) -> Link:
         properties=row["properties"] or {},
         has_page_overrides=row["has_page_overrides"],
     )
-
-
-async def find_app_name(reads: asyncpg.Pool, app_id: str) -> tuple[str, str] | None:
-    """(appId, name) of the app in a link's path, so that even a broken link shows whose it is."""
-    if not can_name_an_app(app_id):
-        return None
-    row = await reads.fetchrow(APP_NAME_SQL, normalise_app_id(app_id))
-    return None if row is None else (row["app_id"], row["name"])
-
-
-async def confirm_user(session: AsyncSession, app_id: str, token_hash: bytes, now: datetime) -> User | None:
-    """Confirm the pending user this unexpired token belongs to; returns the user if THIS call
-    changed the status, None otherwise (unknown or expired token, or not pending any more).
-
-    One guarded UPDATE: concurrent confirmations queue on the row lock, and every one but the
-    first finds the status already changed, so the status changes once and only the winner goes
-    on to write the `user.confirmed` event in the same transaction.
-    """
-    if not can_name_an_app(app_id):
-        return None
-    token_is_valid = exists().where(
-        ConfirmationToken.token_hash == token_hash,
-        ConfirmationToken.app_id == normalise_app_id(app_id),
-        ConfirmationToken.user_id == User.object_id,
-        ConfirmationToken.expires_at > now,
-    )
-    statement = (
-        update(User)
-        .where(User.status == UserStatus.EMAIL_CONFIRMATION_PENDING, token_is_valid)
-        .values(status=UserStatus.ENABLED, updated_at=now)
-        .returning(User)
-        .execution_options(synchronize_session=False)
-    )
-    return (await session.scalars(statement)).one_or_none()
-
-
-async def load_for_resend(session: AsyncSession, app_id: str,
-                          token_hash: bytes) -> tuple[App, User, datetime] | None:
-    """The app and user of a link as ORM objects, and the link's expiry, for issuing a new link
-    in this session."""
-    if not can_name_an_app(app_id):
-        return None
-    row = (await session.execute(
-        select(App, User, ConfirmationToken.expires_at)
-        .select_from(ConfirmationToken)
-        .join(User, User.object_id == ConfirmationToken.user_id)
-        .join(App, App.app_id == User.app_id)
-        .where(ConfirmationToken.token_hash == token_hash,
-               ConfirmationToken.app_id == normalise_app_id(app_id))
-    )).first()
-    return None if row is None else (row[0], row[1], row[2])
 
 
 def link_of(app: App, user: User, expires_at: datetime | None) -> Link:

@@ -1,4 +1,7 @@
-"""The HTTP edge: decode the request, call one handler, render its outcome. Nothing else."""
+"""The HTTP edge: decode the request, call one service action, render its outcome. Nothing else.
+
+A POST is admitted first (`rules.origin`: does it come from our own page?) and only then is its
+body read, so that a refused cross-site POST is answered 403 whatever its body holds."""
 
 from __future__ import annotations
 
@@ -7,29 +10,27 @@ import logging
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from userreg.confirmation_web.handlers import Confirmations, Failure
-from userreg.confirmation_web.pages import PageRenderer
-from userreg.confirmation_web.rules import is_same_origin_post
+from userreg.confirmation_web.keys import CONFIRMATIONS, PAGES, PUBLIC_ORIGIN, RELAY, REPOSITORY
+from userreg.confirmation_web.model import Failure, Outcome
+from userreg.confirmation_web.rules.origin import is_same_origin_post
 from userreg.shared.runtime import ops
-from userreg.shared.runtime.tasks import Supervised
 
 logger = logging.getLogger(__name__)
-
-CONFIRMATIONS_KEY = web.AppKey("confirmations", Confirmations)
-PAGES_KEY = web.AppKey("pages", PageRenderer)
-PUBLIC_ORIGIN_KEY = web.AppKey("public_origin", str)
-RELAY_KEY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay
 
 
 def _accept_language(request: web.Request) -> str | None:
     return request.headers.get("Accept-Language")
 
 
+async def _page(request: web.Request, outcome: Outcome) -> web.Response:
+    return await request.app[PAGES].render(outcome, _accept_language(request))
+
+
 async def open_link(request: web.Request) -> web.Response:
     """GET (and HEAD) of a confirmation link."""
-    outcome = await request.app[CONFIRMATIONS_KEY].open(
+    outcome = await request.app[CONFIRMATIONS].open(
         request.match_info["app_id"], request.match_info["token"], request.method, request.headers)
-    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+    return await _page(request, outcome)
 
 
 # What aiohttp raises for a form it cannot parse: bytes not in the declared charset, an unknown
@@ -58,28 +59,28 @@ async def resend(request: web.Request) -> web.Response:
 
 
 async def _post(request: web.Request, action: str) -> web.Response:
-    confirmations = request.app[CONFIRMATIONS_KEY]
+    confirmations = request.app[CONFIRMATIONS]
     app_id = request.match_info["app_id"]
-    if not is_same_origin_post(request.headers, request.app[PUBLIC_ORIGIN_KEY]):
+    if not is_same_origin_post(request.headers, request.app[PUBLIC_ORIGIN]):
         # %r: the app id comes from the path, and must not be able to forge a log line.
         logger.info("refused a cross-site %s POST for app %r", action, app_id[:64])
         outcome = await confirmations.failed(app_id, Failure.CROSS_SITE, status=403)
     else:
         token = await _posted_token(request) or ""
-        handler = confirmations.confirm if action == "confirm" else confirmations.resend
-        outcome = await handler(app_id, token)
-    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+        act = confirmations.confirm if action == "confirm" else confirmations.resend
+        outcome = await act(app_id, token)
+    return await _page(request, outcome)
 
 
 async def link_without_token(request: web.Request) -> web.Response:
-    outcome = await request.app[CONFIRMATIONS_KEY].failed(request.match_info["app_id"], Failure.MALFORMED)
-    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+    outcome = await request.app[CONFIRMATIONS].failed(request.match_info["app_id"], Failure.MALFORMED)
+    return await _page(request, outcome)
 
 
 async def not_found(request: web.Request) -> web.Response:
     """Any other path under the service is a broken link: show the failed page, not a bare 404."""
-    outcome = await request.app[CONFIRMATIONS_KEY].failed(None, Failure.UNKNOWN)
-    return await request.app[PAGES_KEY].render(outcome, _accept_language(request))
+    outcome = await request.app[CONFIRMATIONS].failed(None, Failure.UNKNOWN)
+    return await _page(request, outcome)
 
 
 # The operations endpoints, as every service answers them. Ready: the database answers through
@@ -87,9 +88,9 @@ async def not_found(request: web.Request) -> web.Response:
 # runs and relays through its open channel to RabbitMQ. A process started without its relay (a
 # test that looks at the outbox rows) does not use the broker at all, so nothing of it waits for one.
 async def _select_one(app: web.Application) -> object:
-    return await app[CONFIRMATIONS_KEY].reads.fetchval("SELECT 1")
+    return await app[REPOSITORY].select_one()
 
 
 health = ops.health
-ready = ops.ready_view(database=ops.reachable(_select_one), broker=ops.running(RELAY_KEY, optional=True))
+ready = ops.ready_view(database=ops.reachable(_select_one), broker=ops.running(RELAY, optional=True))
 metrics = ops.metrics_view()

@@ -8,19 +8,33 @@ from __future__ import annotations
 import functools
 import json
 import pprint
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jinja2.filters import make_attrgetter, sync_do_join
 from jinja2.utils import _PassArg, htmlsafe_json_dumps, pass_environment, pass_eval_context
 from markupsafe import Markup
 
-from userreg.shared.templates.budget import check_time
-from userreg.shared.templates.buffers import CountingStream
+from userreg.shared.templates.budget import RenderLimits, check_time
+from userreg.shared.templates.buffers import CountedBuffer, CountingStream
 from userreg.shared.templates.measure import measure_text, text_size
 from userreg.shared.templates.operators import check_printf, check_replace, joinable
 
-if TYPE_CHECKING:
-    from userreg.shared.templates.sandbox import LimitedSandbox
+
+
+class FilterEnvironment(Protocol):
+    """What the limited filters use of the environment they are installed in (`LimitedSandbox`)."""
+
+    limits: RenderLimits
+    filters: dict[str, Any]
+    newline_sequence: str
+    policies: dict[str, Any]
+
+    def check_result(self, value: Any) -> Any: ...
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any: ...
+
+    def output_buffer(self) -> CountedBuffer: ...
+
 
 # Filters that turn their value into text (`str()` of it), which is measured first.
 TEXT_FILTERS = frozenset({
@@ -30,7 +44,7 @@ TEXT_FILTERS = frozenset({
 })
 
 
-def limited_filters(environment: LimitedSandbox) -> dict[str, Any]:
+def limited_filters(environment: FilterEnvironment) -> dict[str, Any]:
     """The environment's filters, each wrapped by `_limited`, with the counting replacements."""
     pre_checks = {
         "center": _check_center, "indent": _check_indent, "wordwrap": _check_wordwrap,
@@ -42,7 +56,7 @@ def limited_filters(environment: LimitedSandbox) -> dict[str, Any]:
             for name, function in filters.items()}
 
 
-def _limited(environment: LimitedSandbox, name: str, function: Any, pre_check: Any) -> Any:
+def _limited(environment: FilterEnvironment, name: str, function: Any, pre_check: Any) -> Any:
     """The filter with the deadline checked, its arguments checked where it multiplies text,
     its value measured where it turns it into text, and its result measured."""
     # Filters marked pass_context/pass_eval_context/pass_environment get that first.
@@ -66,19 +80,19 @@ def _limited(environment: LimitedSandbox, name: str, function: Any, pre_check: A
 
 # -- checks before the filters that multiply text (each gets the environment, then the filter's arguments)
 
-def _check_center(environment: LimitedSandbox, value: Any, width: Any = 80) -> None:
+def _check_center(environment: FilterEnvironment, value: Any, width: Any = 80) -> None:
     if isinstance(width, int):
         environment.limits.check_size(width)
 
 
-def _check_indent(environment: LimitedSandbox, value: Any, width: Any = 4, first: bool = False,
+def _check_indent(environment: FilterEnvironment, value: Any, width: Any = 4, first: bool = False,
                   blank: bool = False) -> None:
     indent = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
     text = str(value)
     environment.limits.check_size(len(text) + (text.count("\n") + 1) * max(indent, 0))
 
 
-def _check_wordwrap(environment: LimitedSandbox, value: Any, width: Any = 79, break_long_words: bool = True,
+def _check_wordwrap(environment: FilterEnvironment, value: Any, width: Any = 79, break_long_words: bool = True,
                     wrapstring: Any = None, break_on_hyphens: bool = True) -> None:
     if wrapstring is None:
         wrapstring = environment.newline_sequence
@@ -87,25 +101,25 @@ def _check_wordwrap(environment: LimitedSandbox, value: Any, width: Any = 79, br
         environment.limits.check_size(len(text) + (len(text) + 1) * len(wrapstring))
 
 
-def _check_format(environment: LimitedSandbox, value: Any, *args: Any, **kwargs: Any) -> None:
+def _check_format(environment: FilterEnvironment, value: Any, *args: Any, **kwargs: Any) -> None:
     check_printf(environment.limits, str(value), kwargs or args)
 
 
-def _check_replace(environment: LimitedSandbox, value: Any, old: Any, new: Any, count: Any = None) -> None:
+def _check_replace(environment: FilterEnvironment, value: Any, old: Any, new: Any, count: Any = None) -> None:
     check_replace(environment.limits, str(value), str(old), str(new), count)
 
 
-def _check_batch(environment: LimitedSandbox, value: Any, linecount: Any, fill_with: Any = None) -> None:
+def _check_batch(environment: FilterEnvironment, value: Any, linecount: Any, fill_with: Any = None) -> None:
     if fill_with is not None and isinstance(linecount, int):
         environment.limits.check_size(linecount)
 
 
-def _check_slice(environment: LimitedSandbox, value: Any, slices: Any, fill_with: Any = None) -> None:
+def _check_slice(environment: FilterEnvironment, value: Any, slices: Any, fill_with: Any = None) -> None:
     if isinstance(slices, int):
         environment.limits.check_size(slices)
 
 
-def _check_urlize(environment: LimitedSandbox, value: Any, trim_url_limit: Any = None, nofollow: bool = False,
+def _check_urlize(environment: FilterEnvironment, value: Any, trim_url_limit: Any = None, nofollow: bool = False,
                   target: Any = None, rel: Any = None, extra_schemes: Any = None) -> None:
     # Every word may become a link carrying the target and rel attributes.
     extra = sum(len(str(option)) for option in (target, rel) if option is not None)

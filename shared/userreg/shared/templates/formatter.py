@@ -4,24 +4,21 @@ formatted, and the text they make together counted against the output limit."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jinja2.sandbox import SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.sandbox import SandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 
-from userreg.shared.templates.budget import check_time
+from userreg.shared.templates.budget import RenderLimits, check_time
 from userreg.shared.templates.measure import text_size
-
-if TYPE_CHECKING:
-    from userreg.shared.templates.sandbox import LimitedSandbox
 
 
 class LimitedFormatter(SandboxedFormatter):
     """`str.format` fields measured before they are formatted, and their total counted."""
 
-    def __init__(self, env: LimitedSandbox, **kwargs: Any) -> None:
+    def __init__(self, env: SandboxedEnvironment, limits: RenderLimits, **kwargs: Any) -> None:
         super().__init__(env, **kwargs)
-        self._limits = env.limits
-        self._left = env.limits.output_bytes
+        self._limits = limits
+        self._left = limits.output_bytes
 
     def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
         self._left = self._limits.output_bytes

@@ -175,9 +175,9 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         owner = value.__self__
         formatter: LimitedFormatter
         if isinstance(owner, Markup):
-            formatter = LimitedEscapeFormatter(self, escape=owner.escape)
+            formatter = LimitedEscapeFormatter(self, self.limits, escape=owner.escape)
         else:
-            formatter = LimitedFormatter(self)
+            formatter = LimitedFormatter(self, self.limits)
         is_format_map = value.__name__ == "format_map"
 
         @functools.wraps(value)

@@ -1,0 +1,23 @@
+"""Typed keys of what the confirmation-web `web.Application` holds (set by `app.create_app` and its
+`cleanup_ctx` steps), so that views and middleware need not import the composition root."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from userreg.confirmation_web.pages import PageRenderer
+from userreg.confirmation_web.repository import Repository
+from userreg.confirmation_web.service import Confirmations
+from userreg.shared.runtime.tasks import Supervised
+from userreg.shared.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+PUBLIC_ORIGIN = web.AppKey("public_origin", str)  # the origin of PUBLIC_CONFIRMATION_URL, for POST checks
+ENGINE = web.AppKey("engine", AsyncEngine)  # the sessions' engine; the outbox relay's too
+READ_POOL = web.AppKey("read_pool", asyncpg.Pool)  # the link lookups' read-only asyncpg pool
+REPOSITORY = web.AppKey("repository", Repository)
+CONFIRMATIONS = web.AppKey("confirmations", Confirmations)  # the service
+PAGES = web.AppKey("pages", PageRenderer)
+RELAY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay

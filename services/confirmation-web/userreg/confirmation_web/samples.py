@@ -1,0 +1,54 @@
+"""The contexts each page is rendered with, filled with sample values: `userreg template set`
+renders an app's override with every one of them before it stores it (through `operations`), so a
+template that fails on any way confirmation-web shows its page is refused up front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from userreg.confirmation_web.model import Failure, Link, Outcome, Resend
+from userreg.confirmation_web.page_context import base_path_of, page_context
+from userreg.confirmation_web.rules.outcomes import show, show_failure
+from userreg.shared.db.models import UserStatus
+from userreg.shared.templates import Page
+from userreg.shared.tokens import new_guid, new_token
+
+SAMPLE_NONCE = "sample-nonce"
+
+
+def sample_contexts(page_name: str, *, app_id: str, app_name: str, identity_property: str,
+                    properties: Mapping[str, Any], link_ttl_seconds: int, public_confirmation_url: str,
+                    locale: str) -> list[dict[str, Any]]:
+    """The contexts a page is rendered with, one for each way confirmation-web shows it, filled with
+    sample values: `userreg template set` renders an override with them before it stores it."""
+    page = Page(page_name)
+    now = datetime.now(timezone.utc)
+    ttl = timedelta(seconds=link_ttl_seconds)
+    token = new_token()
+
+    def link(status: UserStatus, expires_at: datetime | None) -> Link:
+        return Link(app_id=app_id, app_name=app_name, identity_property=identity_property,
+                    confirm_on_get=False, confirmation_required=True, user_id=new_guid(), status=status,
+                    expires_at=expires_at, properties=properties)
+
+    pending = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now + ttl)
+    expired = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now - timedelta(hours=1))
+    confirmed = link(UserStatus.ENABLED, None)
+    outcomes: list[Outcome] = {
+        Page.PENDING: [show(Page.PENDING, pending, token)],
+        Page.CONFIRMED: [show(Page.CONFIRMED, confirmed, just_confirmed=True),
+                         show(Page.CONFIRMED, confirmed)],
+        Page.EXPIRED: [
+            show(Page.EXPIRED, expired, token),
+            show(Page.EXPIRED, expired, token, status=429, resend=Resend.TOO_SOON, retry_after_seconds=42),
+            show(Page.EXPIRED, expired, token, resend=Resend.UNAVAILABLE),
+            show(Page.EXPIRED, expired, status=200, resend=Resend.SENT, new_link_expires_at=now + ttl),
+        ],
+        Page.DISABLED: [show(Page.DISABLED, link(UserStatus.DISABLED, now + ttl))],
+        Page.FAILED: [show_failure(failure, (app_id, app_name))
+                      for failure in (Failure.UNKNOWN, Failure.MALFORMED, Failure.CROSS_SITE)],
+    }[page]
+    base_path = base_path_of(public_confirmation_url)
+    return [page_context(outcome, locale, SAMPLE_NONCE, base_path) for outcome in outcomes]
