@@ -1,4 +1,5 @@
 """Fixtures every test shares: a real PostgreSQL database and a real RabbitMQ, isolated per run.
+Only a test that asks for one of them connects: the unit tests (tests/unit) need neither.
 
 Each test session (each xdist worker) migrates a database of its own and uses an events exchange
 of its own, so runs never see each other's rows or messages, and each test makes its own app.
@@ -25,7 +26,7 @@ from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 
 # The fault tests' figures are summed up at the end of a run, by the controlling process under xdist.
-pytest_plugins = ("tests.support.fault_report",)
+pytest_plugins = ("tests.support.fault_report", "tests.support.fixtures")
 
 LOCAL_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -84,9 +85,11 @@ def database_url(service_urls: tuple[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def events_exchange() -> str:
-    """An events exchange (and so a topology) of this test session's own."""
-    return _unique("userreg.test").replace("_", ".")
+def events_exchange(service_urls: tuple[str, str]) -> Iterator[str]:
+    """An events exchange (and so a topology) of this test session's own, removed at the end."""
+    exchange = _unique("userreg.test").replace("_", ".")
+    yield exchange
+    asyncio.run(delete_topology(service_urls[1], Topology(exchange)))
 
 
 @pytest.fixture(scope="session")
@@ -152,9 +155,3 @@ async def event_queue(amqp_connection, topology: Topology):
     await queue.bind(exchange, "#")
     yield queue
     await channel.close()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _remove_session_topology(service_urls: tuple[str, str], events_exchange: str) -> Iterator[None]:
-    yield
-    asyncio.run(delete_topology(service_urls[1], Topology(events_exchange)))

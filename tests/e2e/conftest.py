@@ -10,19 +10,14 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from sqlalchemy import select, update
 
-from tests.support.api import Api
 from tests.support import links
 from tests.support.system import System
-from userreg.shared.db import ConfirmationToken, User, UserStatus
 from userreg.shared.settings import Settings
 
 ADMIN_TIMEOUT = 60.0
@@ -36,17 +31,6 @@ def system(settings: Settings) -> Iterator[System]:
     running.stop()
     # Everything the tests made the services do, the faults included: none of it logged a secret.
     assert not running.leaks(), running.leaks()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def api(http: aiohttp.ClientSession, system: System) -> Api:
-    return Api(http, system.registration_url)
 
 
 @pytest.fixture
@@ -76,12 +60,3 @@ def age_links(sessions):
         await links.age_links(sessions, user_id, seconds, expire=True)
 
     return age
-
-
-@pytest.fixture
-def user_status(sessions):
-    async def status(user_id: str) -> UserStatus:
-        async with sessions() as session:
-            return await session.scalar(select(User.status).where(User.object_id == user_id))
-
-    return status

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import aiohttp
 import pytest
 
-from tests.support.api import Api
 from tests.support.system import System
 from userreg.shared.settings import Settings
 
@@ -32,14 +30,3 @@ async def whole_system(system: System) -> AsyncIterator[System]:
     await system.make_whole()
     yield system
     await system.make_whole()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def api(http: aiohttp.ClientSession, system: System) -> Api:
-    return Api(http, system.registration_url)

@@ -35,6 +35,7 @@ from userreg.shared.templates import (
     EMAIL_TEMPLATES,
     PAGE_TEMPLATES,
     TEMPLATE_NAMES,
+    Email,
     TemplateLimitExceeded,
     TemplateSource,
     TemplateStore,
@@ -202,7 +203,7 @@ def sample_contexts_of(app: App, name: str, columns: Iterable[SchemaColumn], loc
                 status=UserStatus.EMAIL_CONFIRMATION_PENDING)
     _, confirmation = new_confirmation(app, user, settings.public_confirmation_url)
     events = [user_event(USER_REGISTERED, app, user, confirmation)]
-    if name == "registration":
+    if name == Email.REGISTRATION:
         events.append(user_event(USER_REGISTERED, app, user))
     return [template_context(event, app_name=app.name) for event in events]
 
