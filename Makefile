@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := shared services/registration services/mailer services/confirmation-web admin
+PACKAGES := shared services/registration services/mailer services/confirmation-web tools/inbox admin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-full bench chromium clean

@@ -2,7 +2,8 @@
 
 One real mailer process (`python -m userreg.mailer`, default settings apart from where things are)
 against a database and a topology of the benchmark's own, removed afterwards. The SMTP server is a
-minimal aiosmtpd handler in this process that notes when each email's DATA was accepted.
+minimal aiosmtpd handler in this process that notes when each email's DATA was accepted (aiosmtpd
+comes with the local inbox, tools/inbox, which `make bench` installs; the mailer does not need it).
 
 * throughput at saturation: BENCH_MAILER_EVENTS events (default 3000) are queued before the mailer
   starts; emails/s = events / (last accepted − first accepted).

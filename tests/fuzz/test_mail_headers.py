@@ -37,7 +37,7 @@ from tests.mailer.helpers import (
     settings_for,
     subject_of,
 )
-from userreg.mailer.inbox import Inbox
+from userreg.inbox import Inbox
 from userreg.shared.db import App, Template
 from userreg.shared.settings import Settings
 

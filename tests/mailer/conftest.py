@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.mailer.helpers import Counters, Publisher, remove_topology, running_mailer, settings_for
-from userreg.mailer.inbox import Inbox
+from userreg.inbox import Inbox
 from userreg.shared.settings import Settings
 
 

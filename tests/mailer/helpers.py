@@ -21,7 +21,9 @@ from aiohttp.test_utils import TestServer
 from aiosmtpd.smtp import SMTP, Envelope
 from prometheus_client import REGISTRY
 from sqlalchemy import select
-from userreg.mailer.web import CONSUMER, create_app
+from userreg.mailer.app import create_app
+from userreg.mailer.keys import CONSUMER
+from userreg.mailer.sending import Sender
 from userreg.shared.db import App
 from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
 from userreg.shared.events import USER_REGISTERED, Confirmation, Event, EventUser
@@ -52,9 +54,10 @@ async def remove_topology(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_mailer(settings: Settings) -> AsyncIterator[TestServer]:
-    """The mailer's own app (consumer + /health, /ready, /metrics) on a free port, consuming."""
-    server = TestServer(create_app(settings))
+async def running_mailer(settings: Settings, *, sender: Sender | None = None) -> AsyncIterator[TestServer]:
+    """The mailer's own app (consumer + /health, /ready, /metrics) on a free port, consuming;
+    sending through `sender` when given (else through SMTP, as configured)."""
+    server = TestServer(create_app(settings, sender=sender))
     await server.start_server()
     try:
         await eventually(lambda: server.app[CONSUMER].ready, timeout=20, what="the mailer to consume")

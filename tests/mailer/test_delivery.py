@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from tests.mailer.helpers import make_event, sent_rows
+from tests.mailer.helpers import make_event, running_mailer, sent_rows
 from tests.support.polling import eventually
-from userreg.mailer.deliver import APP_CACHE_SECONDS
+from userreg.mailer.app_lookup import APP_CACHE_SECONDS
+from userreg.mailer.keys import SENDER
+from userreg.mailer.sending import RecordingSender
 from userreg.shared.db import Template
 from userreg.shared.events import USER_CONFIRMATION_REQUESTED
 
@@ -165,3 +167,19 @@ async def test_app_override_is_used_without_a_restart(mailer, publish, inbox, ma
 async def _with_override(next_email):
     event, message = await next_email()
     return (event, message) if message.subject.startswith("Club: ") else None
+
+
+async def test_the_sender_given_to_create_app_is_the_one_that_sends(mail_settings, publish, inbox, make_app,
+                                                                   sessions):
+    sender = RecordingSender()
+    app = await make_app(email_confirmation_required=True)
+    event = make_event(app)
+    async with running_mailer(mail_settings, sender=sender) as server:
+        assert server.app[SENDER] is sender
+        await publish(event)
+        await sent_rows(sessions, event.id)
+    [email] = sender.sent
+    assert (email.mail_from, email.rcpt_to) == ("no-reply@mail.test", event.user.email)
+    assert email.message["Message-ID"] == f"<{event.id}.confirmation@mail.test>"
+    assert sender.closed  # closed with the app
+    assert inbox.messages == []  # nothing went over SMTP

@@ -39,7 +39,7 @@ from tests.mailer.helpers import (
     unsafe_characters,
 )
 from tests.support.polling import eventually
-from userreg.mailer.inbox import Inbox, ReceivedMessage
+from userreg.inbox import Inbox, ReceivedMessage
 from userreg.shared.apps import create_app
 from userreg.shared.db import App, Template, create_engine
 from userreg.shared.events import Event

@@ -9,7 +9,7 @@ import aiosmtplib
 import pytest
 from markupsafe import escape
 
-from userreg.mailer.inbox import Inbox
+from userreg.inbox import Inbox
 
 
 def _message(to: str = "reader@example.com", subject: str = "Hi") -> EmailMessage:

@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.mailer.helpers import make_event, settings_for
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
-from userreg.mailer.compose import parse_sender
-from userreg.mailer.deliver import AppLookup, Deliverer
-from userreg.mailer.deliveries import DeliveryLog
-from userreg.mailer.policy import (
+from userreg.mailer.app_lookup import AppLookup
+from userreg.mailer.compose import parse_mail_from
+from userreg.mailer.delivery_log import DeliveryLog
+from userreg.mailer.rules.leases import may_start_send, renewal_interval
+from userreg.mailer.rules.policy import (
     DATABASE,
     DATABASE_DEFERRAL_LIMIT,
     PermanentFailure,
@@ -29,9 +30,8 @@ from userreg.mailer.policy import (
     busy_deferral_limit,
     counts_as_attempt,
     deferral_delay,
-    may_start_send,
-    renewal_interval,
 )
+from userreg.mailer.service import Deliverer
 from userreg.mailer.smtp import SmtpPool
 from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.settings import Settings
@@ -191,8 +191,8 @@ async def test_a_send_does_not_start_once_renewals_have_failed(
     deliverer = Deliverer(
         apps=AppLookup(create_sessionmaker(through_proxy.execution_options(isolation_level="AUTOCOMMIT")),
                        templates, ttl=0),
-        templates=templates, deliveries=logs("ours", through=through_proxy), smtp=smtp,
-        sender=parse_sender(mail_settings.mail_from))
+        templates=templates, deliveries=logs("ours", through=through_proxy), sender=smtp,
+        mail_from=parse_mail_from(mail_settings.mail_from))
     inbox.reply_delay = LEASE  # each email takes longer to accept than may_start_send allows
     try:
         delivery = asyncio.create_task(deliverer.deliver(event))

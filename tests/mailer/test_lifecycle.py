@@ -13,7 +13,8 @@ from tests.mailer.helpers import delivery_rows, make_event, running_mailer, sett
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
 from tests.support.tcp_proxy import TcpProxy
-from userreg.mailer.web import CONSUMER, create_app
+from userreg.mailer.app import create_app
+from userreg.mailer.keys import CONSUMER
 from userreg.shared.db.mail import DeliveryStatus
 from userreg.shared.messaging import Topology
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
-from userreg.mailer.retention import prune
+from userreg.mailer.repository import prune
 from userreg.shared.db import MailboxEmail, SessionToken, User, UserStatus
 from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
 from userreg.shared.tokens import hash_token, new_guid, new_token

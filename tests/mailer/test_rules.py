@@ -26,30 +26,20 @@ from tests.mailer.helpers import (
     token_forms,
     unsafe_characters,
 )
-from userreg.mailer.compose import (
-    FORBIDDEN_IN_HEADERS,
-    Recipient,
-    UserProperties,
-    build_message,
-    decode_event,
-    emails_for,
-    header_text,
-    header_value,
-    is_header_safe,
-    message_id,
-    parse_sender,
-    recipient_of,
-    template_context,
-)
-from userreg.mailer.policy import (
+from userreg.mailer.compose import Recipient, build_message, message_id, parse_mail_from, recipient_of
+from userreg.mailer.envelope import decode_event
+from userreg.mailer.headers import FORBIDDEN_IN_HEADERS, header_text, header_value, is_header_safe
+from userreg.mailer.rules.emails import emails_for
+from userreg.mailer.rules.policy import (
     PermanentFailure,
     TransientFailure,
     classify_smtp_error,
     deferral_delay,
-    redact,
     retry_delay,
 )
+from userreg.mailer.rules.redaction import redact
 from userreg.mailer.smtp import serialise
+from userreg.mailer.variables import UserProperties, template_context
 from userreg.shared.batching import Batcher
 from userreg.shared.events import (
     USER_CONFIRMATION_REQUESTED,
@@ -157,7 +147,7 @@ def test_an_encoded_word_is_never_put_into_a_header():
         recipient_of(_event(email=f"{ENCODED_CRLF}@example.com").user)
     assert failure.value.kind == "header_injection"
     with pytest.raises(ValueError, match="encoded word"):
-        parse_sender(f"{ENCODED_CRLF} <no-reply@club.example>")
+        parse_mail_from(f"{ENCODED_CRLF} <no-reply@club.example>")
     data = _wire(RenderedEmail(subject=f"Hi {ENCODED_CRLF}", text="t", html="h"), recipient_of(_event().user))
     received = assert_clean_headers(data)
     assert subject_of(received) == f"Hi {ENCODED_CRLF_SHOWN}"
@@ -196,29 +186,30 @@ def test_an_address_with_an_unsafe_character_is_a_permanent_failure(character):
 
 
 def test_sender_from_settings():
-    sender = parse_sender("Rocket Club <hello@rocket.example>")
-    assert (sender.address, sender.domain) == ("hello@rocket.example", "rocket.example")
-    assert str(parse_sender("Müller Club <no-reply@club.example>").from_header) == (
+    mail_from = parse_mail_from("Rocket Club <hello@rocket.example>")
+    assert (mail_from.address, mail_from.domain) == ("hello@rocket.example", "rocket.example")
+    assert str(parse_mail_from("Müller Club <no-reply@club.example>").from_header) == (
         "Müller Club <no-reply@club.example>")
     long_group = ("a: x@evil.example, " * 5).strip()
     for bad in ("nobody", "Club <x@y>\r\nBcc: z@w", f'"{long_group}" <no-reply@club.example>'):
         with pytest.raises(ValueError):
-            parse_sender(bad)
+            parse_mail_from(bad)
 
 
 @pytest.mark.parametrize("character", unsafe_characters())
 def test_a_mail_from_with_an_unsafe_character_is_refused_at_start_up(character):
     for mail_from in (f"Club{character} <hello@club.example>", f"Club <hello@club.example>{character}"):
         with pytest.raises(ValueError, match="line break, a control character"):
-            parse_sender(mail_from)
+            parse_mail_from(mail_from)
 
 
-SENDER = parse_sender("Club <no-reply@club.example>")
+MAIL_FROM = parse_mail_from("Club <no-reply@club.example>")
 
 
 def _wire(rendered: RenderedEmail, recipient: Recipient, event_id: str = "E") -> bytes:
-    message = build_message(rendered, event_id=event_id, template="confirmation", sender=SENDER, to=recipient)
-    data, _ = serialise(message, SENDER.address, recipient.address)
+    message = build_message(rendered, event_id=event_id, template="confirmation", mail_from=MAIL_FROM,
+                            to=recipient)
+    data, _ = serialise(message, MAIL_FROM.address, recipient.address)
     return data
 
 
@@ -226,8 +217,10 @@ def test_message_is_multipart_with_stable_message_id_and_checked_headers():
     event = _event(name="Zoë")
     recipient = recipient_of(event.user)
     rendered = RenderedEmail(subject="Bestätigen", text="plain ✓", html="<p>rich ✓</p>")
-    message = build_message(rendered, event_id=event.id, template="confirmation", sender=SENDER, to=recipient)
-    again = build_message(rendered, event_id=event.id, template="confirmation", sender=SENDER, to=recipient)
+    message = build_message(rendered, event_id=event.id, template="confirmation", mail_from=MAIL_FROM,
+                            to=recipient)
+    again = build_message(rendered, event_id=event.id, template="confirmation", mail_from=MAIL_FROM,
+                          to=recipient)
     assert message["Message-ID"] == again["Message-ID"] == f"<{event.id}.confirmation@club.example>"
     assert message_id(event.id, "registration", "club.example") != message["Message-ID"]
     assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
@@ -241,7 +234,7 @@ def test_message_is_multipart_with_stable_message_id_and_checked_headers():
 
 def test_every_header_is_made_by_the_header_registry():
     message = build_message(RenderedEmail(subject="Hi", text="t", html="h"), event_id="E",
-                            template="confirmation", sender=SENDER, to=recipient_of(_event().user))
+                            template="confirmation", mail_from=MAIL_FROM, to=recipient_of(_event().user))
     for name, value in message.items():
         assert hasattr(value, "fold") and value.name == name, name  # not a raw string (set_raw)
 
@@ -292,18 +285,18 @@ def test_an_unsafe_message_id_is_a_permanent_failure():
     # `decode_event` takes "\u2028" + 31 hex digits for a UUID (int() skips blanks); the header does not.
     with pytest.raises(PermanentFailure) as failure:
         build_message(RenderedEmail(subject="s", text="t", html="h"), event_id="\u2028" + "1" * 31,
-                      template="confirmation", sender=SENDER, to=recipient_of(_event().user))
+                      template="confirmation", mail_from=MAIL_FROM, to=recipient_of(_event().user))
     assert failure.value.kind == "header_injection"
 
 
 @pytest.mark.parametrize("name", ['Ada "Countess" Lovelace, Jr.', "Zoë Ünal",
                                   "Ada (admin) <root@example.com>", "back\\slash", "x" * 150])
 def test_names_and_subjects_arrive_as_written(name):
-    sender = parse_sender("Club <no-reply@club.example>")
+    mail_from = parse_mail_from("Club <no-reply@club.example>")
     recipient = recipient_of(_event(name=name).user)
     message = build_message(RenderedEmail(subject=f"Hello {name}", text="t", html="h"), event_id="E",
-                            template="confirmation", sender=sender, to=recipient)
-    data, utf8 = serialise(message, sender.address, recipient.address)
+                            template="confirmation", mail_from=mail_from, to=recipient)
+    data, utf8 = serialise(message, mail_from.address, recipient.address)
     received = email.message_from_bytes(data, policy=policy.default)
     assert not utf8 and data.isascii()
     assert [(a.display_name, a.addr_spec) for a in received["To"].addresses] == [(name, "ada@example.com")]
@@ -314,8 +307,8 @@ def test_names_and_subjects_arrive_as_written(name):
 def test_a_non_ascii_address_keeps_its_name():
     recipient = recipient_of(_event(email="zoë@exämple.com", name="Zoë").user)
     message = build_message(RenderedEmail(subject="s", text="t", html="h"), event_id="E",
-                            template="confirmation", sender=SENDER, to=recipient)
-    data, utf8 = serialise(message, SENDER.address, recipient.address)
+                            template="confirmation", mail_from=MAIL_FROM, to=recipient)
+    data, utf8 = serialise(message, MAIL_FROM.address, recipient.address)
     assert utf8
     received = email.message_from_string(data.decode("utf-8"), policy=policy.default)
     assert [(a.display_name, a.addr_spec) for a in received["To"].addresses] == [("Zoë", "zoë@exämple.com")]

@@ -14,7 +14,8 @@ from tests.mailer.helpers import make_event, settings_for
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
 from userreg.mailer import consumer as consumer_module
-from userreg.mailer.web import CONSUMING, create_app
+from userreg.mailer.app import create_app
+from userreg.mailer.keys import CONSUMING
 from userreg.shared.messaging import Topology, connect, delete_queues
 from userreg.shared.runtime.tasks import State
 

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from tests.mailer.helpers import dead_letter_row, make_event, running_mailer, settings_for
 from tests.support.polling import eventually
-from userreg.mailer.inbox import Inbox
+from userreg.inbox import Inbox
 from userreg.mailer.smtp import SmtpPool
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.mailer.helpers import dead_letter_row, make_event, sent_rows, settings_for
 from tests.support.polling import eventually
 from userreg.mailer.dead_letters import list_dead_letters
-from userreg.mailer.web import CONSUMER
+from userreg.mailer.keys import CONSUMER
 from userreg.shared.db import Template
 from userreg.shared.settings import Settings
 

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy.engine import make_url
 from userreg.admin.commands.run import child_environment, environment_value
 from userreg.admin.local.services import INBOX, SERVICES, Service
-from userreg.mailer.inbox import Inbox, ReceivedMessage
+from userreg.inbox import Inbox, ReceivedMessage
 from userreg.shared.messaging import Topology, delete_queues
 from userreg.shared.settings import Settings
 

@@ -314,13 +314,13 @@ def shutdown_bound_seconds(service: Service) -> float:
         # Requests in flight, then the outbox relay.
         return main.SHUTDOWN_GRACE_SECONDS + supervised
     if service is MAILER:
-        from userreg.mailer import web
+        from userreg.mailer import app
 
         # run_app's shutdown_timeout (5 s, mailer/__main__.py); the retention task; the consumer,
         # which drains the messages in hand (2 × SMTP_TIMEOUT + 5 s, consumer.py) within its grace,
         # and is cancelled after it; then the sent emails still being recorded (DeliveryLog.close, 5 s).
         drain = 2 * settings.smtp_timeout + 5
-        return 5 + supervised + (drain + web.STOP_MARGIN_SECONDS) + supervised + 5
+        return 5 + supervised + (drain + app.STOP_MARGIN_SECONDS) + supervised + 5
     raise AssertionError(f"no shutdown bound known for {service.name}")
 
 

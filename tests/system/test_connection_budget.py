@@ -38,7 +38,7 @@ def confirmation_web(settings: Settings) -> int:
 
 
 def mailer(settings: Settings) -> int:
-    # Its engine (web.py); the consumer and the retention task use it.
+    # Its engine (app.py); the consumer and the retention task use it.
     return engine(settings)
 
 
@@ -63,7 +63,7 @@ OPENERS = {
     "services/registration/userreg/registration/bootstrap.py": 1,  # for a caller that brings no engine
     "services/confirmation-web/userreg/confirmation_web/app.py": 1,  # the service's engine
     "services/confirmation-web/userreg/confirmation_web/repository.py": 1,  # the read pool
-    "services/mailer/userreg/mailer/web.py": 1,  # the service's engine
+    "services/mailer/userreg/mailer/app.py": 1,  # the service's engine
     "services/mailer/userreg/mailer/dead_letters.py": 2,  # `userreg dead-letters list/replay`
     "admin/userreg/admin/database.py": 1,  # an admin command's engine
 }
@@ -115,7 +115,7 @@ def test_no_place_opens_database_connections_that_the_budget_does_not_count():
     # The services' engines are sized by the settings alone.
     for relative in ("services/registration/userreg/registration/app.py",
                      "services/confirmation-web/userreg/confirmation_web/app.py",
-                     "services/mailer/userreg/mailer/web.py"):
+                     "services/mailer/userreg/mailer/app.py"):
         for line in (ROOT / relative).read_text().splitlines():
             if OPENING.search(line):
                 assert "pool_size" not in line and "max_overflow" not in line, f"{relative}: {line.strip()}"

@@ -6,15 +6,15 @@ import logging
 
 from aiohttp import web
 
-from userreg.mailer.web import create_app
+from userreg.mailer.app import create_app
 from userreg.shared.logs import configure_logging
-from userreg.shared.settings import Settings
+from userreg.shared.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings("userreg-mailer")
     configure_logging(settings.log_level)
     logger.info("mailer starting: %s", settings.describe())
     # run_app turns SIGTERM into a clean shutdown: the consumer finishes the messages in hand first.

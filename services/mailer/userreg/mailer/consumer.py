@@ -1,5 +1,6 @@
-"""The AMQP edge of the mailer: takes events from the mailer queue, lets the `Deliverer` send their
-emails, and settles each message only once its fate is safe with the broker:
+"""The AMQP edge of the mailer: takes events from the mailer queue, lets the `Deliverer` (the
+service layer) send their emails, and settles each message only once its fate is safe with the
+broker (the copies it publishes are `envelope.py`'s):
 
 * sent (or already sent before)        → ack
 * transient failure                    → copy into the delay queue for the attempt, confirmed → ack
@@ -20,11 +21,9 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.mailer import dead_letters, metrics
-from userreg.mailer.compose import decode_event
-from userreg.mailer.deliver import Deliverer
-from userreg.mailer.deliveries import DATABASE_ERRORS
-from userreg.mailer.policy import (
+from userreg.mailer import envelope, metrics, repository
+from userreg.mailer.envelope import Outgoing, decode_event
+from userreg.mailer.rules.policy import (
     DATABASE_DEFERRAL_LIMIT,
     PermanentFailure,
     TransientFailure,
@@ -33,6 +32,8 @@ from userreg.mailer.policy import (
     deferral_delay,
     retry_delay,
 )
+from userreg.mailer.service import Deliverer
+from userreg.shared.db.errors import RETRYABLE_DATABASE_ERRORS
 from userreg.shared.messaging import (
     MAILER_DELIVERY_LIMIT,
     Topology,
@@ -166,8 +167,8 @@ class MailConsumer:
             raise _Unexpected() from error
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
-        failed_attempts = dead_letters.int_header(message, dead_letters.ATTEMPTS)
-        redeliveries = dead_letters.int_header(message, "x-delivery-count")
+        failed_attempts = envelope.failed_attempts(message)
+        redeliveries = envelope.redeliveries(message)
         if redeliveries >= POISON_REDELIVERIES:
             await self._dead_letter(message, PermanentFailure(
                 "poison", f"handed out {redeliveries + 1} times without being settled"), failed_attempts)
@@ -184,7 +185,7 @@ class MailConsumer:
                 return
             # The database is away: nothing is wrong with the email or the SMTP server. Waited out
             # for as long as it takes, never counted against the email's retries.
-            delay = await self._defer(message, failed_attempts, DATABASE_DEFERRAL_LIMIT)
+            delay = await self._defer(message, DATABASE_DEFERRAL_LIMIT)
             metrics.RETRIED.labels(failure.kind).inc()
             logger.warning("message %s: %s; looking again in %ss (not counted as an attempt)",
                            message.message_id, failure.reason, delay)
@@ -192,8 +193,7 @@ class MailConsumer:
         if outcome.busy:
             # Held by a live mailer (done in moments) or a crashed one (its claim lapses within a
             # lease): looked at again every few seconds, never pushed up the retry ladder.
-            delay = await self._defer(message, failed_attempts,
-                                      busy_deferral_limit(self._settings.mailer_claim_seconds))
+            delay = await self._defer(message, busy_deferral_limit(self._settings.mailer_claim_seconds))
             metrics.DEFERRED.inc()
             logger.info("event %s: %s being sent by another mailer; looking again in %ss",
                         event.id, ", ".join(outcome.busy), delay)
@@ -212,44 +212,41 @@ class MailConsumer:
                                                        f"last error: {failure.reason}")
             await self._dead_letter(message, exhausted, failed_attempts)
             return
-        await self._publish_delayed(message, delay, {dead_letters.ATTEMPTS: failed_attempts,
-                                                     dead_letters.LAST_ERROR: failure.reason})
+        await self._publish(envelope.retry(message, self._topology, delay=delay, attempts=failed_attempts,
+                                           last_error=failure.reason))
         metrics.RETRIED.labels(failure.kind).inc()
         metrics.EVENTS.labels("retried").inc()
         logger.warning("message %s: attempt %d failed (%s); retrying in %ss",
                        message.message_id, failed_attempts, failure.reason, delay)
 
-    async def _defer(self, message: AbstractIncomingMessage, failed_attempts: int, longest: float) -> float:
+    async def _defer(self, message: AbstractIncomingMessage, longest: float) -> float:
         """Put the message into a delay queue without counting an attempt (`policy.deferral_delay`:
         growing up to `longest`, never running out); returns the delay."""
-        deferrals = dead_letters.int_header(message, dead_letters.DEFERRALS)
-        delay = deferral_delay(deferrals, self._delays, longest)
-        await self._publish_delayed(message, delay, {dead_letters.ATTEMPTS: failed_attempts,
-                                                     dead_letters.DEFERRALS: deferrals + 1})
+        delay = deferral_delay(envelope.deferrals(message), self._delays, longest)
+        await self._publish(envelope.deferral(message, self._topology, delay=delay))
         metrics.EVENTS.labels("deferred").inc()
         return delay
 
-    async def _publish_delayed(self, message: AbstractIncomingMessage, delay: float, headers: dict) -> None:
+    async def _publish(self, outgoing: Outgoing) -> None:
+        """Publish a copy of a message (confirmed by the broker); the caller acknowledges the
+        original afterwards."""
         assert self._channel is not None
-        await self._channel.default_exchange.publish(
-            dead_letters.copy_message(message, headers=headers),
-            routing_key=self._topology.mailer_retry_queue(delay),
-            mandatory=True,
-            timeout=dead_letters.PUBLISH_TIMEOUT_SECONDS,
-        )
+        await self._channel.default_exchange.publish(outgoing.message, routing_key=outgoing.queue,
+                                                     mandatory=True, timeout=envelope.PUBLISH_TIMEOUT_SECONDS)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, failure: PermanentFailure,
                            attempts: int) -> None:
-        assert self._channel is not None
-        parked = await dead_letters.park(self._channel.default_exchange, self._topology, message,
-                                         kind=failure.kind, reason=failure.reason, attempts=attempts)
+        parked = envelope.dead_letter(message, self._topology, kind=failure.kind, reason=failure.reason,
+                                      attempts=attempts)
+        await self._publish(parked)
         metrics.DEAD_LETTERED.labels(failure.kind).inc()
         metrics.EVENTS.labels("dead_lettered").inc()
         logger.error("message %s dead-lettered after %d attempt(s): %s",
-                     parked.message_id, attempts, failure.reason)
+                     parked.message.message_id, attempts, failure.reason)
         try:
-            await dead_letters.record(self._engine, parked, reason=failure.reason, attempts=attempts)
-        except DATABASE_ERRORS as error:
+            await repository.record_dead_letter(self._engine, envelope.dead_letter_record(
+                parked.message, reason=failure.reason, attempts=attempts))
+        except RETRYABLE_DATABASE_ERRORS as error:
             # The queue has it, which is what replay needs; listing records it later.
             logger.warning("dead letter %s is queued but not recorded (%s)",
-                           parked.message_id, type(error).__name__)
+                           parked.message.message_id, type(error).__name__)

@@ -4,7 +4,7 @@ Nothing else of the mailer is imported from outside it (tests/system/test_import
 
 from __future__ import annotations
 
-from userreg.mailer.compose import template_context
 from userreg.mailer.dead_letters import list_dead_letters, replay
+from userreg.mailer.variables import template_context
 
 __all__ = ["list_dead_letters", "replay", "template_context"]

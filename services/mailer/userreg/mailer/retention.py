@@ -6,50 +6,22 @@ their app's `guestTtl` (SPEC §3.8: a guest costs no hash, so a client could mak
 A SENT record only has to outlive the redeliveries of its event (seconds to hours), and a
 replayed dead letter is history. Pending claims, failed attempts and dead letters still waiting
 for a replay are never pruned. Every replica prunes; a DELETE is idempotent, so that is safe.
+(The DELETEs are `repository.prune`.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncEngine
-from userreg.mailer.deliveries import DATABASE_ERRORS
-from userreg.shared.confirmations import MAILBOX_DAY
-from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
-from userreg.shared.db.models import App, MailboxEmail, User, UserStatus
+
+from userreg.mailer.repository import prune
+from userreg.shared.db.errors import RETRYABLE_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_SECONDS = 3600.0
-
-
-@dataclass(frozen=True)
-class Pruned:
-    deliveries: int
-    dead_letters: int
-    mailbox_emails: int = 0
-    guests: int = 0
-
-
-async def prune(engine: AsyncEngine, retention_days: int) -> Pruned:
-    """Delete what is older than the retention; returns how many rows of each table went."""
-    cutoff = func.now() - timedelta(days=retention_days)
-    async with engine.begin() as connection:
-        deliveries = await connection.execute(
-            delete(MailDelivery).where(MailDelivery.status == DeliveryStatus.SENT, MailDelivery.sent_at < cutoff))
-        dead_letters = await connection.execute(
-            delete(DeadLetter).where(DeadLetter.replayed_at.is_not(None), DeadLetter.replayed_at < cutoff))
-        mailbox_emails = await connection.execute(
-            delete(MailboxEmail).where(MailboxEmail.sent_at < func.now() - MAILBOX_DAY))
-        # A guest's sessions and links go with it (ON DELETE CASCADE).
-        guests = await connection.execute(delete(User).where(
-            User.status == UserStatus.GUEST, User.app_id == App.app_id,
-            User.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, App.guest_ttl)))
-    return Pruned(deliveries.rowcount, dead_letters.rowcount, mailbox_emails.rowcount, guests.rowcount)
 
 
 async def prune_periodically(engine: AsyncEngine, retention_days: int,
@@ -60,7 +32,7 @@ async def prune_periodically(engine: AsyncEngine, retention_days: int,
     while True:
         try:
             pruned = await prune(engine, retention_days)
-        except DATABASE_ERRORS as error:
+        except RETRYABLE_DATABASE_ERRORS as error:
             logger.warning("mail retention: pruning failed (%s); trying again later", type(error).__name__)
         else:
             if pruned.deliveries or pruned.dead_letters:

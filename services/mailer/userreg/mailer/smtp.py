@@ -1,7 +1,8 @@
-"""SMTP sending with aiosmtplib over a small pool of connections that are reused across messages.
+"""The SMTP `Sender` (`sending.py`): aiosmtplib over a small pool of connections that are reused
+across messages.
 
 Opening an SMTP session costs several round trips (greeting, EHLO, maybe STARTTLS and AUTH); the
-pool keeps up to `MAILER_SMTP_CONNECTIONS` sessions open and hands each to one sender at a time.
+pool keeps up to `MAILER_SMTP_CONNECTIONS` sessions open and lends each to one caller at a time.
 A session that broke (or may be out of step after a timeout) is closed and replaced on next use.
 """
 
@@ -19,7 +20,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from userreg.mailer.policy import DeliveryFailure, TransientFailure, classify_smtp_error
+from userreg.mailer.rules.policy import DeliveryFailure, TransientFailure, classify_smtp_error
 from userreg.shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,12 +39,12 @@ class SmtpConnection:
         # Set when the session can no longer be trusted (dropped, or a reply may still be in flight).
         self.broken = False
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> None:
+    async def send(self, message: EmailMessage, *, mail_from: str, rcpt_to: str) -> None:
         """Hand the message to the server; returns once it accepted it (250 after DATA).
         Raises `TransientFailure` or `PermanentFailure`."""
-        data, utf8 = serialise(message, sender, recipient)
+        data, utf8 = serialise(message, mail_from, rcpt_to)
         try:
-            await self._client.sendmail(sender, [recipient], data, mail_options=["SMTPUTF8"] if utf8 else [])
+            await self._client.sendmail(mail_from, [rcpt_to], data, mail_options=["SMTPUTF8"] if utf8 else [])
         except aiosmtplib.SMTPRecipientsRefused as error:
             # The server said no to the recipient and the envelope was reset: the session is fine.
             raise classify_smtp_error(error) from error
@@ -56,17 +57,18 @@ class SmtpConnection:
             raise classify_smtp_error(error) from error
 
 
-def serialise(message: EmailMessage, sender: str, recipient: str) -> tuple[bytes, bool]:
+def serialise(message: EmailMessage, mail_from: str, rcpt_to: str) -> tuple[bytes, bool]:
     """The message as SMTP carries it, and whether that needs SMTPUTF8 (an address that is not
     ASCII). Done here rather than by `send_message`, which copies the whole message first."""
-    utf8 = not (sender.isascii() and recipient.isascii())
+    utf8 = not (mail_from.isascii() and rcpt_to.isascii())
     buffer = io.BytesIO()
     BytesGenerator(buffer, policy=message.policy.clone(utf8=utf8)).flatten(message)
     return buffer.getvalue(), utf8
 
 
 class SmtpPool:
-    """Up to `size` SMTP sessions to the configured server, opened on demand and reused."""
+    """The `Sender` of a running mailer: up to `size` SMTP sessions to the configured server,
+    opened on demand and reused."""
 
     def __init__(self, settings: Settings, size: int | None = None) -> None:
         if settings.smtp_tls and settings.smtp_starttls:

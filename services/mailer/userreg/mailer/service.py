@@ -1,97 +1,33 @@
-"""Turning one event into its emails and handing them to the SMTP server, at most once each."""
+"""The mailer's service layer: one event → its emails → the sender, at most once each.
+
+`Deliverer.deliver(event)` reads the app and its templates (`AppLookup`), composes the emails
+(`rules/emails.py`, `variables.py`, `compose.py`), claims them in the delivery log, and hands each
+to the `Sender` on a claim sure to outlast the send's start, recording it as sent once accepted.
+It raises `TransientFailure` (try again later) or `PermanentFailure` (dead-letter it); the AMQP
+edge (`consumer.py`) settles the message accordingly.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
 from userreg.mailer import metrics
-from userreg.mailer.compose import (
-    Sender,
-    build_message,
-    emails_for,
-    recipient_of,
-    template_context,
-)
-from userreg.mailer.deliveries import DATABASE_ERRORS, AppInfo, DeliveryLog, load_app
-from userreg.mailer.policy import DeliveryFailure, PermanentFailure, TransientFailure
-from userreg.mailer.smtp import SmtpPool
+from userreg.mailer.app_lookup import AppLookup
+from userreg.mailer.compose import MailFrom, build_message, recipient_of
+from userreg.mailer.delivery_log import DeliveryLog
+from userreg.mailer.rules.emails import emails_for
+from userreg.mailer.rules.policy import DeliveryFailure, PermanentFailure
+from userreg.mailer.sending import Sender
+from userreg.mailer.variables import template_context
 from userreg.shared.events import Event
-from userreg.shared.templates import TemplateLimitExceeded, TemplateSource, TemplateStore, pick_locale
+from userreg.shared.templates import TemplateLimitExceeded, TemplateStore
 
 logger = logging.getLogger(__name__)
-
-
-# How long an app's settings and templates are reused before they are read again. Most events of a
-# busy mailer belong to a few apps; reading both for every email was most of its database work.
-# An operator's change (a template override, the welcome email switched on) takes effect within this
-# time, without a restart.
-APP_CACHE_SECONDS = 2.0
-APP_CACHE_SIZE = 1000
-
-
-@dataclass
-class _AppEntry:
-    app: AppInfo
-    sources: dict[tuple[str, str], TemplateSource]
-    expires: float
-
-
-class AppLookup:
-    """The app an event belongs to and the template sources it uses, through a short-lived cache."""
-
-    def __init__(self, sessions: async_sessionmaker, templates: TemplateStore,
-                 ttl: float = APP_CACHE_SECONDS) -> None:
-        self._sessions = sessions
-        self._templates = templates
-        self._ttl = ttl
-        self._entries: dict[str, _AppEntry] = {}
-
-    async def sources(self, app_id: str, names: Callable[[AppInfo], tuple[str, ...]],
-                      locale: str | None) -> tuple[AppInfo, dict[str, TemplateSource]]:
-        """The app and the sources of the templates `names(app)` picks; `PermanentFailure` for an
-        app that does not exist, `TransientFailure` when the database cannot be read."""
-        locale = pick_locale(locale)
-        now = time.monotonic()
-        entry = self._entries.get(app_id)
-        if entry is not None and entry.expires < now:
-            entry = None
-        try:
-            if entry is None:
-                entry = await self._load_app(app_id, now)
-            wanted = names(entry.app)
-            missing = [name for name in wanted if (name, locale) not in entry.sources]
-            if missing:
-                async with self._sessions() as session:
-                    for name in missing:
-                        source = await self._templates.source(session, app_id, name, locale)
-                        entry.sources[(name, locale)] = source
-        except DATABASE_ERRORS as error:
-            raise TransientFailure("database", f"cannot read the app or its templates: "
-                                               f"{type(error).__name__}") from error
-        return entry.app, {name: entry.sources[(name, locale)] for name in wanted}
-
-    def forget(self, app_id: str) -> None:
-        """Read the app anew next time (after its template failed: the operator's fix and replay
-        must not meet the broken copy)."""
-        self._entries.pop(app_id, None)
-
-    async def _load_app(self, app_id: str, now: float) -> _AppEntry:
-        async with self._sessions() as session:
-            app = await load_app(session, app_id)
-        if app is None:
-            raise PermanentFailure("unknown_app", f"app {app_id} does not exist")
-        if len(self._entries) >= APP_CACHE_SIZE:
-            self._entries = {key: value for key, value in self._entries.items() if value.expires >= now}
-        entry = self._entries[app_id] = _AppEntry(app=app, sources={}, expires=now + self._ttl)
-        return entry
 
 
 @dataclass(frozen=True)
@@ -114,12 +50,12 @@ class Deliverer:
     `PermanentFailure` (dead-letter it); returns what happened otherwise."""
 
     def __init__(self, *, apps: AppLookup, templates: TemplateStore, deliveries: DeliveryLog,
-                 smtp: SmtpPool, sender: Sender) -> None:
+                 sender: Sender, mail_from: MailFrom) -> None:
         self._apps = apps
         self._templates = templates
         self._deliveries = deliveries
-        self._smtp = smtp
         self._sender = sender
+        self._mail_from = mail_from
 
     async def deliver(self, event: Event) -> Outcome:
         # aio-pika cancels a consumer's callbacks when the broker connection drops. A delivery cut
@@ -141,9 +77,9 @@ class Deliverer:
             return Outcome()
         messages = composed.messages
         names = tuple(messages)
-        # Hold an SMTP session before claiming: the claim then only has to outlast one bounded send,
-        # never a wait for a free session.
-        async with self._smtp.connection() as smtp:
+        # Hold a connection before claiming: the claim then only has to outlast one bounded send,
+        # never a wait for a free connection.
+        async with self._sender.connection() as connection:
             claim = await self._deliveries.claim(event.id, event.app_id, names)
             for name in claim.already_sent:
                 metrics.DUPLICATES.labels(name).inc()
@@ -155,7 +91,8 @@ class Deliverer:
                     # Only on a claim sure to outlast the send's start (renewals are succeeding).
                     self._deliveries.ensure_claim(event.id, name)
                     started = time.perf_counter()
-                    await smtp.send(messages[name], sender=self._sender.address, recipient=composed.recipient)
+                    await connection.send(messages[name], mail_from=self._mail_from.address,
+                                          rcpt_to=composed.recipient)
                     metrics.SEND_SECONDS.observe(time.perf_counter() - started)
                     pending.pop(0)
                     await self._deliveries.mark_sent(event.id, name)
@@ -200,6 +137,6 @@ class Deliverer:
                 self._apps.forget(app.app_id)
                 raise PermanentFailure("template", f"the {name} template of app {app.app_id} cannot be "
                                                    f"rendered: {type(error).__name__}: {error}") from error
-            messages[name] = build_message(rendered, event_id=event.id, template=name, sender=self._sender,
-                                           to=recipient)
+            messages[name] = build_message(rendered, event_id=event.id, template=name,
+                                           mail_from=self._mail_from, to=recipient)
         return Composed(recipient=recipient.address, messages=messages)

@@ -1,26 +1,31 @@
-"""The mailer's reads and writes in PostgreSQL: the app an event belongs to, and the delivery
-records that make every email go out at most once however often its event arrives."""
+"""The delivery log: a mailer's claims on the emails it sends, kept as leases, and the record that
+each was sent, so that every email goes out at most once however often its event arrives. The SQL
+is `repository.py`'s; the rules of leases are `rules/leases.py`'s."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.mailer.policy import DATABASE, TransientFailure, may_start_send, renewal_interval
+from userreg.mailer import repository
+from userreg.mailer.rules.leases import (
+    Claim,
+    ClaimRequest,
+    DeliveryKey,
+    claims_of,
+    may_start_send,
+    renewal_interval,
+    rows_to_claim,
+)
+from userreg.mailer.rules.policy import DATABASE, TransientFailure
 from userreg.shared.batching import Batcher
 from userreg.shared.db.errors import RETRYABLE_DATABASE_ERRORS
-from userreg.shared.db.mail import DeliveryStatus, MailDelivery
-from userreg.shared.db.models import App
 
 logger = logging.getLogger(__name__)
 
-# What a database that is away, restarting or overloaded raises (not what a bug raises).
-DATABASE_ERRORS = RETRYABLE_DATABASE_ERRORS
 # Recording that the SMTP server accepted an email: a few quick tries while the event waits, then
 # in the background while the event is settled anyway (the email went out; sending it again would
 # be the worse mistake), with its claim renewed meanwhile, until it is recorded or the mailer stops.
@@ -28,80 +33,6 @@ MARK_SENT_RETRIES = (0.1, 0.5, 1.0)
 MARK_SENT_BACKGROUND_PAUSE = 5.0
 # After a failed renewal of the claims, the next try comes this soon (at most a renewal interval).
 RENEW_RETRY_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class AppInfo:
-    app_id: str
-    name: str
-    welcome_email_enabled: bool
-
-
-async def load_app(session: AsyncSession, app_id: str) -> AppInfo | None:
-    """The app an event names. Events carry the exact appId the services wrote, so this is a
-    primary-key lookup (unlike `shared.apps.get_app`, which accepts a client's spelling)."""
-    row = (await session.execute(
-        select(App.app_id, App.name, App.welcome_email_enabled).where(App.app_id == app_id)
-    )).first()
-    return None if row is None else AppInfo(*row)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The outcome of claiming an event's emails: ours to send now, sent before, or being sent
-    right now by another mailer (whose claim has not expired)."""
-
-    claimed: tuple[str, ...]
-    already_sent: tuple[str, ...]
-    busy: tuple[str, ...]
-    # When the lease of the claimed ones was set from (monotonic, before the claiming statement).
-    since: float = 0.0
-
-
-# Claims many emails in one statement. A row can be claimed when it is new, when its last attempt
-# failed, or when its claimant fell silent (claim expired); never once SENT.
-_CLAIM = text("""
-    INSERT INTO mail_deliveries (event_id, template, app_id, status, attempts, claimed_by, claimed_until)
-    SELECT wanted.event_id, wanted.template, wanted.app_id, 'SENDING', 1, :owner,
-           now() + make_interval(secs => :claim_seconds)
-    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[]), CAST(:app_ids AS text[]))
-         AS wanted(event_id, template, app_id)
-    ON CONFLICT (event_id, template) DO UPDATE
-    SET status = 'SENDING', claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until,
-        attempts = mail_deliveries.attempts + 1
-    WHERE mail_deliveries.status = 'FAILED'
-       OR (mail_deliveries.status = 'SENDING' AND mail_deliveries.claimed_until < now())
-    RETURNING CAST(event_id AS text), template
-""")
-_STATUSES = text("""
-    SELECT CAST(d.event_id AS text), d.template, CAST(d.status AS text) FROM mail_deliveries AS d
-    JOIN unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[])) AS wanted(event_id, template)
-      ON d.event_id = wanted.event_id AND d.template = wanted.template
-""")
-_MARK_SENT = text("""
-    UPDATE mail_deliveries AS d
-    SET status = 'SENT', sent_at = now(), claimed_until = NULL, last_error = NULL
-    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[])) AS sent(event_id, template)
-    WHERE d.event_id = sent.event_id AND d.template = sent.template
-""")
-# Renews the claims a mailer holds (it lists them: a claim it stopped working on must lapse, not be
-# renewed for as long as the mailer lives). Returns those still ours.
-_RENEW = text("""
-    UPDATE mail_deliveries AS d SET claimed_until = now() + make_interval(secs => :claim_seconds)
-    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:templates AS text[])) AS held(event_id, template)
-    WHERE d.event_id = held.event_id AND d.template = held.template
-      AND d.claimed_by = :owner AND d.status = 'SENDING'
-    RETURNING CAST(d.event_id AS text), d.template
-""")
-_RELEASE = (
-    update(MailDelivery)
-    .where(MailDelivery.event_id == bindparam("b_event_id"),
-           MailDelivery.template.in_(bindparam("b_templates", expanding=True)),
-           MailDelivery.status == DeliveryStatus.SENDING, MailDelivery.claimed_by == bindparam("b_owner"))
-    .values(status=DeliveryStatus.FAILED, claimed_until=None, last_error=bindparam("b_reason"))
-)
-
-_Key = tuple[str, str]  # (event id, template)
 
 
 class DeliveryLog:
@@ -122,20 +53,20 @@ class DeliveryLog:
         self._engine = engine
         self._owner = owner[:100]
         self._claim_seconds = claim_seconds
-        self._claims: Batcher[tuple[str, str, tuple[str, ...]], Claim] = Batcher(self._claim_batch)
-        self._sent: Batcher[_Key, None] = Batcher(self._mark_sent_batch)
+        self._claims: Batcher[ClaimRequest, Claim] = Batcher(self._claim_batch)
+        self._sent: Batcher[DeliveryKey, None] = Batcher(self._mark_sent_batch)
         self._recording: set[asyncio.Task] = set()
         # The claims this mailer holds, each with the monotonic time its lease was last set from
         # (taken before the statement that set it, which the database dated later).
-        self._held: dict[_Key, float] = {}
+        self._held: dict[DeliveryKey, float] = {}
         # Sent by this mailer, the record not yet written (`_record_later`): never sent again here.
-        self._unrecorded: set[_Key] = set()
+        self._unrecorded: set[DeliveryKey] = set()
         self._heartbeat: asyncio.Task | None = None
 
     async def claim(self, event_id: str, app_id: str, templates: tuple[str, ...]) -> Claim:
         try:
             claim = await self._claims((event_id, app_id, templates))
-        except DATABASE_ERRORS as error:
+        except RETRYABLE_DATABASE_ERRORS as error:
             raise TransientFailure(DATABASE, f"cannot claim the delivery: {type(error).__name__}") from error
         # Held (and renewed) only once handed to a caller that is there to send.
         for template in claim.claimed:
@@ -152,7 +83,7 @@ class DeliveryLog:
 
     def ensure_claim(self, event_id: str, template: str) -> None:
         """Return if a send of the email may start now: we hold its claim and its lease was set
-        recently enough (`policy.may_start_send`). Otherwise raise `TransientFailure("database")`:
+        recently enough (`leases.may_start_send`). Otherwise raise `TransientFailure("database")`:
         renewals have been failing, and the claim might lapse (and another mailer take the email)
         while we send."""
         since = self._held.get((event_id, template))
@@ -180,7 +111,7 @@ class DeliveryLog:
                 continue
             try:
                 await self.renew()
-            except DATABASE_ERRORS as error:
+            except RETRYABLE_DATABASE_ERRORS as error:
                 pause = min(RENEW_RETRY_SECONDS, pause)
                 if not failing:
                     logger.warning("cannot renew the claims on %d email(s) (%s); no send starts on them "
@@ -197,18 +128,13 @@ class DeliveryLog:
 
     async def renew(self) -> None:
         """Renew the lease of every claim held now, in one statement (the heartbeat calls this
-        every `policy.renewal_interval`). A claim that is no longer ours (it lapsed and another
+        every `leases.renewal_interval`). A claim that is no longer ours (it lapsed and another
         mailer took it) is not renewed, so `ensure_claim` refuses to send on it."""
         held = sorted(self._held)
         if not held:
             return
-        async with self._engine.connect() as connection:
-            started = time.monotonic()
-            renewed = set((await connection.execute(_RENEW, {
-                "owner": self._owner, "claim_seconds": self._claim_seconds,
-                "event_ids": [event_id for event_id, _ in held],
-                "templates": [template for _, template in held],
-            })).tuples().all())
+        renewed, started = await repository.renew_claims(self._engine, held, owner=self._owner,
+                                                         claim_seconds=self._claim_seconds)
         for key in renewed:
             if key in self._held:
                 self._held[key] = max(self._held[key], started)
@@ -221,47 +147,10 @@ class DeliveryLog:
             logger.warning("the claims on %s lapsed and are no longer ours; not sending on them",
                            ", ".join(f"{event_id}/{template}" for event_id, template in lost))
 
-    async def _claim_batch(self, requests: list[tuple[str, str, tuple[str, ...]]]) -> list[Claim]:
-        # Two copies of one event in the same batch: the first claims, the second finds it busy
-        # (one statement must not touch a row twice). Sorted, so that concurrent batches of several
-        # mailers take their row locks in the same order.
-        first: dict[_Key, str] = {}
-        for event_id, app_id, templates in requests:
-            for template in templates:
-                first.setdefault((event_id, template), app_id)
-        keys = sorted(first)
-        async with self._engine.connect() as connection:
-            started = time.monotonic()
-            claimed = set((await connection.execute(_CLAIM, {
-                "owner": self._owner, "claim_seconds": self._claim_seconds,
-                "event_ids": [event_id for event_id, _ in keys],
-                "templates": [template for _, template in keys],
-                "app_ids": [first[key] for key in keys],
-            })).tuples().all())
-            unclaimed = [key for key in keys if key not in claimed]
-            statuses: dict[_Key, str] = {}
-            if unclaimed:
-                found = await connection.execute(_STATUSES, {
-                    "event_ids": [event_id for event_id, _ in unclaimed],
-                    "templates": [template for _, template in unclaimed]})
-                statuses = {(event_id, template): status for event_id, template, status in found.tuples()}
-        results = []
-        for event_id, _, templates in requests:
-            ours: list[str] = []
-            sent: list[str] = []
-            busy: list[str] = []
-            for template in templates:
-                key = (event_id, template)
-                if key in claimed:
-                    claimed.remove(key)  # a second copy of the event in this batch finds it busy
-                    ours.append(template)
-                elif statuses.get(key) == DeliveryStatus.SENT.value:
-                    sent.append(template)
-                else:
-                    busy.append(template)
-            results.append(Claim(claimed=tuple(ours), already_sent=tuple(sent), busy=tuple(busy),
-                                 since=started))
-        return results
+    async def _claim_batch(self, requests: list[ClaimRequest]) -> list[Claim]:
+        rows = await repository.claim_deliveries(self._engine, rows_to_claim(requests), owner=self._owner,
+                                                 claim_seconds=self._claim_seconds)
+        return claims_of(requests, rows.claimed, rows.statuses, rows.started)
 
     async def mark_sent(self, event_id: str, template: str) -> None:
         """Record that the SMTP server accepted the email. Never fails: when the database stays away,
@@ -273,7 +162,7 @@ class DeliveryLog:
                     await self._sent((event_id, template))
                     self._held.pop((event_id, template), None)
                     return
-                except DATABASE_ERRORS as error:
+                except RETRYABLE_DATABASE_ERRORS as error:
                     logger.warning("recording the sent email %s/%s failed (%s); retrying in %ss",
                                    event_id, template, type(error).__name__, pause)
                     await asyncio.sleep(pause)
@@ -293,7 +182,7 @@ class DeliveryLog:
             while True:
                 try:
                     await self._sent((event_id, template))
-                except DATABASE_ERRORS:
+                except RETRYABLE_DATABASE_ERRORS:
                     await asyncio.sleep(min(MARK_SENT_BACKGROUND_PAUSE, renewal_interval(self._claim_seconds)))
                     continue
                 self._held.pop((event_id, template), None)
@@ -318,11 +207,8 @@ class DeliveryLog:
             heartbeat.cancel()
             await asyncio.wait({heartbeat})
 
-    async def _mark_sent_batch(self, keys: list[_Key]) -> list[None]:
-        ordered = sorted(set(keys))
-        async with self._engine.connect() as connection:
-            await connection.execute(_MARK_SENT, {"event_ids": [event_id for event_id, _ in ordered],
-                                                  "templates": [template for _, template in ordered]})
+    async def _mark_sent_batch(self, keys: list[DeliveryKey]) -> list[None]:
+        await repository.mark_sent(self._engine, sorted(set(keys)))
         return [None] * len(keys)
 
     async def release(self, event_id: str, templates: tuple[str, ...], reason: str) -> None:
@@ -333,9 +219,8 @@ class DeliveryLog:
             return
         self.let_lapse(event_id, templates)
         try:
-            async with self._engine.connect() as connection:
-                await connection.execute(_RELEASE, {"b_event_id": event_id, "b_templates": list(templates),
-                                                    "b_owner": self._owner, "b_reason": reason})
-        except DATABASE_ERRORS as error:
+            await repository.release_claims(self._engine, event_id, templates, owner=self._owner,
+                                            reason=reason)
+        except RETRYABLE_DATABASE_ERRORS as error:
             logger.warning("cannot release the claim on %s (%s); it lapses by itself",
                            event_id, type(error).__name__)

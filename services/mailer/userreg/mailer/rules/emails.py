@@ -1,0 +1,29 @@
+"""Which emails an event causes (SPEC §5). No I/O."""
+
+from __future__ import annotations
+
+from userreg.mailer.rules.policy import PermanentFailure
+from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED, Event
+from userreg.shared.templates import Email
+
+
+def emails_for(event: Event, *, welcome_email_enabled: bool) -> tuple[str, ...]:
+    """The template names of the emails an event causes, in the order they are sent:
+    `user.registered` with a link → the confirmation email, and the welcome (registration) email
+    when the app has it enabled (both can apply); `user.confirmation_requested` → the confirmation
+    email. A resend without a link is a `PermanentFailure`.
+
+    Plain names (the enum's values): Python 3.11 formats a str enum member as "Email.CONFIRMATION",
+    and the names go into Message-IDs, metric labels and SQL."""
+    if event.type == USER_REGISTERED:
+        names = []
+        if event.confirmation is not None:
+            names.append(Email.CONFIRMATION.value)
+        if welcome_email_enabled:
+            names.append(Email.REGISTRATION.value)
+        return tuple(names)
+    if event.type == USER_CONFIRMATION_REQUESTED:
+        if event.confirmation is None:
+            raise PermanentFailure("malformed", "user.confirmation_requested without a confirmation link")
+        return (Email.CONFIRMATION.value,)
+    return ()

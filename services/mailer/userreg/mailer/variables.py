@@ -1,0 +1,64 @@
+"""The variables an email template sees for one event (SPEC §5): the app's name, the identity,
+the link and when it expires, and the user's properties. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from userreg.shared.events import Event
+
+
+class UserProperties:
+    """A user's properties as template variables: `user.<column>` or `user["<column>"]`.
+
+    Deliberately not a dict: a dict's methods would shadow columns that share their names
+    (`user.items`, `user.keys`), and here a column is found whatever it is called.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the class does not define; underscored names stay Python's own.
+        if name.startswith("_") or name not in self._values:
+            raise AttributeError(name)
+        return self._values[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def template_context(event: Event, *, app_name: str) -> dict[str, Any]:
+    """The variables of SPEC §5 for one event."""
+    user = event.user
+    properties = {**user.properties, "objectId": user.object_id}
+    for key, value in (("email", user.email), ("name", user.name)):
+        if value is not None:
+            properties.setdefault(key, value)
+    confirmation = event.confirmation
+    return {
+        "app_name": app_name,
+        "identity_name": user.identity_property,
+        "identity_value": user.identity or "",
+        "confirmation_url": confirmation.url if confirmation else None,
+        "expires_at": format_time(confirmation.expires_at) if confirmation else None,
+        "expires_at_iso": confirmation.expires_at.isoformat() if confirmation else None,
+        "user": UserProperties(properties),
+    }
