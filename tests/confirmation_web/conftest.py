@@ -106,15 +106,6 @@ def make_link(sessions, settings):
 
 
 @pytest.fixture
-def user_status(sessions):
-    async def read(user_id: str) -> UserStatus:
-        async with sessions() as session:
-            return await session.scalar(select(User.status).where(User.object_id == user_id))
-
-    return read
-
-
-@pytest.fixture
 def tokens_of(sessions):
     async def count(user_id: str) -> int:
         async with sessions() as session:

@@ -9,7 +9,6 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
@@ -123,12 +122,6 @@ async def server(settings, fakes) -> AsyncIterator[TestServer]:
     await test_server.start_server()
     yield test_server
     await test_server.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def fetch(http, url, method="GET", **kwargs):
