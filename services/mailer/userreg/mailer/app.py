@@ -89,7 +89,7 @@ async def _deliverer(app: web.Application, *, mail_from: MailFrom,
 
 
 def _consuming(app: web.Application) -> Supervised:
-    consumer = MailConsumer(app[SETTINGS], deliverer=app[DELIVERER], engine=app[ENGINE])
+    consumer = MailConsumer(app[SETTINGS], deliverer=app[DELIVERER])
     app[CONSUMER] = consumer
     # Stopping, the consumer first finishes the messages in hand (their sends included).
     return Supervised("mailer-consumer", consumer.run, ready=lambda: consumer.ready, stop=consumer.stop,

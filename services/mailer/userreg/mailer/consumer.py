@@ -19,9 +19,8 @@ import logging
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.mailer import envelope, metrics, repository
+from userreg.mailer import envelope, metrics
 from userreg.mailer.envelope import Outgoing, decode_event
 from userreg.mailer.rules.policy import (
     DATABASE_DEFERRAL_LIMIT,
@@ -68,11 +67,9 @@ class MailConsumer:
     """Consumes the mailer queue until `stop()`. Its connection rides out broker restarts
     (connect_robust); whatever else fails ends `run()`, which `Supervised` starts again."""
 
-    def __init__(self, settings: Settings, *, deliverer: Deliverer, engine: AsyncEngine,
-                 topology: Topology | None = None) -> None:
+    def __init__(self, settings: Settings, *, deliverer: Deliverer, topology: Topology | None = None) -> None:
         self._settings = settings
         self._deliverer = deliverer
-        self._engine = engine
         self._topology = topology or Topology.from_settings(settings)
         self._delays = self._topology.mailer_retry_delays
         self._channel: AbstractChannel | None = None
@@ -244,7 +241,7 @@ class MailConsumer:
         logger.error("message %s dead-lettered after %d attempt(s): %s",
                      parked.message.message_id, attempts, failure.reason)
         try:
-            await repository.record_dead_letter(self._engine, envelope.dead_letter_record(
+            await self._deliverer.record_dead_letter(envelope.dead_letter_record(
                 parked.message, reason=failure.reason, attempts=attempts))
         except RETRYABLE_DATABASE_ERRORS as error:
             # The queue has it, which is what replay needs; listing records it later.

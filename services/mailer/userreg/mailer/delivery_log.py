@@ -11,6 +11,7 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from userreg.mailer import repository
+from userreg.mailer.envelope import DeadLetterRecord
 from userreg.mailer.rules.leases import (
     Claim,
     ClaimRequest,
@@ -224,3 +225,7 @@ class DeliveryLog:
         except RETRYABLE_DATABASE_ERRORS as error:
             logger.warning("cannot release the claim on %s (%s); it lapses by itself",
                            event_id, type(error).__name__)
+
+    async def record_dead_letter(self, record: DeadLetterRecord) -> None:
+        """Record an event that was dead-lettered (for `userreg dead-letters list`)."""
+        await repository.record_dead_letter(self._engine, record)

@@ -20,6 +20,7 @@ from userreg.mailer import metrics
 from userreg.mailer.app_lookup import AppLookup
 from userreg.mailer.compose import MailFrom, build_message, recipient_of
 from userreg.mailer.delivery_log import DeliveryLog
+from userreg.mailer.envelope import DeadLetterRecord
 from userreg.mailer.rules.emails import emails_for
 from userreg.mailer.rules.policy import DeliveryFailure, PermanentFailure
 from userreg.mailer.sending import Sender
@@ -70,6 +71,10 @@ class Deliverer:
             if not delivery.cancelled():
                 delivery.exception()  # retrieved: what became of it is recorded, not raised here
             raise
+
+    async def record_dead_letter(self, record: DeadLetterRecord) -> None:
+        """Record an event whose message went to the dead-letter queue, for listing and replay."""
+        await self._deliveries.record_dead_letter(record)
 
     async def _deliver(self, event: Event) -> Outcome:
         composed = await self._compose(event)
