@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from tests.registration.conftest import Api
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
-from userreg.shared.db import ConfirmationToken, OutboxEvent, User
+from userreg.shared.db import ConfirmationToken, MailboxEmail, OutboxEvent, User
 from userreg.shared.tokens import hash_token
 
 
@@ -106,6 +106,28 @@ async def test_a_guest_conversion_publishes_user_registered(api_for, unique_emai
     [message] = await _events_of(event_queue, guest["objectId"])
     assert message.type == "user.registered"
 
+
+async def test_a_guest_converted_in_an_app_that_confirms_emails_gets_its_link(api_for, unique_email, event_queue,
+                                                                            sessions):
+    """The conversion writes what a new registration writes (one write path): the token, the
+    mailbox's record and the event carrying the link, on the guest's own row."""
+    api = await api_for(email_confirmation_required=True)
+    _, guest = await api.guest()
+    email = unique_email()
+    status, user = await api.register({"email": email, "password": "pw", "objectId": guest["objectId"]})
+    assert status == 200
+    assert user["objectId"] == guest["objectId"] and user["userStatus"] == "EMAIL_CONFIRMATION_PENDING"
+    [message] = await _events_of(event_queue, guest["objectId"])
+    event = json.loads(message.body)
+    assert message.type == "user.registered" and event["user"]["email"] == email
+    token = event["confirmation"]["url"].rsplit("/", 1)[-1]
+    async with sessions() as session:
+        stored = await session.get(ConfirmationToken, hash_token(token))
+        mailbox_records = await session.scalar(select(func.count()).select_from(MailboxEmail).where(
+            MailboxEmail.app_id == api.app.app_id))
+    assert stored is not None and stored.user_id == guest["objectId"]
+    assert mailbox_records == 1
+    assert (await _stored(sessions, guest["objectId"])).status.value == "EMAIL_CONFIRMATION_PENDING"
 
 # aiormq does not close the StreamWriter of a connection the broker dropped (here: the cut); the
 # garbage collector does, with a ResourceWarning. Collected inside this test, it is ignored here only.

@@ -17,14 +17,8 @@ from sqlalchemy import select
 from tests.registration.conftest import Api
 from tests.support.polling import eventually
 from userreg.registration import errors
-from userreg.registration.hashing import (
-    IN_FLIGHT,
-    IN_FLIGHT_SECONDS,
-    MIN_QUEUED_PER_WORKER,
-    Argon2Parameters,
-    HashingUnavailable,
-    PasswordHashing,
-)
+from userreg.registration.hashing import IN_FLIGHT, IN_FLIGHT_SECONDS, MIN_QUEUED_PER_WORKER, PasswordHashing
+from userreg.registration.hashing_worker import Argon2Parameters, HashingUnavailable
 from userreg.shared.db import User
 
 PHC = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
@@ -125,11 +119,10 @@ async def test_workers_end_when_the_service_side_of_their_socket_closes():
 
 
 def test_the_default_cost_meets_owasp_and_a_cheaper_one_is_never_silent(caplog):
-    from userreg.registration.hashing import Argon2Parameters
     from userreg.shared.settings import Settings
 
     defaults = Settings(_env_file=None)
-    with caplog.at_level("WARNING", logger="userreg.registration.hashing"):
+    with caplog.at_level("WARNING", logger="userreg.registration.hashing_worker"):
         assert Argon2Parameters.from_settings(defaults).meets_owasp_minimum
         assert caplog.records == []
         cheap = Argon2Parameters.from_settings(defaults.model_copy(update={"argon2_memory_kib": 8}))

@@ -341,6 +341,8 @@ async def test_concurrent_registrations_adding_one_new_column_agree(api_for, uni
 async def test_a_value_that_does_not_fit_a_column_created_meanwhile_is_3021(api_for, unique_email, sessions):
     """The request saw no column; another created it with another type before this one committed."""
     from userreg.registration.keys import REGISTRAR
+    from userreg.registration.representation import user_json
+    from userreg.registration.rules.body import parse_json_object
 
     api = await api_for()
     registrar = api.client.app[REGISTRAR]
@@ -350,9 +352,10 @@ async def test_a_value_that_does_not_fit_a_column_created_meanwhile_is_3021(api_
     from userreg.registration import errors
 
     with pytest.raises(errors.RegistrationError, match="luckynumber"):
-        await registrar.register(tenant, "application/json", body)
+        await registrar.create_user(tenant, parse_json_object("application/json", body, errors.MissingBody))
     body = json.dumps({"email": unique_email(), "password": "pw", "LUCKYNUMBER": 7}).encode()
-    user = await registrar.register(tenant, "application/json", body)
+    user = user_json(await registrar.create_user(tenant, parse_json_object("application/json", body,
+                                                                           errors.MissingBody)))
     assert user["luckyNumber"] == 7
 
 
@@ -461,17 +464,17 @@ async def test_unknown_routes_and_methods_answer_the_envelope(api_for):
 
 async def test_an_unexpected_database_error_is_logged_without_hashes_or_links(api_for, unique_email,
                                                                               monkeypatch, caplog):
-    from userreg.registration import service
+    from userreg.registration import repository
 
     api = await api_for(email_confirmation_required=True)
-    real = service.outbox_row
+    real = repository.outbox_row
 
     def broken(event):
         row = real(event)
         row.event_id = "not-a-uuid"  # PostgreSQL refuses it: an error nobody planned for
         return row
 
-    monkeypatch.setattr(service, "outbox_row", broken)
+    monkeypatch.setattr(repository, "outbox_row", broken)
     status, body = await api.register({"email": unique_email(), "password": "hunter2-secret"})
     assert (status, body["code"]) == (500, 3021)
     assert "reference" in body["message"]

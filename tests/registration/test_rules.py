@@ -10,8 +10,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from userreg.registration import errors, rules
-from userreg.registration.rules import AppRules, Column, Pairs
+from userreg.registration import errors
+from userreg.registration.rules.body import Pairs, parse_json_object
+from userreg.registration.rules.credentials import authorize, login_credentials
+from userreg.registration.rules.properties import MAX_PROPERTIES
+from userreg.registration.rules.registration import check_registration_open, validate_registration
+from userreg.registration.rules.schema import AppRules, Column
+from userreg.registration.rules.status import check_status_change, status_from_body
+from userreg.registration.rules.values import epoch_ms
+from userreg.registration.rules.webhook import webhook_refusal
 from userreg.shared.db.models import ColumnType, UserStatus
 from userreg.shared.locales import preferred_language
 
@@ -39,6 +46,14 @@ BASE_RULES = AppRules(
         Column("born", ColumnType.DATETIME),
     )},
 )
+def check_registration(app_rules: AppRules, content_type: str | None, body: bytes):
+    """What a self-registration goes through that needs no I/O, in the service's order: 3009
+    (`Registrar.authenticate`, before the body is read), 3038 (the view's body parsing), then
+    `validate_registration`."""
+    check_registration_open(app_rules)
+    return validate_registration(app_rules, parse_json_object(content_type, body, errors.MissingBody))
+
+
 BASE_BODY = [("login", "alice"), ("password", "pw"), ("email", "alice@example.com"), ("name", "Alice"),
              ("nickname", "al"), ("city", "Paris"), ("bio", "hi")]
 
@@ -64,7 +79,7 @@ class Request:
         return ("{" + ",".join(f"{json.dumps(n)}:{json.dumps(v)}" for n, v in self.pairs) + "}").encode()
 
     def check(self):
-        return rules.check_registration(self.rules, self.content_type, self.body())
+        return check_registration(self.rules, self.content_type, self.body())
 
 
 def _disable_registration(r: Request) -> None:
@@ -164,21 +179,21 @@ def test_a_request_breaking_two_rules_gets_the_earlier_code(earlier, later):
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 def test_a_body_that_is_not_declared_json_is_3038_with_415(content_type):
     with pytest.raises(errors.MissingBody) as raised:
-        rules.check_registration(BASE_RULES, content_type, b'{"login": "a", "password": "b"}')
+        check_registration(BASE_RULES, content_type, b'{"login": "a", "password": "b"}')
     assert raised.value.http_status == 415
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/vnd.api+json"])
 def test_json_media_types_with_parameters_or_suffix_are_accepted(content_type):
     body = Request().body()
-    assert rules.check_registration(BASE_RULES, content_type, body).identity == "alice"
+    assert check_registration(BASE_RULES, content_type, body).identity == "alice"
 
 
 @pytest.mark.parametrize("body", [b"", b"   ", b"[1, 2]", b'"text"', b"null", b"12", b"{", b"\xff\xfe{}",
                                   b'{"a": NaN}', b'{"a": Infinity}', b"[" * 100_000])
 def test_missing_or_non_object_bodies_are_3038_with_400(body):
     with pytest.raises(errors.MissingBody) as raised:
-        rules.check_registration(BASE_RULES, JSON, body)
+        check_registration(BASE_RULES, JSON, body)
     assert raised.value.http_status == 400
 
 
@@ -188,26 +203,26 @@ def test_missing_or_non_object_bodies_are_3038_with_400(body):
                                   "USERSTATUS", "Created"])
 def test_system_properties_are_3021_naming_the_property(name):
     with pytest.raises(errors.RegistrationError) as raised:
-        rules.validate_registration(BASE_RULES, [*BASE_BODY, (name, 1)])
+        validate_registration(BASE_RULES, [*BASE_BODY, (name, 1)])
     assert name in raised.value.message
 
 
 def test_class_must_be_users_when_given():
-    assert rules.validate_registration(BASE_RULES, [*BASE_BODY, ("___class", "Users")]).identity == "alice"
+    assert validate_registration(BASE_RULES, [*BASE_BODY, ("___class", "Users")]).identity == "alice"
     with pytest.raises(errors.RegistrationError, match="___class"):
-        rules.validate_registration(BASE_RULES, [*BASE_BODY, ("___class", "Orders")])
+        validate_registration(BASE_RULES, [*BASE_BODY, ("___class", "Orders")])
 
 
 @pytest.mark.parametrize("value", [{"a": 1}, [1, 2], []])
 def test_objects_and_arrays_are_3021(value):
     with pytest.raises(errors.RegistrationError, match="bio"):
-        rules.validate_registration(BASE_RULES, [*[p for p in BASE_BODY if p[0] != "bio"], ("bio", value)])
+        validate_registration(BASE_RULES, [*[p for p in BASE_BODY if p[0] != "bio"], ("bio", value)])
 
 
 def test_a_nested_object_from_json_is_3021():
     body = json.dumps(dict(BASE_BODY) | {"extra": {"nested": True}}).encode()
     with pytest.raises(errors.RegistrationError, match="extra"):
-        rules.check_registration(BASE_RULES, JSON, body)
+        check_registration(BASE_RULES, JSON, body)
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -220,7 +235,7 @@ def test_a_nested_object_from_json_is_3021():
 def test_a_value_of_the_wrong_type_is_3021_naming_the_property(name, value):
     pairs = [p for p in BASE_BODY if p[0] != name] + [(name, value)]
     with pytest.raises(errors.RegistrationError) as raised:
-        rules.validate_registration(BASE_RULES, pairs)
+        validate_registration(BASE_RULES, pairs)
     assert name in raised.value.message
 
 
@@ -231,41 +246,41 @@ def test_a_value_of_the_wrong_type_is_3021_naming_the_property(name, value):
     ("born", "2023-11-14T22:13:20", 1700000000000),
 ])
 def test_values_that_fit_their_column_are_stored_cleaned(name, value, stored):
-    candidate = rules.validate_registration(BASE_RULES, [*BASE_BODY, (name, value)])
+    candidate = validate_registration(BASE_RULES, [*BASE_BODY, (name, value)])
     assert candidate.properties[name] == stored
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\ud800"])
 def test_text_postgresql_cannot_store_is_3021(value):
     with pytest.raises(errors.RegistrationError, match="name"):
-        rules.validate_registration(BASE_RULES, [*[p for p in BASE_BODY if p[0] != "name"], ("name", value)])
+        validate_registration(BASE_RULES, [*[p for p in BASE_BODY if p[0] != "name"], ("name", value)])
 
 
 def test_non_finite_numbers_are_3021():
     with pytest.raises(errors.RegistrationError, match="score"):
-        rules.validate_registration(BASE_RULES, [*BASE_BODY, ("score", float("inf"))])
+        validate_registration(BASE_RULES, [*BASE_BODY, ("score", float("inf"))])
 
 
 @pytest.mark.parametrize("name", ["first name", "user-token", "9lives", "a" * 201, "ünïcode"])
 def test_a_new_property_needs_a_valid_column_name(name):
     with pytest.raises(errors.RegistrationError):
-        rules.validate_registration(BASE_RULES, [*BASE_BODY, (name, "x")])
+        validate_registration(BASE_RULES, [*BASE_BODY, (name, "x")])
 
 
 def test_too_many_properties_is_3021():
-    pairs = [*BASE_BODY, *((f"p{i}", i) for i in range(rules.MAX_PROPERTIES))]
+    pairs = [*BASE_BODY, *((f"p{i}", i) for i in range(MAX_PROPERTIES))]
     with pytest.raises(errors.RegistrationError, match="at most"):
-        rules.validate_registration(BASE_RULES, pairs)
+        validate_registration(BASE_RULES, pairs)
 
 
 @pytest.mark.parametrize("value", [5, "not-a-guid", ""])
 def test_object_id_must_be_a_guid(value):
     with pytest.raises(errors.RegistrationError, match="objectId"):
-        rules.validate_registration(BASE_RULES, [*BASE_BODY, ("objectId", value)])
+        validate_registration(BASE_RULES, [*BASE_BODY, ("objectId", value)])
 
 
 def test_object_id_names_the_guest_and_is_not_a_property():
-    candidate = rules.validate_registration(
+    candidate = validate_registration(
         BASE_RULES, [*BASE_BODY, ("objectId", "0a1b2c3d-0000-4000-8000-00000000abcd")])
     assert candidate.guest_object_id == "0A1B2C3D-0000-4000-8000-00000000ABCD"
     assert "objectId" not in candidate.properties
@@ -276,19 +291,19 @@ def test_object_id_names_the_guest_and_is_not_a_property():
 @pytest.mark.parametrize("password", [None, ""])
 def test_a_null_or_empty_password_is_3011(password):
     with pytest.raises(errors.MissingPassword):
-        rules.validate_registration(BASE_RULES, [(n, password if n == "password" else v)
+        validate_registration(BASE_RULES, [(n, password if n == "password" else v)
                                                  for n, v in BASE_BODY])
 
 
 @pytest.mark.parametrize("identity", [None, "", "   "])
 def test_a_null_or_blank_identity_is_3013(identity):
     with pytest.raises(errors.MissingIdentity, match="login"):
-        rules.validate_registration(BASE_RULES, [(n, identity if n == "login" else v) for n, v in BASE_BODY])
+        validate_registration(BASE_RULES, [(n, identity if n == "login" else v) for n, v in BASE_BODY])
 
 
 def test_the_identity_is_matched_case_insensitively_and_keyed_in_lower_case():
     pairs = [("LOGIN" if n == "login" else n, "Alice" if n == "login" else v) for n, v in BASE_BODY]
-    candidate = rules.validate_registration(BASE_RULES, pairs)
+    candidate = validate_registration(BASE_RULES, pairs)
     assert candidate.identity == "Alice"
     assert candidate.identity_key == "alice"
     assert candidate.properties["login"] == "Alice"  # stored under the column's own name
@@ -296,27 +311,27 @@ def test_the_identity_is_matched_case_insensitively_and_keyed_in_lower_case():
 
 def test_a_null_required_value_is_3041():
     with pytest.raises(errors.EmptyRequiredProperty, match="nickname"):
-        rules.validate_registration(BASE_RULES, [(n, None if n == "nickname" else v) for n, v in BASE_BODY])
+        validate_registration(BASE_RULES, [(n, None if n == "nickname" else v) for n, v in BASE_BODY])
 
 
 # --- 8000 --------------------------------------------------------------------------------------
 
 def test_the_password_may_have_1024_characters_but_not_more():
     pairs = [(n, "p" * 1024 if n == "password" else v) for n, v in BASE_BODY]
-    assert rules.validate_registration(BASE_RULES, pairs).password == "p" * 1024
+    assert validate_registration(BASE_RULES, pairs).password == "p" * 1024
     with pytest.raises(errors.ValueTooLong, match="password"):
-        rules.validate_registration(BASE_RULES, [(n, "p" * 1025 if n == "password" else v)
+        validate_registration(BASE_RULES, [(n, "p" * 1025 if n == "password" else v)
                                                  for n, v in BASE_BODY])
 
 
 def test_a_new_string_column_holds_500_characters():
-    rules.validate_registration(BASE_RULES, [*BASE_BODY, ("motto", "m" * 500)])
+    validate_registration(BASE_RULES, [*BASE_BODY, ("motto", "m" * 500)])
     with pytest.raises(errors.ValueTooLong, match="motto"):
-        rules.validate_registration(BASE_RULES, [*BASE_BODY, ("motto", "m" * 501)])
+        validate_registration(BASE_RULES, [*BASE_BODY, ("motto", "m" * 501)])
 
 
 def test_text_columns_without_a_limit_take_long_values():
-    candidate = rules.validate_registration(BASE_RULES, [(n, "b" * 10_000 if n == "bio" else v)
+    candidate = validate_registration(BASE_RULES, [(n, "b" * 10_000 if n == "bio" else v)
                                                          for n, v in BASE_BODY])
     assert len(candidate.properties["bio"]) == 10_000
 
@@ -326,11 +341,11 @@ def test_text_columns_without_a_limit_take_long_values():
 @pytest.mark.parametrize("email", ["plainaddress", "a@b", "a b@example.com", "@example.com", "a@", ""])
 def test_an_invalid_email_is_3040(email):
     with pytest.raises(errors.InvalidEmail):
-        rules.validate_registration(BASE_RULES, [(n, email if n == "email" else v) for n, v in BASE_BODY])
+        validate_registration(BASE_RULES, [(n, email if n == "email" else v) for n, v in BASE_BODY])
 
 
 def test_without_confirmation_the_email_may_be_absent():
-    assert "email" not in rules.validate_registration(
+    assert "email" not in validate_registration(
         BASE_RULES, [p for p in BASE_BODY if p[0] != "email"]).properties
 
 
@@ -339,13 +354,13 @@ def test_with_confirmation_the_email_is_required_3040(email):
     confirming = replace(BASE_RULES, email_confirmation_required=True)
     pairs = [p for p in BASE_BODY if p[0] != "email"] + ([] if email == "absent" else [("email", email)])
     with pytest.raises(errors.InvalidEmail):
-        rules.validate_registration(confirming, pairs)
+        validate_registration(confirming, pairs)
 
 
 # --- dynamic schema and the candidate ----------------------------------------------------------
 
 def test_unknown_properties_become_columns_of_their_value_type():
-    candidate = rules.validate_registration(
+    candidate = validate_registration(
         BASE_RULES, [*BASE_BODY, ("motto", "carpe"), ("visits", 3), ("ratio", 0.5), ("active", True)])
     new = {column.name: column.type for column in candidate.new_columns}
     assert new == {"motto": ColumnType.STRING, "visits": ColumnType.INT, "ratio": ColumnType.DOUBLE,
@@ -354,39 +369,39 @@ def test_unknown_properties_become_columns_of_their_value_type():
 
 
 def test_known_properties_are_stored_under_the_column_name():
-    candidate = rules.validate_registration(BASE_RULES, [*BASE_BODY, ("AGE", 30)])
+    candidate = validate_registration(BASE_RULES, [*BASE_BODY, ("AGE", 30)])
     assert candidate.properties["age"] == 30
     assert not candidate.new_columns
 
 
 def test_the_locale_defaults_to_the_one_given():
-    default = rules.validate_registration(BASE_RULES, BASE_BODY, default_locale="de")
+    default = validate_registration(BASE_RULES, BASE_BODY, default_locale="de")
     assert default.properties["blUserLocale"] == "de"
-    given = rules.validate_registration(BASE_RULES, [*BASE_BODY, ("blUserLocale", "fr")], default_locale="de")
+    given = validate_registration(BASE_RULES, [*BASE_BODY, ("blUserLocale", "fr")], default_locale="de")
     assert given.properties["blUserLocale"] == "fr"
 
 
 def test_a_mapping_works_like_pairs():
-    assert rules.validate_registration(BASE_RULES, dict(BASE_BODY)).identity == "alice"
+    assert validate_registration(BASE_RULES, dict(BASE_BODY)).identity == "alice"
 
 
 def test_an_identity_property_missing_from_the_schema_is_taken_as_a_string():
     app = replace(BASE_RULES, identity_property="handle")
-    assert rules.validate_registration(app, [*BASE_BODY, ("handle", "Al")]).identity_key == "al"
+    assert validate_registration(app, [*BASE_BODY, ("handle", "Al")]).identity_key == "al"
 
 
 # --- keys, locale, login, status, webhook ------------------------------------------------------
 
 def test_authorize():
     keys = ("REST", "SERVER")
-    rules.authorize(keys, "REST")
-    rules.authorize(keys, "SERVER", server_only=True)
-    for call in (lambda: rules.authorize(None, "REST"), lambda: rules.authorize(keys, "OTHER"),
-                 lambda: rules.authorize(keys, "\ud800")):
+    authorize(keys, "REST")
+    authorize(keys, "SERVER", server_only=True)
+    for call in (lambda: authorize(None, "REST"), lambda: authorize(keys, "OTHER"),
+                 lambda: authorize(keys, "\ud800")):
         with pytest.raises(errors.InvalidApplication):
             call()
     with pytest.raises(errors.ServerKeyRequired):
-        rules.authorize(keys, "REST", server_only=True)
+        authorize(keys, "REST", server_only=True)
 
 
 @pytest.mark.parametrize(("header", "locale"), [
@@ -401,7 +416,7 @@ def test_locale_from_accept_language(header, locale):
                                   {"login": "a", "password": ""}, {"login": 5, "password": "b"}])
 def test_login_needs_both_values_3006(body):
     with pytest.raises(errors.EmptyLoginOrPassword):
-        rules.login_credentials(Pairs(body.items()))
+        login_credentials(Pairs(body.items()))
 
 
 @pytest.mark.parametrize(("current", "target", "changes"), [
@@ -413,7 +428,7 @@ def test_login_needs_both_values_3006(body):
     (UserStatus.DISABLED, UserStatus.DISABLED, False),
 ])
 def test_allowed_status_changes(current, target, changes):
-    assert rules.check_status_change(current, target) is changes
+    assert check_status_change(current, target) is changes
 
 
 @pytest.mark.parametrize(("current", "target"), [
@@ -423,13 +438,13 @@ def test_allowed_status_changes(current, target, changes):
 ])
 def test_refused_status_changes_are_9006(current, target):
     with pytest.raises(errors.StatusChangeNotAllowed):
-        rules.check_status_change(current, target)
+        check_status_change(current, target)
 
 
 @pytest.mark.parametrize("value", ["GUEST", "EMAIL_CONFIRMATION_PENDING", "enabled", None, 1])
 def test_only_enabled_and_disabled_can_be_asked_for_9005(value):
     with pytest.raises(errors.MalformedRequest):
-        rules.status_from_body(Pairs([("userStatus", value)]))
+        status_from_body(Pairs([("userStatus", value)]))
 
 
 @pytest.mark.parametrize(("status", "body", "refused"), [
@@ -447,8 +462,8 @@ def test_only_enabled_and_disabled_can_be_asked_for_9005(value):
     (302, b"", "the webhook answered HTTP 302"),
 ])
 def test_webhook_answers(status, body, refused):
-    assert rules.webhook_refusal(status, "application/json", body) == refused
+    assert webhook_refusal(status, "application/json", body) == refused
 
 
 def test_epoch_ms():
-    assert rules.epoch_ms(datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)) == 1700000000000
+    assert epoch_ms(datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)) == 1700000000000

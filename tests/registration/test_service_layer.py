@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from tests.support.polling import eventually
 from userreg.registration import errors
-from userreg.registration.bootstrap import open_registrar
+from userreg.registration.app import open_registrar
+from userreg.registration.representation import user_json
 from userreg.shared.db import ConfirmationToken, OutboxEvent, User, UserStatus
 
 
@@ -25,7 +26,8 @@ async def test_an_operator_creates_a_user_with_the_confirmation_event(registrar,
     app = await make_app(email_confirmation_required=True, registration_enabled=False)
     tenant = await registrar.load_tenant(app.app_id)
     email = unique_email()
-    user = await registrar.create_user(tenant, {"email": email, "password": "pw", "name": "Op"}, locale="de")
+    user = user_json(await registrar.create_user(tenant, {"email": email, "password": "pw", "name": "Op"},
+                                                 locale="de"))
 
     assert user["userStatus"] == "EMAIL_CONFIRMATION_PENDING"
     assert user["blUserLocale"] == "de" and "password" not in user
@@ -69,12 +71,12 @@ async def test_an_operator_changes_a_status_and_finds_a_user(registrar, make_app
     app = await make_app()
     tenant = await registrar.load_tenant(app.app_id)
     email = unique_email()
-    user = await registrar.create_user(tenant, {"email": email, "password": "pw"})
+    user = user_json(await registrar.create_user(tenant, {"email": email, "password": "pw"}))
     assert await registrar.set_status(tenant, user["objectId"], UserStatus.DISABLED) is True
     assert await registrar.set_status(tenant, user["objectId"], UserStatus.DISABLED) is False
     async with sessions() as session:
         assert (await session.get(User, user["objectId"])).status is UserStatus.DISABLED
-    found = await registrar.find_user(tenant, email.upper())
+    found = user_json(await registrar.find_user(tenant, email.upper()))
     assert found["objectId"] == user["objectId"] and found["userStatus"] == "DISABLED"
     with pytest.raises(errors.UserNotFound):
         await registrar.set_status(tenant, "0A1B2C3D-0000-4000-8000-00000000ABCD", UserStatus.ENABLED)

@@ -60,7 +60,6 @@ OPENERS = {
     "shared/userreg/shared/outbox.py": 1,  # the relay's LISTEN loop
     "services/registration/userreg/registration/tenants.py": 1,  # the tenant cache's LISTEN loop
     "services/registration/userreg/registration/app.py": 1,  # the service's engine
-    "services/registration/userreg/registration/bootstrap.py": 1,  # for a caller that brings no engine
     "services/confirmation-web/userreg/confirmation_web/app.py": 1,  # the service's engine
     "services/confirmation-web/userreg/confirmation_web/repository.py": 1,  # the read pool
     "services/mailer/userreg/mailer/app.py": 1,  # the service's engine

@@ -23,7 +23,6 @@ from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
 from userreg.admin.values import parse_assignments, parse_property
 from userreg.registration.operations import (
-    DEFAULT_LOCALE,
     PASSWORD,
     ApiError,
     Registrar,
@@ -33,6 +32,7 @@ from userreg.registration.operations import (
     user_json,
 )
 from userreg.shared.db.models import User, UserStatus
+from userreg.shared.locales import DEFAULT_LOCALE
 from userreg.shared.settings import Settings
 
 DEFAULT_LIST_LIMIT = 100
@@ -96,9 +96,10 @@ async def create_user(args: argparse.Namespace, settings: Settings) -> dict[str,
         tenant = await _tenant(service, settings, args.app)
         properties = {**typed_properties(tenant, raw), PASSWORD: password}
         try:
-            return await service.create_user(tenant, properties, locale=args.locale or DEFAULT_LOCALE)
+            user = await service.create_user(tenant, properties, locale=args.locale or DEFAULT_LOCALE)
         except ApiError as error:
             raise refused(error) from None
+    return user_json(user)
 
 
 async def list_users(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from userreg.registration.app import create_app
 from userreg.shared.logs import configure_logging
-from userreg.shared.settings import Settings
+from userreg.shared.settings import load_settings
 
 logger = logging.getLogger("userreg.registration")
 
@@ -17,7 +17,7 @@ SHUTDOWN_TIMEOUT_SECONDS = 10.0
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings("userreg-registration")
     configure_logging(settings.log_level)
     logger.info("starting registration service on %s:%s with settings %s", settings.bind_host,
                 settings.registration_port, settings.describe())

@@ -1,21 +1,44 @@
-"""The registration service's `web.Application` factory. Nothing connects until the app starts:
-every resource is opened in `cleanup_ctx` and closed, in reverse order, on shutdown."""
+"""The composition root of the registration service: every object it runs with is built here.
+
+`create_app` makes the `web.Application`; nothing connects until the app starts: every resource is
+opened in `cleanup_ctx` and closed, in reverse order, on shutdown. Its keyword arguments take fakes
+for the outward dependencies (None = the real one), so a test composes the service without
+workers, webhooks, LISTEN loops or a broker.
+
+`open_registrar` builds the service layer alone, for the app's own `cleanup_ctx` and for the admin
+command, which opens one around a command:
+
+    async with open_registrar(settings, engine, hash_workers=1) as registrar:
+        tenant = await registrar.load_tenant(app_id)
+        user = await registrar.create_user(tenant, {"email": …, "password": …})
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.registration.bootstrap import open_registrar
+from userreg.registration.hashing import PasswordHashing, worker_count
+from userreg.registration.hashing_worker import Argon2Parameters
 from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
 from userreg.registration.middleware import envelope_and_metrics
 from userreg.registration.openapi import document
+from userreg.registration.repository import Repository
 from userreg.registration.routes import add_routes
+from userreg.registration.service import Registrar, Tenant
+from userreg.registration.tenants import TenantCache
+from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared.db import create_engine
+from userreg.shared.db.engine import asyncpg_dsn
 from userreg.shared.messaging import Topology
 from userreg.shared.outbox import OutboxRelay
+from userreg.shared.ratelimits import RateLimiter
 from userreg.shared.runtime.tasks import Supervised, supervised_in
 from userreg.shared.settings import Settings
 
@@ -24,14 +47,39 @@ from userreg.shared.settings import Settings
 RELAY_LINGER_SECONDS = 0.05
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The service, ready for `web.run_app` or a test server."""
+def create_app(settings: Settings, *, hashing: PasswordHashing | None = None,
+               webhook: BeforeRegisterWebhook | None = None, tenant_cache: TenantCache[Tenant] | None = None,
+               outbox_relay: OutboxRelay | None = None) -> web.Application:
+    """The service, ready for `web.run_app` or a test server. A fake given here is used as it is:
+    the caller starts and closes it (a `tenant_cache`'s `run()` is run while the app runs)."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_and_metrics])
     app[SETTINGS] = settings
     # The document describes the route table it is served from; built here, where both are known.
     app[OPENAPI] = json.dumps(document())
     app[TRUSTED_PROXIES] = settings.trusted_proxy_networks
-    app.cleanup_ctx.extend((_database, _registrar, supervised_in(RELAY, _outbox_relay)))
+
+    async def registrar(app: web.Application) -> AsyncIterator[None]:
+        """The service layer with its argon2id worker pool, the webhook client session and the
+        tenant cache (apps and schemas in memory, dropped when PostgreSQL notifies a change)."""
+        engine = app[ENGINE]
+        tenants = tenant_cache
+        if tenants is None:
+            tenants = TenantCache(asyncpg_dsn(engine.url.render_as_string(hide_password=False)))
+        async with open_registrar(settings, engine, hashing=hashing, webhook=webhook,
+                                  tenant_cache=tenants) as service:
+            app[REGISTRAR] = service
+            yield
+
+    def relay(app: web.Application) -> Supervised:
+        """Publishes what this (and any other) replica committed to the outbox; `/ready` reads its state."""
+        part = outbox_relay
+        if part is None:
+            part = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
+                               batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds,
+                               linger_seconds=RELAY_LINGER_SECONDS)
+        return Supervised("outbox-relay", part.run, ready=lambda: part.connected)
+
+    app.cleanup_ctx.extend((_database, registrar, supervised_in(RELAY, relay)))
     add_routes(app)
     return app
 
@@ -47,17 +95,43 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def _registrar(app: web.Application) -> AsyncIterator[None]:
-    """The service layer with its argon2id worker pool and the webhook client session."""
-    async with open_registrar(app[SETTINGS], app[ENGINE], cache_tenants=True) as registrar:
-        app[REGISTRAR] = registrar
-        yield
+@contextlib.asynccontextmanager
+async def open_registrar(settings: Settings, engine: AsyncEngine, *, hash_workers: int | None = None,
+                         hashing: PasswordHashing | None = None, webhook: BeforeRegisterWebhook | None = None,
+                         tenant_cache: TenantCache[Tenant] | None = None) -> AsyncIterator[Registrar]:
+    """A ready `Registrar` on the caller's engine: password-hashing workers started, a client
+    session for webhooks open; both closed when the block ends.
+
+    `hash_workers` overrides the setting (a one-shot command needs one worker, not one per core).
+    `hashing` and `webhook` replace the real ones (the caller's to start and close). With
+    `tenant_cache` (a long-running service), apps and schemas are kept in memory while its `run()`
+    listens; without, they are read every time (a one-shot command reads them once anyway).
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if tenant_cache is not None:
+            listener = asyncio.create_task(tenant_cache.run(), name="tenant-cache")
+            stack.push_async_callback(_cancel, listener)
+        if hashing is None:
+            hashing = PasswordHashing(Argon2Parameters.from_settings(settings),
+                                      hash_workers or worker_count(settings.hash_workers),
+                                      queue_seconds=settings.hash_queue_seconds)
+            stack.push_async_callback(hashing.close)
+            await hashing.start()
+        if webhook is None:
+            http = await stack.enter_async_context(aiohttp.ClientSession(raise_for_status=False))
+            webhook = BeforeRegisterWebhook(http, settings.webhook_timeout_seconds)
+        yield Registrar(
+            Repository(engine),
+            hashing,
+            webhook,
+            public_confirmation_url=settings.public_confirmation_url,
+            resend_cooldown_seconds=settings.resend_cooldown_seconds,
+            tenants=tenant_cache,
+            rate_limiter=RateLimiter(engine),
+        )
 
 
-def _outbox_relay(app: web.Application) -> Supervised:
-    """Publishes what this (and any other) replica committed to the outbox; `/ready` reads its state."""
-    settings = app[SETTINGS]
-    relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
-                        batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds,
-                        linger_seconds=RELAY_LINGER_SECONDS)
-    return Supervised("outbox-relay", relay.run, ready=lambda: relay.connected)
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

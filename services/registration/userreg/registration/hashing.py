@@ -2,16 +2,10 @@
 back-pressure.
 
 Hashing is deliberately slow and CPU-bound, so it runs in worker processes (no GIL contention with
-the server), one per core by default. Each worker builds its `PasswordHasher` once from the
-settings' parameters; hashes are PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) that carry
-them.
-
-The pool talks to each worker over one socket pair, read and written by the event loop itself: a
-request costs one write and one read, with no helper threads (`concurrent.futures`' process pool
-needs a feeder and a manager thread and several wake-ups per call, which at cheap hash settings
-cost more than the hash). A worker serves its requests in order, so answers are matched to
-requests by position. A worker ends when its socket closes, so workers never outlive the service,
-even one killed with SIGKILL.
+the server), one per core by default (`hashing_worker`: the process and its socket). A request
+costs one write and one read on the event loop, with no helper threads (`concurrent.futures`'
+process pool needs a feeder and a manager thread and several wake-ups per call, which at cheap
+hash settings cost more than the hash).
 
 Back-pressure (SPEC §3.8): every login costs a full hash, even of an unknown identity, so a flood
 must not buy minutes of CPU. Each worker holds at most `IN_FLIGHT` requests in its socket (the one
@@ -26,39 +20,27 @@ of a client that disconnected: `handler_cancellation` in `__main__`) is dropped,
 worker; a request already in a worker's socket is hashed and its answer discarded, so answers
 still match requests by position. A worker that dies fails the requests in its socket; another is
 started at once and takes the queue over.
-
-This module is also what the worker processes import: keep it free of anything heavy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import math
-import multiprocessing
 import os
-import pickle
-import signal
-import socket
-import struct
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
 from userreg.registration import errors
+from userreg.registration.hashing_worker import Argon2Parameters, HashingUnavailable, HashingWorker
 
 logger = logging.getLogger(__name__)
 
 # A password nobody has: unknown logins are verified against its hash so they take as long as known ones.
 _DUMMY_PASSWORD = "userreg: no such user"
-# multiprocessing.Connection's framing, which the worker side uses: a signed 32-bit length.
-_HEADER = struct.Struct("!i")
+# Each bounded wait of a shutdown: a replacement worker under way, then each worker's last
+# answers, its exit, and its exit after a kill.
 _STOP_SECONDS = 5.0
 
 # Requests a worker holds in its socket at once: the one it hashes and the next, so it never waits
@@ -73,164 +55,9 @@ MIN_QUEUED_PER_WORKER = 2
 _TIMED_HASHES_PER_WORKER = 2
 
 
-# OWASP's minimum recommendation for argon2id: memory (KiB), iterations, parallelism.
-OWASP_MINIMUM = (19456, 2, 1)
-
-
-@dataclass(frozen=True)
-class Argon2Parameters:
-    time_cost: int
-    memory_kib: int
-    parallelism: int
-
-    @classmethod
-    def from_settings(cls, settings) -> Argon2Parameters:
-        parameters = cls(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
-        if not parameters.meets_owasp_minimum:
-            # Allowed (tests and benchmarks measure the minimal cost), never silently.
-            logger.warning("argon2id parameters %s are below OWASP's minimum (m=%d KiB, t=%d, p=%d): "
-                           "not for production", parameters, *OWASP_MINIMUM)
-        return parameters
-
-    @property
-    def meets_owasp_minimum(self) -> bool:
-        memory, time_cost, parallelism = OWASP_MINIMUM
-        return self.memory_kib >= memory and self.time_cost >= time_cost and self.parallelism >= parallelism
-
-    def hasher(self) -> PasswordHasher:
-        return PasswordHasher(time_cost=self.time_cost, memory_cost=self.memory_kib,
-                              parallelism=self.parallelism, type=Type.ID)
-
-
-class HashingUnavailable(RuntimeError):
-    """A worker died or the pool is closed; the request could not be hashed."""
-
-
-# --- what runs inside a worker process ---------------------------------------------------------
-
-def _serve(connection: Any, parameters: Argon2Parameters) -> None:
-    """A worker: answer `(op, args)` requests in order until the service closes the socket.
-    `ping` answers how many passwords it has hashed or verified so far."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the service, which then closes us
-    hasher = parameters.hasher()
-    hashed = 0
-    while True:
-        try:
-            op, args = pickle.loads(connection.recv_bytes())
-        except (EOFError, OSError):
-            return
-        if op == "hash":
-            answer: object = hasher.hash(args[0])
-            hashed += 1
-        elif op == "verify":
-            answer = _verify(hasher, *args)
-            hashed += 1
-        else:
-            answer = hashed
-        try:
-            connection.send_bytes(pickle.dumps(answer))
-        except OSError:  # the service is gone
-            return
-
-
-def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> tuple[bool, bool]:
-    try:
-        hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
-        # UnicodeEncodeError: a login password with a lone surrogate can match nothing.
-        return False, False
-    return True, hasher.check_needs_rehash(password_hash)
-
-
-# --- the event loop's side ---------------------------------------------------------------------
-
 def worker_count(configured: int) -> int:
     """The pool size: the setting, or one worker per CPU core when it is 0."""
     return configured or os.cpu_count() or 1
-
-
-class _Worker:
-    """One worker process and the event loop's end of its socket.
-
-    `pending` holds the futures of the requests written to the socket, in order. `answered` is
-    called after each answer (the worker has room again), `stopped` once the socket is done with."""
-
-    def __init__(self, process: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 answered: Callable[[], None], stopped: Callable[[], None]) -> None:
-        self.process = process
-        self._reader = reader
-        self._writer = writer
-        self._answered = answered
-        self._stopped = stopped
-        self.pending: collections.deque[asyncio.Future] = collections.deque()
-        self._answers = asyncio.create_task(self._read_answers(), name=f"hashing-worker-{process.pid}")
-
-    @classmethod
-    async def start(cls, parameters: Argon2Parameters, answered: Callable[[], None],
-                    stopped: Callable[[], None]) -> _Worker:
-        # forkserver: workers are forked from a small clean process, never from this threaded one.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        ours, theirs = context.Pipe(duplex=True)
-        process = context.Process(target=_serve, args=(theirs, parameters), name="userreg-hashing",
-                                  daemon=True)
-        process.start()
-        theirs.close()
-        sock = socket.socket(fileno=os.dup(ours.fileno()))
-        ours.close()
-        reader, writer = await asyncio.open_connection(sock=sock)
-        return cls(process, reader, writer, answered, stopped)
-
-    @property
-    def alive(self) -> bool:
-        return not self._answers.done()
-
-    def call(self, op: str, *args: object) -> asyncio.Future:
-        """Write a request at once, however many are in flight (for pings: the pool keeps its own
-        requests to its `in_flight`)."""
-        future = asyncio.get_running_loop().create_future()
-        self.send(future, op, args)
-        return future
-
-    def send(self, future: asyncio.Future, op: str, args: tuple) -> None:
-        """Write a request; its answer resolves `future` (unless that is done by then)."""
-        if not self.alive:
-            raise HashingUnavailable("the hashing worker has stopped")
-        payload = pickle.dumps((op, args))
-        self._writer.write(_HEADER.pack(len(payload)) + payload)
-        self.pending.append(future)
-
-    async def _read_answers(self) -> None:
-        try:
-            while True:
-                (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
-                answer = pickle.loads(await self._reader.readexactly(size))
-                future = self.pending.popleft()
-                if not future.done():  # its caller may have been cancelled meanwhile
-                    future.set_result(answer)
-                self._answered()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            for future in self.pending:
-                if not future.done():
-                    future.set_exception(HashingUnavailable("the hashing worker stopped before answering"))
-            self.pending.clear()
-        # Only when the socket ended: a task cancelled as its loop shuts down replaces nothing.
-        self._stopped()
-
-    async def stop(self) -> None:
-        """Close the socket (the worker then exits) and wait for the process, bounded."""
-        self._writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self._writer.wait_closed()
-        await asyncio.wait({self._answers}, timeout=_STOP_SECONDS)
-        await asyncio.to_thread(self.process.join, _STOP_SECONDS)
-        if self.process.is_alive():
-            self.process.kill()
-            await asyncio.to_thread(self.process.join, _STOP_SECONDS)
-        with contextlib.suppress(ValueError):  # still running after a kill: leave it to the OS
-            self.process.close()
 
 
 class PasswordHashing:
@@ -246,7 +73,7 @@ class PasswordHashing:
         self.seconds_per_hash = 0.0
         self.in_flight = IN_FLIGHT
         self.capacity = MIN_QUEUED_PER_WORKER * workers
-        self._pool: list[_Worker] = []
+        self._pool: list[HashingWorker] = []
         self._dummy_hash: str | None = None
         # Requests no worker has yet, oldest first. `_queued` counts the ones still wanted: a
         # cancelled one stays in the deque until the dispatcher reaches it, but no longer counts.
@@ -287,7 +114,7 @@ class PasswordHashing:
             self._replacement.cancel()
         self._fail_waiting("the password-hashing pool is closed")
         pool, self._pool = self._pool, []
-        await asyncio.gather(*(worker.stop() for worker in pool))
+        await asyncio.gather(*(worker.stop(_STOP_SECONDS) for worker in pool))
 
     async def hash(self, password: str) -> str:
         """The PHC string of a new argon2id hash of the password; `errors.HashingBusy` at once
@@ -334,7 +161,7 @@ class PasswordHashing:
             self._queued -= 1
             worker.send(future, op, args)
 
-    def _least_busy_worker_with_room(self) -> _Worker | None:
+    def _least_busy_worker_with_room(self) -> HashingWorker | None:
         """A slow hash never holds up a request another worker could take."""
         with_room = (worker for worker in self._pool if worker.alive and len(worker.pending) < self.in_flight)
         return min(with_room, key=lambda worker: len(worker.pending), default=None)
@@ -351,8 +178,8 @@ class PasswordHashing:
         in_flight = sum(len(worker.pending) for worker in self._pool)
         return (self._queued + in_flight) * self.seconds_per_hash / alive
 
-    async def _start_worker(self) -> _Worker:
-        return await _Worker.start(self.parameters, self._dispatch, self._worker_stopped)
+    async def _start_worker(self) -> HashingWorker:
+        return await HashingWorker.start(self.parameters, self._dispatch, self._worker_stopped)
 
     def _worker_stopped(self) -> None:
         if not self._closed:
@@ -377,4 +204,4 @@ class PasswordHashing:
                     self._fail_waiting("no hashing worker could be started")
                 return
             self._dispatch()
-            await worker.stop()
+            await worker.stop(_STOP_SECONDS)

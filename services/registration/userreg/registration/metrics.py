@@ -10,10 +10,9 @@ import asyncio
 import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.shared.db.models import OutboxEvent
+from userreg.registration.repository import outbox_backlog
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +34,6 @@ OUTBOX_BACKLOG = Gauge(
     "0 when it is empty, else an upper bound: ids in between whose rows were rolled back or already "
     "published still count); NaN when the database cannot be read",
 )
-# Not count(*): a count reads every row, and the backlog is largest exactly when the database is
-# already struggling (the broker away, a burst). PostgreSQL answers min and max of the primary key
-# from its index, one lookup each; the relay publishes the oldest rows first, so the span of the
-# ids stays close to the count.
-OUTBOX_BACKLOG_ESTIMATE = select(func.coalesce(func.max(OutboxEvent.id) - func.min(OutboxEvent.id) + 1, 0))
 # A scrape must answer promptly, also while the database is slow or away.
 BACKLOG_TIMEOUT_SECONDS = 2.0
 
@@ -49,8 +43,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 async def scrape(engine: AsyncEngine) -> bytes:
     """The metrics in Prometheus' text format, with the outbox backlog estimated now."""
     try:
-        async with asyncio.timeout(BACKLOG_TIMEOUT_SECONDS), engine.connect() as connection:
-            OUTBOX_BACKLOG.set(await connection.scalar(OUTBOX_BACKLOG_ESTIMATE))
+        async with asyncio.timeout(BACKLOG_TIMEOUT_SECONDS):
+            OUTBOX_BACKLOG.set(await outbox_backlog(engine))
     except Exception as error:  # a scrape must still answer while the database is away
         logger.warning("cannot read the outbox backlog: %s", type(error).__name__)
         OUTBOX_BACKLOG.set(float("nan"))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from userreg.registration.rules import CLASS, DEFAULT_LOCALE, LOCALE, PASSWORD, USERS_CLASS, epoch_ms
+from userreg.registration.rules.properties import CLASS, LOCALE, PASSWORD, USERS_CLASS
+from userreg.registration.rules.values import epoch_ms
 from userreg.shared.db.models import User
+from userreg.shared.locales import DEFAULT_LOCALE
 
 SOCIAL_ACCOUNT = "BACKENDLESS"
 USER_TOKEN = "user-token"

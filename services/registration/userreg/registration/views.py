@@ -1,14 +1,21 @@
 """HTTP views: decode the request, call one service-layer operation, encode the answer.
 
-Errors are raised as coded exceptions and become envelopes in `middleware`.
+A view reads the path, the headers and the body (a JSON object's pairs, `rules.body`), hands the
+service domain values and encodes what it returns with `representation.user_json`. Errors are
+raised as coded exceptions and become envelopes in `middleware`.
 """
 
 from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from userreg.registration import errors, metrics, rules
+from userreg.registration import errors, metrics
 from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
+from userreg.registration.representation import user_json
+from userreg.registration.rules.body import Pairs, parse_json_object
+from userreg.registration.rules.credentials import login_credentials
+from userreg.registration.rules.status import status_from_body
+from userreg.registration.service import Tenant
 from userreg.shared.locales import preferred_language
 from userreg.shared.ratelimits import client_address, client_key
 from userreg.shared.runtime import ops
@@ -30,20 +37,22 @@ async def read_body(request: web.Request) -> bytes:
         raise too_large from None
 
 
+async def read_json_object(request: web.Request, error: type[errors.ApiError]) -> Pairs:
+    """The body as the pairs of one JSON object (9003, then `error` with 415 or 400)."""
+    return parse_json_object(request.headers.get(hdrs.CONTENT_TYPE), await read_body(request), error)
+
+
 def _locale(request: web.Request) -> str:
     return preferred_language(request.headers.get(hdrs.ACCEPT_LANGUAGE))
 
 
-def _content_type(request: web.Request) -> str | None:
-    return request.headers.get(hdrs.CONTENT_TYPE)
-
-
-async def _tenant(request: web.Request, *, server_only: bool = False, limited: bool = False):
+async def _tenant(request: web.Request, *, server_only: bool = False, limited: bool = False,
+                  registering: bool = False) -> Tenant:
     """The app the path names, for its key (2002, 3054); `limited` operations count against the
-    app's rate limit for the client's address (9008)."""
+    app's rate limit for the client's address (9008); `registering`: 3009 for a closed app."""
     return await request.app[REGISTRAR].authenticate(
         request.match_info["appId"], request.match_info["apiKey"], server_only=server_only,
-        client=_client(request) if limited else None)
+        client=_client(request) if limited else None, registering=registering)
 
 
 def _client(request: web.Request) -> str:
@@ -58,25 +67,25 @@ def _empty_ok() -> web.Response:
 
 
 async def register(request: web.Request) -> web.Response:
-    tenant = await _tenant(request, limited=True)
-    # 3009 comes before 9003 (the documented order): a closed app does not care how big the body is.
-    rules.check_registration_open(tenant.rules)
-    body = await read_body(request)
-    user = await request.app[REGISTRAR].register(tenant, _content_type(request), body,
-                                                 locale=_locale(request))
-    return web.json_response(user)
+    # 2002, 9008 and 3009 before the body is read (the documented order: a closed app does not
+    # care how big the body is), then 9003 and 3038 here, the rest in the service.
+    tenant = await _tenant(request, limited=True, registering=True)
+    pairs = await read_json_object(request, errors.MissingBody)
+    user = await request.app[REGISTRAR].create_user(tenant, pairs, locale=_locale(request))
+    return web.json_response(user_json(user))
 
 
 async def register_guest(request: web.Request) -> web.Response:
     tenant = await _tenant(request, limited=True)
-    return web.json_response(await request.app[REGISTRAR].register_guest(tenant, locale=_locale(request)))
+    session = await request.app[REGISTRAR].register_guest(tenant, locale=_locale(request))
+    return web.json_response(user_json(session.user, user_token=session.user_token))
 
 
 async def login(request: web.Request) -> web.Response:
     tenant = await _tenant(request, limited=True)
-    pairs = rules.parse_json_object(_content_type(request), await read_body(request), errors.MalformedRequest)
-    login_value, password = rules.login_credentials(pairs)
-    return web.json_response(await request.app[REGISTRAR].log_in(tenant, login_value, password))
+    login_value, password = login_credentials(await read_json_object(request, errors.MalformedRequest))
+    session = await request.app[REGISTRAR].log_in(tenant, login_value, password)
+    return web.json_response(user_json(session.user, user_token=session.user_token))
 
 
 async def resend_confirmation(request: web.Request) -> web.Response:
@@ -87,8 +96,7 @@ async def resend_confirmation(request: web.Request) -> web.Response:
 
 async def set_status(request: web.Request) -> web.Response:
     tenant = await _tenant(request, server_only=True)
-    pairs = rules.parse_json_object(_content_type(request), await read_body(request), errors.MalformedRequest)
-    target = rules.status_from_body(pairs)
+    target = status_from_body(await read_json_object(request, errors.MalformedRequest))
     await request.app[REGISTRAR].set_status(tenant, request.match_info["objectId"], target)
     return _empty_ok()
 

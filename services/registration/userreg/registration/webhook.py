@@ -2,7 +2,7 @@
 
 The webhook receives `{"event": "beforeRegister", "appId": …, "user": {…}}` as JSON, where `user`
 is the candidate's properties (never the password) plus `objectId` when a guest is being
-converted. How its answer is read is `rules.webhook_refusal`.
+converted. How its answer is read is `rules.webhook.webhook_refusal`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from userreg.registration import errors
-from userreg.registration.rules import webhook_refusal
+from userreg.registration.rules.webhook import webhook_refusal
 
 logger = logging.getLogger(__name__)
 
