@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from tests.fuzz.conftest import FULL, report, weighted
-from tests.mailer.helpers import (
+from tests.integration.mailer.helpers import (
     ISSUE_NAME,
     UNSAFE,
     Publisher,

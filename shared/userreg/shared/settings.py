@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # for longer. It must be longer than every wait a healthy process makes inside a transaction:
     # the outbox relay publishes the rows it claimed while holding their locks, for up to
     # PUBLISH_TIMEOUT_SECONDS (15 s, shared/outbox.py); with 60 s a stuck relay's rows go to another
-    # replica's relay within a minute (tests/shared/test_database_timeouts.py checks the relation).
+    # replica's relay within a minute (tests/integration/shared/test_database_timeouts.py checks the relation).
     database_idle_in_transaction_timeout: float = Field(60.0, ge=0)
     # The client's own bound on each round trip (a statement, a commit, a close): a connection that
     # went silent (a network that drops packets instead of refusing them) fails after this long

@@ -1,0 +1,103 @@
+"""`userreg-confirmation-web` as an operator runs it: a real process configured by environment,
+healthy, serving links, logging without tokens, and stopping cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import uuid
+
+import aiohttp
+
+from tests.integration.confirmation_web.support import data_page
+from tests.support.polling import eventually, free_port
+from tests.support.processes import ServiceProcess
+from tests.support.tcp_proxy import TcpProxy
+from userreg.shared.db import UserStatus
+
+
+async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_app, make_link, user_status):
+    port = free_port()
+    service = ServiceProcess(
+        f"confirmation-web-{uuid.uuid4().hex[:8]}",
+        "userreg-confirmation-web",
+        {
+            "DATABASE_URL": settings.database_dsn,
+            "AMQP_URL": settings.amqp_dsn,
+            "EVENTS_EXCHANGE": settings.events_exchange,
+            "PUBLIC_CONFIRMATION_URL": f"http://127.0.0.1:{port}",
+            "BIND_HOST": "127.0.0.1",
+            "CONFIRMATION_PORT": str(port),
+            "LOG_LEVEL": "DEBUG",  # the access log too, which must not show tokens either
+        },
+        health_url=f"http://127.0.0.1:{port}/health",
+    )
+    await service.start()
+    try:
+        app = await make_app("Process Co", email_confirmation_required=True)
+        link = await make_link(app)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            # Ready once its outbox relay is connected, a moment after it answers /health.
+            await eventually(lambda: _ready_is(http, base, 200), what="the service to be ready")
+            async with http.get(base + link.path) as response:
+                assert (response.status, data_page(await response.text())) == (200, "confirmation-pending")
+            async with http.post(f"{base}/{app.app_id}/confirm", data={"token": link.token},
+                                 headers={"Origin": base}) as response:
+                assert (response.status, data_page(await response.text())) == (200, "confirmation-confirmed")
+        assert await user_status(link.user_id) is UserStatus.ENABLED
+    finally:
+        exit_code = await service.stop(timeout=20)
+    assert exit_code == 0
+    log = service.log_path.read_text()
+    assert "confirmed their email address" in log
+    assert f"/{app.app_id}/confirm/[token]" in log  # the access log line, redacted
+    assert link.token not in log
+
+
+async def _ready(http: aiohttp.ClientSession, base: str) -> tuple[int, dict]:
+    async with http.get(f"{base}/ready") as response:
+        return response.status, await response.json()
+
+
+async def _ready_is(http: aiohttp.ClientSession, base: str, status: int) -> bool:
+    return (await _ready(http, base))[0] == status
+
+
+async def test_ready_reads_the_relays_connection_and_opens_none_of_its_own(settings):
+    async with TcpProxy.in_front_of(settings.amqp_dsn, 5672) as proxy:
+        port = free_port()
+        service = ServiceProcess(
+            f"confirmation-web-ready-{uuid.uuid4().hex[:8]}",
+            "userreg-confirmation-web",
+            {
+                "DATABASE_URL": settings.database_dsn,
+                "AMQP_URL": proxy.url_through(settings.amqp_dsn),
+                "EVENTS_EXCHANGE": settings.events_exchange,
+                "PUBLIC_CONFIRMATION_URL": f"http://127.0.0.1:{port}",
+                "BIND_HOST": "127.0.0.1",
+                "CONFIRMATION_PORT": str(port),
+            },
+            health_url=f"http://127.0.0.1:{port}/health",
+        )
+        await service.start()
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as http:
+                await eventually(lambda: _ready_is(http, base, 200), what="the service to be ready")
+                assert proxy.accepted == 1  # the outbox relay's connection, and nothing else
+                for _ in range(200):
+                    assert (await _ready(http, base))[0] == 200
+                assert proxy.accepted == 1, "a readiness probe opened a broker connection"
+
+                await proxy.cut()
+                await eventually(lambda: _ready_is(http, base, 503), timeout=10, what="/ready to see the cut")
+                assert await _ready(http, base) == (503, {"status": "unavailable", "database": "ok",
+                                                          "broker": "unreachable"})
+                await proxy.restore()
+                await eventually(lambda: _ready_is(http, base, 200), timeout=30,
+                                 what="the relay to reconnect")
+                reconnected = proxy.accepted
+                for _ in range(200):
+                    assert (await _ready(http, base))[0] == 200
+                assert proxy.accepted == reconnected, "a readiness probe opened a broker connection"
+        finally:
+            assert await service.stop(timeout=20) == 0

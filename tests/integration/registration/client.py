@@ -1,0 +1,51 @@
+"""A small client of one app's registration API through an aiohttp test client: every call returns
+(status, decoded body)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from userreg.shared.db import App
+
+
+class Api:
+    """Calls one app's API through a test client; every call returns (status, decoded body)."""
+
+    def __init__(self, client: TestClient, app: App) -> None:
+        self.client = client
+        self.app = app
+
+    def path(self, path: str, *, key: str | None = None, app_id: str | None = None) -> str:
+        return f"/{app_id or self.app.app_id}/{key or self.app.rest_api_key}{path}"
+
+    async def call(self, method: str, path: str, *, key: str | None = None, app_id: str | None = None,
+                   **kwargs: Any) -> tuple[int, Any]:
+        async with self.client.request(method, self.path(path, key=key, app_id=app_id), **kwargs) as response:
+            raw = await response.read()
+            if response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, raw
+
+    async def register(self, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        if body is not None:
+            kwargs["json"] = body
+        return await self.call("POST", "/users/register", **kwargs)
+
+    async def login(self, login: str, password: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("POST", "/users/login", json={"login": login, "password": password}, **kwargs)
+
+    async def guest(self, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("POST", "/users/register/guest", **kwargs)
+
+    async def set_status(self, object_id: str, status: str, **kwargs: Any) -> tuple[int, Any]:
+        kwargs.setdefault("key", self.app.server_api_key)
+        return await self.call("PUT", f"/users/{object_id}/status", json={"userStatus": status}, **kwargs)
+
+    async def resend(self, identity: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("POST", f"/users/resendconfirmation/{identity}", **kwargs)
+
+    async def confirmation_url(self, identity: str, **kwargs: Any) -> tuple[int, Any]:
+        kwargs.setdefault("key", self.app.server_api_key)
+        return await self.call("POST", f"/users/createEmailConfirmationURL/{identity}", **kwargs)
