@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from userreg.admin.errors import CommandFailed
 from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.db.errors import RETRYABLE_DATABASE_ERRORS
 from userreg.shared.settings import Settings, mask_url
 
-# What connecting to an unreachable, misnamed or refusing server raises, through SQLAlchemy or not.
-CONNECTION_ERRORS = (OSError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Connecting fails as with a database that is away (the one classification, shared.db.errors), or is
+# refused by the server (no such database, a wrong password).
+CONNECTION_ERRORS = (*RETRYABLE_DATABASE_ERRORS, asyncpg.PostgresError)
 
 
 def describe_error(exc: BaseException) -> str:

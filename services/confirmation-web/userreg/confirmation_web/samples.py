@@ -5,12 +5,13 @@ template that fails on any way confirmation-web shows its page is refused up fro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from userreg.confirmation_web.model import Failure, Link, Outcome, Resend
 from userreg.confirmation_web.page_context import base_path_of, page_context
 from userreg.confirmation_web.rules.outcomes import show, show_failure
+from userreg.shared.clock import utcnow
 from userreg.shared.db.models import UserStatus
 from userreg.shared.templates import Page
 from userreg.shared.tokens import new_guid, new_token
@@ -24,7 +25,7 @@ def sample_contexts(page_name: str, *, app_id: str, app_name: str, identity_prop
     """The contexts a page is rendered with, one for each way confirmation-web shows it, filled with
     sample values: `userreg template set` renders an override with them before it stores it."""
     page = Page(page_name)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     ttl = timedelta(seconds=link_ttl_seconds)
     token = new_token()
 

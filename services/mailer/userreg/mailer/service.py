@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from email.message import EmailMessage
 
 from userreg.mailer import metrics
@@ -25,6 +24,7 @@ from userreg.mailer.rules.emails import emails_for
 from userreg.mailer.rules.policy import DeliveryFailure, PermanentFailure
 from userreg.mailer.sending import Sender
 from userreg.mailer.variables import template_context
+from userreg.shared.clock import utcnow
 from userreg.shared.events import Event
 from userreg.shared.templates import TemplateLimitExceeded, TemplateStore
 
@@ -104,7 +104,7 @@ class Deliverer:
                     sent.append(name)
                     metrics.SENT.labels(name).inc()
                     metrics.EVENT_TO_SENT_SECONDS.observe(
-                        (datetime.now(timezone.utc) - event.occurred_at).total_seconds())
+                        (utcnow() - event.occurred_at).total_seconds())
                     logger.info("sent %s email for event %s of app %s", name, event.id, event.app_id)
             except DeliveryFailure as failure:
                 await self._deliveries.release(event.id, tuple(pending), failure.reason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from userreg.registration.repository import outbox_backlog
@@ -36,8 +36,6 @@ OUTBOX_BACKLOG = Gauge(
 )
 # A scrape must answer promptly, also while the database is slow or away.
 BACKLOG_TIMEOUT_SECONDS = 2.0
-
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 async def scrape(engine: AsyncEngine) -> bytes:

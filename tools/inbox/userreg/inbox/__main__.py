@@ -9,7 +9,7 @@ import signal
 
 from userreg.inbox.server import Inbox
 from userreg.shared.logs import configure_logging
-from userreg.shared.settings import Settings
+from userreg.shared.settings import Settings, load_settings
 
 
 async def serve(settings: Settings) -> None:
@@ -28,7 +28,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings("userreg-inbox")
     configure_logging(settings.log_level)
     # aiosmtpd logs every connection at INFO; a development inbox does not need that.
     logging.getLogger("mail.log").setLevel(logging.WARNING)

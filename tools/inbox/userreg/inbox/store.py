@@ -7,11 +7,13 @@ import email
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from functools import cached_property
 from typing import Any
+
+from userreg.shared.clock import utcnow
 
 DEFAULT_MAX_MESSAGES = 1000
 
@@ -87,7 +89,7 @@ class MessageStore:
         self._arrived = asyncio.Condition()
 
     async def add(self, mail_from: str, recipients: list[str], data: bytes) -> ReceivedMessage:
-        received = ReceivedMessage(id=next(self._ids), received_at=datetime.now(timezone.utc),
+        received = ReceivedMessage(id=next(self._ids), received_at=utcnow(),
                                    mail_from=mail_from, recipients=recipients, data=data)
         self.messages.append(received)
         if len(self.messages) > self.max_messages:
