@@ -41,7 +41,7 @@ from pathlib import Path
 
 import aiohttp
 from pydantic import SecretStr
-from userreg.registration.hashing_worker import Argon2Parameters
+from userreg.shared.hashing import Argon2Parameters
 from userreg.shared.apps import create_app
 from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.messaging import Topology, delete_topology

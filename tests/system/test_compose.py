@@ -303,7 +303,8 @@ def shutdown_bound_seconds(service: Service) -> float:
     # for this long; one that was asked to finish first is given its grace before that.
     supervised = tasks.STOP_SECONDS
     if service is REGISTRATION:
-        from userreg.registration import __main__ as main, hashing
+        from userreg.registration import __main__ as main
+        from userreg.shared.hashing import pool as hashing
 
         # Requests in flight, the outbox relay, then the hashing pool (a replacement worker under
         # way, then each worker, in parallel: its answers, its exit, its exit after a kill).

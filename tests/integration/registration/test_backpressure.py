@@ -17,7 +17,7 @@ import pytest
 from tests.integration.registration.client import Api
 from tests.support.polling import free_port
 from tests.support.processes import ServiceProcess
-from userreg.registration.hashing_worker import Argon2Parameters
+from userreg.shared.hashing import Argon2Parameters
 
 OWASP = Argon2Parameters(time_cost=2, memory_kib=19456, parallelism=1)
 OWASP_COST = {"argon2_memory_kib": OWASP.memory_kib, "argon2_time_cost": OWASP.time_cost,

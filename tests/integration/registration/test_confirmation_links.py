@@ -4,10 +4,9 @@ and `resendconfirmation` with its cool-down (SPEC §3.4, §3.5)."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from tests.integration.registration.client import Api
 from tests.support.links import age_links

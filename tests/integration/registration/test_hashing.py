@@ -16,9 +16,8 @@ from sqlalchemy import select
 
 from tests.integration.registration.client import Api
 from tests.support.polling import eventually
-from userreg.registration import errors
-from userreg.registration.hashing import IN_FLIGHT, IN_FLIGHT_SECONDS, MIN_QUEUED_PER_WORKER, PasswordHashing
-from userreg.registration.hashing_worker import Argon2Parameters, HashingUnavailable
+from userreg.shared.hashing import Argon2Parameters, HashingBusy, HashingUnavailable, PasswordHashing
+from userreg.shared.hashing.pool import IN_FLIGHT, IN_FLIGHT_SECONDS, MIN_QUEUED_PER_WORKER
 from userreg.shared.db import User
 
 PHC = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
@@ -122,7 +121,7 @@ def test_the_default_cost_meets_owasp_and_a_cheaper_one_is_never_silent(caplog):
     from userreg.shared.settings import Settings
 
     defaults = Settings(_env_file=None)
-    with caplog.at_level("WARNING", logger="userreg.registration.hashing_worker"):
+    with caplog.at_level("WARNING", logger="userreg.shared.hashing.worker"):
         assert Argon2Parameters.from_settings(defaults).meets_owasp_minimum
         assert caplog.records == []
         cheap = Argon2Parameters.from_settings(defaults.model_copy(update={"argon2_memory_kib": 8}))
@@ -180,7 +179,7 @@ async def test_a_full_queue_refuses_at_once_with_a_retry_after_and_hashes_nothin
         known = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("x")
         for call in (hashing.hash("one more"), hashing.verify(None, "one more"), hashing.verify(known, "x")):
             # Refused in the call's first step, before it could wait for anything.
-            with pytest.raises(errors.HashingBusy) as busy:
+            with pytest.raises(HashingBusy) as busy:
                 call.send(None)
             assert busy.value.code == 9009 and busy.value.status == 503
             # About the queue's seconds of work ahead: the queue and what is in the socket.

@@ -24,8 +24,6 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.registration.hashing import PasswordHashing, worker_count
-from userreg.registration.hashing_worker import Argon2Parameters
 from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
 from userreg.registration.middleware import envelope_and_metrics
 from userreg.registration.openapi import document
@@ -36,6 +34,7 @@ from userreg.registration.tenants import TenantCache
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared.db import create_engine
 from userreg.shared.db.engine import asyncpg_dsn
+from userreg.shared.hashing import Argon2Parameters, PasswordHashing, worker_count
 from userreg.shared.messaging import Topology
 from userreg.shared.outbox import OutboxRelay
 from userreg.shared.ratelimits import RateLimiter

@@ -1,6 +1,6 @@
 """The one place an exception becomes an HTTP answer, and every answer is counted and timed.
 
-Coded errors become their `{"code", "message"}` envelope; the router's 404/405 and aiohttp's own
+Coded errors become their `{"code", "message"}` envelope (a full hashing queue: 9009); the router's 404/405 and aiohttp's own
 413 get the envelope too; the database being unreachable is 3021 with 503; anything else is logged
 with a reference and answered 3021 with 500, never with a traceback or SQL.
 """
@@ -16,6 +16,7 @@ from aiohttp import web
 from userreg.registration import errors
 from userreg.registration.metrics import LATENCY, REQUESTS
 from userreg.shared.db.errors import database_unreachable
+from userreg.shared.hashing import HashingBusy
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ async def envelope_and_metrics(request: web.Request, handler) -> web.StreamRespo
     try:
         response = await handler(request)
     except errors.ApiError as error:
+        code, response = error.code, error_response(error)
+    except HashingBusy as busy:
+        error = errors.HashingBusy(busy.retry_after_seconds)
         code, response = error.code, error_response(error)
     except web.HTTPException as http:
         error = from_http_exception(http)

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from userreg.registration import errors
-from userreg.registration.hashing import PasswordHashing
 from userreg.registration.repository import Repository
 from userreg.registration.rules.credentials import authorize, check_can_log_in, well_formed_app_id
 from userreg.registration.rules.properties import GUID, LOCALE
@@ -37,6 +36,7 @@ from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared import confirmations
 from userreg.shared.clock import utcnow
 from userreg.shared.db.models import App, User, UserStatus
+from userreg.shared.hashing import HashingBusy, PasswordHashing
 from userreg.shared.locales import DEFAULT_LOCALE
 from userreg.shared.ratelimits import RateLimiter
 from userreg.shared.tokens import hash_token, new_guid, new_token
@@ -224,7 +224,7 @@ class Registrar:
         now = utcnow()
         rehashed = None
         if needs_rehash:  # the argon2 settings went up since this hash was made
-            with contextlib.suppress(errors.HashingBusy):  # a busy queue rehashes at a later login
+            with contextlib.suppress(HashingBusy):  # a busy queue rehashes at a later login
                 rehashed = await self._hashing.hash(password)
         token = new_token()
         await self._repository.record_login(user, hash_token(token), at=now, password_hash=rehashed)

@@ -2,7 +2,7 @@
 back-pressure.
 
 Hashing is deliberately slow and CPU-bound, so it runs in worker processes (no GIL contention with
-the server), one per core by default (`hashing_worker`: the process and its socket). A request
+the server), one per core by default (`worker.py`: the process and its socket). A request
 costs one write and one read on the event loop, with no helper threads (`concurrent.futures`'
 process pool needs a feeder and a manager thread and several wake-ups per call, which at cheap
 hash settings cost more than the hash).
@@ -14,7 +14,7 @@ take less than `IN_FLIGHT_SECONDS`); the others wait on the event loop's side in
 and go, oldest first, to the least busy worker with room. `start()` times a few hashes and sizes
 the queue to `HASH_QUEUE_SECONDS` of hashing (ceil(seconds × workers / seconds per hash), at least
 `MIN_QUEUED_PER_WORKER` per worker). When it is full, `hash` and `verify` raise
-`errors.HashingBusy` (9009, 503, with a Retry-After estimated from the work queued and in flight)
+`HashingBusy` (registration answers it 9009, 503, with a Retry-After estimated from the work queued and in flight)
 at once, without hashing anything. A waiter cancelled before its turn (aiohttp cancels the handler
 of a client that disconnected: `handler_cancellation` in `__main__`) is dropped, never sent to a
 worker; a request already in a worker's socket is hashed and its answer discarded, so answers
@@ -32,8 +32,7 @@ import os
 import time
 from typing import Any
 
-from userreg.registration import errors
-from userreg.registration.hashing_worker import Argon2Parameters, HashingUnavailable, HashingWorker
+from userreg.shared.hashing.worker import Argon2Parameters, HashingUnavailable, HashingWorker
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +57,14 @@ _TIMED_HASHES_PER_WORKER = 2
 def worker_count(configured: int) -> int:
     """The pool size: the setting, or one worker per CPU core when it is 0."""
     return configured or os.cpu_count() or 1
+
+
+class HashingBusy(Exception):
+    """The hashing queue is full: nothing was hashed. `retry_after_seconds` estimates when it has room."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(f"the password-hashing queue is full; retry in {retry_after_seconds:.1f} s")
+        self.retry_after_seconds = retry_after_seconds
 
 
 class PasswordHashing:
@@ -136,7 +143,7 @@ class PasswordHashing:
         if not all(worker.alive for worker in self._pool):
             self._replace_dead_workers_soon()  # again, if the last replacement failed
         if self._queued >= self.capacity:
-            raise errors.HashingBusy(self._seconds_of_work_ahead())
+            raise HashingBusy(self._seconds_of_work_ahead())
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((future, op, args))
         self._queued += 1
