@@ -28,6 +28,9 @@ SETTINGS: dict[str, str] = {
     "maxDynamicColumns": "max_dynamic_columns",
     "mailboxDailyEmailLimit": "mailbox_daily_email_limit",
     "guestTtl": "guest_ttl",
+    "allowedOrigins": "allowed_origins",
+    "sessionTtl": "session_ttl",
+    "passwordResetLinkTtl": "password_reset_link_ttl",
 }
 
 

@@ -13,7 +13,10 @@ from userreg.shared.clock import utcnow
 USER_REGISTERED = "user.registered"
 USER_CONFIRMATION_REQUESTED = "user.confirmation_requested"
 USER_CONFIRMED = "user.confirmed"
-EventType = Literal["user.registered", "user.confirmation_requested", "user.confirmed"]
+USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
+USER_PASSWORD_CHANGED = "user.password_changed"
+EventType = Literal["user.registered", "user.confirmation_requested", "user.confirmed",
+                    "user.password_reset_requested", "user.password_changed"]
 
 
 class _Frozen(BaseModel):
@@ -32,6 +35,8 @@ class EventUser(_Frozen):
 
 
 class Confirmation(_Frozen):
+    """A link the user is emailed, and when it expires: a confirmation link, or a password-reset link."""
+
     url: str
     expires_at: datetime = Field(alias="expiresAt")
 
@@ -44,6 +49,8 @@ class Event(_Frozen):
     app_id: str = Field(alias="appId")
     user: EventUser
     confirmation: Confirmation | None = None
+    # `user.password_reset_requested` only: the reset link (never in any other event).
+    password_reset: Confirmation | None = Field(default=None, alias="passwordReset")
 
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form: camelCase keys, ISO-8601 UTC times."""

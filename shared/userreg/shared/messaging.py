@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
 from aio_pika.connection import make_url
-from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED
+from userreg.shared.events import (
+    USER_CONFIRMATION_REQUESTED,
+    USER_PASSWORD_CHANGED,
+    USER_PASSWORD_RESET_REQUESTED,
+    USER_REGISTERED,
+)
 from userreg.shared.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -63,7 +68,7 @@ class Topology:
 
     @property
     def mailer_routing_keys(self) -> tuple[str, ...]:
-        return (USER_REGISTERED, USER_CONFIRMATION_REQUESTED)
+        return (USER_REGISTERED, USER_CONFIRMATION_REQUESTED, USER_PASSWORD_RESET_REQUESTED, USER_PASSWORD_CHANGED)
 
 
 async def connect(amqp_url: str) -> AbstractRobustConnection:

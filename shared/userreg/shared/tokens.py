@@ -37,3 +37,8 @@ def new_api_key() -> str:
 def confirmation_url(public_base_url: str, app_id: str, token: str) -> str:
     """The link of SPEC §6, built from configuration only (never from a request's Host)."""
     return f"{public_base_url}/{app_id}/confirm/{token}"
+
+
+def password_reset_url(public_base_url: str, app_id: str, token: str) -> str:
+    """A password-reset link (SPEC §3.6), built from configuration only, like a confirmation link."""
+    return f"{public_base_url}/{app_id}/reset-password/{token}"

@@ -20,6 +20,7 @@ from userreg.shared.db.models import (
     ConfirmationToken,
     MailboxEmail,
     OutboxEvent,
+    PasswordResetToken,
     RateLimitWindow,
     SchemaColumn,
     SessionToken,
@@ -29,7 +30,7 @@ from userreg.shared.db.models import (
 )
 
 __all__ = [
-    "App", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "OutboxEvent", "RateLimitWindow",
-    "SchemaColumn", "SessionToken", "Template", "User", "UserStatus", "create_engine", "create_sessionmaker",
+    "App", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "OutboxEvent", "PasswordResetToken",
+    "RateLimitWindow",     "SchemaColumn", "SessionToken", "Template", "User", "UserStatus", "create_engine", "create_sessionmaker",
     "drop_database", "ensure_database", "mail", "migrate",
 ]

@@ -77,6 +77,11 @@ class App(Base):
     max_dynamic_columns: Mapped[int] = mapped_column(Integer, server_default=text("100"))
     mailbox_daily_email_limit: Mapped[int] = mapped_column(Integer, server_default=text("10"))
     guest_ttl: Mapped[int] = mapped_column(Integer, server_default=text("2592000"))
+    # Browser clients (SPEC §3.7): "*" or the origins allowed, separated by spaces.
+    allowed_origins: Mapped[str] = mapped_column(Text, server_default="*")
+    # Sessions end after this many seconds without use; a reset link lives this long (SPEC §3.6).
+    session_ttl: Mapped[int] = mapped_column(Integer, server_default=text("2592000"))
+    password_reset_link_ttl: Mapped[int] = mapped_column(Integer, server_default=text("3600"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -135,7 +140,8 @@ class ConfirmationToken(Base):
 
 
 class SessionToken(Base):
-    """A login's `user-token`, stored only as its SHA-256 digest."""
+    """A login's `user-token`, stored only as its SHA-256 digest. It ends `sessionTtl` seconds
+    after `last_used_at`."""
 
     __tablename__ = "session_tokens"
 
@@ -143,6 +149,21 @@ class SessionToken(Base):
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.object_id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PasswordResetToken(Base):
+    """A password-reset link's token, stored only as its SHA-256 digest; single use."""
+
+    __tablename__ = "password_reset_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.object_id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_password_reset_tokens_user_created", "user_id", "created_at"),)
 
 
 class MailboxEmail(Base):

@@ -45,6 +45,8 @@ class Email(str, enum.Enum):
 
     CONFIRMATION = "confirmation"
     REGISTRATION = "registration"
+    PASSWORD_RESET = "password-reset"
+    PASSWORD_CHANGED = "password-changed"
 
 
 class Page(str, enum.Enum):
@@ -55,6 +57,10 @@ class Page(str, enum.Enum):
     EXPIRED = "confirmation-expired"
     DISABLED = "confirmation-disabled"
     FAILED = "confirmation-failed"
+    PASSWORD_RESET = "password-reset"
+    PASSWORD_RESET_DONE = "password-reset-done"
+    PASSWORD_RESET_EXPIRED = "password-reset-expired"
+    PASSWORD_RESET_FAILED = "password-reset-failed"
 
 
 EMAIL_TEMPLATES = tuple(email.value for email in Email)

@@ -1,0 +1,48 @@
+"""sessions and password resets: per-app CORS origins, session lifetime and reset-link lifetime,
+session activity, password-reset tokens
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01 17:00:00.000000
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Constant defaults: PostgreSQL adds these columns without rewriting the tables.
+    op.add_column('apps', sa.Column('allowed_origins', sa.Text(), server_default='*', nullable=False))
+    op.add_column('apps', sa.Column('session_ttl', sa.Integer(), server_default=sa.text('2592000'),
+                                    nullable=False))
+    op.add_column('apps', sa.Column('password_reset_link_ttl', sa.Integer(), server_default=sa.text('3600'),
+                                    nullable=False))
+    # A session lives while it is used: `sessionTtl` counts from its last use.
+    op.add_column('session_tokens', sa.Column('last_used_at', sa.DateTime(timezone=True),
+                                              server_default=sa.text('now()'), nullable=False))
+    op.create_table('password_reset_tokens',
+    sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('app_id', sa.String(length=36), nullable=False),
+    sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['app_id'], ['apps.app_id'], name=op.f('fk_password_reset_tokens_app_id_apps'),
+                            ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.object_id'],
+                            name=op.f('fk_password_reset_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_password_reset_tokens'))
+    )
+    op.create_index('ix_password_reset_tokens_user_created', 'password_reset_tokens', ['user_id', 'created_at'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_password_reset_tokens_user_created', table_name='password_reset_tokens')
+    op.drop_table('password_reset_tokens')
+    op.drop_column('session_tokens', 'last_used_at')
+    op.drop_column('apps', 'password_reset_link_ttl')
+    op.drop_column('apps', 'session_ttl')
+    op.drop_column('apps', 'allowed_origins')
