@@ -151,6 +151,8 @@ class SessionToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+    __table_args__ = (Index("ix_session_tokens_last_used_at", "last_used_at"),)
+
 
 class PasswordResetToken(Base):
     """A password-reset link's token, stored only as its SHA-256 digest; single use."""
@@ -163,7 +165,8 @@ class PasswordResetToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_password_reset_tokens_user_created", "user_id", "created_at"),)
+    __table_args__ = (Index("ix_password_reset_tokens_user_created", "user_id", "created_at"),
+                      Index("ix_password_reset_tokens_expires_at", "expires_at"))
 
 
 class MailboxEmail(Base):

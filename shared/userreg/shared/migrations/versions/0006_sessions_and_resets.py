@@ -15,15 +15,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A session lives while it is used: `sessionTtl` counts from its last use. session_tokens may be
+    # large: the index for pruning sessions unused past their app's sessionTtl is built CONCURRENTLY,
+    # which cannot run in a transaction. This comes first and is written to be run again (IF NOT
+    # EXISTS), so that an interrupted run resumes and the rest still commits at once with its version.
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TABLE session_tokens ADD COLUMN IF NOT EXISTS last_used_at timestamptz NOT NULL "
+                   "DEFAULT now()")
+        _create_index_concurrently('ix_session_tokens_last_used_at', 'session_tokens', ['last_used_at'])
     # Constant defaults: PostgreSQL adds these columns without rewriting the tables.
     op.add_column('apps', sa.Column('allowed_origins', sa.Text(), server_default='*', nullable=False))
     op.add_column('apps', sa.Column('session_ttl', sa.Integer(), server_default=sa.text('2592000'),
                                     nullable=False))
     op.add_column('apps', sa.Column('password_reset_link_ttl', sa.Integer(), server_default=sa.text('3600'),
                                     nullable=False))
-    # A session lives while it is used: `sessionTtl` counts from its last use.
-    op.add_column('session_tokens', sa.Column('last_used_at', sa.DateTime(timezone=True),
-                                              server_default=sa.text('now()'), nullable=False))
     op.create_table('password_reset_tokens',
     sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('app_id', sa.String(length=36), nullable=False),
@@ -37,11 +42,25 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_password_reset_tokens'))
     )
     op.create_index('ix_password_reset_tokens_user_created', 'password_reset_tokens', ['user_id', 'created_at'])
+    op.create_index('ix_password_reset_tokens_expires_at', 'password_reset_tokens', ['expires_at'])
+
+
+def _create_index_concurrently(name: str, table: str, columns: list[str]) -> None:
+    """CREATE INDEX CONCURRENTLY IF NOT EXISTS, so a run interrupted after the build resumes; an
+    invalid index left by a build interrupted halfway is dropped and built again. (Each migration
+    keeps its own copy: a later change of a shared helper would change what an old migration does.)"""
+    valid = op.get_bind().execute(sa.text(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"), {"name": name}).scalar()
+    if valid is False:
+        op.drop_index(name, table_name=table, postgresql_concurrently=True)
+    op.create_index(name, table, columns, unique=False, postgresql_concurrently=True, if_not_exists=True)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_password_reset_tokens_expires_at', table_name='password_reset_tokens')
     op.drop_index('ix_password_reset_tokens_user_created', table_name='password_reset_tokens')
     op.drop_table('password_reset_tokens')
+    op.drop_index('ix_session_tokens_last_used_at', table_name='session_tokens')
     op.drop_column('session_tokens', 'last_used_at')
     op.drop_column('apps', 'password_reset_link_ttl')
     op.drop_column('apps', 'session_ttl')
