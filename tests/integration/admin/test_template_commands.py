@@ -180,3 +180,66 @@ async def test_the_limits_hold_when_the_command_runs_off_the_main_thread(auserre
     outcome = await auserreg("template", "set", app_id, "confirmation-confirmed", "--html-file", bomb)
     refused(outcome, "TEMPLATE_RENDER_SECONDS (0.3 s)")
     assert time.monotonic() - started < 5
+
+
+def test_the_password_emails_are_shown_set_and_reset_like_the_others(userreg, new_app, files):
+    app_id = new_app()["appId"]
+    subjects = {("password-reset", "en"): "Reset your password for {{ app_name }}",
+                ("password-reset", "de"): "Passwort für {{ app_name }} zurücksetzen",
+                ("password-changed", "en"): "Your password for {{ app_name }} was changed",
+                ("password-changed", "de"): "Ihr Passwort für {{ app_name }} wurde geändert"}
+    for (name, locale), subject in subjects.items():
+        shown = userreg("template", "show", app_id, name, "--locale", locale)
+        assert shown.code == 0, shown.err
+        assert (shown.json["source"], shown.json["subject"], shown.json["locale"]) == ("default", subject, locale)
+        assert shown.json["text"] and 'extends "email-layout.html"' in shown.json["html"]
+    assert "{{ reset_url }}" in userreg("template", "show", app_id, "password-reset").json["text"]
+    assert "{{ occurred_at }}" in userreg("template", "show", app_id, "password-changed").json["text"]
+
+    for name in ("password-reset", "password-changed"):
+        stored = userreg("template", "set", app_id, name, "--subject-file", files(f"{name}.txt", f"{name} for "
+                                                                                 "{{ user.name }}"))
+        assert stored.code == 0 and stored.json["overridden"] == ["subject"], stored.err
+        shown = userreg("template", "show", app_id, name).json
+        assert shown["source"] == "override" and shown["subject"] == name + " for {{ user.name }}"
+        assert userreg("template", "reset", app_id, name).json["removed"] is True
+        assert userreg("template", "show", app_id, name).json["source"] == "default"
+
+
+def test_the_password_emails_sample_data_is_what_the_mailer_gives_them(userreg, new_app, files):
+    app_id = new_app()["appId"]
+    # The reset email's sample event carries a reset link (and its expiry), as registration publishes it.
+    reset = files("reset.txt", "{{ user.name }}: {{ reset_url|length }} {{ reset_url.split('/')[-2] }} "
+                               "{{ expires_at|length }} {{ expires_at_iso|length }} {{ occurred_at|length }} "
+                               "{{ identity_name }}={{ identity_value }}")
+    stored = userreg("template", "set", app_id, "password-reset", "--text-file", reset)
+    assert stored.code == 0, stored.err
+    # The notice's event carries no link at all: a template that needs one is refused.
+    changed = files("changed.txt", "{{ user.name }} {{ occurred_at|length }} {{ identity_value }}")
+    assert userreg("template", "set", app_id, "password-changed", "--text-file", changed).code == 0
+    for name, variable in (("password-changed", "reset_url"), ("password-changed", "confirmation_url"),
+                           ("password-reset", "confirmation_url")):
+        needs_link = files(f"{name}-{variable}.txt", f"{{{{ {variable}|length }}}}")
+        refused(userreg("template", "set", app_id, name, "--text-file", needs_link),
+                "fails to render with sample data")
+    assert userreg("template", "show", app_id, "password-changed").json["overridden"] == ["text"]
+
+
+def test_a_password_email_that_breaks_a_render_limit_is_refused(userreg, new_app, files, monkeypatch):
+    monkeypatch.setenv("TEMPLATE_RENDER_SECONDS", "0.3")
+    app_id = new_app()["appId"]
+    assert userreg("schema", "add", app_id, "age", "--type", "INT").code == 0
+    bombs = [
+        ("password-reset", "--text-file", "{% for i in range(100000) %}{{ reset_url }}{% endfor %}",
+         "TEMPLATE_OUTPUT_BYTES"),
+        ("password-reset", "--subject-file", "{{ 10 ** (10 ** 10) }}", "bits"),
+        ("password-changed", "--html-file", "{{ 'x' * user.age * 100000 }}", "TEMPLATE_OUTPUT_BYTES"),
+        ("password-changed", "--text-file",
+         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+         "TEMPLATE_RENDER_SECONDS (0.3 s)"),
+    ]
+    for name, option, content, reason in bombs:
+        outcome = userreg("template", "set", app_id, name, option, files(f"{name}.part", content))
+        refused(outcome, reason)
+        assert "breaks a render limit with sample data" in outcome.err
+        assert userreg("template", "show", app_id, name).json["source"] == "default", name

@@ -26,9 +26,17 @@ from userreg.mailer.keys import CONSUMER
 from userreg.mailer.sending import Sender
 from userreg.shared.db import App
 from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
-from userreg.shared.events import USER_REGISTERED, Confirmation, Event, EventUser
+from userreg.shared.events import (
+    USER_PASSWORD_CHANGED,
+    USER_PASSWORD_RESET_REQUESTED,
+    USER_REGISTERED,
+    Confirmation,
+    Event,
+    EventUser,
+)
 from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
+from userreg.shared.tokens import new_token, password_reset_url
 
 from tests.support.polling import eventually
 
@@ -98,6 +106,26 @@ def make_event(app: App, *, type: str = USER_REGISTERED, email: str | None = Non
                                   expiresAt=datetime.now(timezone.utc) + timedelta(days=1))
         if confirmation else None,
     )
+
+
+def make_reset_event(app: App, *, token: str | None = None, expires_at: datetime | None = None,
+                     **user: Any) -> Event:
+    """A `user.password_reset_requested` event as registration publishes it: the reset link in
+    `passwordReset` (with `token`, a fresh one unless given), no confirmation link."""
+    link = Confirmation(url=password_reset_url("http://confirm.test.invalid", app.app_id, token or new_token()),
+                        expiresAt=expires_at or datetime.now(timezone.utc) + timedelta(hours=1))
+    event = make_event(app, type=USER_PASSWORD_RESET_REQUESTED, confirmation=False, **user)
+    return event.model_copy(update={"password_reset": link})
+
+
+def make_changed_event(app: App, **user: Any) -> Event:
+    """A `user.password_changed` event as confirmation-web publishes it (no link)."""
+    return make_event(app, type=USER_PASSWORD_CHANGED, confirmation=False, **user)
+
+
+def reset_token_of(event: Event) -> str:
+    assert event.password_reset is not None
+    return event.password_reset.url.rsplit("/", 1)[1]
 
 
 def metric(name: str, **labels: str) -> float:

@@ -1,5 +1,6 @@
-"""Retention: old records of sent emails and replayed dead letters, day-old mailbox records and
-guests past their app's guestTtl go, nothing else does."""
+"""Retention: old records of sent emails and replayed dead letters, day-old mailbox records,
+guests past their app's guestTtl, sessions unused past their app's sessionTtl and expired
+password-reset links go, nothing else does."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from userreg.mailer.repository import prune
-from userreg.shared.db import MailboxEmail, SessionToken, User, UserStatus
+from userreg.shared.db import MailboxEmail, PasswordResetToken, SessionToken, User, UserStatus
 from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
 from userreg.shared.tokens import hash_token, new_guid, new_token
 
@@ -80,3 +81,46 @@ async def test_prune_removes_guests_older_than_their_apps_guest_ttl_and_day_old_
             MailboxEmail.app_id == short.app_id)))
     assert kept == {ids[name] for name in users} - {ids["old guest"]}
     assert mailboxes == {"b@example.com"}
+
+
+async def test_prune_removes_sessions_unused_past_their_apps_session_ttl_and_expired_reset_links(
+        engine, sessions, make_app):
+    short, long = await make_app(session_ttl=3600), await make_app()  # an hour; the default 30 days
+    user_ids = {app.app_id: new_guid() for app in (short, long)}
+    session_rows = {
+        "idle past an hour": (short, NOW - timedelta(hours=2)),
+        "used recently": (short, NOW - timedelta(minutes=30)),
+        "idle for days, app keeps 30": (long, RECENT),
+        "idle past 30 days": (long, OLD),
+    }
+    reset_rows = {
+        "expired": (short, NOW - timedelta(minutes=1)),
+        "valid": (short, NOW + timedelta(minutes=30)),
+        "long expired": (long, OLD),
+    }
+    hashes = {name: hash_token(new_token()) for name in [*session_rows, *reset_rows]}
+    async with sessions() as session, session.begin():
+        for app in (short, long):
+            session.add(User(object_id=user_ids[app.app_id], app_id=app.app_id, status=UserStatus.ENABLED,
+                             properties={}, identity_key=user_ids[app.app_id]))
+        await session.flush()
+        for name, (app, last_used) in session_rows.items():
+            session.add(SessionToken(token_hash=hashes[name], app_id=app.app_id, user_id=user_ids[app.app_id],
+                                     created_at=OLD, last_used_at=last_used))
+        for name, (app, expires) in reset_rows.items():
+            session.add(PasswordResetToken(token_hash=hashes[name], app_id=app.app_id,
+                                           user_id=user_ids[app.app_id], created_at=expires - timedelta(hours=1),
+                                           expires_at=expires))
+
+    pruned = await prune(engine, retention_days=30)
+
+    assert pruned.sessions >= 2 and pruned.password_resets >= 2  # other tests' rows may go too
+    async with sessions() as session:
+        kept_sessions = set(await session.scalars(select(SessionToken.token_hash).where(
+            SessionToken.user_id.in_(user_ids.values()))))
+        kept_resets = set(await session.scalars(select(PasswordResetToken.token_hash).where(
+            PasswordResetToken.user_id.in_(user_ids.values()))))
+        users = set(await session.scalars(select(User.object_id).where(User.object_id.in_(user_ids.values()))))
+    assert kept_sessions == {hashes["used recently"], hashes["idle for days, app keeps 30"]}
+    assert kept_resets == {hashes["valid"]}
+    assert users == set(user_ids.values())  # the users stay, only their ended sessions and links go

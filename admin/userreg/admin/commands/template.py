@@ -27,9 +27,10 @@ from userreg.admin.lookup import find_app
 from userreg.confirmation_web.operations import sample_contexts
 from userreg.mailer.operations import template_context
 from userreg.shared.apps import schema_of
-from userreg.shared.confirmations import SECRET_PROPERTIES, new_confirmation, user_event
+from userreg.shared.confirmations import SECRET_PROPERTIES, event_user, new_confirmation, user_event
 from userreg.shared.db.models import App, ColumnType, SchemaColumn, Template, User, UserStatus
-from userreg.shared.events import USER_REGISTERED
+from userreg.shared.events import USER_PASSWORD_CHANGED, USER_PASSWORD_RESET_REQUESTED, USER_REGISTERED, Event
+from userreg.shared.passwords import new_password_reset
 from userreg.shared.settings import Settings
 from userreg.shared.templates import (
     EMAIL_TEMPLATES,
@@ -189,8 +190,9 @@ def sample_value(column: SchemaColumn, locale: str) -> Any:
 def sample_contexts_of(app: App, name: str, columns: Iterable[SchemaColumn], locale: str,
                        settings: Settings) -> list[dict[str, Any]]:
     """What the services give the template, filled with a sample user of the app: for an email the
-    variables of SPEC §5 (the welcome email also without a confirmation link, as apps that do not
-    confirm send it), for a page each way confirmation-web shows it."""
+    variables of SPEC §5 for each event that sends it (the welcome email also without a
+    confirmation link, as apps that do not confirm send it; the password-reset email with a sample
+    reset link), for a page each way confirmation-web shows it."""
     properties = {column.name: sample_value(column, locale) for column in columns
                   if column.name not in SECRET_PROPERTIES}
     if not is_email(name):
@@ -198,14 +200,25 @@ def sample_contexts_of(app: App, name: str, columns: Iterable[SchemaColumn], loc
                                identity_property=app.identity_property, properties=properties,
                                link_ttl_seconds=app.confirmation_link_ttl,
                                public_confirmation_url=settings.public_confirmation_url, locale=locale)
-    # A user that is never stored, so that the event is built exactly as registration builds it.
+    # A user that is never stored, so that the events are built exactly as the services build them.
     user = User(object_id=new_guid(), app_id=app.app_id, properties=properties,
                 status=UserStatus.EMAIL_CONFIRMATION_PENDING)
+    return [template_context(event, app_name=app.name) for event in sample_events(app, name, user, settings)]
+
+
+def sample_events(app: App, name: str, user: User, settings: Settings) -> list[Event]:
+    """The events that send the email `name`, as the services publish them for `user`."""
+    if name == Email.PASSWORD_RESET:
+        _, reset = new_password_reset(app, user, settings.public_confirmation_url)
+        return [Event(type=USER_PASSWORD_RESET_REQUESTED, appId=app.app_id, user=event_user(app, user),
+                      passwordReset=reset)]
+    if name == Email.PASSWORD_CHANGED:
+        return [user_event(USER_PASSWORD_CHANGED, app, user)]
     _, confirmation = new_confirmation(app, user, settings.public_confirmation_url)
     events = [user_event(USER_REGISTERED, app, user, confirmation)]
     if name == Email.REGISTRATION:
         events.append(user_event(USER_REGISTERED, app, user))
-    return [template_context(event, app_name=app.name) for event in events]
+    return events
 
 
 def _overridden_parts(row: Template | None) -> list[str]:

@@ -1,5 +1,7 @@
 """The userreg mailer: turns `user.registered` and `user.confirmation_requested` events into
-confirmation and welcome emails (SPEC §4–§5), at most once each, never silently lost.
+confirmation and welcome emails, `user.password_reset_requested` into the password-reset email and
+`user.password_changed` into the "your password was changed" notice (SPEC §3.6, §4–§5), at most
+once each, never silently lost.
 
     __main__.py      `userreg-mailer`: settings, logging, `web.run_app(create_app(settings))`
     app.py           the composition root: `create_app(settings, *, sender=None)`, /health, /ready, /metrics
@@ -17,7 +19,7 @@ confirmation and welcome emails (SPEC §4–§5), at most once each, never silen
     variables.py     the variables an email template sees (no I/O)
     rules/           pure rules: failures and delays (policy), leases, which emails, redaction
     dead_letters.py  `userreg dead-letters list|replay`: list and replay what the DLQ holds
-    retention.py     the hourly pruning of old records
+    retention.py     the hourly pruning of old records, ended sessions and expired reset links
     metrics.py       the Prometheus metrics
     operations.py    what the admin command may use: dead letters, template variables
 

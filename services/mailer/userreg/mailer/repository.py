@@ -1,5 +1,6 @@
 """All SQL of the mailer: the app an event names, the delivery records that make every email go
-out at most once (claims, their leases, "sent"), the dead-letter rows, and the retention deletes.
+out at most once (claims, their leases, "sent"), the dead-letter rows, and the retention deletes
+(the mailer's own records, and the deployment's expired sessions, reset links and old guests).
 
 The delivery statements run on an AUTOCOMMIT engine: each is atomic on its own, so no BEGIN/COMMIT
 round trips; several emails' claims or "sent" records go in one statement (`delivery_log.py`
@@ -21,7 +22,7 @@ from userreg.mailer.envelope import DeadLetterRecord
 from userreg.mailer.rules.leases import DeliveryKey
 from userreg.shared.confirmations import MAILBOX_DAY
 from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
-from userreg.shared.db.models import App, MailboxEmail, User, UserStatus
+from userreg.shared.db.models import App, MailboxEmail, PasswordResetToken, SessionToken, User, UserStatus
 
 # -- apps ------------------------------------------------------------------------------------------
 
@@ -197,6 +198,13 @@ class Pruned:
     dead_letters: int
     mailbox_emails: int = 0
     guests: int = 0
+    sessions: int = 0
+    password_resets: int = 0
+
+
+def _seconds(column: Any) -> Any:
+    """An interval of `column` seconds (an app's TTL setting), in SQL."""
+    return func.make_interval(0, 0, 0, 0, 0, 0, column)
 
 
 async def prune(engine: AsyncEngine, retention_days: int) -> Pruned:
@@ -213,5 +221,13 @@ async def prune(engine: AsyncEngine, retention_days: int) -> Pruned:
         # A guest's sessions and links go with it (ON DELETE CASCADE).
         guests = await connection.execute(delete(User).where(
             User.status == UserStatus.GUEST, User.app_id == App.app_id,
-            User.created_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, App.guest_ttl)))
-    return Pruned(deliveries.rowcount, dead_letters.rowcount, mailbox_emails.rowcount, guests.rowcount)
+            User.created_at < func.now() - _seconds(App.guest_ttl)))
+        # A session ends sessionTtl seconds after its last use (SPEC §3.6), a reset link at its
+        # expiry: the rows of ended ones let no one in, they are only dead weight.
+        sessions = await connection.execute(delete(SessionToken).where(
+            SessionToken.app_id == App.app_id,
+            SessionToken.last_used_at < func.now() - _seconds(App.session_ttl)))
+        password_resets = await connection.execute(
+            delete(PasswordResetToken).where(PasswordResetToken.expires_at < func.now()))
+    return Pruned(deliveries.rowcount, dead_letters.rowcount, mailbox_emails.rowcount, guests.rowcount,
+                  sessions.rowcount, password_resets.rowcount)

@@ -1,7 +1,9 @@
 """Retention: records of sent emails and of replayed dead letters are deleted once they are older
 than `MAIL_RETENTION_DAYS`, so the mailer's tables do not grow for ever; so are the mailbox
-limits' records once they are a day old, and guest users never converted once they are older than
-their app's `guestTtl` (SPEC §3.8: a guest costs no hash, so a client could make them for ever).
+limits' records once they are a day old, guest users never converted once they are older than
+their app's `guestTtl` (SPEC §3.8: a guest costs no hash, so a client could make them for ever),
+sessions unused for longer than their app's `sessionTtl`, and password-reset links past their
+expiry (SPEC §3.6: both have ended already; nothing else deletes the rows of those never used).
 
 A SENT record only has to outlive the redeliveries of its event (seconds to hours), and a
 replayed dead letter is history. Pending claims, failed attempts and dead letters still waiting
@@ -40,4 +42,7 @@ async def prune_periodically(engine: AsyncEngine, retention_days: int,
                             "older than %d days", pruned.deliveries, pruned.dead_letters, retention_days)
             if pruned.guests:
                 logger.info("retention: removed %d guest users older than their app's guestTtl", pruned.guests)
+            if pruned.sessions or pruned.password_resets:
+                logger.info("retention: removed %d sessions unused for longer than their app's sessionTtl "
+                            "and %d expired password-reset links", pruned.sessions, pruned.password_resets)
         await asyncio.sleep(interval_seconds)

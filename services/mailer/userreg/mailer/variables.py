@@ -1,5 +1,6 @@
 """The variables an email template sees for one event (SPEC §5): the app's name, the identity,
-the link and when it expires, and the user's properties. No I/O."""
+the event's link (a confirmation or a password-reset link) and when it expires, when the event
+happened, and the user's properties. No I/O."""
 
 from __future__ import annotations
 
@@ -42,23 +43,33 @@ class UserProperties:
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """"2030-01-02 03:04 UTC". Written out rather than with strftime, which took three times as
+    long: every email formats one or two of these."""
+    moment = moment.astimezone(timezone.utc)
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d} UTC"
 
 
 def template_context(event: Event, *, app_name: str) -> dict[str, Any]:
-    """The variables of SPEC §5 for one event."""
+    """The variables of SPEC §5 for one event. An event carries at most one link: the confirmation
+    link (`confirmation_url`) or the password-reset link (`reset_url`); `expires_at` is the expiry
+    of the one it carries. The variable of the link an event does not carry is None, so that a
+    template can ask `{% if reset_url %}`."""
     user = event.user
     properties = {**user.properties, "objectId": user.object_id}
     for key, value in (("email", user.email), ("name", user.name)):
         if value is not None:
             properties.setdefault(key, value)
-    confirmation = event.confirmation
+    confirmation, reset = event.confirmation, event.password_reset
+    link = confirmation or reset
     return {
         "app_name": app_name,
         "identity_name": user.identity_property,
         "identity_value": user.identity or "",
         "confirmation_url": confirmation.url if confirmation else None,
-        "expires_at": format_time(confirmation.expires_at) if confirmation else None,
-        "expires_at_iso": confirmation.expires_at.isoformat() if confirmation else None,
+        "reset_url": reset.url if reset else None,
+        "expires_at": format_time(link.expires_at) if link else None,
+        "expires_at_iso": link.expires_at.isoformat() if link else None,
+        # When the event happened: for the password-changed notice, when the password was changed.
+        "occurred_at": format_time(event.occurred_at),
         "user": UserProperties(properties),
     }

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from userreg.mailer.rules.policy import PermanentFailure
-from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED, Event
+from userreg.shared.events import (
+    USER_CONFIRMATION_REQUESTED,
+    USER_PASSWORD_CHANGED,
+    USER_PASSWORD_RESET_REQUESTED,
+    USER_REGISTERED,
+    Event,
+)
 from userreg.shared.templates import Email
 
 
 def emails_for(event: Event, *, welcome_email_enabled: bool) -> tuple[str, ...]:
     """The template names of the emails an event causes, in the order they are sent:
-    `user.registered` with a link → the confirmation email, and the welcome (registration) email
-    when the app has it enabled (both can apply); `user.confirmation_requested` → the confirmation
-    email. A resend without a link is a `PermanentFailure`.
+
+    * `user.registered` with a link → the confirmation email, and the welcome (registration) email
+      when the app has it enabled (both can apply);
+    * `user.confirmation_requested` → the confirmation email;
+    * `user.password_reset_requested` → the password-reset email (its link);
+    * `user.password_changed` → the "your password was changed" notice;
+    * `user.confirmed` → none.
+
+    A resend without a confirmation link, or a reset request without its reset link, is a
+    `PermanentFailure`: sending it again would fail the same way, and an email without its link is
+    of no use to anyone.
 
     Plain names (the enum's values): Python 3.11 formats a str enum member as "Email.CONFIRMATION",
     and the names go into Message-IDs, metric labels and SQL."""
@@ -26,4 +40,10 @@ def emails_for(event: Event, *, welcome_email_enabled: bool) -> tuple[str, ...]:
         if event.confirmation is None:
             raise PermanentFailure("malformed", "user.confirmation_requested without a confirmation link")
         return (Email.CONFIRMATION.value,)
+    if event.type == USER_PASSWORD_RESET_REQUESTED:
+        if event.password_reset is None:
+            raise PermanentFailure("malformed", "user.password_reset_requested without a passwordReset link")
+        return (Email.PASSWORD_RESET.value,)
+    if event.type == USER_PASSWORD_CHANGED:
+        return (Email.PASSWORD_CHANGED.value,)
     return ()

@@ -1,14 +1,20 @@
 """Link tokens out of what the mailer keeps and logs. SMTP servers echo parts of the message back
-in errors; a confirmation token must not travel on into logs, headers or the dead-letter table, in
-whatever encoding the message carried it."""
+in errors; a link's token (a confirmation link's `/confirm/<token>`, a password-reset link's
+`/reset-password/<token>`) must not travel on into logs, headers or the dead-letter table, in
+whatever encoding the message carried it. A reset token is the more dangerous: whoever holds it
+can set the user's password."""
 
 from __future__ import annotations
 
 import re
 
 REDACTED = "[redacted]"
+# The path segments that precede a token in the links userreg emails (`tokens.confirmation_url`,
+# `tokens.password_reset_url`).
+LINK_PATHS = ("confirm", "reset-password")
 # A link's token as written (or with its slashes quoted-printable or percent encoded).
-_LINK_TOKEN = re.compile(r"((?:/|=2F|%2F)confirm(?:/|=2F|%2F))[A-Za-z0-9_-]{8,}", re.IGNORECASE)
+_LINK_TOKEN = re.compile(r"((?:/|=2F|%2F)(?:" + "|".join(map(re.escape, LINK_PATHS)) + r")(?:/|=2F|%2F))"
+                         r"[A-Za-z0-9_-]{8,}", re.IGNORECASE)
 # Quoted-printable text broken by soft line breaks ("=" at a line's end), with the words on both
 # sides: a token split there would otherwise survive in pieces no other rule recognises. The second
 # form is a soft break whose line end was already turned into a space.
@@ -33,8 +39,8 @@ def _base64_run(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """The text with every form of a confirmation-link token replaced by "[redacted]": the plain
-    link's token, quoted-printable text that soft line breaks split (with the words around the
+    """The text with every form of a link's token (confirmation or password reset) replaced by
+    "[redacted]": the plain link's token, quoted-printable text that soft line breaks split (with the words around the
     break), and runs of base64 long enough to carry part of a token. What is left, an SMTP reply's
     code and its words, stays readable; a base64 remnant shorter than 20 characters (a line's
     tail) may stay, too short to hold a token."""
