@@ -60,3 +60,13 @@ def age_links(sessions):
         await links.age_links(sessions, user_id, seconds, expire=True)
 
     return age
+
+
+@pytest.fixture
+def age_reset_links(sessions):
+    """`await age_reset_links(user_id, seconds)`: as `age_links`, for the user's password-reset links."""
+
+    async def age(user_id: str, seconds: float) -> None:
+        await links.age_reset_links(sessions, user_id, seconds, expire=True)
+
+    return age

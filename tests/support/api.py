@@ -11,6 +11,8 @@ import aiohttp
 
 # The password every system test registers with: the services must never show it anywhere.
 PASSWORD = "correct horse battery"
+# The password a reset sets (SPEC §3.6): never shown anywhere either.
+NEW_PASSWORD = "staple battery horse correct"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class Api:
     async def resend_confirmation(self, app: Any, identity: str) -> Answer:
         path = f"/users/resendconfirmation/{quote(identity, safe='')}"
         return await self._call("POST", self.url(app, path))
+
+    async def restore_password(self, app: Any, identity: str) -> Answer:
+        return await self._call("GET", self.url(app, f"/users/restorepassword/{quote(identity, safe='')}"))
+
+    async def is_valid_user_token(self, app: Any, token: str) -> Answer:
+        return await self._call("GET", self.url(app, f"/users/isvalidusertoken/{quote(token, safe='')}"))
+
+    async def logout(self, app: Any, token: str) -> Answer:
+        return await self._call("GET", self.url(app, "/users/logout"), headers={"user-token": token})
 
     async def set_status(self, app: Any, object_id: str, status: str) -> Answer:
         return await self._call("PUT", self.url(app, f"/users/{object_id}/status", server=True),

@@ -40,7 +40,7 @@ from userreg.inbox import Inbox, ReceivedMessage
 from userreg.shared.messaging import Topology, delete_queues
 from userreg.shared.settings import Settings
 
-from tests.support.api import PASSWORD
+from tests.support.api import NEW_PASSWORD, PASSWORD
 from tests.support.background import BackgroundLoop
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
@@ -59,7 +59,8 @@ TEST_TUNING: dict[str, Any] = {
 }
 START_TIMEOUT = 60.0
 LEAKS = {"an argon2 hash": re.compile(r"\$argon2id?\$"),
-         "a confirmation link's token": re.compile(r"/confirm/[A-Za-z0-9_-]{20,}")}
+         "a confirmation link's token": re.compile(r"/confirm/[A-Za-z0-9_-]{20,}"),
+         "a password-reset link's token": re.compile(r"/reset-password/[A-Za-z0-9_-]{20,}")}
 MAX_INBOX_MESSAGES = 1_000_000
 
 
@@ -238,9 +239,9 @@ class System:
         await delete_queues(self.settings.amqp_dsn,
                             [topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays])
 
-    def leaks(self, secrets: Iterable[str] = (PASSWORD,)) -> list[str]:
+    def leaks(self, secrets: Iterable[str] = (PASSWORD, NEW_PASSWORD)) -> list[str]:
         """Where this run's logs of the services show a secret: one of `secrets`, an argon2 hash,
-        or a confirmation link's token. Empty when none does."""
+        or a link's token. Empty when none does."""
         found = []
         for process in self.all_processes:
             log = process.log_path.read_text(errors="replace") if process.log_path.exists() else ""
@@ -332,6 +333,13 @@ class System:
         pattern = re.escape(self.confirmation_url) + r"/[0-9A-Fa-f-]+/confirm/[A-Za-z0-9_-]+"
         links = set(re.findall(pattern, email.text))
         assert len(links) == 1, f"expected one confirmation link in {email.subject!r}, found {len(links)}"
+        return links.pop()
+
+    def reset_link_in(self, email: Email) -> str:
+        """The password-reset link an email carries (its text part), which must point at our service."""
+        pattern = re.escape(self.confirmation_url) + r"/[0-9A-Fa-f-]+/reset-password/[A-Za-z0-9_-]+"
+        links = set(re.findall(pattern, email.text))
+        assert len(links) == 1, f"expected one password-reset link in {email.subject!r}, found {len(links)}"
         return links.pop()
 
 
