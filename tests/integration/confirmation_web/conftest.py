@@ -1,5 +1,6 @@
 """Fixtures of the confirmation-web tests: the service on a real socket against the session's real
-database, and links made directly with the ORM and `issue_confirmation` (no registration code)."""
+database, and links made directly with the ORM and `issue_confirmation` / `new_password_reset` (no
+registration code)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,24 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from userreg.confirmation_web.app import create_app
 from userreg.shared.confirmations import issue_confirmation
 from userreg.shared.db import App, ConfirmationToken, OutboxEvent, User, UserStatus
+from userreg.shared.db.models import PasswordResetToken, SessionToken
 from userreg.shared.outbox import OutboxRelay
+from userreg.shared.passwords import new_password_reset
 from userreg.shared.runtime.tasks import Supervised
-from userreg.shared.tokens import new_guid
+from userreg.shared.tokens import hash_token, new_guid, new_token
 
-LINK_PATH = re.compile(r"^https?://[^/]+(?P<path>/(?P<app_id>[^/]+)/confirm/(?P<token>[^/]+))$")
+LINK_PATH = re.compile(
+    r"^https?://[^/]+(?P<path>/(?P<app_id>[^/]+)/(?:confirm|reset-password)/(?P<token>[^/]+))$")
+# The password of every user a reset link is made for, until a reset changes it.
+OLD_PASSWORD = "old password 1"
+# argon2id at its cheapest: the tests check which password a hash is of, not its cost.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @dataclass(frozen=True)
@@ -127,5 +136,84 @@ def outbox_of(sessions):
                     )
                 )
             )
+
+    return rows
+
+
+@pytest.fixture
+def make_reset_link(sessions, settings):
+    """A user of `app` (new, or `user_id`) with `status`, the password OLD_PASSWORD and a
+    password-reset link made as `restorepassword` makes one (without its event); `expired=True`
+    makes a link past its lifetime, `issued_ago` backdates it (for the cool-down)."""
+
+    async def make(app: App, *, status: UserStatus = UserStatus.ENABLED, expired: bool = False,
+                   issued_ago: timedelta | None = None, properties: dict | None = None,
+                   user_id: str | None = None) -> MadeLink:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        async with sessions() as session, session.begin():
+            db_app = await session.get(App, app.app_id)
+            assert db_app is not None
+            user = None if user_id is None else await session.get(User, user_id)
+            if user is None:
+                user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
+                            properties={"email": email, "name": "Test User", **(properties or {})},
+                            password_hash=CHEAP_HASHER.hash(OLD_PASSWORD), status=status)
+                session.add(user)
+                await session.flush()
+            else:
+                email = user.properties["email"]
+            now = datetime.now(timezone.utc)
+            if expired:
+                issued_at = now - timedelta(seconds=db_app.password_reset_link_ttl + 60)
+            else:
+                issued_at = now - (issued_ago or timedelta(0))
+            row, link = new_password_reset(db_app, user, settings.public_confirmation_url, issued_at)
+            session.add(row)
+        match = LINK_PATH.match(link.url)
+        assert match and "/reset-password/" in link.url, link.url
+        return MadeLink(app=db_app, user_id=user.object_id, email=email, token=match["token"],
+                        path=match["path"], url=link.url)
+
+    return make
+
+
+@pytest.fixture
+def make_session(sessions):
+    """`await make_session(user_id)`: a login's session row for the user (its token is not needed)."""
+
+    async def make(user_id: str) -> None:
+        async with sessions() as session, session.begin():
+            user = await session.get(User, user_id)
+            session.add(SessionToken(token_hash=hash_token(new_token()), app_id=user.app_id, user_id=user_id))
+
+    return make
+
+
+@pytest.fixture
+def account_of(sessions):
+    """`await account_of(user_id)`: (password hash, sessions, reset links) of the user as stored."""
+
+    async def read(user_id: str) -> tuple[str, int, int]:
+        async with sessions() as session:
+            password_hash = await session.scalar(select(User.password_hash).where(User.object_id == user_id))
+            live_sessions = await session.scalar(
+                select(func.count()).where(SessionToken.user_id == user_id))
+            reset_links = await session.scalar(
+                select(func.count()).where(PasswordResetToken.user_id == user_id))
+        return password_hash, live_sessions, reset_links
+
+    return read
+
+
+@pytest.fixture
+def outbox_payloads_of(sessions):
+    """The payloads of the outbox rows about a user that are not published yet, oldest first."""
+
+    async def rows(user_id: str) -> list[dict]:
+        async with sessions() as session:
+            return list(await session.scalars(
+                select(OutboxEvent.payload)
+                .where(OutboxEvent.payload["user"]["objectId"].astext == user_id)
+                .order_by(OutboxEvent.id)))
 
     return rows

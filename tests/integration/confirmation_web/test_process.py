@@ -13,8 +13,11 @@ from tests.support.processes import ServiceProcess
 from tests.support.tcp_proxy import TcpProxy
 from userreg.shared.db import UserStatus
 
+NEW_PASSWORD = "process reset passphrase"
 
-async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_app, make_link, user_status):
+
+async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_app, make_link, user_status,
+                                                                  make_reset_link):
     port = free_port()
     service = ServiceProcess(
         f"confirmation-web-{uuid.uuid4().hex[:8]}",
@@ -43,6 +46,14 @@ async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_
             async with http.post(f"{base}/{app.app_id}/confirm", data={"token": link.token},
                                  headers={"Origin": base}) as response:
                 assert (response.status, data_page(await response.text())) == (200, "confirmation-confirmed")
+            # A password reset, hashed by the process's own argon2id worker.
+            reset = await make_reset_link(app, user_id=link.user_id)
+            async with http.get(base + reset.path) as response:
+                assert (response.status, data_page(await response.text())) == (200, "password-reset")
+            async with http.post(f"{base}/{app.app_id}/reset-password", headers={"Origin": base},
+                                 data={"token": reset.token, "password": NEW_PASSWORD,
+                                       "repeat": NEW_PASSWORD}) as response:
+                assert (response.status, data_page(await response.text())) == (200, "password-reset-done")
         assert await user_status(link.user_id) is UserStatus.ENABLED
     finally:
         exit_code = await service.stop(timeout=20)
@@ -51,6 +62,9 @@ async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_
     assert "confirmed their email address" in log
     assert f"/{app.app_id}/confirm/[token]" in log  # the access log line, redacted
     assert link.token not in log
+    assert "set a new password through a reset link" in log
+    assert f"/{app.app_id}/reset-password/[token]" in log
+    assert reset.token not in log and NEW_PASSWORD not in log
 
 
 async def _ready(http: aiohttp.ClientSession, base: str) -> tuple[int, dict]:

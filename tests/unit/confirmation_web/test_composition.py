@@ -1,7 +1,8 @@
-"""The composition root: `create_app` builds engine, read pool, repository, service and page renderer
-when the app starts, from fakes of its outward dependencies where a test passes them. Nothing here
-needs PostgreSQL or RabbitMQ: the read pool is a fake answering the lookups' SQL, the engine a fake
-that is never connected (no request in these tests writes), and the outbox relay is off."""
+"""The composition root: `create_app` builds engine, read pool, repository, password hashing,
+services and page renderer when the app starts, from fakes of its outward dependencies where a test
+passes them. Nothing here needs PostgreSQL or RabbitMQ: the read pool is a fake answering the
+lookups' SQL, the engine a fake that is never connected (no request in these tests writes), the
+hashing a fake that hashes nothing, and the outbox relay is off."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from userreg.confirmation_web.app import create_app
 from userreg.confirmation_web.keys import (
     CONFIRMATIONS,
     ENGINE,
+    HASHING,
     PAGES,
+    PASSWORD_RESETS,
     PUBLIC_ORIGIN,
     READ_POOL,
     RELAY,
@@ -26,8 +29,10 @@ from userreg.confirmation_web.keys import (
     SETTINGS,
 )
 from userreg.confirmation_web.pages import PageRenderer
-from userreg.confirmation_web.repository import APP_NAME_SQL, LOOKUP_SQL, Repository
+from userreg.confirmation_web.password_resets import PasswordResets
+from userreg.confirmation_web.repository import APP_NAME_SQL, LOOKUP_SQL, RESET_LOOKUP_SQL, Repository
 from userreg.confirmation_web.service import Confirmations
+from userreg.shared.hashing import HashingBusy
 from userreg.shared.settings import Settings
 from userreg.shared.templates import TemplateStore
 from userreg.shared.tokens import hash_token, new_token
@@ -56,7 +61,7 @@ class FakeReadPool:
 
     async def fetchrow(self, sql: str, *args: object) -> dict | None:
         self._ask(sql, args)
-        if sql == LOOKUP_SQL and args[:2] == (hash_token(TOKEN), APP_ID):
+        if sql in (LOOKUP_SQL, RESET_LOOKUP_SQL) and args[:2] == (hash_token(TOKEN), APP_ID):
             return {"app_id": APP_ID, "name": "Composed App", "identity_property": "email",
                     "confirm_on_get": False, "email_confirmation_required": True, "object_id": "USER-1",
                     "status": "EMAIL_CONFIRMATION_PENDING", "properties": {"email": "ada@example.com"},
@@ -80,6 +85,20 @@ class FakeEngine:
 
     async def dispose(self) -> None:
         self.disposed = True
+
+
+class FakeHashing:
+    """Stands in for the argon2id workers: counts what it is asked to hash, and can be full."""
+
+    def __init__(self) -> None:
+        self.hashed: list[str] = []
+        self.busy = False
+
+    async def hash(self, password: str) -> str:
+        if self.busy:
+            raise HashingBusy(2.5)
+        self.hashed.append(password)
+        return "$argon2id$fake"
 
 
 class RecordingStore(TemplateStore):
@@ -114,10 +133,15 @@ def fakes():
 
 
 @pytest.fixture
-async def server(settings, fakes) -> AsyncIterator[TestServer]:
+def hashing() -> FakeHashing:
+    return FakeHashing()
+
+
+@pytest.fixture
+async def server(settings, fakes, hashing) -> AsyncIterator[TestServer]:
     engine, pool, store, clock = fakes
     app = create_app(settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store,
-                     clock=clock)
+                     clock=clock, hashing=hashing)
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     yield test_server
@@ -129,28 +153,31 @@ async def fetch(http, url, method="GET", **kwargs):
         return response.status, response.headers, await response.text()
 
 
-def test_nothing_is_built_before_the_app_starts(settings, fakes):
+def test_nothing_is_built_before_the_app_starts(settings, fakes, hashing):
     engine, pool, store, clock = fakes
     app = create_app(settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store,
-                     clock=clock)
+                     clock=clock, hashing=hashing)
     assert app[SETTINGS] is settings
     assert app[PUBLIC_ORIGIN] == "https://confirm.example.com"
-    assert all(key not in app for key in (ENGINE, READ_POOL, REPOSITORY, CONFIRMATIONS, PAGES, RELAY))
-    # engine, read pool, repository, service, page renderer; the outbox relay only when asked for.
-    assert len(app.cleanup_ctx) == 5
-    assert len(create_app(settings).cleanup_ctx) == 6
+    assert all(key not in app for key in (ENGINE, READ_POOL, REPOSITORY, HASHING, CONFIRMATIONS,
+                                          PASSWORD_RESETS, PAGES, RELAY))
+    # engine, read pool, repository, password hashing, services, page renderer; the outbox relay
+    # only when asked for.
+    assert len(app.cleanup_ctx) == 6
+    assert len(create_app(settings).cleanup_ctx) == 7
 
 
-async def test_the_started_app_holds_the_fakes_and_leaves_them_open(settings, fakes):
+async def test_the_started_app_holds_the_fakes_and_leaves_them_open(settings, fakes, hashing):
     engine, pool, store, clock = fakes
     app = create_app(settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store,
-                     clock=clock)
+                     clock=clock, hashing=hashing)
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     try:
-        assert app[ENGINE] is engine and app[READ_POOL] is pool
+        assert app[ENGINE] is engine and app[READ_POOL] is pool and app[HASHING] is hashing
         assert isinstance(app[REPOSITORY], Repository)
         assert isinstance(app[CONFIRMATIONS], Confirmations)
+        assert isinstance(app[PASSWORD_RESETS], PasswordResets)
         assert isinstance(app[PAGES], PageRenderer)
         assert RELAY not in app
     finally:
@@ -208,3 +235,32 @@ async def test_a_database_outage_reaches_the_error_page_middleware(server, fakes
     assert headers["Retry-After"] == "5" and "Traceback" not in html
     status, _, _ = await fetch(http, str(server.make_url("/ready")))
     assert status == 503
+
+
+async def test_a_reset_link_opens_through_the_reset_service(server, fakes, hashing, http):
+    _, pool, store, clock = fakes
+    status, headers, html = await fetch(http, str(server.make_url(f"/{APP_ID}/reset-password/{TOKEN}")))
+    assert (status, data_page(html)) == (200, "password-reset")
+    assert f'action="/users/{APP_ID}/reset-password"' in html and f'value="{TOKEN}"' in html
+    assert headers["Cache-Control"] == "no-store" and "nonce-" in headers["Content-Security-Policy"]
+    assert [sql for sql, _ in pool.queries] == [RESET_LOOKUP_SQL]
+    clock.now = AFTER_EXPIRY
+    status, _, html = await fetch(http, str(server.make_url(f"/{APP_ID}/reset-password/{TOKEN}")))
+    assert (status, data_page(html)) == (410, "password-reset-expired")
+    assert hashing.hashed == []
+
+
+async def test_a_refused_password_or_a_full_hashing_queue_shows_the_form_again(server, fakes, hashing, http):
+    """Neither reaches the database's write side: the fake engine is never connected."""
+    url = str(server.make_url(f"/{APP_ID}/reset-password"))
+    same_origin = {"Sec-Fetch-Site": "same-origin"}
+    status, _, html = await fetch(http, url, method="POST", headers=same_origin,
+                                  data={"token": TOKEN, "password": "one", "repeat": "two"})
+    assert (status, data_page(html)) == (400, "password-reset")
+    assert "did not match" in html and hashing.hashed == []
+    hashing.busy = True
+    status, headers, html = await fetch(http, url, method="POST", headers=same_origin,
+                                        data={"token": TOKEN, "password": "same", "repeat": "same"})
+    assert (status, data_page(html)) == (503, "password-reset")
+    assert headers["Retry-After"] == "3" and "try again in 3 seconds" in html
+    assert f'value="{TOKEN}"' in html  # the link still works: the form posts it again

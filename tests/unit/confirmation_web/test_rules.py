@@ -7,9 +7,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from userreg.confirmation_web.access_log import redact_path
-from userreg.confirmation_web.model import Link
+from userreg.confirmation_web.model import Failure, Link, PasswordProblem
 from userreg.confirmation_web.rules.links import confirms_on_open, page_for
 from userreg.confirmation_web.rules.origin import is_same_origin_post, origin_of
+from userreg.confirmation_web.rules.outcomes import can_resend, show, show_failure
+from userreg.confirmation_web.rules.passwords import (
+    PASSWORD_MAX_LENGTH,
+    password_problem,
+    reset_outcome,
+    retry_after,
+)
 from userreg.shared.db.models import UserStatus
 from userreg.shared.locales import accepted_languages, best_match
 from userreg.shared.templates import Page
@@ -106,3 +113,67 @@ def test_access_log_never_shows_a_token():
     assert redact_path("/APP-ID/confirm/abcDEF_123-xyz") == "/APP-ID/confirm/[token]"
     assert redact_path("/APP-ID/confirm/resend") == "/APP-ID/confirm/[token]"
     assert redact_path("/health") == "/health"
+
+
+def test_access_log_never_shows_a_reset_token():
+    assert redact_path("/APP-ID/reset-password/abcDEF_123-xyz") == "/APP-ID/reset-password/[token]"
+    assert redact_path("/APP-ID/reset-password/abc/def") == "/APP-ID/reset-password/[token]/def"
+    assert redact_path("/APP-ID/reset-password") == "/APP-ID/reset-password"
+
+
+@pytest.mark.parametrize(("status", "expires_in", "page", "failure"), [
+    (UserStatus.ENABLED, 3600, Page.PASSWORD_RESET, None),
+    (UserStatus.EMAIL_CONFIRMATION_PENDING, 3600, Page.PASSWORD_RESET, None),  # the link proves the address
+    (UserStatus.ENABLED, 0, Page.PASSWORD_RESET_EXPIRED, None),
+    (UserStatus.EMAIL_CONFIRMATION_PENDING, -1, Page.PASSWORD_RESET_EXPIRED, None),
+    (UserStatus.DISABLED, 3600, Page.PASSWORD_RESET_FAILED, Failure.DISABLED),  # disabling stays in force
+    (UserStatus.DISABLED, -1, Page.PASSWORD_RESET_FAILED, Failure.DISABLED),
+    (UserStatus.GUEST, 3600, Page.PASSWORD_RESET_FAILED, Failure.UNKNOWN),
+])
+def test_a_reset_link_shows_its_page_by_status_first_then_expiry(status, expires_in, page, failure):
+    outcome = reset_outcome(link(status, expires_in=expires_in), "TOKEN", NOW)
+    assert (outcome.page, outcome.failure) == (page, failure)
+    assert outcome.status == {Page.PASSWORD_RESET: 200, Page.PASSWORD_RESET_EXPIRED: 410,
+                              Page.PASSWORD_RESET_FAILED: 404}[page]
+    # The token goes back only to pages with a form; a failed page names the app, not the user.
+    assert outcome.token == (None if failure else "TOKEN")
+    assert (outcome.link is None) == (failure is not None) and outcome.app_id == ("A" if failure else None)
+
+
+@pytest.mark.parametrize(("password", "repeat", "problem"), [
+    ("secret", "secret", None),
+    ("x" * PASSWORD_MAX_LENGTH, "x" * PASSWORD_MAX_LENGTH, None),
+    ("🔑" * PASSWORD_MAX_LENGTH, "🔑" * PASSWORD_MAX_LENGTH, None),  # characters, not bytes
+    (" ", " ", None),  # any non-empty password, as the registration API takes it
+    ("", "", PasswordProblem.EMPTY),
+    ("", "secret", PasswordProblem.EMPTY),
+    ("x" * (PASSWORD_MAX_LENGTH + 1), "x" * (PASSWORD_MAX_LENGTH + 1), PasswordProblem.TOO_LONG),
+    ("secret", "Secret", PasswordProblem.MISMATCH),
+    ("secret", "", PasswordProblem.MISMATCH),
+    ("nul\x00", "nul\x00", PasswordProblem.INVALID),
+    ("lone \udc80", "lone \udc80", PasswordProblem.INVALID),
+])
+def test_which_new_passwords_the_form_accepts(password, repeat, problem):
+    assert password_problem(password, repeat) == problem
+
+
+def test_retry_after_is_whole_seconds_and_at_least_one():
+    assert [retry_after(seconds) for seconds in (0, 0.001, 1, 1.2, 59.9)] == [1, 1, 1, 2, 60]
+
+
+def test_only_pages_with_a_form_carry_the_token_and_expired_pages_offer_new_links():
+    for page in (Page.PENDING, Page.EXPIRED, Page.PASSWORD_RESET, Page.PASSWORD_RESET_EXPIRED):
+        assert show(page, link(), "TOKEN").token == "TOKEN"
+    for page in (Page.CONFIRMED, Page.DISABLED, Page.PASSWORD_RESET_DONE):
+        assert show(page, link(), "TOKEN").token is None
+    no_confirmation = Link(app_id="A", app_name="App", identity_property="email", confirm_on_get=False,
+                           confirmation_required=False, user_id="U", status=UserStatus.ENABLED,
+                           expires_at=NOW)
+    assert can_resend(show(Page.EXPIRED, link(), "TOKEN"))
+    assert not can_resend(show(Page.EXPIRED, no_confirmation, "TOKEN"))
+    # A reset link can be renewed in an app that does not confirm emails.
+    assert can_resend(show(Page.PASSWORD_RESET_EXPIRED, no_confirmation, "TOKEN"))
+    assert not can_resend(show(Page.PASSWORD_RESET_EXPIRED, link()))  # after the new link was sent
+    failed = show_failure(Failure.CROSS_SITE, ("A", "App"), 403, page=Page.PASSWORD_RESET_FAILED)
+    assert (failed.page, failed.status, failed.app_name) == (Page.PASSWORD_RESET_FAILED, 403, "App")
+    assert not can_resend(failed)

@@ -1,4 +1,4 @@
-"""An access log that never writes a confirmation token: a link's path holds one."""
+"""An access log that never writes a token: a confirmation or password-reset link's path holds one."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import re
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-# /{appId}/confirm/{token}: keep the app (useful when reading logs), drop the token.
-_TOKEN_IN_PATH = re.compile(r"^(/[^/]*/confirm/)[^/?]+")
+# /{appId}/confirm/{token} and /{appId}/reset-password/{token}: keep the app (useful when reading
+# logs), drop the token.
+_TOKEN_IN_PATH = re.compile(r"^(/[^/]*/(?:confirm|reset-password)/)[^/?]+")
 
 
 def redact_path(path: str) -> str:

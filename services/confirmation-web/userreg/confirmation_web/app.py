@@ -1,7 +1,8 @@
 """The composition root of confirmation-web: `create_app(settings)` builds the application, its routes
 and, in `cleanup_ctx` steps run in order when it starts (and undone in reverse when it stops), the
-engine, the read pool, the repository, the service, the page renderer and the outbox relay.
-Nothing connects until the app starts; fakes of the outward dependencies can be passed in."""
+engine, the read pool, the repository, the password-hashing workers, the services (confirmations,
+password resets), the page renderer and the outbox relay. Nothing connects until the app starts;
+fakes of the outward dependencies can be passed in."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from userreg.confirmation_web import views
 from userreg.confirmation_web.keys import (
     CONFIRMATIONS,
     ENGINE,
+    HASHING,
     PAGES,
+    PASSWORD_RESETS,
     PUBLIC_ORIGIN,
     READ_POOL,
     RELAY,
@@ -26,11 +29,13 @@ from userreg.confirmation_web.keys import (
 )
 from userreg.confirmation_web.middleware import baseline_headers, error_pages
 from userreg.confirmation_web.pages import PageRenderer
+from userreg.confirmation_web.password_resets import PasswordResets
 from userreg.confirmation_web.repository import Repository, open_read_pool
 from userreg.confirmation_web.rules.origin import origin_of
 from userreg.confirmation_web.service import Confirmations
 from userreg.shared.clock import utcnow
 from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.hashing import Argon2Parameters, PasswordHashing
 from userreg.shared.messaging import Topology
 from userreg.shared.outbox import OutboxRelay
 from userreg.shared.runtime.tasks import Supervised, supervised_in
@@ -38,22 +43,30 @@ from userreg.shared.settings import Settings
 from userreg.shared.templates import TemplateStore
 
 STATIC = resources.files("userreg.confirmation_web").joinpath("static")
-# The forms post a token and nothing else: a small body limit is plenty.
-MAX_BODY_BYTES = 16 * 1024
+# The forms post a token, and the reset form two passwords of at most 1024 characters: up to 24 KiB
+# percent-encoded (4 UTF-8 bytes a character, 3 characters a byte). A longer password still reaches
+# the form's "too long" message; a body over this limit is refused (413) before it is read.
+MAX_BODY_BYTES = 64 * 1024
+# Password resets are rare: one hashing worker unless HASH_WORKERS says how many (0, its default,
+# means one per core for registration, which hashes at every login; here it means one).
+DEFAULT_HASH_WORKERS = 1
 
 CleanupStep = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(settings: Settings, *, run_outbox_relay: bool = True, engine: AsyncEngine | None = None,
                read_pool: asyncpg.Pool | None = None, templates: TemplateStore | None = None,
-               clock: Callable[[], datetime] | None = None) -> web.Application:
+               clock: Callable[[], datetime] | None = None,
+               hashing: PasswordHashing | None = None) -> web.Application:
     """The aiohttp application of confirmation-web. The outbox relay that publishes the
-    `user.confirmed` and `user.confirmation_requested` events runs in the same process unless
-    `run_outbox_relay` is off (for a test that wants to look at the outbox rows themselves).
+    `user.confirmed`, `user.confirmation_requested`, `user.password_reset_requested` and
+    `user.password_changed` events runs in the same process unless `run_outbox_relay` is off (for a
+    test that wants to look at the outbox rows themselves).
 
     The other keywords replace an outward dependency (None: the real one, from the settings): the
     SQLAlchemy `engine` and the asyncpg `read_pool` (their caller closes what it passes in), the
-    page `templates` store, and the `clock` the service reads the time from."""
+    page `templates` store, the `clock` the services read the time from, and the password
+    `hashing` (its caller starts and closes it)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_pages])
     app[SETTINGS] = settings
     app[PUBLIC_ORIGIN] = origin_of(settings.public_confirmation_url)
@@ -61,7 +74,8 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True, engine: Asy
         _engine(engine),
         _read_pool(read_pool),
         _repository,
-        _service(clock or utcnow),
+        _password_hashing(hashing),
+        _services(clock or utcnow),
         _page_renderer(templates),
     ))
     if run_outbox_relay:
@@ -81,6 +95,11 @@ def _add_routes(app: web.Application) -> None:
     # The address bar shows this path after the POST; opening it again is a link without token.
     app.router.add_get("/{app_id}/confirm", views.link_without_token, name="confirm-page")
     app.router.add_post("/{app_id}/confirm/resend", views.resend, name="resend")
+    app.router.add_get("/{app_id}/reset-password/{token}", views.open_reset_link, name="reset-link")
+    app.router.add_post("/{app_id}/reset-password", views.reset_password, name="reset-password")
+    # As for confirming: the address bar shows this path after the POST.
+    app.router.add_get("/{app_id}/reset-password", views.reset_link_without_token, name="reset-page")
+    app.router.add_post("/{app_id}/reset-password/resend", views.resend_reset_link, name="reset-resend")
 
 
 def _engine(given: AsyncEngine | None) -> CleanupStep:
@@ -123,16 +142,40 @@ async def _repository(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def _service(clock: Callable[[], datetime]) -> CleanupStep:
-    """The service: the actions a visitor takes on a link."""
+def _password_hashing(given: PasswordHashing | None) -> CleanupStep:
+    """The argon2id workers that hash a reset's new password off the event loop: `given`, or a
+    pool of the settings' parameters (`DEFAULT_HASH_WORKERS` unless HASH_WORKERS is set), started
+    before the first request and stopped when the app stops."""
 
-    async def service(app: web.Application) -> AsyncIterator[None]:
+    async def password_hashing(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[HASHING] = given
+            yield
+            return
+        settings = app[SETTINGS]
+        started = PasswordHashing(Argon2Parameters.from_settings(settings),
+                                  settings.hash_workers or DEFAULT_HASH_WORKERS,
+                                  queue_seconds=settings.hash_queue_seconds)
+        await started.start()
+        app[HASHING] = started
+        yield
+        await started.close()
+
+    return password_hashing
+
+
+def _services(clock: Callable[[], datetime]) -> CleanupStep:
+    """The services: the actions a visitor takes on a confirmation link and on a reset link."""
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         app[CONFIRMATIONS] = Confirmations(app[REPOSITORY], settings.public_confirmation_url,
                                            settings.resend_cooldown_seconds, clock=clock)
+        app[PASSWORD_RESETS] = PasswordResets(app[REPOSITORY], app[HASHING], settings.public_confirmation_url,
+                                              settings.resend_cooldown_seconds, clock=clock)
         yield
 
-    return service
+    return services
 
 
 def _page_renderer(given: TemplateStore | None) -> CleanupStep:
@@ -148,7 +191,7 @@ def _page_renderer(given: TemplateStore | None) -> CleanupStep:
 
 
 def _outbox_relay(app: web.Application) -> Supervised:
-    """Publishes the events of confirmations; `/ready` reads its state."""
+    """Publishes the events of confirmations and password resets; `/ready` reads its state."""
     settings = app[SETTINGS]
     relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
                         batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)

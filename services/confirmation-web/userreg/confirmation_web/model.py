@@ -1,6 +1,7 @@
-"""The values confirmation-web works with: what the database knows about a link (`Link`), and what
-an action on it comes to (`Outcome`: which page to show, and everything that page says). Plain
-frozen dataclasses, so that rules, service and pages share them without knowing of each other."""
+"""The values confirmation-web works with: what the database knows about a link (`Link`: a
+confirmation link or a password-reset link), and what an action on it comes to (`Outcome`: which
+page to show, and everything that page says). Plain frozen dataclasses, so that rules, services and
+pages share them without knowing of each other."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from userreg.shared.templates import Page
 
 @dataclass(frozen=True)
 class Link:
-    """What the database knows about a confirmation link: its token row, its user and its app."""
+    """What the database knows about a link (a confirmation or a password-reset link): its token
+    row, its user and its app."""
 
     app_id: str
     app_name: str
@@ -32,7 +34,7 @@ class Link:
 
 
 class Resend:
-    """How asking for a new link on the expired page went."""
+    """How asking for a new link on an expired page (confirmation or password reset) went."""
 
     SENT = "sent"
     TOO_SOON = "too_soon"
@@ -43,8 +45,19 @@ class Failure:
     """Why a link shows the failed page (a template may word them differently)."""
 
     MALFORMED = "malformed"
-    UNKNOWN = "unknown"
+    UNKNOWN = "unknown"  # no such token in this app (a used reset link is gone: single use)
     CROSS_SITE = "cross_site"
+    DISABLED = "disabled"  # a reset link of a DISABLED user: disabling stays in force
+
+
+class PasswordProblem:
+    """Why the password-reset form is shown again instead of changing the password."""
+
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    MISMATCH = "mismatch"  # the repeat differs from the password
+    INVALID = "invalid"  # a character no password may hold (NUL, a lone surrogate)
+    BUSY = "busy"  # the password-hashing queue is full: nothing changed, try again shortly
 
 
 @dataclass(frozen=True)
@@ -57,10 +70,14 @@ class Outcome:
     # The app named in the path, when the link itself is not found (for the failed page).
     app_id: str | None = None
     app_name: str | None = None
-    # Only pages with a form (pending, expired) carry the token back to the browser.
+    # Only pages with a form (pending, expired, password-reset and its expired page) carry the
+    # token back to the browser.
     token: str | None = None
+    # Confirmed by this very request: on the confirmed page, and on the password-reset-done page of
+    # a pending user (using the emailed reset link proves the address).
     just_confirmed: bool = False
     resend: str | None = None
     retry_after_seconds: int | None = None
     new_link_expires_at: datetime | None = None
     failure: str | None = None
+    password_problem: str | None = None

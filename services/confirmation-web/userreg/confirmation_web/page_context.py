@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from userreg.confirmation_web.model import Link, Outcome
 from userreg.confirmation_web.rules.dates import format_datetime
+from userreg.confirmation_web.rules.outcomes import can_resend
+from userreg.confirmation_web.rules.passwords import PASSWORD_MAX_LENGTH
 from userreg.shared.confirmations import SECRET_PROPERTIES
 
 
@@ -39,7 +41,11 @@ def page_context(outcome: Outcome, locale: str, nonce: str, base_path: str) -> d
         "token": outcome.token,
         "confirm_url": f"{base_path}/{app_id}/confirm" if app_id else None,
         "resend_url": f"{base_path}/{app_id}/confirm/resend" if app_id else None,
-        "can_resend": bool(link and link.confirmation_required and outcome.token),
+        "reset_url": f"{base_path}/{app_id}/reset-password" if app_id else None,
+        "reset_resend_url": f"{base_path}/{app_id}/reset-password/resend" if app_id else None,
+        "password_max_length": PASSWORD_MAX_LENGTH,
+        "password_problem": outcome.password_problem,
+        "can_resend": can_resend(outcome),
         "just_confirmed": outcome.just_confirmed,
         "resend": outcome.resend,
         "retry_after_seconds": outcome.retry_after_seconds,

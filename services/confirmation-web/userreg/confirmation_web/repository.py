@@ -4,9 +4,10 @@ of its transactions.
 Opening a link is the hot path: one indexed query (token hash → user → app), run as a prepared
 statement on a small asyncpg pool of read-only connections (`open_read_pool`). Measured per open,
 that costs about a quarter of the CPU of the same query through SQLAlchemy's engine, which is what
-lets one process serve well over a thousand opens a second. Everything that writes (the guarded
-confirm UPDATE, issuing a new link) goes through SQLAlchemy sessions and the ORM models, in the
-explicit transaction of a `Transaction` (`Repository.transaction()`).
+lets one process serve well over a thousand opens a second. A password-reset link is looked up
+the same way, in its own table. Everything that writes (the guarded confirm UPDATE, issuing a new
+link, changing a password) goes through SQLAlchemy sessions and the ORM models, in the explicit
+transaction of a `Transaction` (`Repository.transaction()`).
 """
 
 from __future__ import annotations
@@ -23,25 +24,28 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from userreg.confirmation_web.model import Link
 from userreg.shared.confirmations import request_new_confirmation
 from userreg.shared.db.engine import asyncpg_dsn, connect_arguments
-from userreg.shared.db.models import App, ConfirmationToken, User, UserStatus
+from userreg.shared.db.models import App, ConfirmationToken, PasswordResetToken, User, UserStatus
 from userreg.shared.events import Event
 from userreg.shared.outbox import enqueue
+from userreg.shared.passwords import change_password, request_password_reset
 from userreg.shared.settings import Settings
 from userreg.shared.templates import PAGE_TEMPLATES, TemplateSource, TemplateStore
 
 # The token's primary key, then the user's and the app's primary keys; plus whether the app
 # overrides any page (a probe of the templates' primary key), so that the common case, no
 # override, renders without a query of its own. Tables and columns as in db/models.py.
-LOOKUP_SQL = """
+_LINK_LOOKUP = """
 SELECT a.app_id, a.name, a.identity_property, a.confirm_on_get, a.email_confirmation_required,
        u.object_id, u.status, u.properties, t.expires_at,
        EXISTS (SELECT 1 FROM templates p WHERE p.app_id = a.app_id AND p.name = ANY($3::varchar[]))
            AS has_page_overrides
-FROM confirmation_tokens t
+FROM {tokens} t
 JOIN users u ON u.object_id = t.user_id
 JOIN apps a ON a.app_id = u.app_id
 WHERE t.token_hash = $1 AND t.app_id = $2
 """
+LOOKUP_SQL = _LINK_LOOKUP.format(tokens="confirmation_tokens")
+RESET_LOOKUP_SQL = _LINK_LOOKUP.format(tokens="password_reset_tokens")
 
 APP_NAME_SQL = "SELECT app_id, name FROM apps WHERE app_id = $1"
 
@@ -96,6 +100,13 @@ class Repository:
         if not can_name_an_app(app_id):
             return None
         row = await self._reads.fetchrow(LOOKUP_SQL, token_hash, normalise_app_id(app_id), _PAGE_NAMES)
+        return None if row is None else _link(row)
+
+    async def find_reset_link(self, app_id: str, token_hash: bytes) -> Link | None:
+        """The password-reset link with this token hash in this app, or None (used links are gone)."""
+        if not can_name_an_app(app_id):
+            return None
+        row = await self._reads.fetchrow(RESET_LOOKUP_SQL, token_hash, normalise_app_id(app_id), _PAGE_NAMES)
         return None if row is None else _link(row)
 
     async def find_app_name(self, app_id: str) -> tuple[str, str] | None:
@@ -184,6 +195,63 @@ class Transaction:
         and cool-down as the REST API; raises its `ResendRefused` errors."""
         return await request_new_confirmation(self._session, app, user, public_confirmation_url,
                                               cooldown_seconds)
+
+    async def reset_link_rows(self, app_id: str, token_hash: bytes) -> tuple[App, User, datetime] | None:
+        """The app and user of a password-reset link as ORM objects, and the link's expiry, for
+        issuing a new link in this transaction (`request_password_reset` locks the user itself)."""
+        if not can_name_an_app(app_id):
+            return None
+        return await self._reset_rows(app_id, token_hash)
+
+    async def lock_reset_link(self, app_id: str, token_hash: bytes,
+                              user_id: str) -> tuple[App, User, datetime] | None:
+        """Like `reset_link_rows`, holding the user's row and then the token's until the transaction
+        ends; None when the token is gone (used by a request that held them first).
+
+        The user's row first, always: every reset of a user (whichever of their links) and every
+        new reset link queue on it, so two transactions never hold each other's rows; the token's
+        row after it, so that a token deleted meanwhile is not found."""
+        if not can_name_an_app(app_id):
+            return None
+        await self._session.execute(select(User.object_id).where(User.object_id == user_id).with_for_update())
+        return await self._reset_rows(app_id, token_hash, user_id=user_id)
+
+    async def _reset_rows(self, app_id: str, token_hash: bytes,
+                          user_id: str | None = None) -> tuple[App, User, datetime] | None:
+        statement = (
+            select(App, User, PasswordResetToken.expires_at)
+            .select_from(PasswordResetToken)
+            .join(User, User.object_id == PasswordResetToken.user_id)
+            .join(App, App.app_id == User.app_id)
+            .where(PasswordResetToken.token_hash == token_hash,
+                   PasswordResetToken.app_id == normalise_app_id(app_id))
+        )
+        if user_id is not None:
+            statement = statement.where(User.object_id == user_id).with_for_update(of=PasswordResetToken)
+        row = (await self._session.execute(statement)).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    async def request_password_reset(self, app: App, user: User, public_confirmation_url: str,
+                                     cooldown_seconds: int) -> Event:
+        """`shared.passwords.request_password_reset` in this transaction: the same cool-down (per
+        user, per mailbox, and the mailbox's daily cap) as `restorepassword`; raises `ResendTooSoon`."""
+        return await request_password_reset(self._session, app, user, public_confirmation_url,
+                                            cooldown_seconds)
+
+    async def change_password(self, app: App, user: User, password_hash: str, now: datetime) -> Event:
+        """`shared.passwords.change_password` in this transaction (the caller holds the user's row):
+        the new hash, every session and every reset link of the user ended, `user.password_changed`
+        in the outbox."""
+        return await change_password(self._session, app, user, password_hash, now)
+
+    async def enable_pending_user(self, user: User, now: datetime) -> None:
+        """A pending user who set a password through the emailed link has proven the address: ENABLED.
+        The caller holds the user's row and has seen it pending."""
+        await self._session.execute(
+            update(User)
+            .where(User.object_id == user.object_id, User.status == UserStatus.EMAIL_CONFIRMATION_PENDING)
+            .values(status=UserStatus.ENABLED, updated_at=now)
+        )
 
 
 def _link(row: asyncpg.Record) -> Link:

@@ -1,6 +1,7 @@
 """The contexts each page is rendered with, filled with sample values: `userreg template set`
 renders an app's override with every one of them before it stores it (through `operations`), so a
-template that fails on any way confirmation-web shows its page is refused up front."""
+template that fails on any way confirmation-web shows its page is refused up front. (The reset
+pages' sample links live `link_ttl_seconds` too: only the dates shown differ from real ones.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from userreg.confirmation_web.model import Failure, Link, Outcome, Resend
+from userreg.confirmation_web.model import Failure, Link, Outcome, PasswordProblem, Resend
 from userreg.confirmation_web.page_context import base_path_of, page_context
 from userreg.confirmation_web.rules.outcomes import show, show_failure
 from userreg.shared.clock import utcnow
@@ -37,6 +38,10 @@ def sample_contexts(page_name: str, *, app_id: str, app_name: str, identity_prop
     pending = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now + ttl)
     expired = link(UserStatus.EMAIL_CONFIRMATION_PENDING, now - timedelta(hours=1))
     confirmed = link(UserStatus.ENABLED, None)
+    reset = link(UserStatus.ENABLED, now + ttl)
+    reset_expired = link(UserStatus.ENABLED, now - timedelta(hours=1))
+    problems = (PasswordProblem.EMPTY, PasswordProblem.TOO_LONG, PasswordProblem.MISMATCH,
+                PasswordProblem.INVALID)
     outcomes: list[Outcome] = {
         Page.PENDING: [show(Page.PENDING, pending, token)],
         Page.CONFIRMED: [show(Page.CONFIRMED, confirmed, just_confirmed=True),
@@ -50,6 +55,25 @@ def sample_contexts(page_name: str, *, app_id: str, app_name: str, identity_prop
         Page.DISABLED: [show(Page.DISABLED, link(UserStatus.DISABLED, now + ttl))],
         Page.FAILED: [show_failure(failure, (app_id, app_name))
                       for failure in (Failure.UNKNOWN, Failure.MALFORMED, Failure.CROSS_SITE)],
+        Page.PASSWORD_RESET: [
+            show(Page.PASSWORD_RESET, reset, token),
+            *(show(Page.PASSWORD_RESET, reset, token, status=400, password_problem=problem)
+              for problem in problems),
+            show(Page.PASSWORD_RESET, reset, token, status=503, password_problem=PasswordProblem.BUSY,
+                 retry_after_seconds=3),
+        ],
+        Page.PASSWORD_RESET_DONE: [show(Page.PASSWORD_RESET_DONE, confirmed),
+                                   show(Page.PASSWORD_RESET_DONE, confirmed, just_confirmed=True)],
+        Page.PASSWORD_RESET_EXPIRED: [
+            show(Page.PASSWORD_RESET_EXPIRED, reset_expired, token),
+            show(Page.PASSWORD_RESET_EXPIRED, reset_expired, token, status=429, resend=Resend.TOO_SOON,
+                 retry_after_seconds=42),
+            show(Page.PASSWORD_RESET_EXPIRED, reset_expired, status=200, resend=Resend.SENT,
+                 new_link_expires_at=now + ttl),
+        ],
+        Page.PASSWORD_RESET_FAILED: [
+            show_failure(failure, (app_id, app_name), page=Page.PASSWORD_RESET_FAILED)
+            for failure in (Failure.UNKNOWN, Failure.MALFORMED, Failure.CROSS_SITE, Failure.DISABLED)],
     }[page]
     base_path = base_path_of(public_confirmation_url)
     return [page_context(outcome, locale, SAMPLE_NONCE, base_path) for outcome in outcomes]

@@ -1,7 +1,8 @@
 """The HTTP edge: decode the request, call one service action, render its outcome. Nothing else.
 
 A POST is admitted first (`rules.origin`: does it come from our own page?) and only then is its
-body read, so that a refused cross-site POST is answered 403 whatever its body holds."""
+body read, so that a refused cross-site POST is answered 403 whatever its body holds. The same holds
+for the password-reset pages, whose service is `PasswordResets`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import logging
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from userreg.confirmation_web.keys import CONFIRMATIONS, PAGES, PUBLIC_ORIGIN, RELAY, REPOSITORY
+from userreg.confirmation_web.keys import (
+    CONFIRMATIONS,
+    PAGES,
+    PASSWORD_RESETS,
+    PUBLIC_ORIGIN,
+    RELAY,
+    REPOSITORY,
+)
 from userreg.confirmation_web.model import Failure, Outcome
 from userreg.confirmation_web.rules.origin import is_same_origin_post
 from userreg.shared.runtime import ops
@@ -39,13 +47,13 @@ async def open_link(request: web.Request) -> web.Response:
 UNREADABLE_FORM = (ValueError, LookupError, RuntimeError, BadHttpMessage)
 
 
-async def _posted_token(request: web.Request) -> str | None:
+async def _posted(request: web.Request, *names: str) -> list[str]:
+    """The form's text fields of these names ("" for one that is absent, a file, or unreadable)."""
     try:
         form = await request.post()
     except UNREADABLE_FORM:
-        return None
-    token = form.get("token")
-    return token if isinstance(token, str) else None
+        return ["" for _ in names]
+    return [value if isinstance(value := form.get(name), str) else "" for name in names]
 
 
 async def confirm(request: web.Request) -> web.Response:
@@ -61,19 +69,62 @@ async def resend(request: web.Request) -> web.Response:
 async def _post(request: web.Request, action: str) -> web.Response:
     confirmations = request.app[CONFIRMATIONS]
     app_id = request.match_info["app_id"]
-    if not is_same_origin_post(request.headers, request.app[PUBLIC_ORIGIN]):
-        # %r: the app id comes from the path, and must not be able to forge a log line.
-        logger.info("refused a cross-site %s POST for app %r", action, app_id[:64])
+    if not _admitted(request, action):
         outcome = await confirmations.failed(app_id, Failure.CROSS_SITE, status=403)
     else:
-        token = await _posted_token(request) or ""
+        [token] = await _posted(request, "token")
         act = confirmations.confirm if action == "confirm" else confirmations.resend
         outcome = await act(app_id, token)
     return await _page(request, outcome)
 
 
+def _admitted(request: web.Request, action: str) -> bool:
+    """Whether a POST comes from our own page (`rules.origin`); a refused one is logged."""
+    if is_same_origin_post(request.headers, request.app[PUBLIC_ORIGIN]):
+        return True
+    # %r: the app id comes from the path, and must not be able to forge a log line.
+    logger.info("refused a cross-site %s POST for app %r", action, request.match_info["app_id"][:64])
+    return False
+
+
 async def link_without_token(request: web.Request) -> web.Response:
     outcome = await request.app[CONFIRMATIONS].failed(request.match_info["app_id"], Failure.MALFORMED)
+    return await _page(request, outcome)
+
+
+async def open_reset_link(request: web.Request) -> web.Response:
+    """GET (and HEAD) of a password-reset link: its page, never a change."""
+    app_id, token = request.match_info["app_id"], request.match_info["token"]
+    outcome = await request.app[PASSWORD_RESETS].open(app_id, token)
+    return await _page(request, outcome)
+
+
+async def reset_password(request: web.Request) -> web.Response:
+    """The reset form's POST: token, password and its repeat."""
+    resets = request.app[PASSWORD_RESETS]
+    app_id = request.match_info["app_id"]
+    if not _admitted(request, "reset-password"):
+        outcome = await resets.failed(app_id, Failure.CROSS_SITE, status=403)
+    else:
+        token, password, repeat = await _posted(request, "token", "password", "repeat")
+        outcome = await resets.set_password(app_id, token, password, repeat)
+    return await _page(request, outcome)
+
+
+async def resend_reset_link(request: web.Request) -> web.Response:
+    """The reset's expired page: "email me a new link"."""
+    resets = request.app[PASSWORD_RESETS]
+    app_id = request.match_info["app_id"]
+    if not _admitted(request, "reset-resend"):
+        outcome = await resets.failed(app_id, Failure.CROSS_SITE, status=403)
+    else:
+        [token] = await _posted(request, "token")
+        outcome = await resets.resend(app_id, token)
+    return await _page(request, outcome)
+
+
+async def reset_link_without_token(request: web.Request) -> web.Response:
+    outcome = await request.app[PASSWORD_RESETS].failed(request.match_info["app_id"], Failure.MALFORMED)
     return await _page(request, outcome)
 
 

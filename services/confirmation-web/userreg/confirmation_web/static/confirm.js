@@ -1,6 +1,8 @@
 // userreg confirmation pages. A pending page confirms by itself as soon as a person actually sees
 // it: a mail scanner that only fetches the HTML never runs this script, so it never confirms, and
 // a prerendered (hidden) page waits until it is shown. The form's button stays as the fallback.
+// The password-reset form never submits by itself; here its repeat field is checked as the user
+// types (the server checks again, and says so on the page, without script).
 (function () {
   "use strict";
 
@@ -38,6 +40,22 @@
         button.removeAttribute("aria-busy");
       }
     }
+  });
+
+  // <input data-must-match="password" data-mismatch="message">: invalid until it repeats that field.
+  function checkRepeats() {
+    var repeats = document.querySelectorAll("input[data-must-match]");
+    for (var i = 0; i < repeats.length; i++) {
+      var repeat = repeats[i];
+      var original = repeat.form && repeat.form.elements.namedItem(repeat.getAttribute("data-must-match"));
+      if (!original) continue;
+      var differs = repeat.value !== "" && repeat.value !== original.value;
+      repeat.setCustomValidity(differs ? repeat.getAttribute("data-mismatch") || "" : "");
+    }
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.form && event.target.form.querySelector("input[data-must-match]")) checkRepeats();
   });
 
   function autoSubmit() {
