@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from userreg.shared.confirmations import issue_confirmation
 from userreg.shared.db import App, User, UserStatus
+from userreg.shared.passwords import new_password_reset
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import new_guid
 
@@ -128,6 +129,8 @@ class Tenant:
     # identity → objectId of users that have a password (PASSWORD)
     users: dict[str, str] = field(default_factory=dict)
     guests: list[str] = field(default_factory=list)
+    # user-tokens of its users' and guests' sessions (the fuzzer checks them and logs some out)
+    tokens: list[str] = field(default_factory=list)
 
     @property
     def app_id(self) -> str:
@@ -148,7 +151,8 @@ def unique_email(prefix: str = "fuzz") -> str:
 async def registration_world(settings: Settings, make_app) -> AsyncIterator[RegistrationWorld]:
     """The registration service on a real socket, with apps of three kinds (open, confirming
     emails, closed with a fixed schema) and, in the first two, users and guests made through the
-    API itself (the fuzzer then disables, enables, confirms and logs them in)."""
+    API itself, and sessions of the open app's users (the fuzzer then disables, enables, confirms,
+    logs them in and out, checks their tokens and asks for their password-reset links)."""
     from userreg.registration.app import create_app
 
     apps = [
@@ -177,7 +181,14 @@ async def _populate(http: aiohttp.ClientSession, tenant: Tenant, users: int = 6,
     for _ in range(guests):
         async with http.post(f"{base}/register/guest") as response:
             assert response.status == 200, await response.text()
-            tenant.guests.append((await response.json())["objectId"])
+            guest = await response.json()
+            tenant.guests.append(guest["objectId"])
+            tenant.tokens.append(guest["user-token"])
+    for email in list(tenant.users):
+        for _ in range(2):
+            async with http.post(f"{base}/login", json={"login": email, "password": PASSWORD}) as response:
+                if response.status == 200:  # a user of the confirming app cannot log in yet (9002)
+                    tenant.tokens.append((await response.json())["user-token"])
 
 
 # --- confirmation-web's world --------------------------------------------------------------------
@@ -193,37 +204,43 @@ class LinkCase:
 class ConfirmationWorld:
     base_url: str
     app_ids: list[str]
-    links: list[LinkCase]
+    links: list[LinkCase]  # confirmation links
     public_origin: str
+    reset_links: list[LinkCase] = field(default_factory=list)  # password-reset links
 
 
 @pytest.fixture
 async def confirmation_world(settings: Settings, make_app, sessions) -> AsyncIterator[ConfirmationWorld]:
-    """confirmation-web on a real socket, with links of every state in two apps (one confirming
-    on GET) for the fuzzer to open, confirm and renew."""
+    """confirmation-web on a real socket, with confirmation links and password-reset links of every
+    state in two apps (one confirming on GET) for the fuzzer to open, confirm, reset and renew."""
     from userreg.confirmation_web.app import create_app
 
     apps = [await make_app("Fuzz Links", email_confirmation_required=True),
             await make_app("Fuzz Links GET", email_confirmation_required=True, confirm_on_get=True)]
     links: list[LinkCase] = []
+    reset_links: list[LinkCase] = []
     pending = UserStatus.EMAIL_CONFIRMATION_PENDING
     states = {"pending": pending, "expired": pending, "confirmed": UserStatus.ENABLED,
               "disabled": UserStatus.DISABLED, "guest": UserStatus.GUEST}
     for app in apps:
         for state, status in states.items():
             for _ in range(3):
-                links.append(LinkCase(app.app_id, await _make_link(sessions, settings, app, status,
-                                                                   expired=state == "expired"), state))
+                for made, reset in ((links, False), (reset_links, True)):
+                    token = await _make_link(sessions, settings, app, status, expired=state == "expired",
+                                             reset=reset)
+                    made.append(LinkCase(app.app_id, token, state))
     service = serve(create_app(settings), "fuzz-confirmation-web")
     try:
         yield ConfirmationWorld(service.base_url, [app.app_id for app in apps], links,
-                                settings.public_confirmation_url.lower())
+                                settings.public_confirmation_url.lower(), reset_links)
     finally:
         service.stop()
 
 
-async def _make_link(sessions, settings: Settings, app: App, status: UserStatus, *, expired: bool) -> str:
-    """A user of `app` with `status` and one confirmation link; the link's token."""
+async def _make_link(sessions, settings: Settings, app: App, status: UserStatus, *, expired: bool,
+                     reset: bool = False) -> str:
+    """A user of `app` with `status` and one confirmation link (or password-reset link, as
+    `restorepassword` issues one); the link's token."""
     email = unique_email("link")
     async with sessions() as session, session.begin():
         db_app = await session.get(App, app.app_id)
@@ -233,6 +250,12 @@ async def _make_link(sessions, settings: Settings, app: App, status: UserStatus,
         session.add(user)
         await session.flush()
         issued = datetime.now(UTC)
+        if reset:
+            if expired:
+                issued -= timedelta(seconds=db_app.password_reset_link_ttl + 60)
+            row, link = new_password_reset(db_app, user, settings.public_confirmation_url, issued)
+            session.add(row)
+            return link.url.rsplit("/", 1)[1]
         if expired:
             issued -= timedelta(seconds=db_app.confirmation_link_ttl + 60)
         confirmation = issue_confirmation(session, db_app, user, settings.public_confirmation_url, issued)

@@ -105,7 +105,7 @@ async def inbox() -> AsyncIterator[Inbox]:
 async def app(make_app, sessions) -> App:
     app = await make_app(APP_NAME, email_confirmation_required=True)
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, name="confirmation", locale="", subject=SUBJECT,
+        session.add(Template(app_id=app.app_id, kind="email", name="confirmation", locale="", subject=SUBJECT,
                              text_body=TEXT, html_body=HTML))
     return app
 

@@ -30,7 +30,7 @@ from tests.fuzz.conftest import FULL, PASSWORD, RegistrationWorld, Tally, Tenant
 # One worker runs the whole module, so that its request count is one figure.
 pytestmark = pytest.mark.xdist_group("fuzz-registration")
 
-# Examples per operation in the fuzzing phase: ~10 operations × this, plus the coverage phase's
+# Examples per operation in the fuzzing phase: ~14 operations × this, plus the coverage phase's
 # boundary cases, is a few thousand requests in about a minute; USERREG_FULL_FAULTS=1 runs more.
 MAX_EXAMPLES = 2000 if FULL else 300
 RAW_EXAMPLES = 3000 if FULL else 400
@@ -85,7 +85,11 @@ def realistic(draw: st.DrawFn, case: Case, world: RegistrationWorld) -> Case:
         if object_ids:
             real = [variant for object_id in object_ids for variant in _variants(object_id)]
             params["objectId"] = draw(_mostly(real, params["objectId"]))
+    if "token" in params and tenant.tokens:
+        params["token"] = draw(_mostly(tenant.tokens, params["token"]))
     operation = case.operation.definition.raw.get("operationId")
+    if operation == "logout" and tenant.tokens and draw(st.booleans()):
+        case.headers = {**(case.headers or {}), "user-token": draw(st.sampled_from(tenant.tokens))}
     if isinstance(case.body, dict) and draw(st.booleans()):
         if operation == "registerUser":
             email = draw(st.one_of(
@@ -183,8 +187,9 @@ def test_the_served_document_is_the_one_fuzzed(registration_world: RegistrationW
 
 METHODS = ["GET", "POST", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 TAILS = ["/users/register", "/users/register/guest", "/users/login", "/users/resendconfirmation/{identity}",
-         "/users/{objectId}/status", "/users/createEmailConfirmationURL/{identity}", "/users", "",
-         "/users/register/", "/users//status", "/Users/Register"]
+         "/users/{objectId}/status", "/users/createEmailConfirmationURL/{identity}", "/info", "/users/logout",
+         "/users/isvalidusertoken/{token}", "/users/restorepassword/{identity}", "/users", "",
+         "/users/register/", "/users//status", "/Users/Register", "/users/isvalidusertoken/"]
 segments = st.text(max_size=40).map(lambda text: quote(text, safe=""))
 
 
@@ -200,8 +205,10 @@ def raw_requests(draw: st.DrawFn, world: RegistrationWorld) -> tuple[str, str, d
     object_ids = list(tenant.users.values()) + tenant.guests or ["x"]
     identity = draw(weighted((3, st.sampled_from(identities)), (1, segments)))
     object_id = draw(weighted((3, st.sampled_from(object_ids)), (1, segments)))
+    token = draw(weighted((3, st.sampled_from(tenant.tokens or ["x"])), (1, segments)))
     tail = tail.replace("{identity}", quote(identity, safe=""))
     tail = tail.replace("{objectId}", quote(object_id, safe=""))
+    tail = tail.replace("{token}", quote(token, safe=""))
     anywhere = st.lists(segments, min_size=1, max_size=6).map(lambda parts: "/" + "/".join(parts))
     path = draw(weighted((4, st.just(f"/{app_id}/{key}{tail}")), (1, anywhere)))
     headers = draw(st.fixed_dictionaries({}, optional={
@@ -211,6 +218,11 @@ def raw_requests(draw: st.DrawFn, world: RegistrationWorld) -> tuple[str, str, d
             "application/json; charset=nope"]),
         "Accept-Language": st.sampled_from(["de", "de-CH,de;q=0.9", "*", "x" * 60, "en;q=abc"]),
         "Accept": st.sampled_from(["text/html", "*/*", "application/xml"]),
+        # Browsers' CORS headers: an OPTIONS with Access-Control-Request-Method is a preflight (204).
+        "Origin": st.sampled_from(["https://app.example.com", "null", "http://localhost:3000", "x" * 300]),
+        "Access-Control-Request-Method": st.sampled_from(["POST", "GET", "DELETE", ""]),
+        "Access-Control-Request-Headers": st.sampled_from(["content-type,user-token", "x-any", ""]),
+        "user-token": st.sampled_from(tenant.tokens or ["x"]) | segments,
     }))
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -240,7 +252,7 @@ def test_any_request_anywhere_gets_the_envelope_and_never_a_5xx(
     code = _code_of(response)
     tally.record(f"{method} (any path)", response.status_code, code)
     assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.content[:300]!r}"
-    if method == "HEAD":
+    if method == "HEAD" or response.status_code == 204:  # a preflight's answer has no body either
         assert response.content == b""
     elif not 200 <= response.status_code < 300:
         body = response.json()

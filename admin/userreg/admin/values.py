@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Boolean, Integer, String
 
 from userreg.admin.errors import UsageError
+from userreg.registration.operations import parse_allowed_origins
 from userreg.shared.apps import SETTINGS
 from userreg.shared.db.models import App, ColumnType
 from userreg.shared.ratelimits import OFF, parse_rate_limit
@@ -28,6 +29,9 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "maxDynamicColumns": (0, 10_000),
     "mailboxDailyEmailLimit": (1, 10_000),
     "guestTtl": (60, MAX_LINK_TTL_SECONDS),
+    "sessionTtl": (60, MAX_LINK_TTL_SECONDS),
+    # A reset link in a mailbox is a password to the account while it lives: a week at most.
+    "passwordResetLinkTtl": (60, 7 * 24 * 3600),
 }
 
 
@@ -89,6 +93,11 @@ def parse_setting(name: str, raw: str) -> Any:
         except ValueError as error:
             raise UsageError(f"{name}: {error}") from None
         return OFF if limit is None else str(limit)
+    if name == "allowedOrigins":
+        try:
+            return parse_allowed_origins(raw)
+        except ValueError as error:
+            raise UsageError(f"{name}: {error}") from None
     if name in BOUNDS:
         return parse_int(raw, name, *BOUNDS[name])
     if name == "beforeRegisterWebhookUrl":

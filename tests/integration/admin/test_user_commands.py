@@ -1,4 +1,5 @@
-"""`userreg user create|list|set-status`: the registration service's rules, from the command line."""
+"""`userreg user create|list|set-status|sessions|end-sessions`: the registration service's rules,
+from the command line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import json
 import os
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from tests.support.polling import eventually
 from userreg.registration.app import create_app as create_registration_app
 from userreg.shared.db.models import ConfirmationToken
 from userreg.shared.outbox import OutboxRelay
+from userreg.shared.tokens import hash_token
 
 USERREG = Path(sys.executable).parent / "userreg"
 
@@ -188,3 +191,50 @@ def test_set_status_follows_the_allowed_transitions(userreg, create_user, new_ap
     assert unknown.code == 1 and "9004" in unknown.err
     other_app = new_app()
     assert userreg("user", "set-status", other_app["appId"], object_id, "DISABLED").code == 1
+
+
+async def test_sessions_lists_a_users_sessions_without_their_tokens_and_end_sessions_ends_them(
+        auserreg, create_user, new_app, settings):
+    app = await asyncio.to_thread(new_app)
+    assert (await asyncio.to_thread(create_user, app["appId"], "email=sam@example.com", password="pw")).code == 0
+    assert (await asyncio.to_thread(create_user, app["appId"], "email=kim@example.com", password="pw")).code == 0
+    base = f"/{app['appId']}/{app['restApiKey']}/users"
+    async with TestClient(TestServer(create_registration_app(settings))) as client:
+        async def log_in(email: str) -> str:
+            async with client.post(f"{base}/login", json={"login": email, "password": "pw"}) as response:
+                assert response.status == 200
+                return (await response.json())["user-token"]
+
+        async def valid(token: str) -> bool:
+            async with client.get(f"{base}/isvalidusertoken/{token}") as response:
+                return await response.json()
+
+        tokens = [await log_in("sam@example.com"), await log_in("sam@example.com")]
+        kims = await log_in("kim@example.com")
+
+        listed = await auserreg("user", "sessions", app["name"], "SAM@example.com")
+        assert listed.code == 0, listed.err
+        assert len(listed.json) == 2
+        for session in listed.json:
+            assert set(session) == {"created", "lastUsed", "expires", "expired"}
+            created, expires = datetime.fromisoformat(session["created"]), datetime.fromisoformat(session["expires"])
+            assert timedelta(days=29, hours=23) < expires - created <= timedelta(days=30, seconds=1)  # sessionTtl
+            assert session["expired"] is False
+        assert listed.json[0]["created"] <= listed.json[1]["created"]  # oldest first
+        assert not any(token in listed.out + listed.err or hash_token(token).hex() in listed.out
+                       for token in tokens)
+
+        ended = await auserreg("user", "end-sessions", app["appId"], "sam@example.com")
+        assert (ended.code, ended.json) == (0, {"identity": "sam@example.com", "ended": 2})
+        assert [await valid(token) for token in tokens] == [False, False]
+        assert await valid(kims)  # another user's session is untouched
+        assert (await auserreg("user", "sessions", app["appId"], "sam@example.com")).json == []
+        assert (await auserreg("user", "end-sessions", app["appId"], "sam@example.com")).json["ended"] == 0
+
+
+def test_sessions_of_an_unknown_identity_or_app_fail(userreg, new_app):
+    app = new_app()
+    for command in ("sessions", "end-sessions"):
+        unknown = userreg("user", command, app["appId"], "nobody@example.com")
+        assert unknown.code == 1 and "3104" in unknown.err and unknown.out == ""
+        assert userreg("user", command, "no such app", "nobody@example.com").code == 1

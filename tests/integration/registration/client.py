@@ -49,3 +49,17 @@ class Api:
     async def confirmation_url(self, identity: str, **kwargs: Any) -> tuple[int, Any]:
         kwargs.setdefault("key", self.app.server_api_key)
         return await self.call("POST", f"/users/createEmailConfirmationURL/{identity}", **kwargs)
+
+    async def info(self, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("GET", "/info", **kwargs)
+
+    async def is_valid_token(self, token: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("GET", f"/users/isvalidusertoken/{token}", **kwargs)
+
+    async def logout(self, token: str | None, **kwargs: Any) -> tuple[int, Any]:
+        if token is not None:
+            kwargs["headers"] = {**kwargs.get("headers", {}), "user-token": token}
+        return await self.call("GET", "/users/logout", **kwargs)
+
+    async def restore_password(self, identity: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.call("GET", f"/users/restorepassword/{identity}", **kwargs)

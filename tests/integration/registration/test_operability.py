@@ -144,7 +144,10 @@ async def test_the_openapi_document_describes_every_route_the_router_serves(clie
             for answer in operation["responses"].values():
                 assert "description" in answer
             names = set(re.findall(r"{(\w+)}", path))
-            assert names == {p["name"] for p in operation.get("parameters", [])}
+            assert names == {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+    logout = doc["paths"]["/{appId}/{apiKey}/users/logout"]["get"]
+    assert {"name": "user-token", "in": "header"}.items() <= logout["parameters"][-1].items()
+    assert "3064" in logout["responses"]["401"]["description"]
 
 
 def create_app_routes():
@@ -156,8 +159,8 @@ def create_app_routes():
 def test_every_error_code_is_one_class():
     codes = [cls.code for cls in errors.ERRORS]
     assert len(codes) == len(set(codes))
-    assert {2002, 3003, 3006, 3009, 3010, 3011, 3012, 3013, 3014, 3021, 3033, 3038, 3039, 3040, 3041, 3043,
-            3054, 3090, 3102, 3103, 3104, 8000, 9000, 9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008,
+    assert {2002, 3003, 3006, 3009, 3010, 3011, 3012, 3013, 3014, 3020, 3021, 3033, 3038, 3039, 3040, 3041,
+            3043, 3054, 3064, 3090, 3102, 3103, 3104, 8000, 9000, 9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008,
             9009} == set(codes)
     for route in ROUTES:
         for spec in route.errors:

@@ -14,6 +14,8 @@ VALID = {
     "identityProperty": "nickname", "confirmationLinkTtl": "3600", "welcomeEmailEnabled": "1",
     "confirmOnGet": "true", "beforeRegisterWebhookUrl": "https://hooks.example.com/before",
     "clientRateLimit": "100/1m", "maxDynamicColumns": "20", "mailboxDailyEmailLimit": "5", "guestTtl": "86400",
+    "allowedOrigins": "https://App.Example.com:443, http://localhost:3000", "sessionTtl": "3600",
+    "passwordResetLinkTtl": "900",
 }
 
 
@@ -29,6 +31,8 @@ def test_every_setting_an_operator_may_change_has_a_parser():
         "identityProperty": "nickname", "confirmationLinkTtl": 3600, "welcomeEmailEnabled": True,
         "confirmOnGet": True, "beforeRegisterWebhookUrl": "https://hooks.example.com/before",
         "clientRateLimit": "100/60s", "maxDynamicColumns": 20, "mailboxDailyEmailLimit": 5, "guestTtl": 86400,
+        "allowedOrigins": "https://app.example.com http://localhost:3000", "sessionTtl": 3600,
+        "passwordResetLinkTtl": 900,
     }
 
 
@@ -48,6 +52,13 @@ def test_every_setting_an_operator_may_change_has_a_parser():
     ("maxDynamicColumns", "-1", "at least 0"),
     ("mailboxDailyEmailLimit", "0", "at least 1"),
     ("guestTtl", "59", "at least 60"),
+    ("allowedOrigins", " ", "or the origins allowed"),
+    ("allowedOrigins", "https://app.example.com/login", "is not an origin"),
+    ("allowedOrigins", "app.example.com", "is not an origin"),
+    ("allowedOrigins", "* https://app.example.com", "give it alone"),
+    ("sessionTtl", "59", "at least 60"),
+    ("passwordResetLinkTtl", "0", "at least 60"),
+    ("passwordResetLinkTtl", "604801", "at most 604800"),
 ])
 def test_bad_setting_values_are_refused_with_the_reason(name, raw, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):

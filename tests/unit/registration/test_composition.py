@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from userreg.registration import errors
 from userreg.registration.app import create_app
@@ -132,3 +133,27 @@ async def test_a_login_is_verified_by_the_fake_hashing(composed):
     with pytest.raises(errors.InvalidLogin):
         await registrar.log_in(tenant, "nobody\x00", "pw")
     assert hashing.verified == [(None, "pw")]
+
+
+async def test_a_preflight_and_app_info_need_nothing_but_the_cached_app():
+    """With the app in the tenant cache, a preflight (and `GET /info`) is answered without the
+    database: the settings point where nothing answers, and any query would answer 503."""
+    listed = _tenant()
+    listed.app.allowed_origins = "https://app.example.com"
+    listed = Tenant(listed.app, AppRules.of(listed.app, listed.rules.columns.values()))
+    app = create_app(NOWHERE, hashing=FakeHashing(), webhook=RefusingWebhook(), tenant_cache=FixedTenants(listed),
+                     outbox_relay=IdleRelay())
+    async with TestClient(TestServer(app)) as client:
+        for origin, allowed in (("https://app.example.com", "https://app.example.com"), ("https://evil.test", None)):
+            async with client.options(f"/{APP_ID}/{REST_KEY}/users/register", headers={
+                    "Origin": origin, "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type"}) as response:
+                assert response.status == 204
+                assert response.headers.get("Access-Control-Allow-Origin") == allowed
+        async with client.get(f"/{APP_ID}/{REST_KEY}/info", headers={"Origin": "https://app.example.com"}) as response:
+            assert response.status == 200 and (await response.json())["appName"] == "Composed"
+            assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        # An appId that is not a GUID is not looked up at all: answered as for any origin.
+        async with client.options("/not-an-app/key/users/login", headers={
+                "Origin": "https://evil.test", "Access-Control-Request-Method": "POST"}) as response:
+            assert response.status == 204 and response.headers["Access-Control-Allow-Origin"] == "*"

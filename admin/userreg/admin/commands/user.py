@@ -1,7 +1,8 @@
-"""`userreg user create|list|set-status`: users, through the registration service's own service
-layer, so an operator's user passes the same checks, gets the same response shape and, when the
-app confirms emails, the same confirmation email (its event leaves through the outbox relay of a
-running registration service).
+"""`userreg user create|list|set-status|sessions|end-sessions`: users, through the registration
+service's own service layer, so an operator's user passes the same checks, gets the same response
+shape and, when the app confirms emails, the same confirmation email (its event leaves through the
+outbox relay of a running registration service). A user's sessions are shown by when they were
+opened, last used and end, never by their token (only its digest is stored anyway).
 
 A new user's password is never an argument: a process's command line is readable by every user of
 the machine (ps, /proc) and stays in shell histories. It is typed at a prompt, or piped in with
@@ -26,6 +27,7 @@ from userreg.registration.operations import (
     PASSWORD,
     ApiError,
     Registrar,
+    SessionInfo,
     Tenant,
     open_registrar,
     parse_status,
@@ -128,8 +130,33 @@ async def set_status(args: argparse.Namespace, settings: Settings) -> dict[str, 
     return {"objectId": args.object_id.upper(), "userStatus": target.value, "changed": changed}
 
 
+def session_json(info: SessionInfo) -> dict[str, Any]:
+    return {"created": info.created_at, "lastUsed": info.last_used_at, "expires": info.expires_at,
+            "expired": info.expired}
+
+
+async def list_sessions(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    async with registrar(settings) as service:
+        tenant = await _tenant(service, settings, args.app)
+        try:
+            sessions = await service.accounts.sessions_of(tenant, args.identity)
+        except ApiError as error:
+            raise refused(error) from None
+    return [session_json(info) for info in sessions]
+
+
+async def end_sessions(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    async with registrar(settings) as service:
+        tenant = await _tenant(service, settings, args.app)
+        try:
+            ended = await service.accounts.end_sessions(tenant, args.identity)
+        except ApiError as error:
+            raise refused(error) from None
+    return {"identity": args.identity, "ended": ended}
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("user", help="create, list and enable/disable users",
+    group = commands.add_parser("user", help="create, list and enable/disable users; their sessions",
                                 description="Users of an app, through the registration service's rules.")
     sub = group.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
 
@@ -160,3 +187,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("object_id", metavar="OBJECTID")
     parser.add_argument("status", metavar="STATUS", help="ENABLED or DISABLED")
     parser.set_defaults(handler=set_status)
+
+    parser = sub.add_parser(
+        "sessions", help="a user's sessions: created, last used, expires (JSON; never a token)",
+        description="The sessions (user-tokens) of the user with this identity, oldest first: when each "
+        "was opened, last used and ends (sessionTtl after its last use), and whether it has expired.")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("identity", metavar="IDENTITY", help="the value of the user's identity property")
+    parser.set_defaults(handler=list_sessions)
+
+    parser = sub.add_parser(
+        "end-sessions", help="end every session of a user (its user-tokens stop working); prints how many",
+        description="End every session of the user with this identity: each of its user-tokens answers 3064 "
+        "from then on. Prints how many sessions were ended.")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("identity", metavar="IDENTITY", help="the value of the user's identity property")
+    parser.set_defaults(handler=end_sessions)

@@ -24,13 +24,13 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
+from userreg.registration.keys import ACCOUNTS, ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
 from userreg.registration.middleware import envelope_and_metrics
 from userreg.registration.openapi import document
 from userreg.registration.repository import Repository
 from userreg.registration.routes import add_routes
-from userreg.registration.service import Registrar, Tenant
-from userreg.registration.tenants import TenantCache
+from userreg.registration.service import Registrar
+from userreg.registration.tenants import Tenant, TenantCache
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared.db import create_engine
 from userreg.shared.db.engine import asyncpg_dsn
@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, hashing: PasswordHashing | None = None,
         async with open_registrar(settings, engine, hashing=hashing, webhook=webhook,
                                   tenant_cache=tenants) as service:
             app[REGISTRAR] = service
+            app[ACCOUNTS] = service.accounts
             yield
 
     def relay(app: web.Application) -> Supervised:

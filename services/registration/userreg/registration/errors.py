@@ -78,6 +78,14 @@ class ExternalRegistrationFailed(ApiError):
     default_message = "External registration failed with an error"
 
 
+class UnknownIdentity(ApiError):
+    """3020: no user of the app has this identity (`restorepassword`; the confirmation-link
+    calls answer an unknown identity with 3104). A guest has no identity."""
+
+    code, status = 3020, 404
+    default_message = "Unable to find a user with the specified identity"
+
+
 class RegistrationError(ApiError):
     """3021: a property the client may not send or of the wrong type (400), or anything else that
     went wrong on our side (500, or 503 while the database is unreachable)."""
@@ -121,6 +129,14 @@ class DuplicateProperty(ApiError):
 class ServerKeyRequired(ApiError):
     code, status = 3054, 403
     default_message = "This operation requires the application's server API key"
+
+
+class UserTokenNotFound(ApiError):
+    """3064: the `user-token` is missing, unknown, ended (logged out, the user disabled, its
+    password changed) or expired. The message never repeats the token."""
+
+    code, status = 3064, 401
+    default_message = "Not existing user token"
 
 
 class LoginDisabled(ApiError):
@@ -177,8 +193,8 @@ class _RetryLater(ApiError):
 
 
 class ResendTooSoon(_RetryLater):
-    """9001: a new link (or another email to the same mailbox) was issued within the cool-down,
-    or the mailbox had its daily number of emails."""
+    """9001: a new confirmation or password-reset link (or another email to the same mailbox) was
+    issued within the cool-down, or the mailbox had its daily number of emails."""
 
     code, status = 9001, 429
     default_message = "A new confirmation link was issued too recently"

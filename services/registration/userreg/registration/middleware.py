@@ -1,8 +1,18 @@
-"""The one place an exception becomes an HTTP answer, and every answer is counted and timed.
+"""The one place an exception becomes an HTTP answer, every answer of the API gets its CORS headers,
+and every answer is counted and timed.
 
 Coded errors become their `{"code", "message"}` envelope (a full hashing queue: 9009); the router's 404/405 and aiohttp's own
 413 get the envelope too; the database being unreachable is 3021 with 503; anything else is logged
 with a reference and answered 3021 with 500, never with a traceback or SQL.
+
+CORS (SPEC §3.7, decided by `rules.cors`): a path `/{appId}/{apiKey}/…` is the API. Its preflights
+are answered here (204), whatever the route, after the app lookup alone (the tenant cache's); every
+other answer of it, errors included, carries the headers of the app's `allowedOrigins`: the
+authenticated app's (`keys.TENANT`), else looked up like a preflight's. A request naming no app or
+a wrong key (2002) gets those of `*`: its answer is the same 2002 envelope either way, so a page
+can read it and learns nothing, not even whether the appId exists. Should the lookup fail (the
+database away), an error answer carries `*` too (it is an envelope that says only that); a
+preflight then fails (503, no CORS headers): nothing is let through unasked.
 """
 
 from __future__ import annotations
@@ -14,13 +24,16 @@ import uuid
 from aiohttp import web
 
 from userreg.registration import errors
+from userreg.registration.keys import REGISTRAR, TENANT
 from userreg.registration.metrics import LATENCY, REQUESTS
+from userreg.registration.rules import cors
 from userreg.shared.db.errors import database_unreachable
 from userreg.shared.hashing import HashingBusy
 
 logger = logging.getLogger(__name__)
 
 UNMATCHED_ROUTE = "unmatched"
+PREFLIGHT_ROUTE = "preflight"  # the route label of every preflight, which no route of the table serves
 
 
 def error_response(error: errors.ApiError) -> web.Response:
@@ -50,12 +63,62 @@ def route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
+def api_credentials(request: web.Request) -> tuple[str, str] | None:
+    """(appId, apiKey) of a path of the API, `/{appId}/{apiKey}/…`, whether a route serves it or
+    not; None for the operations endpoints (`/health`, `/openapi.json`, …)."""
+    info = request.match_info
+    if "appId" in info and "apiKey" in info:
+        return info["appId"], info["apiKey"]
+    parts = request.path.split("/", 3)
+    if len(parts) >= 3 and parts[1] and parts[2]:
+        return parts[1], parts[2]
+    return None
+
+
+async def _cors_policy(request: web.Request, credentials: tuple[str, str]) -> cors.CorsPolicy:
+    tenant = request.get(TENANT)
+    if tenant is not None:
+        return tenant.rules.cors
+    return await request.app[REGISTRAR].cors_policy(*credentials)
+
+
+async def preflight(request: web.Request, credentials: tuple[str, str]) -> web.Response:
+    """204 with what the page may send (nothing for an origin that is not allowed)."""
+    policy = await _cors_policy(request, credentials)
+    return web.Response(status=204, headers=cors.preflight_headers(
+        policy, request.headers.get(cors.ORIGIN), request.headers.get(cors.REQUEST_HEADERS)))
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse, credentials: tuple[str, str],
+                           code: int) -> None:
+    """The CORS headers of an answer of the API. Only an error answer can lack an authenticated
+    app: a 2002, a 503 (the database away: not asked again) and a failed lookup get those of `*`."""
+    if TENANT not in request and (code == errors.InvalidApplication.code or response.status == 503):
+        policy = cors.ANY
+    else:
+        try:
+            policy = await _cors_policy(request, credentials)
+        except Exception as error:
+            logger.debug("no CORS policy for an error answer: %s", type(error).__name__)
+            policy = cors.ANY
+    for name, value in cors.response_headers(policy, request.headers.get(cors.ORIGIN)).items():
+        if name == cors.VARY and cors.VARY in response.headers:
+            value = f"{response.headers[cors.VARY]}, {value}"
+        response.headers[name] = value
+
+
 @web.middleware
 async def envelope_and_metrics(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
     code = 0
+    credentials = api_credentials(request)
+    is_preflight = False
     try:
-        response = await handler(request)
+        if credentials is not None and cors.is_preflight(request.method, request.headers):
+            is_preflight = True
+            response = await preflight(request, credentials)
+        else:
+            response = await handler(request)
     except errors.ApiError as error:
         code, response = error.code, error_response(error)
     except HashingBusy as busy:
@@ -76,7 +139,9 @@ async def envelope_and_metrics(request: web.Request, handler) -> web.StreamRespo
             error = errors.RegistrationError(
                 f"Unexpected server error (reference {reference})", status=500)
         code, response = error.code, error_response(error)
-    route = route_label(request)
+    if credentials is not None and not is_preflight:
+        await add_cors_headers(request, response, credentials, code)
+    route = PREFLIGHT_ROUTE if is_preflight else route_label(request)
     REQUESTS.labels(route, request.method, str(response.status), str(code)).inc()
     LATENCY.labels(route).observe(time.perf_counter() - started)
     return response

@@ -20,6 +20,10 @@ PARAMETERS: dict[str, str] = {
     "apiKey": "The application's REST API key, or its server API key.",
     "identity": "The value of the user's identity property (compared case-insensitively).",
     "objectId": "The user's objectId.",
+    "token": "A `user-token`, as a login or a guest registration returned it.",
+}
+HEADERS: dict[str, str] = {
+    "user-token": "The `user-token` of the session, as a login or a guest registration returned it.",
 }
 
 _NULLABLE_INT = {"type": "integer", "nullable": True}
@@ -79,6 +83,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["userStatus"],
         "properties": {"userStatus": {"type": "string", "enum": ["ENABLED", "DISABLED"]}},
+    },
+    "Boolean": {"type": "boolean"},
+    "AppInfo": {
+        "type": "object",
+        "required": ["appId", "appName", "identityProperty", "registrationEnabled", "emailConfirmationRequired",
+                     "loggers"],
+        "properties": {
+            "appId": {"type": "string"},
+            "appName": {"type": "string"},
+            "identityProperty": {"type": "string"},
+            "registrationEnabled": {"type": "boolean"},
+            "emailConfirmationRequired": {"type": "boolean"},
+            "loggers": {"type": "array", "items": {"type": "object"}, "maxItems": 0},
+        },
     },
     "ConfirmationURL": {
         "type": "object",
@@ -143,6 +161,10 @@ def _operation(route: Route) -> dict[str, Any]:
          "schema": {"type": "string", "minLength": 1}}
         for name in re.findall(r"{(\w+)}", route.path)
     ]
+    parameters += [
+        {"name": name, "in": "header", "required": False, "description": HEADERS[name], "schema": {"type": "string"}}
+        for name in route.headers
+    ]
     if parameters:
         operation["parameters"] = parameters
     if route.request_schema is not None:
@@ -166,7 +188,10 @@ def document() -> dict[str, Any]:
                            '`{"code": <int>, "message": "<text>"}`; codes 2002–8000 are Backendless\' '
                            "own, 9xxx are this project's: "
                            + "; ".join(f"{cls.code} {cls.default_message}" for cls in errors.ERRORS
-                                       if cls.code >= 9000) + ".",
+                                       if cls.code >= 9000) + ". "
+                           "Every path under `/{appId}/{apiKey}` answers CORS: a preflight (`OPTIONS` with "
+                           "`Access-Control-Request-Method`) gets 204, and every answer, errors included, "
+                           "`Access-Control-Allow-Origin` for the origins of the app's `allowedOrigins`.",
         },
         "paths": dict(paths),
         "components": {"schemas": SCHEMAS},

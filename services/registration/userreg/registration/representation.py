@@ -1,4 +1,5 @@
-"""How a user looks on the wire (SPEC §3.1's response shape). Never the password or its hash."""
+"""How a user and an app look on the wire (SPEC §3.1's response shape, §3.6's app info). Never a
+password, a hash, a key or a setting an operator keeps to itself."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from userreg.registration.rules.properties import CLASS, LOCALE, PASSWORD, USERS_CLASS
 from userreg.registration.rules.values import epoch_ms
-from userreg.shared.db.models import User
+from userreg.shared.db.models import App, User
 from userreg.shared.locales import DEFAULT_LOCALE
 
 SOCIAL_ACCOUNT = "BACKENDLESS"
@@ -32,3 +33,17 @@ def user_json(user: User, *, user_token: str | None = None) -> dict[str, Any]:
     if user_token is not None:
         body[USER_TOKEN] = user_token
     return body
+
+
+def app_info_json(app: App) -> dict[str, Any]:
+    """What `GET /info` tells any client of the app (the official SDKs read it at `initApp`): its
+    public description. `loggers` is the SDK's remote-logging configuration: none here (an SDK
+    without the list logs "Could not load logging levels")."""
+    return {
+        "appId": app.app_id,
+        "appName": app.name,
+        "identityProperty": app.identity_property,
+        "registrationEnabled": app.registration_enabled,
+        "emailConfirmationRequired": app.email_confirmation_required,
+        "loggers": [],
+    }

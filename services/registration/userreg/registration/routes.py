@@ -42,6 +42,8 @@ class Route:
     errors: tuple[ErrorSpec, ...] = field(default_factory=tuple)
     # Non-error answers besides the 200: (HTTP status, schema name, description).
     other_responses: tuple[tuple[int, str, str], ...] = ()
+    # Request headers the operation reads (names in openapi.HEADERS); none is required.
+    headers: tuple[str, ...] = ()
 
 
 ROUTES: tuple[Route, ...] = (
@@ -103,6 +105,35 @@ ROUTES: tuple[Route, ...] = (
         success_schema="ConfirmationURL",
         errors=(*API_ERRORS, *SERVER_KEY_ERRORS, errors.ConfirmationNotEnabled, errors.IdentityNotFound,
                 errors.AlreadyConfirmed),
+    ),
+    Route(
+        "GET", f"{APP_BASE}/info", views.app_info, "appInfo", "The app's public description",
+        "What the official SDKs read at `initApp`: the app's id and name, its identity property, "
+        "whether it takes registrations and confirms emails, and `loggers` (none). Never a key.",
+        tag="apps", success_schema="AppInfo", errors=API_ERRORS,
+    ),
+    Route(
+        "GET", f"{APP_BASE}/users/isvalidusertoken/{{token}}", views.is_valid_user_token, "isValidUserToken",
+        "Is a user-token a live session?",
+        "`true` while the token is a session of the app (a login's or a guest's) that was not ended "
+        "(logout, the user disabled, its password changed) and was used within the app's `sessionTtl`; "
+        "`false` otherwise. The check counts as a use of the session.",
+        success_schema="Boolean", errors=API_ERRORS,
+    ),
+    Route(
+        "GET", f"{APP_BASE}/users/logout", views.logout, "logout", "Log out",
+        "Ends the session of the `user-token` header. Answers 200 with an empty body; 3064 when the "
+        "header is missing or its token is no live session of the app.",
+        headers=("user-token",), errors=(*API_ERRORS, errors.UserTokenNotFound),
+    ),
+    Route(
+        "GET", f"{APP_BASE}/users/restorepassword/{{identity}}", views.restore_password, "restorePassword",
+        "Email a password-reset link",
+        "Emails the user a link to a page where a new password is set (valid `passwordResetLinkTtl`, "
+        "single use; earlier unexpired links keep working until one is used). Answers 200 with an empty "
+        "body. 9001 within the cool-down of the user's last reset link or of the last email to its "
+        "mailbox, or when the mailbox had its emails of the day.",
+        errors=(*API_ERRORS, *LIMITED_ERRORS, errors.UnknownIdentity, errors.ResendTooSoon),
     ),
     Route("GET", "/health", views.health, "health", "Liveness", "200 while the process serves requests.",
           tag="operations", success_schema="Health"),

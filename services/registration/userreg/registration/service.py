@@ -15,10 +15,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from userreg.registration import errors
+from userreg.registration.accounts import Accounts, user_by_identity
 from userreg.registration.repository import Repository
+from userreg.registration.rules.cors import ANY, CorsPolicy
 from userreg.registration.rules.credentials import authorize, check_can_log_in, well_formed_app_id
 from userreg.registration.rules.properties import GUID, LOCALE
 from userreg.registration.rules.registration import (
@@ -31,30 +33,19 @@ from userreg.registration.rules.registration import (
 from userreg.registration.rules.schema import AppRules, check_dynamic_column_cap, fit_to_columns
 from userreg.registration.rules.status import check_status_change, not_pending
 from userreg.registration.rules.values import storable_text
-from userreg.registration.tenants import TenantCache
+from userreg.registration.tenants import Tenant, TenantCache
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared import confirmations
 from userreg.shared.clock import utcnow
-from userreg.shared.db.models import App, User, UserStatus
+from userreg.shared.db.models import User, UserStatus
 from userreg.shared.hashing import HashingBusy, PasswordHashing
 from userreg.shared.locales import DEFAULT_LOCALE
 from userreg.shared.ratelimits import RateLimiter
 from userreg.shared.tokens import hash_token, new_guid, new_token
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
 logger = logging.getLogger(__name__)
 
 RATE_LIMIT_BUCKET = "api {}"
-
-
-@dataclass(frozen=True)
-class Tenant:
-    """An app as read for one request: its row (detached) and the rules its schema makes."""
-
-    app: App
-    rules: AppRules
 
 
 @dataclass(frozen=True)
@@ -66,7 +57,8 @@ class UserSession:
 
 
 class Registrar:
-    """Registration, guests, login, status changes and confirmation links for every app."""
+    """Registration, guests, login, status changes and confirmation links for every app; its
+    `accounts` are the sessions and password recovery (`accounts.Accounts`)."""
 
     def __init__(self, repository: Repository, hashing: PasswordHashing, webhook: BeforeRegisterWebhook,
                  *, public_confirmation_url: str, resend_cooldown_seconds: int,
@@ -78,6 +70,8 @@ class Registrar:
         self._webhook = webhook
         self._public_confirmation_url = public_confirmation_url
         self._resend_cooldown_seconds = resend_cooldown_seconds
+        self.accounts = Accounts(repository, public_confirmation_url=public_confirmation_url,
+                                 resend_cooldown_seconds=resend_cooldown_seconds)
 
     # --- apps --------------------------------------------------------------------------------
 
@@ -109,6 +103,20 @@ class Registrar:
         if registering:
             check_registration_open(tenant.rules)
         return tenant
+
+    async def cors_policy(self, app_id: str, api_key: str) -> CorsPolicy:
+        """Which web pages may read an answer to a request for this app and key (SPEC §3.7), for
+        the answers no view authenticated (preflights, unknown routes, refusals): the app's own
+        policy, or any origin when the request names no app or a wrong key, whose answer is the
+        same 2002 for both (so no web page learns which appIds exist)."""
+        tenant = await self._find_tenant(app_id) if well_formed_app_id(app_id) else None
+        keys = (tenant.app.rest_api_key, tenant.app.server_api_key) if tenant else None
+        try:
+            authorize(keys, api_key)
+        except errors.ApiError:
+            return ANY
+        assert tenant is not None
+        return tenant.rules.cors
 
     async def _find_tenant(self, app_id: str) -> Tenant | None:
         key = app_id.upper()
@@ -253,7 +261,7 @@ class Registrar:
 
     async def find_user(self, tenant: Tenant, identity: str) -> User:
         """The user with this identity (compared case-insensitively); 3104."""
-        return await self._user_by_identity(tenant, identity)
+        return await user_by_identity(self._repository, tenant, identity)
 
     async def create_confirmation_url(self, tenant: Tenant, identity: str) -> str:
         """A new confirmation link for a pending user, returned and not emailed (the caller sends
@@ -263,7 +271,7 @@ class Registrar:
         if not app.email_confirmation_required:
             raise errors.ConfirmationNotEnabled()
         async with self._repository.session() as session:
-            user = await self._user_by_identity(tenant, identity, session)
+            user = await user_by_identity(self._repository, tenant, identity, session)
             if user.status is not UserStatus.EMAIL_CONFIRMATION_PENDING:
                 raise not_pending(user.status)
             confirmation = confirmations.issue_confirmation(session, app, user, self._public_confirmation_url)
@@ -276,7 +284,7 @@ class Registrar:
         if not app.email_confirmation_required:
             raise errors.ConfirmationNotEnabled()
         async with self._repository.session() as session:
-            user = await self._user_by_identity(tenant, identity, session)
+            user = await user_by_identity(self._repository, tenant, identity, session)
             try:
                 await confirmations.request_new_confirmation(session, app, user, self._public_confirmation_url,
                                                              self._resend_cooldown_seconds)
@@ -286,12 +294,3 @@ class Registrar:
                 raise not_pending(user.status) from None
             except confirmations.ResendTooSoon as refusal:
                 raise errors.ResendTooSoon(refusal.retry_after_seconds, str(refusal)) from None
-
-    async def _user_by_identity(self, tenant: Tenant, identity: str, session: AsyncSession | None = None) -> User:
-        """The user with this identity, in the session's transaction when given; 3104 otherwise."""
-        user = None
-        if storable_text(identity):
-            user = await self._repository.find_user(tenant.app.app_id, tenant.rules.identity_key(identity), session)
-        if user is None:
-            raise errors.IdentityNotFound()
-        return user

@@ -11,8 +11,11 @@ the database (and on reconnecting it starts empty). A read that raced with a cha
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from userreg.registration.rules.schema import AppRules
+from userreg.shared.db.models import App
 from userreg.shared.runtime.listen import Listener
 
 CHANNEL = "userreg_apps"
@@ -21,6 +24,14 @@ TTL_SECONDS = 60.0
 MAX_ENTRIES = 10_000
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An app as read for one request: its row (detached) and the rules its schema makes."""
+
+    app: App
+    rules: AppRules
 
 
 class TenantCache(Generic[T]):

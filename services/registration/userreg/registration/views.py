@@ -10,12 +10,21 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 from userreg.registration import errors, metrics
-from userreg.registration.keys import ENGINE, OPENAPI, REGISTRAR, RELAY, SETTINGS, TRUSTED_PROXIES
-from userreg.registration.representation import user_json
+from userreg.registration.keys import (
+    ACCOUNTS,
+    ENGINE,
+    OPENAPI,
+    REGISTRAR,
+    RELAY,
+    SETTINGS,
+    TENANT,
+    TRUSTED_PROXIES,
+)
+from userreg.registration.representation import USER_TOKEN, app_info_json, user_json
 from userreg.registration.rules.body import Pairs, parse_json_object
 from userreg.registration.rules.credentials import login_credentials
 from userreg.registration.rules.status import status_from_body
-from userreg.registration.service import Tenant
+from userreg.registration.tenants import Tenant
 from userreg.shared.locales import preferred_language
 from userreg.shared.ratelimits import client_address, client_key
 from userreg.shared.runtime import ops
@@ -49,10 +58,13 @@ def _locale(request: web.Request) -> str:
 async def _tenant(request: web.Request, *, server_only: bool = False, limited: bool = False,
                   registering: bool = False) -> Tenant:
     """The app the path names, for its key (2002, 3054); `limited` operations count against the
-    app's rate limit for the client's address (9008); `registering`: 3009 for a closed app."""
-    return await request.app[REGISTRAR].authenticate(
+    app's rate limit for the client's address (9008); `registering`: 3009 for a closed app. The
+    request keeps it: its answer's CORS headers follow the app's `allowedOrigins`."""
+    tenant = await request.app[REGISTRAR].authenticate(
         request.match_info["appId"], request.match_info["apiKey"], server_only=server_only,
         client=_client(request) if limited else None, registering=registering)
+    request[TENANT] = tenant
+    return tenant
 
 
 def _client(request: web.Request) -> str:
@@ -105,6 +117,29 @@ async def create_confirmation_url(request: web.Request) -> web.Response:
     tenant = await _tenant(request, server_only=True)
     url = await request.app[REGISTRAR].create_confirmation_url(tenant, request.match_info["identity"])
     return web.json_response({"confirmationURL": url})
+
+
+async def app_info(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    return web.json_response(app_info_json(tenant.app))
+
+
+async def is_valid_user_token(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    valid = await request.app[ACCOUNTS].is_valid_user_token(tenant, request.match_info["token"])
+    return web.json_response(valid)
+
+
+async def logout(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    await request.app[ACCOUNTS].log_out(tenant, request.headers.get(USER_TOKEN))
+    return _empty_ok()
+
+
+async def restore_password(request: web.Request) -> web.Response:
+    tenant = await _tenant(request, limited=True)
+    await request.app[ACCOUNTS].restore_password(tenant, request.match_info["identity"])
+    return _empty_ok()
 
 
 # The operations endpoints, as every service answers them. Ready: PostgreSQL answers through the

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from userreg.registration import errors
+from userreg.registration.rules.cors import ANY, CorsPolicy, policy_of
 from userreg.registration.rules.properties import EMAIL, shown
 from userreg.registration.rules.values import clean_value
 from userreg.shared.apps import DEFAULT_STRING_LENGTH
@@ -42,6 +43,7 @@ class AppRules:
     columns: Mapping[str, Column]  # by lower-cased name
     max_dynamic_columns: int = 100
     client_rate_limit: RateLimit | None = None  # None: not limited
+    cors: CorsPolicy = ANY  # which web pages may read the answers (allowedOrigins)
 
     @classmethod
     def of(cls, app: Any, columns: Iterable[Column]) -> AppRules:
@@ -54,6 +56,7 @@ class AppRules:
             columns={column.name.lower(): column for column in columns},
             max_dynamic_columns=app.max_dynamic_columns,
             client_rate_limit=app_rate_limit(app.client_rate_limit),
+            cors=policy_of(getattr(app, "allowed_origins", None)),
         )
 
     @property

@@ -1,4 +1,5 @@
-"""Every SQL statement of the registration service, and where each runs.
+"""Every SQL statement of the registration service, and where each runs (`sessions.py` has those
+about sessions after they were opened).
 
 One pool, two kinds of connection: AUTOCOMMIT ones for what is one statement (reads, and a plain
 registration: no BEGIN/COMMIT round trips), and transactions for what takes several (a guest's
@@ -217,7 +218,7 @@ class Repository:
             session.add(user)
             await session.flush()
             session.add(SessionToken(token_hash=token_hash, app_id=user.app_id, user_id=user.object_id,
-                                     created_at=user.created_at))
+                                     created_at=user.created_at, last_used_at=user.created_at))
 
     # --- users by identity, login, status --------------------------------------------------
 
@@ -239,7 +240,7 @@ class Repository:
         async with self.session() as session:
             await session.execute(update(User).where(User.object_id == user.object_id).values(**changes))
             session.add(SessionToken(token_hash=token_hash, app_id=user.app_id, user_id=user.object_id,
-                                     created_at=at))
+                                     created_at=at, last_used_at=at))
 
     async def change_status(self, connection: AsyncConnection, user_id: str, status: UserStatus, *,
                             at: datetime, end_sessions: bool) -> None:
