@@ -1,6 +1,7 @@
 """Parsing what an operator types: `key=value` pairs, app setting values, user property values.
 
-Pure functions: each returns the parsed value or raises `UsageError` naming what is wrong.
+Pure functions: each returns the parsed value or raises `UsageError` naming what is wrong. App
+settings are parsed by `shared.app_settings`, as in the console.
 """
 
 from __future__ import annotations
@@ -8,32 +9,10 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
-from urllib.parse import urlsplit
-
-from sqlalchemy import Boolean, Integer, String
 
 from userreg.admin.errors import UsageError
-from userreg.registration.operations import parse_allowed_origins
-from userreg.shared.apps import SETTINGS
-from userreg.shared.db.models import App, ColumnType
-from userreg.shared.ratelimits import OFF, parse_rate_limit
-
-TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
-FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-NULL_WORDS = frozenset({"", "null", "none"})
-# A link that outlives ten years is a mistake, and the column is a 32-bit integer.
-MAX_LINK_TTL_SECONDS = 10 * 365 * 24 * 3600
-# Whole-number settings and their (minimum, maximum).
-BOUNDS: dict[str, tuple[int, int]] = {
-    "confirmationLinkTtl": (1, MAX_LINK_TTL_SECONDS),
-    "maxDynamicColumns": (0, 10_000),
-    "mailboxDailyEmailLimit": (1, 10_000),
-    "guestTtl": (60, MAX_LINK_TTL_SECONDS),
-    "sessionTtl": (60, MAX_LINK_TTL_SECONDS),
-    # A reset link in a mailbox is a password to the account while it lives: a week at most.
-    "passwordResetLinkTtl": (60, 7 * 24 * 3600),
-}
-
+from userreg.shared import app_settings
+from userreg.shared.db.models import ColumnType
 
 def parse_assignments(items: list[str], what: str = "setting") -> dict[str, str]:
     """`["a=1", "b=x=y"]` → `{"a": "1", "b": "x=y"}`; each item needs a name and an `=`."""
@@ -52,68 +31,23 @@ def parse_assignments(items: list[str], what: str = "setting") -> dict[str, str]
 
 
 def parse_bool(raw: str, name: str) -> bool:
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise UsageError(f"{name} must be true or false, got {raw!r}")
+    return _as_usage(app_settings.parse_bool, raw, name)
 
 
 def parse_int(raw: str, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise UsageError(f"{name} must be a whole number, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise UsageError(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise UsageError(f"{name} must be at most {maximum}, got {value}")
-    return value
-
-
-def parse_http_url(raw: str, name: str) -> str:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"{name} must be an absolute http(s) URL, got {raw!r}")
-    return raw.strip()
-
-
-def _column_of(setting: str):
-    return App.__table__.c[SETTINGS[setting]]
+    return _as_usage(app_settings.parse_int, raw, name, minimum, maximum)
 
 
 def parse_setting(name: str, raw: str) -> Any:
-    """The typed value of an app setting given by its Backendless name (see `shared.apps.SETTINGS`)."""
-    if name not in SETTINGS:
-        raise UsageError(f"unknown setting {name!r}; settings are: {', '.join(SETTINGS)}")
-    if name == "clientRateLimit":
-        try:
-            limit = parse_rate_limit(raw)
-        except ValueError as error:
-            raise UsageError(f"{name}: {error}") from None
-        return OFF if limit is None else str(limit)
-    if name == "allowedOrigins":
-        try:
-            return parse_allowed_origins(raw)
-        except ValueError as error:
-            raise UsageError(f"{name}: {error}") from None
-    if name in BOUNDS:
-        return parse_int(raw, name, *BOUNDS[name])
-    if name == "beforeRegisterWebhookUrl":
-        return None if raw.strip().lower() in NULL_WORDS else parse_http_url(raw, name)
-    column = _column_of(name)
-    if isinstance(column.type, Boolean):
-        return parse_bool(raw, name)
-    if isinstance(column.type, Integer):
-        return parse_int(raw, name)
-    value = raw.strip()
-    if not value:
-        raise UsageError(f"{name} must not be empty")
-    length = getattr(column.type, "length", None) if isinstance(column.type, String) else None
-    if length is not None and len(value) > length:
-        raise UsageError(f"{name} must be at most {length} characters")
-    return value
+    """The typed value of an app setting given by its Backendless name (`shared.app_settings`)."""
+    return _as_usage(app_settings.parse_setting, name, raw)
+
+
+def _as_usage(parse: Any, *args: Any) -> Any:
+    try:
+        return parse(*args)
+    except app_settings.SettingRefused as refused:
+        raise UsageError(str(refused)) from None
 
 
 def parse_property(raw: str, column_type: ColumnType | None, name: str) -> Any:

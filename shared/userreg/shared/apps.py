@@ -85,6 +85,22 @@ async def schema_of(session: AsyncSession, app_id: str) -> dict[str, SchemaColum
     return {column.name_key: column for column in columns}
 
 
+async def rotate_keys(session: AsyncSession, app: App) -> App:
+    """New REST and server API keys for the app (the old ones stop working at once: every service
+    drops its cached copy of the app when PostgreSQL notifies the change). The caller commits."""
+    app.rest_api_key = new_api_key()
+    app.server_api_key = new_api_key()
+    await session.flush()
+    return app
+
+
+async def delete_app(session: AsyncSession, app: App) -> None:
+    """Delete the app with everything that is its own: users, their tokens and sessions, schema,
+    templates (the foreign keys cascade). The caller commits."""
+    await session.delete(app)
+    await session.flush()
+
+
 def settings_of(app: App) -> dict[str, Any]:
     """The app's settings by their Backendless names."""
     return {key: getattr(app, attribute) for key, attribute in SETTINGS.items()}

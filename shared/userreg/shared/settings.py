@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     registration_port: int = 8080
     confirmation_port: int = 8081
     mailer_port: int = 8082
+    console_port: int = 8083
     # The local development inbox (SMTP server + web page listing what it received).
     inbox_smtp_port: int = 1025
     inbox_http_port: int = 8025

@@ -34,7 +34,7 @@ def other_database(settings, name: str) -> str:
 
 
 MIGRATION_LOCK = 727274  # the advisory lock the migration environment (migrations/env.py) takes
-HEAD = "0006"
+HEAD = "0007"
 # The indexes built CONCURRENTLY (on tables that may be large), and one built plainly.
 INDEXES = {"ix_mail_deliveries_sent_at", "ix_dead_letters_replayed_at", "ix_users_guests_created",
            "ix_mailbox_emails_sent_at"}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from userreg.shared.templates import TemplateStore
+from userreg.shared.templates import Email, TemplateStore
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ async def test_the_services_render_the_override(auserreg, new_app, files, sessio
     assert (await auserreg("template", "set", app_id, "confirmation", "--text-file", text)).code == 0
     store = TemplateStore(render_seconds=1.0, output_bytes=64 * 1024)
     async with sessions() as session:
-        source = await store.source(session, app_id, "confirmation", "en")
+        source = await store.source(session, app_id, Email.CONFIRMATION, "en")
     assert store.render_email(source, {"user": {"name": "<Ann>"}, "app_name": "A"}).text == "Dear <Ann>"
 
 
@@ -189,21 +189,24 @@ def test_the_password_emails_are_shown_set_and_reset_like_the_others(userreg, ne
                 ("password-changed", "en"): "Your password for {{ app_name }} was changed",
                 ("password-changed", "de"): "Ihr Passwort für {{ app_name }} wurde geändert"}
     for (name, locale), subject in subjects.items():
-        shown = userreg("template", "show", app_id, name, "--locale", locale)
+        shown = userreg("template", "show", app_id, name, "--kind", "email", "--locale", locale)
         assert shown.code == 0, shown.err
         assert (shown.json["source"], shown.json["subject"], shown.json["locale"]) == ("default", subject, locale)
         assert shown.json["text"] and 'extends "email-layout.html"' in shown.json["html"]
-    assert "{{ reset_url }}" in userreg("template", "show", app_id, "password-reset").json["text"]
-    assert "{{ occurred_at }}" in userreg("template", "show", app_id, "password-changed").json["text"]
+    # `password-reset` is a page too: the emails are named with their kind.
+    assert "{{ reset_url }}" in userreg("template", "show", app_id, "password-reset", "--kind", "email"
+                                        ).json["text"]
+    assert "{{ occurred_at }}" in userreg("template", "show", app_id, "password-changed", "--kind", "email"
+                                          ).json["text"]
 
     for name in ("password-reset", "password-changed"):
-        stored = userreg("template", "set", app_id, name, "--subject-file", files(f"{name}.txt", f"{name} for "
-                                                                                 "{{ user.name }}"))
+        stored = userreg("template", "set", app_id, name, "--kind", "email", "--subject-file",
+                         files(f"{name}.txt", name + " for {{ user.name }}"))
         assert stored.code == 0 and stored.json["overridden"] == ["subject"], stored.err
-        shown = userreg("template", "show", app_id, name).json
+        shown = userreg("template", "show", app_id, name, "--kind", "email").json
         assert shown["source"] == "override" and shown["subject"] == name + " for {{ user.name }}"
-        assert userreg("template", "reset", app_id, name).json["removed"] is True
-        assert userreg("template", "show", app_id, name).json["source"] == "default"
+        assert userreg("template", "reset", app_id, name, "--kind", "email").json["removed"] is True
+        assert userreg("template", "show", app_id, name, "--kind", "email").json["source"] == "default"
 
 
 def test_the_password_emails_sample_data_is_what_the_mailer_gives_them(userreg, new_app, files):
@@ -212,17 +215,19 @@ def test_the_password_emails_sample_data_is_what_the_mailer_gives_them(userreg, 
     reset = files("reset.txt", "{{ user.name }}: {{ reset_url|length }} {{ reset_url.split('/')[-2] }} "
                                "{{ expires_at|length }} {{ expires_at_iso|length }} {{ occurred_at|length }} "
                                "{{ identity_name }}={{ identity_value }}")
-    stored = userreg("template", "set", app_id, "password-reset", "--text-file", reset)
+    stored = userreg("template", "set", app_id, "password-reset", "--kind", "email", "--text-file", reset)
     assert stored.code == 0, stored.err
     # The notice's event carries no link at all: a template that needs one is refused.
     changed = files("changed.txt", "{{ user.name }} {{ occurred_at|length }} {{ identity_value }}")
-    assert userreg("template", "set", app_id, "password-changed", "--text-file", changed).code == 0
+    assert userreg("template", "set", app_id, "password-changed", "--kind", "email", "--text-file",
+                   changed).code == 0
     for name, variable in (("password-changed", "reset_url"), ("password-changed", "confirmation_url"),
                            ("password-reset", "confirmation_url")):
         needs_link = files(f"{name}-{variable}.txt", f"{{{{ {variable}|length }}}}")
-        refused(userreg("template", "set", app_id, name, "--text-file", needs_link),
+        refused(userreg("template", "set", app_id, name, "--kind", "email", "--text-file", needs_link),
                 "fails to render with sample data")
-    assert userreg("template", "show", app_id, "password-changed").json["overridden"] == ["text"]
+    assert userreg("template", "show", app_id, "password-changed", "--kind", "email").json["overridden"] == \
+        ["text"]
 
 
 def test_a_password_email_that_breaks_a_render_limit_is_refused(userreg, new_app, files, monkeypatch):
@@ -239,7 +244,54 @@ def test_a_password_email_that_breaks_a_render_limit_is_refused(userreg, new_app
          "TEMPLATE_RENDER_SECONDS (0.3 s)"),
     ]
     for name, option, content, reason in bombs:
-        outcome = userreg("template", "set", app_id, name, option, files(f"{name}.part", content))
+        outcome = userreg("template", "set", app_id, name, "--kind", "email", option,
+                          files(f"{name}.part", content))
         refused(outcome, reason)
         assert "breaks a render limit with sample data" in outcome.err
-        assert userreg("template", "show", app_id, name).json["source"] == "default", name
+        assert userreg("template", "show", app_id, name, "--kind", "email").json["source"] == "default", name
+
+
+def test_password_reset_names_an_email_and_a_page_so_it_needs_its_kind(userreg, new_app, files):
+    app_id = new_app()["appId"]
+    page = files("page.html", '<body data-page="{{ page }}">{{ password_problem }} {{ reset_url }}</body>')
+    subject = files("subject.txt", "Reset for {{ app_name }}")
+    for argv in (("show",), ("reset",), ("set", "--html-file", page), ("show", "--locale", "de")):
+        outcome = userreg("template", argv[0], app_id, "password-reset", *argv[1:])
+        assert outcome.code == 2, (argv, outcome.err)
+        assert "both an email and a page" in outcome.err and "--kind email" in outcome.err \
+            and "--kind page" in outcome.err, outcome.err
+        assert "Traceback" not in outcome.err
+    assert userreg("template", "set", app_id, "confirmation", "--kind", "page", "--html-file", page).code == 2
+    unknown = userreg("template", "show", app_id, "confirmation-pending", "--kind", "email")
+    assert unknown.code == 2 and "unknown email template 'confirmation-pending'" in unknown.err
+
+    # The page's override and the email's are two, each shown, used and reset on its own.
+    stored = userreg("template", "set", app_id, "password-reset", "--kind", "page", "--html-file", page)
+    assert stored.code == 0, stored.err
+    assert (stored.json["kind"], stored.json["name"], stored.json["overridden"]) == ("page", "password-reset",
+                                                                                     ["html"])
+    stored = userreg("template", "set", app_id, "password-reset", "--kind", "email", "--subject-file",
+                     subject)
+    assert stored.code == 0 and stored.json["kind"] == "email" and stored.json["overridden"] == ["subject"]
+    shown_page = userreg("template", "show", app_id, "password-reset", "--kind", "page").json
+    assert (shown_page["source"], shown_page["kind"]) == ("override", "page") and "subject" not in shown_page
+    assert shown_page["html"] == '<body data-page="{{ page }}">{{ password_problem }} {{ reset_url }}</body>'
+    shown_email = userreg("template", "show", app_id, "password-reset", "--kind", "email").json
+    assert (shown_email["source"], shown_email["subject"]) == ("override", "Reset for {{ app_name }}")
+    assert 'extends "email-layout.html"' in shown_email["html"], "the email's HTML is still its default"
+
+    assert userreg("template", "reset", app_id, "password-reset", "--kind", "page").json["removed"] is True
+    assert userreg("template", "show", app_id, "password-reset", "--kind", "page").json["source"] == "default"
+    shown_email = userreg("template", "show", app_id, "password-reset", "--kind", "email").json
+    assert shown_email["source"] == "override", "resetting the page leaves the email's override"
+
+
+def test_a_page_override_of_password_reset_is_tried_with_the_pages_sample_data(userreg, new_app, files):
+    app_id = new_app()["appId"]
+    # The page has no subject, and its override is rendered each way the form is shown (`busy` among them).
+    assert userreg("template", "set", app_id, "password-reset", "--kind", "page", "--subject-file",
+                   files("s.txt", "Hi")).code == 2
+    needs_problem = files("form.html", "{{ 1 // (password_problem != 'busy') }}")
+    refused(userreg("template", "set", app_id, "password-reset", "--kind", "page", "--html-file",
+                    needs_problem), "fails to render with sample data")
+    assert userreg("template", "show", app_id, "password-reset", "--kind", "page").json["source"] == "default"

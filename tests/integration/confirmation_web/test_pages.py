@@ -234,6 +234,7 @@ async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(
         session.add(
             Template(
                 app_id=app.app_id,
+                kind="page",
                 name="confirmation-pending",
                 locale="",
                 html_body='<body data-page="{{ page }}"><h1>Welcome aboard, {{ user.name }}!</h1>'
@@ -250,10 +251,10 @@ async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(
 
     async with sessions() as session, session.begin():
         await session.execute(delete(Template).where(Template.app_id == app.app_id))
-        session.add(Template(app_id=app.app_id, name="confirmation-pending", locale="",
+        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-pending", locale="",
                              html_body="{{ user.name.__class__.__mro__ }}"))
         # And one that would put the token into its error message.
-        session.add(Template(app_id=app.app_id, name="confirmation-pending", locale="en",
+        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-pending", locale="en",
                              html_body="{{ {}[token].x }}"))
     with caplog.at_level(logging.WARNING, logger="userreg.confirmation_web"):
         status, _, html = await fetch(http, url(link.path))
@@ -266,9 +267,9 @@ async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(
 async def test_override_for_the_users_locale_wins(make_app, make_link, sessions, http, url):
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, name="confirmation-confirmed", locale="de",
+        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-confirmed", locale="de",
                              html_body='<body data-page="{{ page }}">Deutsch: {{ identity_value }}</body>'))
-        session.add(Template(app_id=app.app_id, name="confirmation-confirmed", locale="",
+        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-confirmed", locale="",
                              html_body='<body data-page="{{ page }}">Any: {{ identity_value }}</body>'))
     german = await make_link(app, status=UserStatus.ENABLED, properties={"blUserLocale": "de"})
     english = await make_link(app, status=UserStatus.ENABLED)

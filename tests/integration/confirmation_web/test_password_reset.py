@@ -17,7 +17,7 @@ from argon2.exceptions import VerifyMismatchError
 from tests.integration.confirmation_web.conftest import CHEAP_HASHER, OLD_PASSWORD
 from tests.integration.confirmation_web.support import data_page, wait_for_event_types, wait_for_events
 from userreg.confirmation_web.app import create_app
-from userreg.shared.db import App, User, UserStatus
+from userreg.shared.db import App, Template, User, UserStatus
 from userreg.shared.events import USER_CONFIRMED, USER_PASSWORD_CHANGED, USER_PASSWORD_RESET_REQUESTED
 from userreg.shared.hashing import HashingBusy
 from userreg.shared.passwords import request_password_reset
@@ -69,6 +69,29 @@ async def test_a_reset_link_shows_the_form_and_a_get_changes_nothing(make_app, m
                           r'required maxlength="1024"', html)) == 2
     assert await account_of(link.user_id) == before and before[1:] == (1, 1)
     assert await outbox_of(link.user_id) == []
+
+
+@pytest.mark.usefixtures("server")
+async def test_the_form_is_overridable_apart_from_the_email_of_the_same_name(make_app, make_reset_link,
+                                                                             sessions, http, url):
+    app = await make_app("Reset Co")
+    link = await make_reset_link(app)
+    async with sessions() as session, session.begin():
+        session.add(Template(app_id=app.app_id, kind="email", name="password-reset", locale="",
+                             subject="Reset", html_body="<p>the email's HTML</p>"))
+    _, _, html = await fetch(http, url(link.path))
+    assert data_page(html) == "password-reset" and "Choose a new password" in html
+    assert "the email's HTML" not in html, "an override of the email is not the page's"
+
+    async with sessions() as session, session.begin():
+        session.add(Template(app_id=app.app_id, kind="page", name="password-reset", locale="",
+                             html_body='<body data-page="{{ page }}">Our own form for {{ identity_value }}'
+                                       '{% if password_problem %}: {{ password_problem }}{% endif %}</body>'))
+    status, _, html = await fetch(http, url(link.path))  # no restart
+    assert (status, html) == (200, f'<body data-page="password-reset">Our own form for {link.email}</body>')
+    status, _, html = await post(http, url(f"/{app.app_id}/reset-password"), form(link.token, repeat="other"))
+    assert (status, html) == (400, f'<body data-page="password-reset">Our own form for {link.email}: '
+                                   'mismatch</body>')
 
 
 @pytest.mark.usefixtures("server")

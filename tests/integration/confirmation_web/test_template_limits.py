@@ -40,7 +40,7 @@ async def fetch(http, url):
 
 async def override(sessions, app, page: str, html: str) -> None:
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, name=page, locale="", html_body=html))
+        session.add(Template(app_id=app.app_id, kind="page", name=page, locale="", html_body=html))
 
 
 def warnings_about(caplog, app) -> list[str]:
@@ -90,7 +90,7 @@ async def test_a_fixed_override_is_used_at_once(make_app, make_link, sessions, h
     _, html, _ = await fetch(http, url(link.path))
     assert data_page(html) == "confirmation-confirmed" and "already confirmed" in html
     async with sessions() as session, session.begin():
-        row = await session.get(Template, (app.app_id, "confirmation-confirmed", ""))
+        row = await session.get(Template, (app.app_id, "page", "confirmation-confirmed", ""))
         row.html_body = '<body data-page="{{ page }}">Fixed</body>'
     _, html, _ = await fetch(http, url(link.path))
     assert html == '<body data-page="confirmation-confirmed">Fixed</body>'

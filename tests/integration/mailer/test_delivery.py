@@ -117,7 +117,7 @@ async def test_line_breaks_in_a_name_never_make_a_header(mailer, publish, inbox,
     app = await make_app("Club", email_confirmation_required=True)
     async with sessions() as session, session.begin():
         # An operator's subject that puts the user's name into a header.
-        session.add(Template(app_id=app.app_id, name="confirmation", locale="",
+        session.add(Template(app_id=app.app_id, kind="email", name="confirmation", locale="",
                              subject="Hi {{ user.name }}!"))
     victim = f"victim-{uuid.uuid4().hex[:8]}@example.com"
     event = make_event(app, name=f"Eve\r\nBcc: {victim}\r\nX-Injected: yes\n\nbody")
@@ -142,7 +142,7 @@ async def test_app_override_is_used_without_a_restart(mailer, publish, inbox, ma
 
     async with sessions() as session, session.begin():
         session.add(Template(
-            app_id=app.app_id, name="confirmation", locale="",
+            app_id=app.app_id, kind="email", name="confirmation", locale="",
             subject="{{ app_name }}: one click for {{ user.nickname }}",
             text_body="Go to {{ confirmation_url }} ({{ identity_name }}={{ identity_value }}, "
                       "colour {{ user.items }}) until {{ expires_at }}",

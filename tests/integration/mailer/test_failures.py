@@ -133,7 +133,7 @@ async def test_a_broken_template_is_dead_lettered_and_replayed_after_the_fix(
         mailer, mail_settings, publish, inbox, make_app, sessions):
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, name="confirmation", locale="",
+        session.add(Template(app_id=app.app_id, kind="email", name="confirmation", locale="",
                              text_body="{{ user.name.__class__.__mro__ }}"))  # the sandbox refuses this
     event = make_event(app)
     await publish(event)

@@ -78,7 +78,7 @@ async def world(settings: Settings) -> AsyncIterator[World]:
             async with sessions() as session, session.begin():
                 app = await create_app(session, APP_NAME, email_confirmation_required=True,
                                        welcome_email_enabled=True)
-                session.add(Template(app_id=app.app_id, name="registration", locale="",
+                session.add(Template(app_id=app.app_id, kind="email", name="registration", locale="",
                                      subject=WELCOME_SUBJECT))
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             async with running_mailer(mail_settings):

@@ -90,11 +90,11 @@ async def test_an_apps_overrides_are_used_and_the_subject_stays_one_safe_header(
         mailer, publish, inbox, make_app, sessions):
     app = await make_app("Club")
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, name="password-reset", locale="",
+        session.add(Template(app_id=app.app_id, kind="email", name="password-reset", locale="",
                              subject="{{ user.name }}, your {{ app_name }} reset",
                              text_body="New password: {{ reset_url }} (until {{ expires_at }}, "
                                        "{{ identity_name }}={{ identity_value }})"))
-        session.add(Template(app_id=app.app_id, name="password-changed", locale="de",
+        session.add(Template(app_id=app.app_id, kind="email", name="password-changed", locale="de",
                              subject="Geändert: {{ user.nickname }} {{ occurred_at[:4] }}"))
 
     async def next_emails():
@@ -190,7 +190,7 @@ async def test_a_server_quoting_the_reset_email_leaves_no_form_of_its_token(
     app = await make_app()
     async with sessions() as session, session.begin():
         # The link early in the body: what the reply quotes of it stays within the kept 500 characters.
-        session.add(Template(app_id=app.app_id, name="password-reset", locale="",
+        session.add(Template(app_id=app.app_id, kind="email", name="password-reset", locale="",
                              text_body="{{ reset_url }}\n\nThanks!"))
     event = make_reset_event(app, expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
     token = reset_token_of(event)

@@ -41,7 +41,7 @@ async def _refused_event(settings, topologies, publish_to, make_app, sessions, c
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
         # The link early in the body: what the reply quotes of it stays within the kept 500 characters.
-        session.add(Template(app_id=app.app_id, name="confirmation", locale="",
+        session.add(Template(app_id=app.app_id, kind="email", name="confirmation", locale="",
                              text_body=prefix + "{{ confirmation_url }}\n\nThanks!"))
     token = new_token()
     event = make_event(app).model_copy(update={"confirmation": Confirmation(

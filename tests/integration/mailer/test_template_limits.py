@@ -32,7 +32,7 @@ def mail_settings(settings: Settings, inbox, topologies: list[Settings]) -> Sett
 async def broken_app(make_app, sessions, **parts: str):
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, name="confirmation", locale="", **parts))
+        session.add(Template(app_id=app.app_id, kind="email", name="confirmation", locale="", **parts))
     return app
 
 

@@ -18,7 +18,7 @@ from userreg.mailer.sending import RecordingSender
 from userreg.mailer.service import Deliverer, Outcome
 from userreg.shared.events import USER_CONFIRMATION_REQUESTED, USER_REGISTERED, Confirmation, Event, EventUser
 from userreg.shared.settings import Settings
-from userreg.shared.templates import TemplateStore
+from userreg.shared.templates import Email, TemplateStore
 
 LINK = "https://confirm.example/APP/confirm/" + "A" * 43
 MAIL_FROM = parse_mail_from("Club <no-reply@club.example>")
@@ -33,7 +33,8 @@ class FakeApps:
         self.forgotten: list[str] = []
 
     async def sources(self, app_id, names, locale):
-        return self.app, {name: self._templates.default_source(name, locale) for name in names(self.app)}
+        return self.app, {name: self._templates.default_source(Email(name), locale)
+                          for name in names(self.app)}
 
     def forget(self, app_id: str) -> None:
         self.forgotten.append(app_id)

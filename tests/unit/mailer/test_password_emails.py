@@ -120,7 +120,8 @@ STORE = TemplateStore.from_settings(Settings())
 
 
 def _rendered(name: str, locale: str, event: Event):
-    return STORE.render_email(STORE.default_source(name, locale), template_context(event, app_name="Club & Co"))
+    return STORE.render_email(STORE.default_source(Email(name), locale),
+                              template_context(event, app_name="Club & Co"))
 
 
 @pytest.mark.parametrize(("locale", "subject", "words"), [
@@ -166,7 +167,7 @@ def test_a_users_name_is_escaped_in_the_html_of_both():
 def test_a_subject_with_user_data_goes_through_the_header_checks(template):
     event = _event(USER_PASSWORD_RESET_REQUESTED if template == "password-reset" else USER_PASSWORD_CHANGED,
                    reset=template == "password-reset", name=ISSUE_NAME)
-    source = STORE.default_source(template, "en")
+    source = STORE.default_source(Email(template), "en")
     rendered = STORE.render_email(TemplateSource(subject="{{ user.name }}: {{ app_name }}", text=source.text,
                                                  html=source.html), template_context(event, app_name="Club"))
     recipient = recipient_of(event.user)

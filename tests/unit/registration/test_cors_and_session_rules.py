@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from userreg.admin.errors import UsageError
-from userreg.admin.values import parse_setting
 from userreg.registration.rules import cors, sessions
 from userreg.registration.rules.schema import AppRules
+from userreg.shared import origins
+from userreg.shared.app_settings import SettingRefused, parse_setting
 from userreg.shared.db.models import App
 
 LISTED = cors.CorsPolicy(frozenset({"https://app.example.com", "http://localhost:3000"}))
@@ -31,7 +31,7 @@ LISTED = cors.CorsPolicy(frozenset({"https://app.example.com", "http://localhost
     ("capacitor://localhost", "capacitor://localhost"),
 ])
 def test_an_origin_is_written_as_a_browser_sends_it(text, origin):
-    assert cors.normalize_origin(text) == origin
+    assert origins.normalize_origin(text) == origin
 
 
 @pytest.mark.parametrize("text", [
@@ -40,22 +40,22 @@ def test_an_origin_is_written_as_a_browser_sends_it(text, origin):
     "https://-a.com", "//a.com", "https://a..com",
 ])
 def test_what_is_no_origin(text):
-    assert cors.normalize_origin(text) is None
+    assert origins.normalize_origin(text) is None
 
 
 def test_an_operators_setting_is_stored_in_browser_form_each_origin_once():
-    assert cors.parse_allowed_origins(" * ") == "*"
-    assert cors.parse_allowed_origins("https://A.example.com:443/, http://localhost:3000\thttps://a.example.com") \
+    assert origins.parse_allowed_origins(" * ") == "*"
+    assert origins.parse_allowed_origins("https://A.example.com:443/, http://localhost:3000\thttps://a.example.com") \
         == "https://a.example.com http://localhost:3000"
     for bad, reason in (("", "give * or"), ("* https://a.com", "alone"), ("https://a.com/x", "not an origin")):
         with pytest.raises(ValueError, match=reason.replace("*", r"\*")):
-            cors.parse_allowed_origins(bad)
+            origins.parse_allowed_origins(bad)
 
 
-def test_the_admin_command_validates_allowed_origins_through_the_same_rule():
+def test_the_command_and_the_console_validate_allowed_origins_through_the_same_rule():
     assert parse_setting("allowedOrigins", "https://App.example.com, http://localhost:3000") \
         == "https://app.example.com http://localhost:3000"
-    with pytest.raises(UsageError, match="allowedOrigins: 'https://a.com/x' is not an origin"):
+    with pytest.raises(SettingRefused, match="allowedOrigins: 'https://a.com/x' is not an origin"):
         parse_setting("allowedOrigins", "https://a.com/x")
 
 

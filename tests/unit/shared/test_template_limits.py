@@ -15,8 +15,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from userreg.shared.settings import Settings
 from userreg.shared.templates import (
     DEFAULTS,
-    EMAIL_TEMPLATES,
-    PAGE_TEMPLATES,
+    Email,
+    Page,
     TemplateLimitExceeded,
     TemplateSource,
     TemplateStore,
@@ -233,19 +233,19 @@ def test_the_shipped_templates_render_as_in_the_sandbox(store):
                "user": {"name": "Ann"}, "page": "confirmation-pending", "locale": "en", "static_url": "/s",
                "csp_nonce": "n", "token": "t", "can_resend": True, "confirm_url": "/c", "resend_url": "/r"}
     for locale in ("en", "de"):
-        for name in EMAIL_TEMPLATES:
-            source = store.default_source(name, locale)
+        for email in Email:
+            source = store.default_source(email, locale)
             rendered = store.render_email(source, context)
             assert rendered.text == reference_text.from_string(source.text).render(context)
             assert rendered.html == reference_html.from_string(source.html).render(context)
-        for name in PAGE_TEMPLATES:
-            source = store.default_source(name, locale)
-            assert store.render_page(source, {**context, "page": name}) == \
-                reference_html.from_string(source.html).render({**context, "page": name})
+        for page in Page:
+            source = store.default_source(page, locale)
+            assert store.render_page(source, {**context, "page": page.value}) == \
+                reference_html.from_string(source.html).render({**context, "page": page.value})
 
 
 def test_the_limits_cost_a_shipped_page_little(store):
-    source = store.default_source("confirmation-pending", "en")
+    source = store.default_source(Page.PENDING, "en")
     context = {"page": "confirmation-pending", "app_name": "App", "locale": "en", "static_url": "/s",
                "csp_nonce": "n", "token": "t", "can_resend": True, "confirm_url": "/c", "resend_url": "/r"}
     store.render_page(source, context)

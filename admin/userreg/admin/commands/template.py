@@ -6,6 +6,9 @@ the services will, with sample data of the app (SPEC §5's variables, a user wit
 column of its schema; for a page, each way confirmation-web shows it), under the render limits
 (`TEMPLATE_RENDER_SECONDS`, `TEMPLATE_OUTPUT_BYTES`): a template that breaks one or fails to
 render is refused and nothing is stored.
+
+A template is named as the services name it; `password-reset` is both an email and a page, so it
+needs `--kind email|page` (which any other name takes too). Each kind has its own overrides.
 """
 
 from __future__ import annotations
@@ -13,38 +16,35 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from userreg.admin.database import open_database
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
-from userreg.confirmation_web.operations import sample_contexts
-from userreg.mailer.operations import template_context
+from userreg.admin.template_samples import sample_contexts_of
 from userreg.shared.apps import schema_of
-from userreg.shared.confirmations import SECRET_PROPERTIES, event_user, new_confirmation, user_event
-from userreg.shared.db.models import App, ColumnType, SchemaColumn, Template, User, UserStatus
-from userreg.shared.events import USER_PASSWORD_CHANGED, USER_PASSWORD_RESET_REQUESTED, USER_REGISTERED, Event
-from userreg.shared.passwords import new_password_reset
+from userreg.shared.db.models import App, Template
 from userreg.shared.settings import Settings
 from userreg.shared.templates import (
-    EMAIL_TEMPLATES,
-    PAGE_TEMPLATES,
-    TEMPLATE_NAMES,
+    TEMPLATE_KINDS,
+    AmbiguousTemplate,
     Email,
+    Page,
     TemplateLimitExceeded,
+    TemplateName,
     TemplateSource,
     TemplateStore,
+    UnknownTemplate,
     available_locales,
-    is_email,
+    kind_of,
     pick_locale,
+    template_named,
 )
-from userreg.shared.tokens import new_guid
 
 LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 MAX_TEMPLATE_BYTES = 256 * 1024
@@ -66,11 +66,24 @@ def normalise_locale(raw: str | None) -> str:
     return locale
 
 
-def check_name(name: str) -> str:
-    if name not in TEMPLATE_NAMES:
-        raise UsageError(f"unknown template {name!r}; emails: {', '.join(EMAIL_TEMPLATES)}; "
-                         f"pages: {', '.join(PAGE_TEMPLATES)}")
-    return name
+def chosen_template(args: argparse.Namespace) -> TemplateName:
+    """The template NAME (and --kind, when given) names; `UsageError` for an unknown one, and for
+    a name both an email and a page have without --kind."""
+    try:
+        return template_named(args.name, args.kind)
+    except UnknownTemplate:
+        raise UsageError(f"unknown {args.kind + ' ' if args.kind else ''}template {args.name!r}; "
+                         f"emails: {', '.join(Email)}; pages: {', '.join(Page)}") from None
+    except AmbiguousTemplate:
+        raise UsageError(f"{args.name!r} is both an email and a page: give --kind email (the email) "
+                         f"or --kind page (the page)") from None
+
+
+def overrides_of(app: App, template: TemplateName) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE clause of the app's overrides of `template` (those of every locale): by kind and
+    name, as an email and a page may share a name."""
+    return (Template.app_id == app.app_id, Template.kind == kind_of(template),
+            Template.name == template.value)
 
 
 def read_part(path: str | None, option: str) -> str | None:
@@ -90,31 +103,33 @@ def read_part(path: str | None, option: str) -> str | None:
     return content
 
 
-def source_from_files(store: TemplateStore, name: str, subject_file: str | None, text_file: str | None,
-                      html_file: str | None) -> TemplateSource:
+def source_from_files(store: TemplateStore, template: TemplateName, subject_file: str | None,
+                      text_file: str | None, html_file: str | None) -> TemplateSource:
     """The parts an operator gave, read and compiled; raises `UsageError` for a broken one."""
-    if not is_email(name) and (subject_file or text_file):
-        raise UsageError(f"{name!r} is a page: it has only an HTML part (--html-file)")
+    is_email = isinstance(template, Email)
+    if not is_email and (subject_file or text_file):
+        raise UsageError(f"{template.value!r} is a page: it has only an HTML part (--html-file)")
     if not (subject_file or text_file or html_file):
         raise UsageError("give at least one of --subject-file, --text-file, --html-file"
-                         if is_email(name) else "give --html-file")
+                         if is_email else "give --html-file")
     source = TemplateSource(subject=read_part(subject_file, "--subject-file"),
                             text=read_part(text_file, "--text-file"),
                             html=read_part(html_file, "--html-file"))
     if source.subject is not None and len(source.subject.strip().splitlines()) > 1:
         raise UsageError("--subject-file: a subject is one line")
     try:
-        store.check(name, source)
+        store.check(template, source)
     except TemplateSyntaxError as exc:
-        raise UsageError(f"template {name!r} does not compile: {exc.message} (line {exc.lineno})") from None
+        raise UsageError(f"template {template.value!r} does not compile: {exc.message} "
+                         f"(line {exc.lineno})") from None
     return source
 
 
 async def set_template(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    name = check_name(args.name)
+    template = chosen_template(args)
     locale = normalise_locale(args.locale)
     store = TemplateStore.from_settings(settings)
-    source = source_from_files(store, name, args.subject_file, args.text_file, args.html_file)
+    source = source_from_files(store, template, args.subject_file, args.text_file, args.html_file)
     given = {"subject": source.subject and source.subject.strip(), "text_body": source.text,
              "html_body": source.html}
     given = {column: value for column, value in given.items() if value is not None}
@@ -122,37 +137,39 @@ async def set_template(args: argparse.Namespace, settings: Settings) -> dict[str
         app = await find_app(session, args.app)
         stored = (await session.execute(
             select(Template.subject, Template.text_body, Template.html_body).where(
-                Template.app_id == app.app_id, Template.name == name, Template.locale == locale))).first()
+                *overrides_of(app, template), Template.locale == locale))).first()
         subject, text, html = stored or (None, None, None)
         # What the services will render: the parts given, the others from the earlier override or
         # the shipped default (as `TemplateStore.source` merges them).
         shipped_locale = pick_locale(locale or None)
-        default = store.default_source(name, shipped_locale)
+        default = store.default_source(template, shipped_locale)
         effective = TemplateSource(subject=given.get("subject") or subject or default.subject,
                                    text=given.get("text_body") or text or default.text,
                                    html=given.get("html_body") or html or default.html)
         columns = (await schema_of(session, app.app_id)).values()
-        samples = sample_contexts_of(app, name, columns, shipped_locale, settings)
-        try_with_sample_data(store, name, effective, samples)
+        samples = sample_contexts_of(app, template, columns, shipped_locale, settings)
+        try_with_sample_data(store, template, effective, samples)
         # Parts not given keep what an earlier override set.
-        statement = insert(Template).values(app_id=app.app_id, name=name, locale=locale, **given)
+        statement = insert(Template).values(app_id=app.app_id, kind=kind_of(template), name=template.value,
+                                            locale=locale, **given)
         await session.execute(statement.on_conflict_do_update(
-            index_elements=[Template.app_id, Template.name, Template.locale],
+            index_elements=[Template.app_id, Template.kind, Template.name, Template.locale],
             set_={**given, "updated_at": func.now()},
         ))
-        row = await session.scalar(select(Template).where(
-            Template.app_id == app.app_id, Template.name == name, Template.locale == locale))
-        return {"appId": app.app_id, "name": name, "locale": locale or None,
+        row = await session.scalar(select(Template).where(*overrides_of(app, template),
+                                                          Template.locale == locale))
+        return {"appId": app.app_id, **_named(template), "locale": locale or None,
                 "overridden": _overridden_parts(row)}
 
 
-def try_with_sample_data(store: TemplateStore, name: str, source: TemplateSource,
+def try_with_sample_data(store: TemplateStore, template: TemplateName, source: TemplateSource,
                          contexts: Iterable[dict[str, Any]]) -> None:
     """Render the template with each sample context, under the services' limits; `CommandFailed`
     (exit 1) naming the limit or the error when it cannot be rendered."""
+    name = template.value
     for context in contexts:
         try:
-            if is_email(name):
+            if isinstance(template, Email):
                 store.render_email(source, context)
             else:
                 store.render_page(source, context)
@@ -165,60 +182,8 @@ def try_with_sample_data(store: TemplateStore, name: str, source: TemplateSource
                                 f"{problem}") from None
 
 
-# Sample values of the built-in columns; other columns get one of their type.
-SAMPLE_PROPERTIES = {"email": "ann.example@example.com", "name": "Ann Example"}
-
-
-SAMPLE_NUMBERS = {
-    ColumnType.INT: 42,
-    ColumnType.DOUBLE: 4.2,
-    ColumnType.BOOLEAN: True,
-    # Stored as epoch milliseconds, as Backendless returns dates.
-    ColumnType.DATETIME: int(datetime(2030, 1, 31, 12, tzinfo=timezone.utc).timestamp() * 1000),
-}
-
-
-def sample_value(column: SchemaColumn, locale: str) -> Any:
-    if column.type in SAMPLE_NUMBERS:
-        return SAMPLE_NUMBERS[column.type]
-    if column.name == "blUserLocale":
-        return locale
-    text = SAMPLE_PROPERTIES.get(column.name, f"Sample {column.name}")
-    return text[:column.max_length] if column.max_length else text
-
-
-def sample_contexts_of(app: App, name: str, columns: Iterable[SchemaColumn], locale: str,
-                       settings: Settings) -> list[dict[str, Any]]:
-    """What the services give the template, filled with a sample user of the app: for an email the
-    variables of SPEC §5 for each event that sends it (the welcome email also without a
-    confirmation link, as apps that do not confirm send it; the password-reset email with a sample
-    reset link), for a page each way confirmation-web shows it."""
-    properties = {column.name: sample_value(column, locale) for column in columns
-                  if column.name not in SECRET_PROPERTIES}
-    if not is_email(name):
-        return sample_contexts(name, app_id=app.app_id, app_name=app.name,
-                               identity_property=app.identity_property, properties=properties,
-                               link_ttl_seconds=app.confirmation_link_ttl,
-                               public_confirmation_url=settings.public_confirmation_url, locale=locale)
-    # A user that is never stored, so that the events are built exactly as the services build them.
-    user = User(object_id=new_guid(), app_id=app.app_id, properties=properties,
-                status=UserStatus.EMAIL_CONFIRMATION_PENDING)
-    return [template_context(event, app_name=app.name) for event in sample_events(app, name, user, settings)]
-
-
-def sample_events(app: App, name: str, user: User, settings: Settings) -> list[Event]:
-    """The events that send the email `name`, as the services publish them for `user`."""
-    if name == Email.PASSWORD_RESET:
-        _, reset = new_password_reset(app, user, settings.public_confirmation_url)
-        return [Event(type=USER_PASSWORD_RESET_REQUESTED, appId=app.app_id, user=event_user(app, user),
-                      passwordReset=reset)]
-    if name == Email.PASSWORD_CHANGED:
-        return [user_event(USER_PASSWORD_CHANGED, app, user)]
-    _, confirmation = new_confirmation(app, user, settings.public_confirmation_url)
-    events = [user_event(USER_REGISTERED, app, user, confirmation)]
-    if name == Email.REGISTRATION:
-        events.append(user_event(USER_REGISTERED, app, user))
-    return events
+def _named(template: TemplateName) -> dict[str, str]:
+    return {"kind": kind_of(template), "name": template.value}
 
 
 def _overridden_parts(row: Template | None) -> list[str]:
@@ -229,7 +194,7 @@ def _overridden_parts(row: Template | None) -> list[str]:
 
 
 async def show_template(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    name = check_name(args.name)
+    template = chosen_template(args)
     locale = normalise_locale(args.locale)
     store = TemplateStore.from_settings(settings)
     async with open_database(settings) as sessions, sessions() as session:
@@ -238,43 +203,46 @@ async def show_template(args: argparse.Namespace, settings: Settings) -> dict[st
         # without --locale, what a user without a locale gets.
         effective = pick_locale(locale or None)
         rows = {row.locale: row for row in await session.scalars(select(Template).where(
-            Template.app_id == app.app_id, Template.name == name, Template.locale.in_((effective, ""))))}
+            *overrides_of(app, template), Template.locale.in_((effective, ""))))}
         override = rows.get(effective) or rows.get("")
-        used = await store.source(session, app.app_id, name, effective)
+        used = await store.source(session, app.app_id, template, effective)
     result: dict[str, Any] = {
-        "appId": app.app_id, "name": name, "locale": effective,
+        "appId": app.app_id, **_named(template), "locale": effective,
         "source": "override" if override is not None else "default",
         "overrideLocale": None if override is None else (override.locale or "*"),
         "overridden": _overridden_parts(override),
     }
-    if is_email(name):
+    if isinstance(template, Email):
         result.update(subject=used.subject, text=used.text)
     result["html"] = used.html
     return result
 
 
 async def reset_template(args: argparse.Namespace, settings) -> dict[str, Any]:
-    name = check_name(args.name)
+    template = chosen_template(args)
     locale = normalise_locale(args.locale)
     async with open_database(settings) as sessions, sessions() as session, session.begin():
         app = await find_app(session, args.app)
-        result = await session.execute(delete(Template).where(
-            Template.app_id == app.app_id, Template.name == name, Template.locale == locale))
-        return {"appId": app.app_id, "name": name, "locale": locale or None, "removed": result.rowcount > 0}
+        result = await session.execute(delete(Template).where(*overrides_of(app, template),
+                                                              Template.locale == locale))
+        return {"appId": app.app_id, **_named(template), "locale": locale or None,
+                "removed": result.rowcount > 0}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser(
         "template", help="override an app's email and page templates",
-        description="Templates: emails " + ", ".join(EMAIL_TEMPLATES) + " (subject, text, HTML) and pages "
-        + ", ".join(PAGE_TEMPLATES) + " (HTML). Jinja2, sandboxed; HTML is autoescaped. Rendering is "
-        "limited by TEMPLATE_RENDER_SECONDS and TEMPLATE_OUTPUT_BYTES; `set` tries a template with sample "
-        "data first.")
+        description="Templates: emails " + ", ".join(Email) + " (subject, text, HTML) and pages "
+        + ", ".join(Page) + " (HTML). password-reset is both: give --kind email or --kind page. Jinja2, "
+        "sandboxed; HTML is autoescaped. Rendering is limited by TEMPLATE_RENDER_SECONDS and "
+        "TEMPLATE_OUTPUT_BYTES; `set` tries a template with sample data first.")
     sub = group.add_subparsers(dest="template_command", required=True, metavar="COMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("app", metavar="APP", help="appId or name")
         parser.add_argument("name", metavar="NAME", help="template name")
+        parser.add_argument("--kind", choices=TEMPLATE_KINDS,
+                            help="email or page: needed only for a name that is both (password-reset)")
         parser.add_argument("--locale", metavar="L", help="a shipped locale; without it, every locale")
 
     parser = sub.add_parser("set", help="store an override from files (parts not given keep their value), "

@@ -20,14 +20,11 @@ from userreg.confirmation_web.repository import Repository
 from userreg.shared.locales import accepted_languages, best_match
 from userreg.shared.templates import (
     DEFAULT_LOCALE,
-    DEFAULTS,
     Page,
     TemplateLimitExceeded,
     TemplateSource,
     TemplateStore,
     available_locales,
-    is_email,
-    pick_locale,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,21 +42,6 @@ ERROR_SOURCE = TemplateSource(
     subject=None, text=None,
     html=resources.files("userreg.confirmation_web").joinpath("error.html").read_text(encoding="utf-8"),
 )
-
-
-# `password-reset` names both a page and an email (SPEC §3.6), and the shared store resolves a name
-# that is an email's to the email, its defaults and its overrides alike. Until the store tells pages
-# from emails, such a page is served from its shipped file and has no per-app override (an
-# override of that name is the email's).
-PAGES_NAMED_LIKE_AN_EMAIL = frozenset(page for page in Page if is_email(page.value))
-
-
-def shipped_page(name: str, locale: str) -> TemplateSource:
-    """The shipped page file for a locale (falls back to English), read past the store."""
-    path = DEFAULTS / pick_locale(locale) / "pages" / f"{name}.html"
-    if not path.is_file():
-        path = DEFAULTS / DEFAULT_LOCALE / "pages" / f"{name}.html"
-    return TemplateSource(subject=None, text=None, html=path.read_text(encoding="utf-8"))
 
 
 def content_security_policy(nonce: str) -> str:
@@ -103,8 +85,6 @@ class PageRenderer:
         self._locales = available_locales()
         # (app, page, hash of the override) → until when the override is skipped.
         self._broken: dict[tuple[str, str, int], float] = {}
-        self._shipped = {(page, locale): shipped_page(page.value, locale)
-                         for page in PAGES_NAMED_LIKE_AN_EMAIL for locale in self._locales}
 
     @property
     def static_url(self) -> str:
@@ -136,12 +116,10 @@ class PageRenderer:
 
     async def _html(self, page: Page, app_id: str | None, locale: str, context: dict[str, Any]) -> str:
         """The page from the app's override, or from the shipped default when `app_id` is None."""
-        if page in PAGES_NAMED_LIKE_AN_EMAIL:
-            return self._store.render_page(self._shipped[(page, locale)], context)
-        default = self._store.default_source(page.value, locale)
+        default = self._store.default_source(page, locale)
         if app_id is None:
             return self._store.render_page(default, context)
-        source = await self._repository.page_source(self._store, app_id, page.value, locale)
+        source = await self._repository.page_source(self._store, app_id, page, locale)
         if source.html == default.html:
             return self._store.render_page(default, context)
         broken = (app_id, page.value, hash(source.html))

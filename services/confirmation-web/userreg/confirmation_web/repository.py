@@ -29,27 +29,25 @@ from userreg.shared.events import Event
 from userreg.shared.outbox import enqueue
 from userreg.shared.passwords import change_password, request_password_reset
 from userreg.shared.settings import Settings
-from userreg.shared.templates import PAGE_TEMPLATES, TemplateSource, TemplateStore
+from userreg.shared.templates import PAGE_KIND, Page, TemplateSource, TemplateStore
 
 # The token's primary key, then the user's and the app's primary keys; plus whether the app
-# overrides any page (a probe of the templates' primary key), so that the common case, no
-# override, renders without a query of its own. Tables and columns as in db/models.py.
+# overrides any page (a probe of the templates' primary key, app_id and kind), so that the common
+# case, no override, renders without a query of its own. Tables and columns as in db/models.py.
 _LINK_LOOKUP = """
 SELECT a.app_id, a.name, a.identity_property, a.confirm_on_get, a.email_confirmation_required,
        u.object_id, u.status, u.properties, t.expires_at,
-       EXISTS (SELECT 1 FROM templates p WHERE p.app_id = a.app_id AND p.name = ANY($3::varchar[]))
+       EXISTS (SELECT 1 FROM templates p WHERE p.app_id = a.app_id AND p.kind = '{page}')
            AS has_page_overrides
 FROM {tokens} t
 JOIN users u ON u.object_id = t.user_id
 JOIN apps a ON a.app_id = u.app_id
 WHERE t.token_hash = $1 AND t.app_id = $2
 """
-LOOKUP_SQL = _LINK_LOOKUP.format(tokens="confirmation_tokens")
-RESET_LOOKUP_SQL = _LINK_LOOKUP.format(tokens="password_reset_tokens")
+LOOKUP_SQL = _LINK_LOOKUP.format(tokens="confirmation_tokens", page=PAGE_KIND)
+RESET_LOOKUP_SQL = _LINK_LOOKUP.format(tokens="password_reset_tokens", page=PAGE_KIND)
 
 APP_NAME_SQL = "SELECT app_id, name FROM apps WHERE app_id = $1"
-
-_PAGE_NAMES = list(PAGE_TEMPLATES)
 
 
 async def open_read_pool(settings: Settings) -> asyncpg.Pool:
@@ -99,14 +97,14 @@ class Repository:
         """The link with this token hash in this app, or None (a token of another app is not found)."""
         if not can_name_an_app(app_id):
             return None
-        row = await self._reads.fetchrow(LOOKUP_SQL, token_hash, normalise_app_id(app_id), _PAGE_NAMES)
+        row = await self._reads.fetchrow(LOOKUP_SQL, token_hash, normalise_app_id(app_id))
         return None if row is None else _link(row)
 
     async def find_reset_link(self, app_id: str, token_hash: bytes) -> Link | None:
         """The password-reset link with this token hash in this app, or None (used links are gone)."""
         if not can_name_an_app(app_id):
             return None
-        row = await self._reads.fetchrow(RESET_LOOKUP_SQL, token_hash, normalise_app_id(app_id), _PAGE_NAMES)
+        row = await self._reads.fetchrow(RESET_LOOKUP_SQL, token_hash, normalise_app_id(app_id))
         return None if row is None else _link(row)
 
     async def find_app_name(self, app_id: str) -> tuple[str, str] | None:
@@ -120,7 +118,7 @@ class Repository:
         """`SELECT 1` on the read pool: whether the database answers the pages' own lookups (/ready)."""
         return await self._reads.fetchval("SELECT 1")
 
-    async def page_source(self, store: TemplateStore, app_id: str, page: str, locale: str) -> TemplateSource:
+    async def page_source(self, store: TemplateStore, app_id: str, page: Page, locale: str) -> TemplateSource:
         """The app's override of a page for a locale (else the shipped default), as the shared
         template store reads it, in a session of its own."""
         async with self._sessions() as session:

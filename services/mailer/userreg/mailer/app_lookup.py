@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from userreg.mailer.repository import AppInfo, load_app
 from userreg.mailer.rules.policy import DATABASE, PermanentFailure, TransientFailure
 from userreg.shared.db.errors import RETRYABLE_DATABASE_ERRORS
-from userreg.shared.templates import TemplateSource, TemplateStore, pick_locale
+from userreg.shared.templates import Email, TemplateSource, TemplateStore, pick_locale
 
 # How long an app's settings and templates are reused before they are read again. An operator's
 # change (a template override, the welcome email switched on) takes effect within this time,
@@ -41,8 +41,9 @@ class AppLookup:
 
     async def sources(self, app_id: str, names: Callable[[AppInfo], tuple[str, ...]],
                       locale: str | None) -> tuple[AppInfo, dict[str, TemplateSource]]:
-        """The app and the sources of the templates `names(app)` picks; `PermanentFailure` for an
-        app that does not exist, `TransientFailure` when the database cannot be read."""
+        """The app and the sources of the emails `names(app)` picks (by their plain names, as
+        `emails_for` gives them); `PermanentFailure` for an app that does not exist,
+        `TransientFailure` when the database cannot be read."""
         locale = pick_locale(locale)
         now = time.monotonic()
         entry = self._entries.get(app_id)
@@ -56,7 +57,7 @@ class AppLookup:
             if missing:
                 async with self._sessions() as session:
                     for name in missing:
-                        source = await self._templates.source(session, app_id, name, locale)
+                        source = await self._templates.source(session, app_id, Email(name), locale)
                         entry.sources[(name, locale)] = source
         except RETRYABLE_DATABASE_ERRORS as error:
             raise TransientFailure(DATABASE, f"cannot read the app or its templates: "

@@ -9,7 +9,6 @@ from userreg.registration.accounts import Accounts
 from userreg.registration.app import open_registrar
 from userreg.registration.errors import ApiError
 from userreg.registration.representation import user_json
-from userreg.registration.rules.cors import parse_allowed_origins
 from userreg.registration.rules.properties import CLASS, COLUMN_NAME, OBJECT_ID, PASSWORD, SYSTEM_PROPERTIES
 from userreg.registration.rules.schema import identity_key
 from userreg.registration.rules.sessions import SessionInfo
@@ -19,5 +18,5 @@ from userreg.registration.tenants import Tenant
 
 __all__ = [
     "CLASS", "COLUMN_NAME", "OBJECT_ID", "PASSWORD", "SYSTEM_PROPERTIES", "Accounts", "ApiError", "Registrar",
-    "SessionInfo", "Tenant", "identity_key", "open_registrar", "parse_allowed_origins", "parse_status", "user_json",
+    "SessionInfo", "Tenant", "identity_key", "open_registrar", "parse_status", "user_json",
 ]

@@ -15,10 +15,13 @@ from userreg.shared.db.engine import (
 )
 from userreg.shared.db.models import (
     App,
+    AuditEntry,
     Base,
     ColumnType,
     ConfirmationToken,
     MailboxEmail,
+    Operator,
+    OperatorSession,
     OutboxEvent,
     PasswordResetToken,
     RateLimitWindow,
@@ -30,7 +33,8 @@ from userreg.shared.db.models import (
 )
 
 __all__ = [
-    "App", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "OutboxEvent", "PasswordResetToken",
-    "RateLimitWindow",     "SchemaColumn", "SessionToken", "Template", "User", "UserStatus", "create_engine", "create_sessionmaker",
-    "drop_database", "ensure_database", "mail", "migrate",
+    "App", "AuditEntry", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "Operator",
+    "OperatorSession", "OutboxEvent", "PasswordResetToken", "RateLimitWindow", "SchemaColumn", "SessionToken",
+    "Template", "User", "UserStatus", "create_engine", "create_sessionmaker", "drop_database",
+    "ensure_database", "mail", "migrate",
 ]

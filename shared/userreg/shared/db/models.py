@@ -212,14 +212,57 @@ class OutboxEvent(Base):
 
 
 class Template(Base):
-    """An app's override of a default email or page template, for one locale ('' = any)."""
+    """An app's override of a default email or page template, for one locale ('' = any). `kind`
+    ('email' or 'page', `userreg.shared.templates.kind_of`) is part of the key: an email and a page
+    may share a name (`password-reset`), and each has its own overrides. It has no default, so
+    that no override is stored as the wrong kind by leaving it out."""
 
     __tablename__ = "templates"
 
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     locale: Mapped[str] = mapped_column(String(20), primary_key=True, server_default="")
     subject: Mapped[str | None] = mapped_column(Text)
     text_body: Mapped[str | None] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Operator(Base):
+    """Someone who operates userreg through the console (SPEC §8); `email` in `mailbox_key` form."""
+
+    __tablename__ = "operators"
+
+    operator_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OperatorSession(Base):
+    """A console sign-in, stored only as its cookie token's SHA-256 digest."""
+
+    __tablename__ = "operator_sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(ForeignKey("operators.operator_id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AuditEntry(Base):
+    """One change made in the console or with `userreg` (SPEC §8): who, what, when, which app. No
+    password, hash, token or key is ever in `details`. Entries outlive the apps they name."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(100))
+    app_id: Mapped[str | None] = mapped_column(String(36))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    __table_args__ = (Index("ix_audit_log_app_id", "app_id", "id"),)

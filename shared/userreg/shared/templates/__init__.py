@@ -6,6 +6,11 @@ admin command edits the overrides, so an override is picked up on the next rende
 Defaults live beside this file:
     defaults/<locale>/email/<name>/subject.txt, body.txt, body.html
     defaults/<locale>/pages/<name>.html            (extending defaults/<locale>/pages/base.html)
+
+A template is an `Email` or a `Page` member, never a bare name: `password-reset` names both an email
+and a page (SPEC §5, §6). An operator's name becomes a member through `template_named`; the
+overrides carry the kind (`templates.kind`), so each of the two has its own.
+
 Operator-supplied templates run in Jinja's immutable sandbox; HTML is always autoescaped. Every
 render, the shipped defaults' too, runs under a time and an output-size budget (`limits.py`): a
 template that breaks one raises `TemplateLimitExceeded` instead of taking the service down.
@@ -17,7 +22,7 @@ import enum
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from jinja2 import FileSystemLoader, TemplateNotFound
 from jinja2 import Template as JinjaTemplate
@@ -63,13 +68,22 @@ class Page(str, enum.Enum):
     PASSWORD_RESET_FAILED = "password-reset-failed"
 
 
-EMAIL_TEMPLATES = tuple(email.value for email in Email)
-PAGE_TEMPLATES = tuple(page.value for page in Page)
-TEMPLATE_NAMES = EMAIL_TEMPLATES + PAGE_TEMPLATES
+# A template, told apart by its enum: both are `str` enums, and `Email.PASSWORD_RESET ==
+# Page.PASSWORD_RESET` (the same name), so a template is compared by type and member, never by value.
+TemplateName: TypeAlias = Email | Page
+
+# The kinds, as `templates.kind` stores them and an operator names them.
+EMAIL_KIND = "email"
+PAGE_KIND = "page"
+TEMPLATE_KINDS = (EMAIL_KIND, PAGE_KIND)
 
 
 class UnknownTemplate(LookupError):
     pass
+
+
+class AmbiguousTemplate(LookupError):
+    """A name both an email and a page have, given without saying which."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +102,30 @@ class RenderedEmail:
     html: str
 
 
-def is_email(name: str) -> bool:
-    return name in EMAIL_TEMPLATES
+def kind_of(template: TemplateName) -> str:
+    """'email' or 'page': what a template is, and the `kind` its overrides are stored under. A bare
+    name is refused (`TypeError`): it may be both (`template_named` turns a name into a member)."""
+    if isinstance(template, Email):
+        return EMAIL_KIND
+    if isinstance(template, Page):
+        return PAGE_KIND
+    raise TypeError(f"a template is an Email or a Page member, not {template!r}")
+
+
+def template_named(name: str, kind: str | None = None) -> TemplateName:
+    """The template an operator means: `kind` ('email' or 'page') picks one of the two a shared name
+    has (`password-reset`), and may be left out for every other name. `UnknownTemplate` for a name
+    that is not a template (of that kind), `AmbiguousTemplate` for a shared name without a kind."""
+    if kind is not None and kind not in TEMPLATE_KINDS:
+        raise ValueError(f"a template's kind is {' or '.join(map(repr, TEMPLATE_KINDS))}, not {kind!r}")
+    matches = [template for template in (*Email, *Page)
+               if template.value == name and kind in (None, kind_of(template))]
+    if not matches:
+        raise UnknownTemplate(name)
+    if len(matches) > 1:
+        raise AmbiguousTemplate(f"{name!r} is both an email and a page: say which "
+                                f"({' or '.join(map(repr, TEMPLATE_KINDS))})")
+    return matches[0]
 
 
 @lru_cache(maxsize=1)
@@ -119,7 +155,8 @@ class TemplateStore:
         # Compiling is the slow part of rendering; sources repeat, so keep the compiled forms.
         self._compile = lru_cache(maxsize=512)(self._compile_uncached)
         # Shipped defaults do not change while the process runs; reading them is per-render work otherwise.
-        self._defaults: dict[tuple[str, str], TemplateSource] = {}
+        # Keyed by kind too: an email and a page may share a name.
+        self._defaults: dict[tuple[str, str, str], TemplateSource] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TemplateStore:
@@ -130,18 +167,19 @@ class TemplateStore:
     def _compile_uncached(self, source: str, html: bool) -> JinjaTemplate:
         return (self._html_env if html else self._text_env).from_string(source)
 
-    def default_source(self, name: str, locale: str) -> TemplateSource:
+    def default_source(self, template: TemplateName, locale: str) -> TemplateSource:
         """The shipped default for a template in a locale (falls back to English)."""
-        if name not in TEMPLATE_NAMES:
-            raise UnknownTemplate(name)
+        kind = kind_of(template)
         locale = pick_locale(locale)
-        cached = self._defaults.get((name, locale))
+        key = (kind, template.value, locale)
+        cached = self._defaults.get(key)
         if cached is None:
-            cached = self._defaults[(name, locale)] = self._read_default(name, locale)
+            cached = self._defaults[key] = self._read_default(template, locale)
         return cached
 
-    def _read_default(self, name: str, locale: str) -> TemplateSource:
-        if is_email(name):
+    def _read_default(self, template: TemplateName, locale: str) -> TemplateSource:
+        name = template.value
+        if isinstance(template, Email):
             folder = DEFAULTS / locale / "email" / name
             if not folder.is_dir():
                 folder = DEFAULTS / DEFAULT_LOCALE / "email" / name
@@ -155,20 +193,20 @@ class TemplateStore:
             path = DEFAULTS / DEFAULT_LOCALE / "pages" / f"{name}.html"
         return TemplateSource(subject=None, text=None, html=path.read_text(encoding="utf-8"))
 
-    async def source(self, session: AsyncSession, app_id: str, name: str, locale: str | None) -> TemplateSource:
+    async def source(self, session: AsyncSession, app_id: str, template: TemplateName,
+                     locale: str | None) -> TemplateSource:
         """The app's override for the user's locale, else its locale-independent override, else the
         shipped default. A part an override leaves empty comes from the default."""
-        if name not in TEMPLATE_NAMES:
-            raise UnknownTemplate(name)
+        kind = kind_of(template)
         locale = pick_locale(locale)
         overrides = {
             row.locale: row
             for row in await session.scalars(
-                select(Template).where(Template.app_id == app_id, Template.name == name,
-                                       Template.locale.in_((locale, "")))
+                select(Template).where(Template.app_id == app_id, Template.kind == kind,
+                                       Template.name == template.value, Template.locale.in_((locale, "")))
             )
         }
-        default = self.default_source(name, locale)
+        default = self.default_source(template, locale)
         override = overrides.get(locale) or overrides.get("")
         if override is None:
             return default
@@ -193,18 +231,18 @@ class TemplateStore:
         with limited_render(self.limits):
             return render_limited(lambda: self._compile(source.html or "", True), context)
 
-    def check(self, name: str, source: TemplateSource) -> None:
+    def check(self, template: TemplateName, source: TemplateSource) -> None:
         """Compile every part, raising `jinja2.TemplateSyntaxError` for a broken one. Nothing is kept:
         a render after it compiles again, within its time limit, as a service's first render does."""
-        if name not in TEMPLATE_NAMES:
-            raise UnknownTemplate(name)
+        kind_of(template)  # a member, as for a render: never a bare name
         for part, html in ((source.subject, False), (source.text, False), (source.html, True)):
             if part:
                 self._compile_uncached(part, html)
 
 
 __all__ = [
-    "DEFAULT_LOCALE", "EMAIL_TEMPLATES", "Email", "Page", "PAGE_TEMPLATES", "TEMPLATE_NAMES", "RenderLimits", "RenderedEmail",
-    "TemplateLimitExceeded", "TemplateNotFound", "TemplateSource", "TemplateStore", "UnknownTemplate",
-    "available_locales", "is_email", "pick_locale",
+    "DEFAULT_LOCALE", "EMAIL_KIND", "PAGE_KIND", "TEMPLATE_KINDS", "AmbiguousTemplate", "Email", "Page",
+    "RenderLimits", "RenderedEmail", "TemplateLimitExceeded", "TemplateName", "TemplateNotFound",
+    "TemplateSource", "TemplateStore", "UnknownTemplate", "available_locales", "kind_of", "pick_locale",
+    "template_named",
 ]

@@ -14,14 +14,13 @@ a valid answer for any request of an app that allows any origin.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from userreg.shared.origins import ANY_ORIGIN, normalize_origin
 
 logger = logging.getLogger(__name__)
 
-ANY_ORIGIN = "*"
 ORIGIN = "Origin"
 REQUEST_METHOD = "Access-Control-Request-Method"
 REQUEST_HEADERS = "Access-Control-Request-Headers"
@@ -43,11 +42,6 @@ EXPOSED_HEADERS = ("Retry-After",)
 # How long a browser keeps a preflight's answer: a changed `allowedOrigins` reaches browsers that
 # cached the old answer within this long (Chromium keeps it 2 hours at most anyway).
 MAX_AGE_SECONDS = 600
-DEFAULT_PORTS = {"http": 80, "https": 443}
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_IPV6 = re.compile(r"[0-9a-f:.]+")
 
 
 @dataclass(frozen=True)
@@ -62,57 +56,6 @@ class CorsPolicy:
 
 
 ANY = CorsPolicy()
-
-
-def normalize_origin(text: str) -> str | None:
-    """The origin as a browser serialises it (`https://example.com`, `http://localhost:3000`), or
-    None when `text` is not an origin: a path, a query, a fragment or user info makes it a URL."""
-    text = text.strip()
-    if not text or any(ord(char) < 0x21 or ord(char) == 0x7F for char in text):
-        return None
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme, host = parts.scheme.lower(), parts.hostname
-    if (not _SCHEME.fullmatch(scheme) or not host or "@" in parts.netloc or parts.path not in ("", "/")
-            or parts.query or parts.fragment or text.endswith(("?", "#"))):
-        return None
-    if parts.netloc.startswith("["):
-        if not _IPV6.fullmatch(host):
-            return None
-        host = f"[{host}]"
-    else:
-        try:
-            host = host.encode("idna").decode("ascii").lower()
-        except UnicodeError:
-            return None
-        if not _HOST_NAME.fullmatch(host):
-            return None
-    if port is not None and port != DEFAULT_PORTS.get(scheme):
-        return f"{scheme}://{host}:{port}"
-    return f"{scheme}://{host}"
-
-
-def parse_allowed_origins(text: str) -> str:
-    """An operator's `allowedOrigins` as it is stored: `*`, or the origins (separated by spaces or
-    commas) in browser form, each once, in the order given. ValueError names what is wrong."""
-    entries = [entry for entry in re.split(r"[\s,]+", text.strip()) if entry]
-    if not entries:
-        raise ValueError("give * or the origins allowed, e.g. https://app.example.com http://localhost:3000")
-    if ANY_ORIGIN in entries:
-        if len(entries) > 1:
-            raise ValueError("* allows every origin: give it alone")
-        return ANY_ORIGIN
-    origins: list[str] = []
-    for entry in entries:
-        origin = normalize_origin(entry)
-        if origin is None:
-            raise ValueError(f"{entry!r} is not an origin (scheme://host[:port], without a path)")
-        if origin not in origins:
-            origins.append(origin)
-    return " ".join(origins)
 
 
 def policy_of(setting: str | None) -> CorsPolicy:

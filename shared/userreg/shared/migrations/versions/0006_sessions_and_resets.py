@@ -1,5 +1,5 @@
 """sessions and password resets: per-app CORS origins, session lifetime and reset-link lifetime,
-session activity, password-reset tokens
+session activity, password-reset tokens; template overrides keyed by kind (email or page)
 
 Revision ID: 0006
 Revises: 0005
@@ -43,6 +43,17 @@ def upgrade() -> None:
     )
     op.create_index('ix_password_reset_tokens_user_created', 'password_reset_tokens', ['user_id', 'created_at'])
     op.create_index('ix_password_reset_tokens_expires_at', 'password_reset_tokens', ['expires_at'])
+    # `password-reset` names an email and, from this revision on, a page: an override says which it
+    # is, and the kind is part of the key. The overrides stored so far are emails, but for those of
+    # the five confirmation pages. The default only fills the existing rows: the models give none,
+    # so that an override never becomes an email by leaving its kind out.
+    op.add_column('templates', sa.Column('kind', sa.String(length=5), server_default='email', nullable=False))
+    op.execute("UPDATE templates SET kind = 'page' WHERE name IN ('confirmation-pending', "
+               "'confirmation-confirmed', 'confirmation-expired', 'confirmation-disabled', "
+               "'confirmation-failed')")
+    op.alter_column('templates', 'kind', server_default=None)
+    op.drop_constraint('pk_templates', 'templates', type_='primary')
+    op.create_primary_key(op.f('pk_templates'), 'templates', ['app_id', 'kind', 'name', 'locale'])
 
 
 def _create_index_concurrently(name: str, table: str, columns: list[str]) -> None:
@@ -57,6 +68,12 @@ def _create_index_concurrently(name: str, table: str, columns: list[str]) -> Non
 
 
 def downgrade() -> None:
+    # Without the kind, an override of the `password-reset` page would be read as the email's (and
+    # may share its key with one): it goes, as the reset pages do.
+    op.execute("DELETE FROM templates WHERE kind = 'page' AND name = 'password-reset'")
+    op.drop_constraint('pk_templates', 'templates', type_='primary')
+    op.create_primary_key(op.f('pk_templates'), 'templates', ['app_id', 'name', 'locale'])
+    op.drop_column('templates', 'kind')
     op.drop_index('ix_password_reset_tokens_expires_at', table_name='password_reset_tokens')
     op.drop_index('ix_password_reset_tokens_user_created', table_name='password_reset_tokens')
     op.drop_table('password_reset_tokens')
