@@ -79,6 +79,15 @@ async def get_app(session: AsyncSession, app_id: str) -> App:
     return app
 
 
+async def app_named(session: AsyncSession, name: str, *, other_than: str | None = None) -> App | None:
+    """The app called `name` (other than the app `other_than`), if any: an app's name is its own,
+    usable in place of its appId, so creating or renaming an app refuses a name that is taken."""
+    query = select(App).where(App.name == name)
+    if other_than is not None:
+        query = query.where(App.app_id != other_than)
+    return await session.scalar(query.limit(1))
+
+
 async def schema_of(session: AsyncSession, app_id: str) -> dict[str, SchemaColumn]:
     """The app's Users schema, keyed by lower-cased column name."""
     columns = await session.scalars(select(SchemaColumn).where(SchemaColumn.app_id == app_id))

@@ -1,7 +1,7 @@
 """The service layer of what a user does with an account once it has one (SPEC §3.6): its sessions
-(is a `user-token` valid, log out; an operator lists and ends them) and password recovery (a reset
-link emailed on `restorepassword`). Takes and returns domain values, like `service.Registrar`,
-which builds it on the same repository (`Registrar.accounts`).
+(is a `user-token` valid, log out; an operator lists and ends them, or deletes the user and all of
+it) and password recovery (a reset link emailed on `restorepassword`). Takes and returns domain
+values, like `service.Registrar`, which builds it on the same repository (`Registrar.accounts`).
 
 A session is a `user-token` stored as its SHA-256 digest; it ends `sessionTtl` seconds after its
 last use (`rules.sessions`: a use is written down at most once a minute), when the user logs out,
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from userreg.registration import errors
 from userreg.registration.repository import sessions as session_queries
 from userreg.registration.repository import Repository
+from userreg.registration.rules.properties import GUID
 from userreg.registration.rules.sessions import SessionInfo, is_expired, needs_refresh, session_info
 from userreg.registration.rules.values import storable_text
 from userreg.registration.tenants import Tenant
@@ -98,6 +99,14 @@ class Accounts:
             ended = await session_queries.end_all_of_user(connection, user.object_id)
         logger.info("sessions ended app=%s user=%s sessions=%d", tenant.app.app_id, user.object_id, ended)
         return ended
+
+    async def delete_user(self, tenant: Tenant, object_id: str) -> None:
+        """Delete the user with this objectId, its sessions and links with it (9004 when the app
+        has none): an operator's `user.delete`."""
+        if not GUID.fullmatch(object_id) or not await self._repository.delete_user(tenant.app.app_id,
+                                                                                    object_id.upper()):
+            raise errors.UserNotFound()
+        logger.info("user deleted app=%s user=%s", tenant.app.app_id, object_id.upper())
 
     # --- password recovery --------------------------------------------------------------------
 

@@ -250,6 +250,14 @@ class Repository:
         if end_sessions:
             await connection.execute(delete(SessionToken).where(SessionToken.user_id == user_id))
 
+    async def delete_user(self, app_id: str, object_id: str) -> bool:
+        """Delete the app's user with this objectId, with its sessions and links (the foreign keys
+        cascade); False when there was none."""
+        async with self._autocommit.connect() as connection:
+            deleted = await connection.execute(delete(_USERS).where(
+                _USERS.c.object_id == object_id, _USERS.c.app_id == app_id))
+        return deleted.rowcount > 0
+
 
 async def outbox_backlog(engine: AsyncEngine) -> int:
     """Outbox rows not yet published, estimated from the span of their ids (an upper bound)."""
