@@ -1,15 +1,15 @@
 """The whole userreg system as real processes, for end-to-end and fault tests.
 
-`System` starts registration, mailer and confirmation-web from their console scripts, as
-`userreg run` does (the same service table, the same environment for each child), against the test
-session's own database and events exchange, on free ports. The SMTP server is the local `Inbox`,
-running in a background event loop of the test process so tests can read what it received and take
-it down. With `via_proxies=True` the services reach RabbitMQ, PostgreSQL (registration only) and
+`System` starts registration, mailer, confirmation-web and (with `with_console=True`) the console
+from their console scripts, as `userreg run` does (the same service table, the same environment for
+each child), against the test session's own database and events exchange, on free ports. The SMTP
+server is the local `Inbox`, running in a background event loop of the test process so tests can
+read what it received and take it down. With `via_proxies=True` the services reach RabbitMQ, PostgreSQL (registration only) and
 SMTP (the mailer) through `TcpProxy`s a fault test can cut:
 
-    registration ──db proxy──▶ PostgreSQL ◀── mailer, confirmation-web
-    registration, mailer, confirmation-web ──amqp proxy──▶ RabbitMQ
-    mailer ──smtp proxy──▶ inbox
+    registration ──db proxy──▶ PostgreSQL ◀── mailer, confirmation-web, console
+    registration, mailer, confirmation-web, console ──amqp proxy──▶ RabbitMQ
+    mailer ──smtp proxy──▶ inbox ◀── console (its test emails)
 
 With `replicas={"mailer": 2, …}` a service runs as that many processes (replicas), each on a
 port of its own, all going through the same proxies, the same database and the same exchange;
@@ -34,8 +34,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
-from userreg.admin.commands.run import child_environment, environment_value
-from userreg.admin.local.services import INBOX, SERVICES, Service
+from userreg.admin.local.environment import child_environment, environment_value
+from userreg.admin.local.services import CONSOLE, INBOX, SERVICES, Service
 from userreg.inbox import Inbox, ReceivedMessage
 from userreg.shared.messaging import Topology, delete_queues
 from userreg.shared.settings import Settings
@@ -96,14 +96,16 @@ class Email:
 
 
 class System:
-    """Registration, mailer and confirmation-web as processes, with the inbox and (optionally) proxies.
+    """Registration, mailer, confirmation-web and (optionally) the console as processes, with the
+    inbox and (optionally) proxies.
 
     `start()` and `stop()` are plain calls (for a package-scoped fixture); everything a test does
     with it is awaited from the test's own loop."""
 
     def __init__(self, settings: Settings, name: str, *, via_proxies: bool = False,
-                 replicas: dict[str, int] | None = None, **tuning: Any) -> None:
+                 replicas: dict[str, int] | None = None, with_console: bool = False, **tuning: Any) -> None:
         self.name = name
+        self.with_console = with_console
         self.replica_counts = {service.name: 1 for service in self.services} | (replicas or {})
         unknown = set(self.replica_counts) - {service.name for service in self.services}
         assert not unknown, f"no such service: {sorted(unknown)}"
@@ -123,8 +125,10 @@ class System:
 
     @property
     def services(self) -> list[Service]:
-        """What runs as a process: every service of `userreg run` but its inbox (ours is in-process)."""
-        return [service for service in SERVICES if service is not INBOX]
+        """What runs as a process: every service of `userreg run` but its inbox (ours is in-process),
+        and the console only when asked for (`with_console=True`): the API's tests need none."""
+        return [service for service in SERVICES
+                if service is not INBOX and (self.with_console or service is not CONSOLE)]
 
     def start(self) -> None:
         self.background.start()
@@ -155,6 +159,7 @@ class System:
             "registration_port": free_port(),
             "confirmation_port": confirmation_port,
             "mailer_port": free_port(),
+            "console_port": free_port(),
             "public_confirmation_url": f"http://{host}:{confirmation_port}",
             "smtp_host": host,
             "smtp_port": self.inbox.smtp_port,
@@ -269,6 +274,10 @@ class System:
     @property
     def mailer_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.mailer_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.console_port}"
 
     @property
     def topology(self) -> Topology:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from userreg.admin.commands.run import child_environment, local_settings
-from userreg.admin.local.services import CONFIRMATION_WEB, INBOX, MAILER, REGISTRATION, SERVICES, Service
+from userreg.admin.local.environment import child_environment, local_settings
+from userreg.admin.local.services import CONFIRMATION_WEB, CONSOLE, INBOX, MAILER, REGISTRATION, SERVICES, Service
 from userreg.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,8 +156,12 @@ def test_the_inbox_and_mailpit_use_the_same_ports_and_the_mailer_sends_to_the_ca
     # Mailpit listens on 1025 (SMTP) and 8025 (web), the local inbox's default ports.
     assert DEFAULTS.inbox_smtp_port == 1025 and DEFAULTS.inbox_http_port == 8025
     assert container_ports(mailpit) == {DEFAULTS.inbox_http_port}
-    mailer = COMPOSE["services"]["mailer"]["environment"]
-    assert mailer["SMTP_HOST"] == "mailpit" and mailer["SMTP_PORT"] == str(DEFAULTS.inbox_smtp_port)
+    # The mailer sends its emails there, the console its test emails, from the same sender.
+    for sender in ("mailer", "console"):
+        environment = COMPOSE["services"][sender]["environment"]
+        assert environment["SMTP_HOST"] == "mailpit" and environment["SMTP_PORT"] == str(DEFAULTS.inbox_smtp_port)
+        assert environment["MAIL_FROM"] == COMPOSE["services"]["mailer"]["environment"]["MAIL_FROM"]
+        assert COMPOSE["services"][sender]["depends_on"]["mailpit"] == {"condition": "service_healthy"}
     assert str(DEFAULTS.inbox_http_port) in " ".join(mailpit["healthcheck"]["test"])
 
 
@@ -182,7 +186,9 @@ def test_dependencies_wait_for_health_and_for_the_migration():
 def test_every_service_can_be_scaled():
     for name, definition in COMPOSE["services"].items():
         assert "container_name" not in definition, name
-    for service in CONTAINERISED:
+    # The console excepted: one replica is all operators need, on a loopback port of its own
+    # (see the next test).
+    for service in (service for service in CONTAINERISED if service is not CONSOLE):
         for entry in compose_service(service).get("ports", []):
             host = str(entry).rsplit(":", 1)[0] if ":" in str(entry) else ""
             # Either no host port (Docker picks one) or a range, one port per replica.
@@ -213,20 +219,23 @@ def test_the_docker_build_context_keeps_what_the_images_copy():
             source = shlex.split(copy)[0]
             if not source.startswith("--"):
                 copied.add(source)
-    assert copied >= {"shared", "admin", "services/registration", "services/mailer", "services/confirmation-web"}
+    assert copied >= {"shared", "admin", "services/registration", "services/mailer", "services/confirmation-web",
+                      "services/console"}
     for source in copied:
         assert not any(source == pattern or source.startswith(pattern + "/") for pattern in ignored), source
 
 
-def test_the_management_ui_and_mailpit_are_published_on_this_machine_only():
-    # The mailer's queues and Mailpit's inbox hold live confirmation links.
-    for name in ("rabbitmq", "mailpit"):
+def test_the_management_ui_mailpit_and_the_console_are_published_on_this_machine_only():
+    # The mailer's queues and Mailpit's inbox hold live confirmation links; the console changes
+    # everything (operators reach it through a tunnel or a proxy).
+    for name in ("rabbitmq", "mailpit", "console"):
         ports = COMPOSE["services"][name]["ports"]
         assert ports, name
         for entry in ports:
             assert str(entry).startswith("127.0.0.1:"), f"{name}: {entry} is published on every interface"
     assert container_ports(COMPOSE["services"]["rabbitmq"]) == {15672}  # AMQP itself is not published
     assert "ports" not in COMPOSE["services"]["postgres"]
+    assert COMPOSE["services"]["console"]["ports"] == [f"127.0.0.1:{DEFAULTS.console_port}:{DEFAULTS.console_port}"]
 
 
 CREDENTIALS = {"postgres": ("POSTGRES_USER", "POSTGRES_PASSWORD"),
@@ -314,6 +323,12 @@ def shutdown_bound_seconds(service: Service) -> float:
 
         # Requests in flight, then the outbox relay.
         return main.SHUTDOWN_GRACE_SECONDS + supervised
+    if service is CONSOLE:
+        from userreg.console import __main__ as main
+        from userreg.shared.hashing import pool as hashing
+
+        # Requests in flight, then its password-hashing worker (as registration's pool stops).
+        return main.SHUTDOWN_GRACE_SECONDS + 4 * hashing._STOP_SECONDS
     if service is MAILER:
         from userreg.mailer import app
 

@@ -1,5 +1,5 @@
-"""The connection budget: three registration, two confirmation-web and two mailer replicas, each
-opening every connection it can, plus an admin command, fit into PostgreSQL's default
+"""The connection budget: three registration, two confirmation-web and two mailer replicas and the
+console, each opening every connection it can, plus an admin command, fit into PostgreSQL's default
 max_connections with room to spare. The counts come from the settings compose gives each service
 and from the code; a scan of the code makes sure no place that opens connections is left out."""
 
@@ -18,7 +18,7 @@ MAX_CONNECTIONS = 100  # PostgreSQL's default, and so the compose postgres image
 # superuser_reserved_connections (3) come out of max_connections too; and an operator's psql, a
 # monitoring agent, a backup.
 HEADROOM = 10
-REPLICAS = {"registration": 3, "confirmation-web": 2, "mailer": 2}
+REPLICAS = {"registration": 3, "confirmation-web": 2, "mailer": 2, "console": 1}
 LISTEN = 1  # a LISTEN loop (shared/runtime/listen.py) holds one connection of its own
 
 
@@ -42,12 +42,18 @@ def mailer(settings: Settings) -> int:
     return engine(settings)
 
 
+def console(settings: Settings) -> int:
+    # Its engine (app.py): sessions, the sign-in rate limiter and the users it creates share it.
+    return engine(settings)
+
+
 # An admin command opens one engine of one connection (admin/database.py); `dead-letters` opens a
 # second one of its own (mailer/dead_letters.py); `migrate` one at a time (the server's `postgres`
 # database to create it, then the migrations).
 ADMIN = 2
 
-CONNECTIONS = {"registration": registration, "confirmation-web": confirmation_web, "mailer": mailer}
+CONNECTIONS = {"registration": registration, "confirmation-web": confirmation_web, "mailer": mailer,
+               "console": console}
 
 # Every place that opens PostgreSQL connections, with its number of call sites. A new one (an
 # engine, a pool, a LISTEN loop) must be counted above before it is added here.
@@ -63,6 +69,7 @@ OPENERS = {
     "services/confirmation-web/userreg/confirmation_web/app.py": 1,  # the service's engine
     "services/confirmation-web/userreg/confirmation_web/repository.py": 1,  # the read pool
     "services/mailer/userreg/mailer/app.py": 1,  # the service's engine
+    "services/console/userreg/console/app.py": 1,  # the service's engine
     "services/mailer/userreg/mailer/dead_letters.py": 2,  # `userreg dead-letters list/replay`
     "admin/userreg/admin/database.py": 1,  # an admin command's engine
 }
@@ -90,8 +97,8 @@ def test_every_replica_and_an_admin_command_fit_into_max_connections_with_headro
 
 def test_the_defaults_are_the_figures_the_readme_gives():
     # The README's "Connection budget" quotes these numbers; change both together.
-    assert budget() == {"registration": 9, "confirmation-web": 13, "mailer": 7}
-    assert sum(REPLICAS[name] * count for name, count in budget().items()) + ADMIN == 69
+    assert budget() == {"registration": 9, "confirmation-web": 13, "mailer": 7, "console": 7}
+    assert sum(REPLICAS[name] * count for name, count in budget().items()) + ADMIN == 76
 
 
 def test_no_place_opens_database_connections_that_the_budget_does_not_count():
@@ -114,7 +121,8 @@ def test_no_place_opens_database_connections_that_the_budget_does_not_count():
     # The services' engines are sized by the settings alone.
     for relative in ("services/registration/userreg/registration/app.py",
                      "services/confirmation-web/userreg/confirmation_web/app.py",
-                     "services/mailer/userreg/mailer/app.py"):
+                     "services/mailer/userreg/mailer/app.py",
+                     "services/console/userreg/console/app.py"):
         for line in (ROOT / relative).read_text().splitlines():
             if OPENING.search(line):
                 assert "pool_size" not in line and "max_overflow" not in line, f"{relative}: {line.strip()}"

@@ -1,6 +1,7 @@
 """The house plan, read from the code's own imports: no circle, no service importing another, no
-`shared` importing a service, and the admin command using nothing of a service but its
-`operations` module. Reads the source files only; nothing is imported or run."""
+`shared` importing a service, and the admin command and the console using nothing of a service but
+its `operations` module (and nothing importing the console). Reads the source files only; nothing
+is imported or run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_FOLDERS = [ROOT / "shared", ROOT / "admin", *sorted((ROOT / "services").iterdir())]
-SERVICES = ("registration", "mailer", "confirmation_web")
+SERVICES = ("registration", "mailer", "confirmation_web", "console")
+# What operates the services (the `userreg` command, the web console): they may use a service's
+# `operations` module, and nothing else of it.
+OPERATORS = ("admin", "console")
 
 
 def _modules() -> dict[str, Path]:
@@ -58,7 +62,7 @@ def _part(module: str) -> str:
 
 def test_the_tree_is_read():
     assert {"userreg.registration.app", "userreg.mailer.consumer", "userreg.shared.outbox",
-            "userreg.admin.cli", "userreg.confirmation_web.app"} <= set(GRAPH)
+            "userreg.admin.cli", "userreg.confirmation_web.app", "userreg.console.app"} <= set(GRAPH)
 
 
 def test_no_import_circle():
@@ -99,12 +103,19 @@ def test_no_import_circle():
 def test_no_service_imports_another_and_shared_imports_none():
     wrong = sorted((module, imported) for module, imports in GRAPH.items() for imported in imports
                    if _part(imported) in SERVICES and _part(module) != _part(imported)
-                   and _part(module) != "admin")
+                   and _part(module) not in OPERATORS)
     assert wrong == []
 
 
-def test_the_admin_command_uses_only_the_services_operations_modules():
-    wrong = sorted((module, imported) for module, imports in GRAPH.items() if _part(module) == "admin"
+def test_the_admin_command_and_the_console_use_only_the_services_operations_modules():
+    wrong = sorted((module, imported) for module, imports in GRAPH.items() if _part(module) in OPERATORS
                    for imported in imports
-                   if _part(imported) in SERVICES and imported != f"userreg.{_part(imported)}.operations")
+                   if _part(imported) in SERVICES and _part(imported) != _part(module)
+                   and imported != f"userreg.{_part(imported)}.operations")
+    assert wrong == []
+
+
+def test_nothing_imports_the_console():
+    wrong = sorted((module, imported) for module, imports in GRAPH.items() if _part(module) != "console"
+                   for imported in imports if _part(imported) == "console")
     assert wrong == []

@@ -1,5 +1,6 @@
 """`userreg run` (what `make run` starts) as a person uses it: start it on free ports with a fresh
-database, paste the printed curl, find the confirmation email in the local inbox, press Ctrl-C."""
+database, paste the printed curl, find the confirmation email in the local inbox, sign in to the
+console with the operator it printed, press Ctrl-C."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from userreg.shared.db.models import Operator
 from userreg.shared.db import drop_database
 from userreg.shared.messaging import Topology, delete_topology
 
@@ -102,6 +107,17 @@ async def all_gone(children: dict[str, int]) -> None:
                      what=f"every child process to be gone: {children}")
 
 
+async def stored_password_matches(env: dict[str, str], email: str, password: str) -> bool:
+    """Whether the run's database holds the operator with the hash of exactly that password."""
+    engine = create_async_engine(env["DATABASE_URL"])
+    try:
+        async with engine.connect() as connection:
+            password_hash = await connection.scalar(select(Operator.password_hash).where(Operator.email == email))
+    finally:
+        await engine.dispose()
+    return password_hash is not None and PasswordHasher().verify(password_hash, password)
+
+
 @pytest.fixture
 async def run_env(settings):
     """The environment of a `userreg run` with its own ports, database and exchange (cleaned up)."""
@@ -117,6 +133,7 @@ async def run_env(settings):
         "REGISTRATION_PORT": str(free_port()),
         "CONFIRMATION_PORT": str(free_port()),
         "MAILER_PORT": str(free_port()),
+        "CONSOLE_PORT": str(free_port()),
         "INBOX_SMTP_PORT": str(free_port()),
         "INBOX_HTTP_PORT": str(free_port()),
         "ARGON2_MEMORY_KIB": "8",
@@ -135,8 +152,19 @@ async def test_run_prints_a_curl_whose_user_gets_the_confirmation_email_and_ctrl
     try:
         curl = await runner.wait_for_line("curl ")
         children = runner.children
-        assert set(children) == {"inbox", "registration", "mailer", "confirmation-web"}
+        assert set(children) == {"inbox", "registration", "mailer", "confirmation-web", "console"}
         assert "demo app created" in runner.output
+        console = f"http://127.0.0.1:{run_env['CONSOLE_PORT']}"
+        assert runner.line_starting(f"  console              {console}")
+        # The first operator, with its generated password, shown this once.
+        created = await runner.wait_for_line("  console operator created: ")
+        email, password = re.fullmatch(r"  console operator created: (\S+)   password: (\S+)", created).groups()
+        assert email == "admin@localhost" and len(password) >= 12
+        assert await stored_password_matches(run_env, email, password)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{console}/sign-in", data={"email": email, "password": password, "next": "/"},
+                                 headers={"Origin": console}, allow_redirects=False) as signed_in:
+                assert signed_in.status == 303 and "userreg_console" in signed_in.cookies
 
         pasted = await asyncio.create_subprocess_exec("bash", "-c", curl, stdout=asyncio.subprocess.PIPE)
         body, _ = await pasted.communicate()
@@ -173,6 +201,9 @@ async def test_run_prints_a_curl_whose_user_gets_the_confirmation_email_and_ctrl
     try:
         await again.wait_for_line("curl ")
         assert "demo app reused" in again.output
+        # An operator exists: the console's URL only, no new operator and no password.
+        assert again.line_starting(f"  console              {console}")
+        assert "operator created" not in again.output and password not in again.output
         again.process.send_signal(signal.SIGTERM)
         assert await again.wait() == 0
     finally:
@@ -186,7 +217,7 @@ async def test_with_an_smtp_server_configured_no_inbox_starts_and_a_dying_servic
     try:
         await runner.wait_for_line("curl ")
         children = runner.children
-        assert set(children) == {"registration", "mailer", "confirmation-web"}
+        assert set(children) == {"registration", "mailer", "confirmation-web", "console"}
         assert f"SMTP server          127.0.0.1:{smtp_port}" in runner.output
 
         os.kill(children["registration"], signal.SIGKILL)

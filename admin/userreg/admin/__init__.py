@@ -1,2 +1,2 @@
-"""The `userreg` admin command: migrate, apps, schema, templates, users, dead letters and the local
-runner (`userreg run`). Entry point: `userreg.admin.cli:main`."""
+"""The `userreg` admin command: migrate, apps, schema, templates, users, dead letters, console
+operators, the audit log and the local runner (`userreg run`). Entry point: `userreg.admin.cli:main`."""

@@ -10,20 +10,20 @@ import argparse
 import asyncio
 import sys
 
-from userreg.admin.commands import app, dead_letters, migrate, run, schema, template, user
+from userreg.admin.commands import app, audit, dead_letters, migrate, operator, run, schema, template, user
 from userreg.admin.errors import CommandError
 from userreg.admin.output import print_json
 from userreg.shared.settings import load_settings
 
-GROUPS = (migrate, app, schema, template, user, dead_letters, run)
+GROUPS = (migrate, app, schema, template, user, dead_letters, operator, audit, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="userreg",
         description="Operate userreg: database and topology, apps, schema, templates, users, dead letters, "
-        "and `userreg run` to start the whole system locally. Settings come from the environment "
-        "(DATABASE_URL, AMQP_URL, …), as for the services.",
+        "console operators, the audit log, and `userreg run` to start the whole system locally. Settings "
+        "come from the environment (DATABASE_URL, AMQP_URL, …), as for the services.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:

@@ -1,17 +1,16 @@
 """Parsing what an operator types: `key=value` pairs, app setting values, user property values.
 
 Pure functions: each returns the parsed value or raises `UsageError` naming what is wrong. App
-settings are parsed by `shared.app_settings`, as in the console.
+settings are parsed by `shared.app_settings`, user properties by `shared.property_values`, as in
+the console.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from userreg.admin.errors import UsageError
-from userreg.shared import app_settings
+from userreg.shared import app_settings, property_values
 from userreg.shared.db.models import ColumnType
 
 def parse_assignments(items: list[str], what: str = "setting") -> dict[str, str]:
@@ -51,31 +50,5 @@ def _as_usage(parse: Any, *args: Any) -> Any:
 
 
 def parse_property(raw: str, column_type: ColumnType | None, name: str) -> Any:
-    """A user property typed by its schema column. A property the schema does not know yet (dynamic
-    schema) is read as a JSON number, boolean or null when it looks like one, else as text."""
-    if column_type in (ColumnType.STRING, ColumnType.TEXT):
-        return raw
-    if column_type is ColumnType.INT:
-        return parse_int(raw, name)
-    if column_type is ColumnType.DOUBLE:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UsageError(f"{name} must be a number, got {raw!r}") from None
-        if not math.isfinite(value):
-            raise UsageError(f"{name} must be a finite number, got {raw!r}")
-        return value
-    if column_type is ColumnType.BOOLEAN:
-        return parse_bool(raw, name)
-    if column_type is ColumnType.DATETIME:
-        # Backendless takes dates as epoch milliseconds.
-        return parse_int(raw, name)
-    if raw.strip().lower() == "null":
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    if isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
-        return value
-    return raw
+    """A user property typed by its schema column (`shared.property_values`, as in the console)."""
+    return _as_usage(property_values.parse_property, raw, column_type, name)

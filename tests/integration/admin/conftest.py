@@ -8,9 +8,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import aio_pika
 import pytest
 
 from userreg.admin.cli import main
+from userreg.shared.events import Event
+from userreg.shared.messaging import Topology, declare_topology, delete_topology
 from userreg.shared.settings import Settings
 
 
@@ -83,3 +86,32 @@ def auserreg(userreg):
         return await asyncio.to_thread(userreg, *argv)
 
     return run
+
+
+@pytest.fixture
+async def own_topology(settings, monkeypatch, userreg):
+    """A topology of the test's own (its dead-letter queue holds only the test's letters), which the
+    command uses through EVENTS_EXCHANGE; removed afterwards."""
+    topology = Topology(f"userreg.test.dl.{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv("EVENTS_EXCHANGE", topology.exchange)
+    connection = await aio_pika.connect(settings.amqp_dsn)
+    try:
+        await declare_topology(await connection.channel(), topology)
+    finally:
+        await connection.close()
+    yield topology
+    await delete_topology(settings.amqp_dsn, topology)
+
+
+async def park(settings, topology: Topology, event: Event) -> None:
+    """Put an event in the dead-letter queue as the mailer does when it gives up."""
+    connection = await aio_pika.connect(settings.amqp_dsn)
+    try:
+        channel = await connection.channel()
+        await channel.default_exchange.publish(
+            aio_pika.Message(event.to_bytes(), message_id=event.id, type=event.type,
+                             content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                             headers={"x-userreg-reason": "550 mailbox unavailable", "x-app-id": event.app_id}),
+            routing_key=topology.mailer_dead_letter_queue)
+    finally:
+        await connection.close()

@@ -12,8 +12,12 @@ import sys
 
 import pytest
 
-from userreg.admin.commands.run import child_environment, local_settings, planned, register_curl
-from userreg.admin.local.services import INBOX, MAILER, REGISTRATION, SERVICES
+from userreg.admin.commands.run import planned
+from userreg.admin.errors import CommandError
+from userreg.admin.local.banner import banner, register_curl
+from userreg.admin.local.environment import child_environment, local_settings
+from userreg.admin.local.first_operator import EMAIL_VARIABLE, FirstOperator, first_operator_email
+from userreg.admin.local.services import CONSOLE, INBOX, MAILER, REGISTRATION, SERVICES
 from userreg.admin.local.supervisor import Output, Stopping, Supervisor
 from userreg.shared.db.models import App
 from userreg.shared.settings import Settings
@@ -60,6 +64,34 @@ def test_the_curl_registers_a_fresh_user_of_the_app():
     assert set(body) == {"email", "password", "name"}
     assert argv[-1] == f"http://127.0.0.1:8080/{app.app_id}/KEY/users/register"
     assert first != second, "each run prints a new address, so pasting it again registers another user"
+
+
+def test_the_banner_shows_the_console_and_its_first_operator_only_when_made_now():
+    app = App(app_id="A" * 8 + "-0000-0000-0000-" + "0" * 12, rest_api_key="KEY", name="demo",
+              email_confirmation_required=True)
+    settings = BASE.model_copy(update={"console_port": 18083})
+    operator = FirstOperator("admin@localhost", "generated-password-123")
+    first = "\n".join(banner(settings, True, app, True, operator))
+    assert "http://127.0.0.1:18083" in first
+    assert "admin@localhost" in first and "generated-password-123" in first
+    later = "\n".join(banner(settings, True, app, False, None))
+    assert "http://127.0.0.1:18083" in later and "operator created" not in later
+    assert "generated-password-123" not in repr(operator), "the password is never in a repr (logs, tracebacks)"
+
+
+def test_the_first_operators_email_comes_from_the_environment_or_is_admin_at_localhost():
+    assert first_operator_email({}) == "admin@localhost"
+    assert first_operator_email({EMAIL_VARIABLE: " ops@example.com "}) == "ops@example.com"
+    with pytest.raises(CommandError, match=EMAIL_VARIABLE):
+        first_operator_email({EMAIL_VARIABLE: "not an address"})
+
+
+def test_the_console_runs_with_the_ports_it_asks_and_the_smtp_server_it_sends_test_emails_to():
+    resolved, _ = local_settings(BASE.model_copy(update={"inbox_smtp_port": 2525, "registration_port": 18080}), {})
+    assert CONSOLE in planned(True) and CONSOLE in planned(False)
+    env = child_environment(CONSOLE, resolved, {})
+    assert (env["CONSOLE_PORT"], env["REGISTRATION_PORT"], env["SMTP_PORT"]) == ("8083", "18080", "2525")
+    assert env["PUBLIC_CONFIRMATION_URL"] == resolved.public_confirmation_url
 
 
 def python(code: str) -> list[str]:

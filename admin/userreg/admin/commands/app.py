@@ -1,4 +1,6 @@
-"""`userreg app create|list|show|set`: apps (tenants), their keys and settings (SPEC §2)."""
+"""`userreg app create|list|show|set|rotate-keys|delete`: apps (tenants), their keys and settings
+(SPEC §2), through the `shared.apps` functions the console uses too. Every change is written with
+its audit entry in one transaction."""
 
 from __future__ import annotations
 
@@ -7,14 +9,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from userreg.admin.audit_log import record
 from userreg.admin.commands.schema import make_identity
 from userreg.admin.database import open_database
-from userreg.admin.errors import CommandFailed
+from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import count_users, find_app
 from userreg.admin.values import parse_assignments, parse_setting
-from userreg.shared.apps import SETTINGS, app_as_json, create_app
+from userreg.shared.apps import SETTINGS, app_as_json, app_named, create_app, delete_app, rotate_keys, settings_of
 from userreg.shared.db.models import App
-from userreg.shared.settings import Settings
+from userreg.shared.settings import Settings, mask_url
 
 HIDDEN = "***"
 
@@ -28,19 +31,14 @@ def shown(app: App, *, show_server_key: bool = False) -> dict[str, Any]:
     return data
 
 
-async def _name_taken(session, name: str, other_than: str | None = None) -> App | None:
-    query = select(App).where(App.name == name)
-    if other_than is not None:
-        query = query.where(App.app_id != other_than)
-    return await session.scalar(query.limit(1))
-
-
 async def create(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     name = parse_setting("name", args.name)
     async with open_database(settings) as sessions, sessions() as session, session.begin():
-        if existing := await _name_taken(session, name):
+        if existing := await app_named(session, name):
             raise CommandFailed(f"an app named {name!r} exists already (appId {existing.app_id})")
         app = await create_app(session, name, email_confirmation_required=args.email_confirmation)
+        record(session, "app.create", app.app_id, name=app.name,
+               emailConfirmationRequired=app.email_confirmation_required)
         return app_as_json(app)
 
 
@@ -62,7 +60,8 @@ async def set_settings(args: argparse.Namespace, settings: Settings) -> dict[str
     changes = {name: parse_setting(name, raw) for name, raw in parse_assignments(args.settings).items()}
     async with open_database(settings) as sessions, sessions() as session, session.begin():
         app = await find_app(session, args.app, for_update=True)
-        if "name" in changes and (other := await _name_taken(session, changes["name"], app.app_id)):
+        before = settings_of(app)
+        if "name" in changes and (other := await app_named(session, changes["name"], other_than=app.app_id)):
             raise CommandFailed(f"an app named {changes['name']!r} exists already (appId {other.app_id})")
         for name, value in changes.items():
             if name == "identityProperty":
@@ -70,7 +69,42 @@ async def set_settings(args: argparse.Namespace, settings: Settings) -> dict[str
             else:
                 setattr(app, SETTINGS[name], value)
         await session.flush()
+        record_setting_changes(session, app, before)
         return shown(app)
+
+
+def audited_value(name: str, value: Any) -> Any:
+    """A setting's value as an audit entry keeps it: a webhook URL without a password in it."""
+    return mask_url(value) if name == "beforeRegisterWebhookUrl" and isinstance(value, str) else value
+
+
+def record_setting_changes(session, app: App, before: dict[str, Any]) -> None:
+    """One "app.set" entry per setting whose value changed, with the old and the new value."""
+    for name, value in settings_of(app).items():
+        if value != before[name]:
+            record(session, "app.set", app.app_id, setting=name, old=audited_value(name, before[name]),
+                   new=audited_value(name, value))
+
+
+async def rotate_app_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    async with open_database(settings) as sessions, sessions() as session, session.begin():
+        app = await find_app(session, args.app, for_update=True)
+        await rotate_keys(session, app)
+        record(session, "app.rotate-keys", app.app_id, name=app.name)
+        return {"appId": app.app_id, "name": app.name, "restApiKey": app.rest_api_key,
+                "serverApiKey": app.server_api_key}
+
+
+async def remove_app(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    async with open_database(settings) as sessions, sessions() as session, session.begin():
+        app = await find_app(session, args.app, for_update=True)
+        if args.confirm != app.name:
+            raise UsageError(f"--confirm must repeat the app's name exactly ({app.name!r}); nothing deleted")
+        users = await count_users(session, app.app_id)
+        app_id, name = app.app_id, app.name
+        await delete_app(session, app)
+        record(session, "app.delete", app_id, name=name, users=users)
+        return {"deleted": app_id, "name": name, "users": users}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -101,3 +135,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("app", metavar="APP", help="appId or name")
     parser.add_argument("settings", nargs="+", metavar="NAME=VALUE")
     parser.set_defaults(handler=set_settings)
+
+    parser = sub.add_parser(
+        "rotate-keys", help="new REST and server API keys (printed once); the old ones stop working at once",
+        description="Replace the app's REST and server API keys. The new keys are printed once, as JSON; "
+        "clients with the old keys are refused from the next request on.")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.set_defaults(handler=rotate_app_keys)
+
+    parser = sub.add_parser(
+        "delete", help="delete an app with its users, schema and templates: --confirm NAME",
+        description="Delete the app and everything that is its own (users, their sessions and tokens, its "
+        "schema and template overrides). Irreversible: --confirm must repeat the app's name.")
+    parser.add_argument("app", metavar="APP", help="appId or name")
+    parser.add_argument("--confirm", required=True, metavar="NAME", help="the app's name, typed again")
+    parser.set_defaults(handler=remove_app)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from userreg.admin.audit_log import record_after
 from userreg.admin.broker import broker_errors
 from userreg.admin.database import open_engine
 from userreg.admin.errors import CommandFailed, UsageError
@@ -31,6 +32,8 @@ async def replay_letters(args: argparse.Namespace, settings: Settings) -> dict[s
         pass
     async with broker_errors(settings, "replay dead letters"):
         replayed = await replay(settings, requested)
+    # Recorded before a partial replay is reported as a failure: what was replayed was replayed.
+    await record_after(settings, "dead-letters.replay", None, replayed=replayed, eventIds=requested)
     if requested is not None and replayed < len(requested):
         raise CommandFailed(f"replayed {replayed} of {len(requested)} requested events; the others are not "
                             "in the dead-letter queue (see `userreg dead-letters list`)")

@@ -1,30 +1,28 @@
 """`userreg run`: the whole system on this machine, against the local PostgreSQL and RabbitMQ.
 
 Prepares the database and the topology (as `userreg migrate`), starts the services of
-`local.services.SERVICES` as child processes of their own, waits for their health checks,
-makes sure a demo app exists, prints the URLs and a curl that registers a user, streams the
-children's logs, and stops them all on Ctrl-C or SIGTERM, or when one of them dies.
+`local.services.SERVICES` (the console among them) as child processes of their own, waits for
+their health checks, makes sure a demo app and a console operator exist, prints the URLs (and the
+first operator's password, the one time there is one) and a curl that registers a user, streams
+the children's logs, and stops them all on Ctrl-C or SIGTERM, or when one of them dies.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import secrets
-import shlex
 import socket
-from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from userreg.admin.commands.migrate import prepare
 from userreg.admin.database import open_database
 from userreg.admin.errors import CommandFailed
+from userreg.admin.local.banner import banner
+from userreg.admin.local.environment import base_url, child_environment, local_settings, reachable_host
+from userreg.admin.local.first_operator import EMAIL_VARIABLE, ensure_first_operator, first_operator_email
 from userreg.admin.local.services import INBOX, SERVICES, Service
 from userreg.admin.local.supervisor import (
     Output,
@@ -41,49 +39,6 @@ from userreg.shared.settings import Settings, mask_url
 DEMO_APP = "demo"
 HEALTH_TIMEOUT_SECONDS = 90.0
 ME = "userreg"
-
-
-def reachable_host(bind_host: str) -> str:
-    """Where a client on this machine reaches a server bound to `bind_host`."""
-    return "127.0.0.1" if bind_host in ("", "0.0.0.0", "::") else bind_host
-
-
-def local_settings(settings: Settings, environ: Mapping[str, str]) -> tuple[Settings, bool]:
-    """The settings the children run with, and whether the local inbox runs: only when no SMTP
-    server is configured, and then the mailer sends to it. Confirmation links point at the local
-    confirmation-web unless PUBLIC_CONFIRMATION_URL says otherwise."""
-    host = reachable_host(settings.bind_host)
-    updates: dict[str, Any] = {}
-    with_inbox = not environ.get("SMTP_HOST")
-    if with_inbox:
-        updates.update(smtp_host=host, smtp_port=settings.inbox_smtp_port, smtp_tls=False, smtp_starttls=False)
-    if not environ.get("PUBLIC_CONFIRMATION_URL"):
-        updates["public_confirmation_url"] = f"http://{host}:{settings.confirmation_port}"
-    return settings.model_copy(update=updates), with_inbox
-
-
-def environment_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def child_environment(service: Service, settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
-    """The runner's environment (secrets and tuning pass through as they are) with the service's own
-    settings spelled out, so every child runs with exactly the settings the runner resolved."""
-    env = dict(environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    for name in service.environment:
-        value = environment_value(getattr(settings, name.lower()))
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
 
 
 def planned(with_inbox: bool) -> list[Service]:
@@ -105,10 +60,6 @@ def check_ports_free(services: list[Service], settings: Settings) -> None:
                         f"{port_setting.upper()} to a free port") from None
 
 
-def base_url(settings: Settings, port_setting: str) -> str:
-    return f"http://{reachable_host(settings.bind_host)}:{getattr(settings, port_setting)}"
-
-
 async def demo_app(settings: Settings) -> tuple[App, bool]:
     """The app named "demo" (the oldest, if several), created with email confirmation on if missing."""
     async with open_database(settings) as sessions, sessions() as session, session.begin():
@@ -116,44 +67,6 @@ async def demo_app(settings: Settings) -> tuple[App, bool]:
         if app is not None:
             return app, False
         return await create_app(session, DEMO_APP, email_confirmation_required=True), True
-
-
-def register_curl(settings: Settings, app: App) -> str:
-    """A ready-to-paste curl that registers a new user of the app (a fresh address each run)."""
-    body = {"email": f"alice.{secrets.token_hex(3)}@example.com", "password": "wonderland", "name": "Alice"}
-    url = f"{base_url(settings, 'registration_port')}/{app.app_id}/{app.rest_api_key}/users/register"
-    return ("curl -sS -X POST -H 'Content-Type: application/json' "
-            f"-d {shlex.quote(json.dumps(body, separators=(',', ':')))} {shlex.quote(url)}")
-
-
-def banner(settings: Settings, with_inbox: bool, app: App, created: bool) -> list[str]:
-    registration = base_url(settings, "registration_port")
-    lines = [
-        "",
-        "userreg is running; Ctrl-C stops everything.",
-        "",
-        f"  registration API     {registration}   (OpenAPI: {registration}/openapi.json; /health /ready /metrics)",
-        f"  confirmation pages   {settings.public_confirmation_url}",
-        f"  mailer               {base_url(settings, 'mailer_port')}   (/health /ready /metrics)",
-    ]
-    if with_inbox:
-        inbox = base_url(settings, "inbox_http_port")
-        lines.append(f"  local inbox          {inbox}   (the emails; JSON at {inbox}/api/messages; "
-                     f"SMTP on {reachable_host(settings.bind_host)}:{settings.inbox_smtp_port})")
-    else:
-        lines.append(f"  SMTP server          {settings.smtp_host}:{settings.smtp_port}")
-    lines += [
-        "",
-        f"  demo app {'created' if created else 'reused'}: appId {app.app_id}, REST API key {app.rest_api_key}",
-        f"  (email confirmation {'required' if app.email_confirmation_required else 'off'}; "
-        "`userreg app show demo` shows its settings)",
-        "",
-        "Register a user:",
-        "",
-        register_curl(settings, app),
-        "",
-    ]
-    return lines
 
 
 async def run_local(args: argparse.Namespace, settings: Settings) -> None:
@@ -164,6 +77,7 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
 
     settings, with_inbox = local_settings(settings, os.environ)
     services = planned(with_inbox)
+    first_operator_email(os.environ)  # a bad FIRST_OPERATOR_EMAIL fails before anything starts
     check_ports_free(services, settings)
     try:
         commands = {service.name: find_script(service.command) for service in services}
@@ -199,7 +113,8 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
             for number, tier in enumerate(tier for tier in tiers if tier):
                 await supervisor.guard(start(tier, http, number))
         app, created = await supervisor.guard(demo_app(settings))
-        for line in banner(settings, with_inbox, app, created):
+        operator = await supervisor.guard(ensure_first_operator(settings, os.environ))
+        for line in banner(settings, with_inbox, app, created, operator):
             output.plain(line)
         await supervisor.run_until_stopped()
     except Stopping:
@@ -218,8 +133,9 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "run", help="run the whole system locally (what `make run` does)",
-        description="Migrate, then start registration, mailer, confirmation-web and (unless SMTP_HOST is set) a "
-        "local inbox as child processes; print the URLs and a curl that registers a user of the demo app; "
-        "stop everything on Ctrl-C. Honours DATABASE_URL, AMQP_URL, SMTP_*, the *_PORT settings and "
-        "PUBLIC_CONFIRMATION_URL.")
+        description="Migrate, then start registration, mailer, confirmation-web, the console and (unless "
+        "SMTP_HOST is set) a local inbox as child processes; create a first console operator when there is "
+        f"none ({EMAIL_VARIABLE}, default admin@localhost; its generated password is printed once); print "
+        "the URLs and a curl that registers a user of the demo app; stop everything on Ctrl-C. Honours "
+        "DATABASE_URL, AMQP_URL, SMTP_*, the *_PORT settings and PUBLIC_CONFIRMATION_URL.")
     parser.set_defaults(handler=run_local)

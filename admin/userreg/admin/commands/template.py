@@ -5,7 +5,8 @@ render, so a change is live at once, without a restart. `set` first renders the 
 the services will, with sample data of the app (SPEC §5's variables, a user with a value for every
 column of its schema; for a page, each way confirmation-web shows it), under the render limits
 (`TEMPLATE_RENDER_SECONDS`, `TEMPLATE_OUTPUT_BYTES`): a template that breaks one or fails to
-render is refused and nothing is stored.
+render is refused and nothing is stored. All of that is `shared.template_overrides`' (the console's
+editor stores overrides through it too); this module reads the operator's files and arguments.
 
 A template is named as the services name it; `password-reset` is both an email and a page, so it
 needs `--kind email|page` (which any other name takes too). Each kind has its own overrides.
@@ -14,56 +15,53 @@ needs `--kind email|page` (which any other name takes too). Each kind has its ow
 from __future__ import annotations
 
 import argparse
-import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
-from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.dialects.postgresql import insert
-
+from userreg.admin.audit_log import record
 from userreg.admin.database import open_database
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
-from userreg.admin.template_samples import sample_contexts_of
-from userreg.shared.apps import schema_of
-from userreg.shared.db.models import App, Template
+from userreg.confirmation_web.operations import sample_contexts
+from userreg.mailer.operations import template_context
+from userreg.shared import template_overrides
 from userreg.shared.settings import Settings
+from userreg.shared.template_overrides import (
+    MAX_TEMPLATE_BYTES,
+    TemplateFailsToRender,
+    TemplateOverrides,
+    TemplateRefused,
+    check_source,
+    overridden_parts,
+)
+from userreg.shared.template_samples import ContextBuilders
 from userreg.shared.templates import (
     TEMPLATE_KINDS,
     AmbiguousTemplate,
     Email,
     Page,
-    TemplateLimitExceeded,
     TemplateName,
     TemplateSource,
     TemplateStore,
     UnknownTemplate,
-    available_locales,
     kind_of,
-    pick_locale,
     template_named,
 )
 
-LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
-MAX_TEMPLATE_BYTES = 256 * 1024
+
+def overrides(settings: Settings) -> TemplateOverrides:
+    """The overrides, checked with the services' own variables (`ContextBuilders`)."""
+    return TemplateOverrides(TemplateStore.from_settings(settings), settings,
+                             ContextBuilders(email_context=template_context, page_contexts=sample_contexts))
 
 
 def normalise_locale(raw: str | None) -> str:
-    """The locale an override is stored under: '' (every locale) or a shipped one, lower-case with '-'.
-    The services pick the best shipped locale for a user, so an override for a locale that is not
-    shipped would never be used: it is refused rather than silently ignored."""
-    if raw is None or not raw.strip():
-        return ""
-    locale = raw.strip().replace("_", "-").lower()
-    if not LOCALE.fullmatch(locale):
-        raise UsageError(f"--locale must look like 'en' or 'pt-br', got {raw!r}")
-    shipped = available_locales()
-    if locale not in shipped:
-        raise UsageError(f"no templates are shipped for locale {locale!r}; use one of {', '.join(shipped)}"
-                         " or leave --locale out to override every locale")
-    return locale
+    """--locale as overrides are stored under it ('' for every locale); `UsageError` for one that
+    is not shipped (see `template_overrides.normalise_locale`)."""
+    try:
+        return template_overrides.normalise_locale(raw, label="--locale")
+    except TemplateRefused as refused:
+        raise UsageError(str(refused)) from None
 
 
 def chosen_template(args: argparse.Namespace) -> TemplateName:
@@ -77,13 +75,6 @@ def chosen_template(args: argparse.Namespace) -> TemplateName:
     except AmbiguousTemplate:
         raise UsageError(f"{args.name!r} is both an email and a page: give --kind email (the email) "
                          f"or --kind page (the page)") from None
-
-
-def overrides_of(app: App, template: TemplateName) -> tuple[ColumnElement[bool], ...]:
-    """The WHERE clause of the app's overrides of `template` (those of every locale): by kind and
-    name, as an email and a page may share a name."""
-    return (Template.app_id == app.app_id, Template.kind == kind_of(template),
-            Template.name == template.value)
 
 
 def read_part(path: str | None, option: str) -> str | None:
@@ -115,102 +106,48 @@ def source_from_files(store: TemplateStore, template: TemplateName, subject_file
     source = TemplateSource(subject=read_part(subject_file, "--subject-file"),
                             text=read_part(text_file, "--text-file"),
                             html=read_part(html_file, "--html-file"))
-    if source.subject is not None and len(source.subject.strip().splitlines()) > 1:
-        raise UsageError("--subject-file: a subject is one line")
     try:
-        store.check(template, source)
-    except TemplateSyntaxError as exc:
-        raise UsageError(f"template {template.value!r} does not compile: {exc.message} "
-                         f"(line {exc.lineno})") from None
+        check_source(store, template, source)
+    except TemplateRefused as refused:
+        raise UsageError(str(refused)) from None
     return source
 
 
 async def set_template(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     template = chosen_template(args)
     locale = normalise_locale(args.locale)
-    store = TemplateStore.from_settings(settings)
-    source = source_from_files(store, template, args.subject_file, args.text_file, args.html_file)
-    given = {"subject": source.subject and source.subject.strip(), "text_body": source.text,
-             "html_body": source.html}
-    given = {column: value for column, value in given.items() if value is not None}
+    editor = overrides(settings)
+    source = source_from_files(editor.store, template, args.subject_file, args.text_file, args.html_file)
     async with open_database(settings) as sessions, sessions() as session, session.begin():
         app = await find_app(session, args.app)
-        stored = (await session.execute(
-            select(Template.subject, Template.text_body, Template.html_body).where(
-                *overrides_of(app, template), Template.locale == locale))).first()
-        subject, text, html = stored or (None, None, None)
-        # What the services will render: the parts given, the others from the earlier override or
-        # the shipped default (as `TemplateStore.source` merges them).
-        shipped_locale = pick_locale(locale or None)
-        default = store.default_source(template, shipped_locale)
-        effective = TemplateSource(subject=given.get("subject") or subject or default.subject,
-                                   text=given.get("text_body") or text or default.text,
-                                   html=given.get("html_body") or html or default.html)
-        columns = (await schema_of(session, app.app_id)).values()
-        samples = sample_contexts_of(app, template, columns, shipped_locale, settings)
-        try_with_sample_data(store, template, effective, samples)
-        # Parts not given keep what an earlier override set.
-        statement = insert(Template).values(app_id=app.app_id, kind=kind_of(template), name=template.value,
-                                            locale=locale, **given)
-        await session.execute(statement.on_conflict_do_update(
-            index_elements=[Template.app_id, Template.kind, Template.name, Template.locale],
-            set_={**given, "updated_at": func.now()},
-        ))
-        row = await session.scalar(select(Template).where(*overrides_of(app, template),
-                                                          Template.locale == locale))
-        return {"appId": app.app_id, **_named(template), "locale": locale or None,
-                "overridden": _overridden_parts(row)}
-
-
-def try_with_sample_data(store: TemplateStore, template: TemplateName, source: TemplateSource,
-                         contexts: Iterable[dict[str, Any]]) -> None:
-    """Render the template with each sample context, under the services' limits; `CommandFailed`
-    (exit 1) naming the limit or the error when it cannot be rendered."""
-    name = template.value
-    for context in contexts:
         try:
-            if isinstance(template, Email):
-                store.render_email(source, context)
-            else:
-                store.render_page(source, context)
-        except TemplateLimitExceeded as exc:
-            raise CommandFailed(f"template {name!r} breaks a render limit with sample data, nothing stored: "
-                                f"{exc.reason}") from None
-        except Exception as exc:  # an operator's template may fail in any way
-            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            raise CommandFailed(f"template {name!r} fails to render with sample data, nothing stored: "
-                                f"{problem}") from None
+            # Parts not given keep what an earlier override set.
+            row = await editor.save(session, app, template, locale, source)
+        except TemplateFailsToRender as failed:
+            raise CommandFailed(str(failed)) from None
+        # Which parts changed, not their text: the entry says what was done, the template says how.
+        changed = [part for part in ("subject", "text", "html") if getattr(source, part) is not None]
+        record(session, "template.set", app.app_id, **_named(template), locale=locale or None, parts=changed)
+        return {"appId": app.app_id, **_named(template), "locale": locale or None,
+                "overridden": overridden_parts(row)}
 
 
 def _named(template: TemplateName) -> dict[str, str]:
     return {"kind": kind_of(template), "name": template.value}
 
 
-def _overridden_parts(row: Template | None) -> list[str]:
-    if row is None:
-        return []
-    parts = (("subject", row.subject), ("text", row.text_body), ("html", row.html_body))
-    return [part for part, value in parts if value]
-
-
 async def show_template(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     template = chosen_template(args)
     locale = normalise_locale(args.locale)
-    store = TemplateStore.from_settings(settings)
     async with open_database(settings) as sessions, sessions() as session:
         app = await find_app(session, args.app)
-        # The same resolution the services use: the locale's override, else the every-locale one;
-        # without --locale, what a user without a locale gets.
-        effective = pick_locale(locale or None)
-        rows = {row.locale: row for row in await session.scalars(select(Template).where(
-            *overrides_of(app, template), Template.locale.in_((effective, ""))))}
-        override = rows.get(effective) or rows.get("")
-        used = await store.source(session, app.app_id, template, effective)
+        # Without --locale, what a user without a locale gets.
+        used, override, effective = await overrides(settings).shown(session, app, template, locale)
     result: dict[str, Any] = {
         "appId": app.app_id, **_named(template), "locale": effective,
         "source": "override" if override is not None else "default",
         "overrideLocale": None if override is None else (override.locale or "*"),
-        "overridden": _overridden_parts(override),
+        "overridden": overridden_parts(override),
     }
     if isinstance(template, Email):
         result.update(subject=used.subject, text=used.text)
@@ -223,10 +160,9 @@ async def reset_template(args: argparse.Namespace, settings) -> dict[str, Any]:
     locale = normalise_locale(args.locale)
     async with open_database(settings) as sessions, sessions() as session, session.begin():
         app = await find_app(session, args.app)
-        result = await session.execute(delete(Template).where(*overrides_of(app, template),
-                                                              Template.locale == locale))
-        return {"appId": app.app_id, **_named(template), "locale": locale or None,
-                "removed": result.rowcount > 0}
+        removed = await overrides(settings).reset(session, app, template, locale)
+        record(session, "template.reset", app.app_id, **_named(template), locale=locale or None, removed=removed)
+        return {"appId": app.app_id, **_named(template), "locale": locale or None, "removed": removed}
 
 
 def register(commands: argparse._SubParsersAction) -> None:

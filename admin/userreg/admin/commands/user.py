@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import select
 
+from userreg.admin.audit_log import record_after
 from userreg.admin.database import open_database, open_engine
 from userreg.admin.errors import CommandFailed, UsageError
 from userreg.admin.lookup import find_app
+from userreg.admin.passwords import read_password
 from userreg.admin.values import parse_assignments, parse_property
 from userreg.registration.operations import (
     PASSWORD,
@@ -70,24 +70,6 @@ def typed_properties(tenant: Tenant, raw: dict[str, str]) -> dict[str, Any]:
     return typed
 
 
-def read_password(from_stdin: bool) -> str:
-    """The new user's password: the first line of standard input (without its line break) with
-    `--password-stdin`, else typed twice at a prompt that does not echo it, on a terminal."""
-    if from_stdin:
-        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    if not sys.stdin.isatty():
-        raise UsageError("no password: type it at the prompt (run the command in a terminal) "
-                         "or pipe it in with --password-stdin")
-    try:
-        password = getpass.getpass("Password: ")
-        again = getpass.getpass("Password again: ")
-    except EOFError:
-        raise UsageError("no password typed") from None
-    if again != password:
-        raise UsageError("the two passwords differ")
-    return password
-
-
 async def create_user(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     raw = parse_assignments(args.properties, "property")
     if any(name.lower() == PASSWORD for name in raw):
@@ -101,7 +83,10 @@ async def create_user(args: argparse.Namespace, settings: Settings) -> dict[str,
             user = await service.create_user(tenant, properties, locale=args.locale or DEFAULT_LOCALE)
         except ApiError as error:
             raise refused(error) from None
-    return user_json(user)
+    created = user_json(user)
+    await record_after(settings, "user.create", tenant.app.app_id, objectId=created["objectId"],
+                       identity=created.get(tenant.app.identity_property))
+    return created
 
 
 async def list_users(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
@@ -127,7 +112,9 @@ async def set_status(args: argparse.Namespace, settings: Settings) -> dict[str, 
             changed = await service.set_status(tenant, args.object_id, target)
         except ApiError as error:
             raise refused(error) from None
-    return {"objectId": args.object_id.upper(), "userStatus": target.value, "changed": changed}
+    result = {"objectId": args.object_id.upper(), "userStatus": target.value, "changed": changed}
+    await record_after(settings, "user.set-status", tenant.app.app_id, **result)
+    return result
 
 
 def session_json(info: SessionInfo) -> dict[str, Any]:
@@ -152,6 +139,7 @@ async def end_sessions(args: argparse.Namespace, settings: Settings) -> dict[str
             ended = await service.accounts.end_sessions(tenant, args.identity)
         except ApiError as error:
             raise refused(error) from None
+    await record_after(settings, "user.end-sessions", tenant.app.app_id, identity=args.identity, ended=ended)
     return {"identity": args.identity, "ended": ended}
 
 
