@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := shared services/registration services/mailer services/confirmation-web tools/inbox admin
+PACKAGES := shared services/registration services/mailer services/confirmation-web services/console tools/inbox admin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-full bench chromium sdk clean
@@ -31,7 +31,17 @@ $(SDK_STAMP): tests/sdk/package.json tests/sdk/package-lock.json
 	cd tests/sdk && npm ci --no-audit --no-fund
 	touch $@
 
-sdk: $(SDK_STAMP)
+# The console's accessibility checks inject axe-core, pinned in tests/a11y/package-lock.json.
+A11Y_STAMP := tests/a11y/node_modules/.installed
+
+$(A11Y_STAMP): tests/a11y/package.json tests/a11y/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "make sdk: npm is missing; install Node.js 18 or later with npm (Debian: apt-get install nodejs npm)," \
+	       "the console's accessibility checks (tests/integration/console) need it" >&2; exit 1; }
+	cd tests/a11y && npm ci --no-audit --no-fund
+	touch $@
+
+sdk: $(SDK_STAMP) $(A11Y_STAMP)
 
 run: install
 	$(BIN)/userreg run
@@ -47,4 +57,4 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) test-artifacts tests/sdk/node_modules
+	rm -rf $(VENV) test-artifacts tests/sdk/node_modules tests/a11y/node_modules

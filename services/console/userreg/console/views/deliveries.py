@@ -1,0 +1,49 @@
+"""The Deliveries page of an app: its recent emails with their state and reason, and the dead
+letters waiting in the dead-letter queue, each with a Replay button, and one to replay them all."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from userreg.console.keys import SESSIONS, SETTINGS
+from userreg.console.service.deliveries import BrokerUnavailable, Deliveries
+from userreg.console.views.common import actor, posted, render, see_other
+from userreg.mailer.operations import list_dead_letters, replay
+
+DELIVERIES = web.AppKey("console_deliveries", Deliveries)
+NOTICES = {
+    "replayed": "The dead letters were sent back to the mailer; a running mailer sends them now.",
+    "replayed-one": "The dead letter was sent back to the mailer; a running mailer sends it now.",
+    "none": "There was nothing to replay (it may have been replayed already).",
+}
+
+
+def build(app: web.Application) -> None:
+    app[DELIVERIES] = Deliveries(app[SESSIONS], app[SETTINGS], list_dead_letters, replay)
+
+
+async def deliveries_page(request: web.Request, *, status: int = 200, error: str | None = None) -> web.Response:
+    page = await request.app[DELIVERIES].page(request.match_info["app_id"])
+    return render(request, "deliveries.html", status=status, app=page.app, page=page, error=error,
+                  notice=None if error else NOTICES.get(request.query.get("notice", "")))
+
+
+async def show_deliveries(request: web.Request) -> web.Response:
+    return await deliveries_page(request)
+
+
+async def replay_dead_letters(request: web.Request) -> web.Response:
+    """One dead letter (`event_id`), or all of the app's (no `event_id`)."""
+    app_id = request.match_info["app_id"]
+    [event_id] = await posted(request, "event_id")
+    try:
+        replayed = await request.app[DELIVERIES].replay(actor(request), app_id, event_id.strip() or None)
+    except BrokerUnavailable as unavailable:
+        return await deliveries_page(request, status=503, error=f"Nothing was replayed: {unavailable}")
+    notice = "none" if not replayed else "replayed-one" if event_id.strip() else "replayed"
+    see_other(f"/apps/{app_id}/deliveries?notice={notice}")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/apps/{app_id}/deliveries", show_deliveries, name="deliveries")
+    router.add_post("/apps/{app_id}/deliveries/replay", replay_dead_letters, name="deliveries_replay")
