@@ -225,3 +225,16 @@ async def test_turning_email_confirmation_on_makes_new_users_get_the_confirmatio
                 break
     assert body["user"]["email"] == user["email"]
     assert body["confirmation"]["url"].startswith(f"http://confirm.test.invalid/{app.app_id}/confirm/")
+
+
+async def test_an_app_that_shares_its_name_with_an_older_app_can_still_save_its_settings(
+        client, make_app, sessions):
+    """Apps made before names were unique may share one: only a new name must be free."""
+    name = f"Twin {uuid.uuid4().hex[:8]}"
+    await make_app(name)
+    app = await make_app(name)
+    fields = form_of((await client.get(f"/apps/{app.app_id}/registration")).text)
+    fields["confirmationLinkTtl"] = "7200"
+    assert (await client.post(f"/apps/{app.app_id}/registration", fields)).status == 200
+    async with sessions() as session:
+        assert (await session.get(App, app.app_id)).confirmation_link_ttl == 7200

@@ -61,7 +61,8 @@ async def set_settings(args: argparse.Namespace, settings: Settings) -> dict[str
     async with open_database(settings) as sessions, sessions() as session, session.begin():
         app = await find_app(session, args.app, for_update=True)
         before = settings_of(app)
-        if "name" in changes and (other := await app_named(session, changes["name"], other_than=app.app_id)):
+        renamed = "name" in changes and changes["name"] != app.name  # apps made before may share a name
+        if renamed and (other := await app_named(session, changes["name"], other_than=app.app_id)):
             raise CommandFailed(f"an app named {changes['name']!r} exists already (appId {other.app_id})")
         for name, value in changes.items():
             if name == "identityProperty":

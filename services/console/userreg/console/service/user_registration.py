@@ -86,7 +86,9 @@ class UserRegistration:
             if app is None:
                 raise AppNotFound(app_id)
             choices = identity_columns(await schema_of(session, app.app_id))
-            if "name" in parsed and await app_named(session, parsed["name"], other_than=app.app_id):
+            # Only a new name must be free: apps made before names were unique may share one.
+            renamed = "name" in parsed and parsed["name"] != app.name
+            if renamed and await app_named(session, parsed["name"], other_than=app.app_id):
                 errors["name"] = f"an app named {parsed['name']!r} exists already"
             if errors:  # nothing was changed: the transaction ends empty
                 return Saved(RegistrationSettings(app, {**settings_of(app), **raw}, choices), errors=errors)
