@@ -47,8 +47,8 @@ async def sign_in(watched: Watched, base_url: str, email: str, password: str) ->
     """Sign in through the sign-in page; the browser keeps the session cookie."""
     page = watched.page
     await page.goto(f"{base_url}/sign-in")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
+    await page.get_by_label("Email", exact=True).fill(email)
+    await page.get_by_label("Password", exact=True).fill(password)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_selector('body[data-page="apps"]')
 

@@ -51,14 +51,14 @@ async def test_the_sign_in_page(browser, console_url, operator):
     watched = await new_page(browser)
     page = watched.page
     await page.goto(f"{console_url}/sign-in")
-    await page.get_by_label("Email").fill(operator.email)
-    await page.get_by_label("Password").fill("not the password")
+    await page.get_by_label("Email", exact=True).fill(operator.email)
+    await page.get_by_label("Password", exact=True).fill("not the password")
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_selector("#sign-in-error")
     assert await page.inner_text("#sign-in-error") == "Email or password wrong."
     await shot(page, "sign-in-wrong-password-desktop-light")
     await assert_accessible(page)
-    await page.get_by_label("Password").fill(operator.password)
+    await page.get_by_label("Password", exact=True).fill(operator.password)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_selector('body[data-page="apps"]')
     await page.get_by_role("button", name="Sign out").click()
@@ -73,7 +73,7 @@ async def test_creating_rotating_and_deleting_an_app(browser, console_url, opera
     watched = await new_page(browser)
     page = watched.page
     await sign_in(watched, console_url, operator.email, operator.password)
-    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Name", exact=True).fill(name)
     await page.get_by_role("button", name="Create app").click()
     await page.wait_for_selector('body[data-page="app-keys"]')
     async with sessions() as session:
@@ -139,7 +139,7 @@ async def test_turning_registration_off_on_the_page(browser, console_url, operat
     toggle = page.get_by_label("Registration", exact=True)
     assert await toggle.is_checked()
     await toggle.uncheck()
-    await page.get_by_label("Client rate limit").fill("often")
+    await page.get_by_label("Client rate limit", exact=True).fill("often")
     await page.get_by_role("button", name="Save settings").click()
     await page.wait_for_selector("#error-clientRateLimit")
     await shot(page, f"user-registration-refused-{'script' if javascript else 'no-script'}")
@@ -147,7 +147,7 @@ async def test_turning_registration_off_on_the_page(browser, console_url, operat
         await assert_accessible(page)
     assert not await page.get_by_label("Registration", exact=True).is_checked()  # as posted
 
-    await page.get_by_label("Client rate limit").fill("100/1m")
+    await page.get_by_label("Client rate limit", exact=True).fill("100/1m")
     await page.get_by_role("button", name="Save settings").click()
     await page.wait_for_selector(".notice")
     assert "Saved." in await page.inner_text(".notice")

@@ -108,7 +108,9 @@ async def test_a_login_flood_is_refused_at_once_and_the_service_stays_responsive
     # Refused without waiting for the hashes ahead (what the event loop takes for the burst remains).
     assert max(took for _, took in busy) < flood_seconds / 3, (sorted(took for _, took in busy)[-5:],
                                                                flood_seconds)
-    assert health and max(health) < 0.5, health
+    # /health never waits for hashing: it answers within what refusing the burst itself costs the
+    # event loop (on a loaded machine the first answer, during the burst, can pass half a second).
+    assert health and max(health) < max(0.5, flood_seconds / 3), (health, flood_seconds)
 
 
 @pytest.fixture
