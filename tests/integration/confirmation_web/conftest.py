@@ -77,6 +77,31 @@ def url(server: TestServer):
     return make
 
 
+async def _link_owner(session, app: App, status: UserStatus, properties: dict | None, user_id: str | None,
+                      password_hash: str) -> tuple[App, User, str]:
+    """(the app as stored, the user a link is made for, its email): `user_id`'s user, or a new one."""
+    db_app = await session.get(App, app.app_id)
+    assert db_app is not None
+    user = None if user_id is None else await session.get(User, user_id)
+    if user is not None:
+        return db_app, user, user.properties["email"]
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
+                properties={"email": email, "name": "Test User", **(properties or {})},
+                password_hash=password_hash, status=status)
+    session.add(user)
+    await session.flush()
+    return db_app, user, email
+
+
+def _issued_at(ttl_seconds: int, expired: bool, issued_ago: timedelta | None) -> datetime:
+    """When a link is made to have been issued: past its lifetime when `expired`, else `issued_ago`."""
+    now = datetime.now(timezone.utc)
+    if expired:
+        return now - timedelta(seconds=ttl_seconds + 60)
+    return now - (issued_ago or timedelta(0))
+
+
 @pytest.fixture
 def make_link(sessions, settings):
     """Create a user of `app` with `status` and a confirmation link; `expired=True` makes a link
@@ -85,24 +110,9 @@ def make_link(sessions, settings):
     async def make(app: App, *, status: UserStatus = UserStatus.EMAIL_CONFIRMATION_PENDING,
                    expired: bool = False, issued_ago: timedelta | None = None,
                    properties: dict | None = None, user_id: str | None = None) -> MadeLink:
-        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
         async with sessions() as session, session.begin():
-            db_app = await session.get(App, app.app_id)
-            assert db_app is not None
-            user = None if user_id is None else await session.get(User, user_id)
-            if user is None:
-                user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
-                            properties={"email": email, "name": "Test User", **(properties or {})},
-                            password_hash="not-a-real-hash", status=status)
-                session.add(user)
-                await session.flush()
-            else:
-                email = user.properties["email"]
-            now = datetime.now(timezone.utc)
-            if expired:
-                issued_at = now - timedelta(seconds=db_app.confirmation_link_ttl + 60)
-            else:
-                issued_at = now - (issued_ago or timedelta(0))
+            db_app, user, email = await _link_owner(session, app, status, properties, user_id, "not-a-real-hash")
+            issued_at = _issued_at(db_app.confirmation_link_ttl, expired, issued_ago)
             confirmation = issue_confirmation(
                 session, db_app, user, settings.public_confirmation_url, issued_at
             )
@@ -149,24 +159,10 @@ def make_reset_link(sessions, settings):
     async def make(app: App, *, status: UserStatus = UserStatus.ENABLED, expired: bool = False,
                    issued_ago: timedelta | None = None, properties: dict | None = None,
                    user_id: str | None = None) -> MadeLink:
-        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
         async with sessions() as session, session.begin():
-            db_app = await session.get(App, app.app_id)
-            assert db_app is not None
-            user = None if user_id is None else await session.get(User, user_id)
-            if user is None:
-                user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
-                            properties={"email": email, "name": "Test User", **(properties or {})},
-                            password_hash=CHEAP_HASHER.hash(OLD_PASSWORD), status=status)
-                session.add(user)
-                await session.flush()
-            else:
-                email = user.properties["email"]
-            now = datetime.now(timezone.utc)
-            if expired:
-                issued_at = now - timedelta(seconds=db_app.password_reset_link_ttl + 60)
-            else:
-                issued_at = now - (issued_ago or timedelta(0))
+            db_app, user, email = await _link_owner(session, app, status, properties, user_id,
+                                                    CHEAP_HASHER.hash(OLD_PASSWORD))
+            issued_at = _issued_at(db_app.password_reset_link_ttl, expired, issued_ago)
             row, link = new_password_reset(db_app, user, settings.public_confirmation_url, issued_at)
             session.add(row)
         match = LINK_PATH.match(link.url)

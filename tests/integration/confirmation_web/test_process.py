@@ -10,6 +10,7 @@ import aiohttp
 from tests.integration.confirmation_web.support import data_page
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
+from tests.support.readiness import ready_follows_the_broker, ready_is
 from tests.support.tcp_proxy import TcpProxy
 from userreg.shared.db import UserStatus
 
@@ -40,7 +41,7 @@ async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
             # Ready once its outbox relay is connected, a moment after it answers /health.
-            await eventually(lambda: _ready_is(http, base, 200), what="the service to be ready")
+            await eventually(lambda: ready_is(http, f"{base}/ready", 200), what="the service to be ready")
             async with http.get(base + link.path) as response:
                 assert (response.status, data_page(await response.text())) == (200, "confirmation-pending")
             async with http.post(f"{base}/{app.app_id}/confirm", data={"token": link.token},
@@ -67,15 +68,6 @@ async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_
     assert reset.token not in log and NEW_PASSWORD not in log
 
 
-async def _ready(http: aiohttp.ClientSession, base: str) -> tuple[int, dict]:
-    async with http.get(f"{base}/ready") as response:
-        return response.status, await response.json()
-
-
-async def _ready_is(http: aiohttp.ClientSession, base: str, status: int) -> bool:
-    return (await _ready(http, base))[0] == status
-
-
 async def test_ready_reads_the_relays_connection_and_opens_none_of_its_own(settings):
     async with TcpProxy.in_front_of(settings.amqp_dsn, 5672) as proxy:
         port = free_port()
@@ -96,22 +88,6 @@ async def test_ready_reads_the_relays_connection_and_opens_none_of_its_own(setti
         base = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as http:
-                await eventually(lambda: _ready_is(http, base, 200), what="the service to be ready")
-                assert proxy.accepted == 1  # the outbox relay's connection, and nothing else
-                for _ in range(200):
-                    assert (await _ready(http, base))[0] == 200
-                assert proxy.accepted == 1, "a readiness probe opened a broker connection"
-
-                await proxy.cut()
-                await eventually(lambda: _ready_is(http, base, 503), timeout=10, what="/ready to see the cut")
-                assert await _ready(http, base) == (503, {"status": "unavailable", "database": "ok",
-                                                          "broker": "unreachable"})
-                await proxy.restore()
-                await eventually(lambda: _ready_is(http, base, 200), timeout=30,
-                                 what="the relay to reconnect")
-                reconnected = proxy.accepted
-                for _ in range(200):
-                    assert (await _ready(http, base))[0] == 200
-                assert proxy.accepted == reconnected, "a readiness probe opened a broker connection"
+                await ready_follows_the_broker(http, f"{base}/ready", proxy, "outbox relay")
         finally:
             assert await service.stop(timeout=20) == 0

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from tests.integration.mailer.helpers import delivery_rows, make_event, running_mailer, settings_for
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
+from tests.support.readiness import ready_follows_the_broker
 from tests.support.tcp_proxy import TcpProxy
 from userreg.mailer.app import create_app
 from userreg.mailer.keys import CONSUMER
@@ -145,11 +146,6 @@ async def test_waits_for_rabbitmq_and_survives_losing_it(settings, inbox, topolo
             await server.close()
 
 
-async def _ready(http: aiohttp.ClientSession, server: TestServer) -> tuple[int, dict]:
-    async with http.get(server.make_url("/ready")) as response:
-        return response.status, await response.json()
-
-
 # aiormq does not close the StreamWriter of a connection the broker dropped (here: the cut); the
 # garbage collector does, with a ResourceWarning. Collected inside this test, it is ignored here only.
 @pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
@@ -159,23 +155,6 @@ async def test_ready_reads_the_consumers_connection_and_opens_none_of_its_own(se
                                      amqp_url=SecretStr(proxy.url_through(settings.amqp_dsn)))
         topologies.append(mail_settings.model_copy(update={"amqp_url": settings.amqp_url}))
         async with running_mailer(mail_settings) as server, aiohttp.ClientSession() as http:
-            assert proxy.accepted == 1  # the consumer's connection, and nothing else
-            for _ in range(200):
-                assert (await _ready(http, server))[0] == 200
-            assert proxy.accepted == 1, "a readiness probe opened a broker connection"
-
-            await proxy.cut()
-            await eventually(lambda: _status_is(http, server, 503), timeout=10, what="/ready to see the cut")
-            assert await _ready(http, server) == (503, {"status": "unavailable", "database": "ok",
-                                                        "broker": "unreachable"})
-            await proxy.restore()
-            await eventually(lambda: _status_is(http, server, 200), timeout=30,
-                             what="the consumer to reconnect")
-            reconnected = proxy.accepted
-            for _ in range(200):
-                assert (await _ready(http, server))[0] == 200
-            assert proxy.accepted == reconnected, "a readiness probe opened a broker connection"
+            await ready_follows_the_broker(http, str(server.make_url("/ready")), proxy, "consumer")
 
 
-async def _status_is(http: aiohttp.ClientSession, server: TestServer, status: int) -> bool:
-    return (await _ready(http, server))[0] == status
