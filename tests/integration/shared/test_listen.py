@@ -60,3 +60,25 @@ async def test_a_listen_connection_that_goes_silent_is_replaced_within_seconds(d
         finally:
             listening.cancel()
             await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_once_caught_up_every_notification_committed_before_has_been_handled(database_url):
+    """The guarantee behind "a change applies to the next request", many times over, with callers
+    sharing round trips; and a listener that is not listening says so."""
+    dsn = asyncpg_dsn(database_url)
+    heard: list[str] = []
+    listener = Listener(dsn, "userreg_test_caught_up", heard.append, on_connect=lambda: None)
+    assert not await listener.caught_up()
+    listening = asyncio.create_task(listener.run())
+    writer = await asyncpg.connect(dsn)
+    try:
+        await eventually(lambda: listener.listening, timeout=10, what="the listener to listen")
+        for number in range(200):
+            await writer.execute(f"SELECT pg_notify('userreg_test_caught_up', '{number}')")
+            results = await asyncio.gather(*(listener.caught_up() for _ in range(3)))
+            assert results == [True] * 3 and heard[-1] == str(number)
+    finally:
+        await writer.close()
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+    assert not await listener.caught_up()

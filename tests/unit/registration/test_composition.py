@@ -75,7 +75,7 @@ class FixedTenants:
     def __init__(self, *tenants: Tenant) -> None:
         self._tenants = {tenant.app.app_id: tenant for tenant in tenants}
 
-    def get(self, app_id: str) -> Tenant | None:
+    async def get(self, app_id: str) -> Tenant | None:
         return self._tenants.get(app_id)
 
     def put(self, app_id: str, tenant: Tenant, generation: int) -> None:

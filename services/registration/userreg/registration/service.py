@@ -122,7 +122,7 @@ class Registrar:
         key = app_id.upper()
         generation = 0
         if self._tenants is not None:
-            cached = self._tenants.get(key)
+            cached = await self._tenants.get(key)
             if cached is not None:
                 return cached
             generation = self._tenants.generation

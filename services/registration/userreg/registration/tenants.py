@@ -6,6 +6,8 @@ database notifies `userreg_apps` with the app's id whenever an `apps` or `schema
 commits (migration 0003), and the cache drops that app. Only while its LISTEN connection is up does
 the cache answer at all: without it nothing would tell it about changes, so every request reads
 the database (and on reconnecting it starts empty). A read that raced with a change is not stored.
+A change applies to the next request, not merely soon after: an entry is answered only once the
+listener has caught up (`Listener.caught_up`: one round trip, shared by the requests waiting).
 """
 
 from __future__ import annotations
@@ -43,13 +45,22 @@ class TenantCache(Generic[T]):
         self._entries: dict[str, tuple[float, T]] = {}
         self._generation = 0
         self.listening = False
+        self._listener = Listener(self._dsn, CHANNEL, self._changed, on_connect=self._listening,
+                                  on_disconnect=self._not_listening, name="tenant-cache-listen")
 
     @property
     def generation(self) -> int:
         """Take it before reading the database; `put` stores the read only if nothing changed since."""
         return self._generation
 
-    def get(self, app_id: str) -> T | None:
+    async def get(self, app_id: str) -> T | None:
+        """The entry, once every change committed before this call has dropped what it changed."""
+        if self.held(app_id) is None or not await self._listener.caught_up():
+            return None
+        return self.held(app_id)
+
+    def held(self, app_id: str) -> T | None:
+        """The entry as held now, without catching up (what `get` answers once it has)."""
         if not self.listening:
             return None
         entry = self._entries.get(app_id)
@@ -73,8 +84,7 @@ class TenantCache(Generic[T]):
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting after a database outage (the shared LISTEN loop)."""
-        await Listener(self._dsn, CHANNEL, self._changed, on_connect=self._listening,
-                       on_disconnect=self._not_listening, name="tenant-cache-listen").run()
+        await self._listener.run()
 
     def _listening(self) -> None:
         self._changed(None)  # whatever happened while we were not listening
