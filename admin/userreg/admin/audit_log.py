@@ -1,5 +1,5 @@
-"""The audit entries of the `userreg` command (SPEC §8, `shared.audit`): who ran it (`cli:<user>@<host>`),
-what it changed, which app.
+"""The audit entries of the `userreg` command (services/console/README.md, `shared.audit`): who ran
+it (`cli:<user>@<host>`), what it changed, which app.
 
 Where the command owns the transaction of its change (apps, schema, templates, operators), the entry
 is added to that transaction with `record`: no change without its entry. Where the change is made in

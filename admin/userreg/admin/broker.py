@@ -36,5 +36,6 @@ async def broker_errors(settings: Settings, doing: str) -> AsyncIterator[None]:
         try:
             yield
         except BROKER_ERRORS as exc:
-            raise CommandFailed(f"cannot {doing} on RabbitMQ at {mask_url(settings.amqp_dsn)}: "
-                                f"{describe_error(exc)}") from exc
+            raise CommandFailed(
+                f"cannot {doing} on RabbitMQ at {mask_url(settings.amqp_dsn)}: {describe_error(exc)}"
+            ) from exc

@@ -9,13 +9,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from importlib.metadata import version
 
-from userreg.admin.commands import app, audit, dead_letters, migrate, operator, run, schema, template, user
+from userreg.admin.commands import (
+    app,
+    audit,
+    completion,
+    dead_letters,
+    migrate,
+    operator,
+    run,
+    schema,
+    settings,
+    template,
+    user,
+)
 from userreg.admin.errors import CommandError
 from userreg.admin.output import print_json
-from userreg.shared.settings import load_settings
+from userreg.shared.settings_loader import load_settings
 
-GROUPS = (migrate, app, schema, template, user, dead_letters, operator, audit, run)
+GROUPS = (migrate, app, schema, template, user, dead_letters, operator, audit, settings, run)
+# The product's one version, as installed (every package of it carries the same).
+DISTRIBUTION = "userreg-admin"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,9 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "console operators, the audit log, and `userreg run` to start the whole system locally. Settings "
         "come from the environment (DATABASE_URL, AMQP_URL, …), as for the services.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version(DISTRIBUTION)}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(commands)
+    # Last: it completes every command registered before it.
+    completion.register(commands, parser)
     return parser
 
 
@@ -39,7 +57,8 @@ def _command_name(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = load_settings("userreg")  # exits 2 on a bad setting, as on bad arguments
+    # Exits 2 on a bad setting, as on bad arguments; `completion` needs none.
+    settings = load_settings("userreg") if getattr(args, "needs_settings", True) else None
     try:
         result = asyncio.run(args.handler(args, settings))
     except CommandError as exc:
@@ -50,4 +69,3 @@ def main(argv: list[str] | None = None) -> int:
     if result is not None:
         print_json(result)
     return 0
-

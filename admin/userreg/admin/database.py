@@ -17,7 +17,7 @@ from userreg.shared.settings import Settings, mask_url
 
 # Connecting fails as with a database that is away (the one classification, shared.db.errors), or is
 # refused by the server (no such database, a wrong password).
-CONNECTION_ERRORS = (*RETRYABLE_DATABASE_ERRORS, asyncpg.PostgresError)
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (*RETRYABLE_DATABASE_ERRORS, asyncpg.PostgresError)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -31,15 +31,17 @@ def describe_error(exc: BaseException) -> str:
 async def open_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """An engine on the configured database, checked to be reachable and migrated."""
     # A command does one thing at a time: one connection is all it needs.
-    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    engine = create_engine(settings, application_name="userreg-admin", pool_size=1, max_overflow=0)
     try:
         where = mask_url(settings.database_dsn)
         try:
             async with engine.connect() as connection:
                 migrated = await connection.scalar(text("SELECT to_regclass('apps') IS NOT NULL"))
         except CONNECTION_ERRORS as exc:
-            raise CommandFailed(f"cannot use the database {where}: {describe_error(exc)}"
-                                " (is PostgreSQL running? `userreg migrate` creates the database)") from exc
+            raise CommandFailed(
+                f"cannot use the database {where}: {describe_error(exc)}"
+                " (is PostgreSQL running? `userreg migrate` creates the database)"
+            ) from exc
         if not migrated:
             raise CommandFailed(f"the database {where} has no userreg tables yet: run `userreg migrate`")
         yield engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,16 @@ def _default(value: Any) -> Any:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=_default) + "\n")
+    sys.stdout.flush()
+
+
+def print_json_lines(values: Iterable[Any]) -> None:
+    """JSON Lines: each value as one line of compact JSON, written together and flushed."""
+    sys.stdout.write(
+        "".join(
+            json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_default) + "\n" for value in values
+        )
+    )
     sys.stdout.flush()
 
 

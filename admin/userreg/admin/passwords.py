@@ -18,8 +18,9 @@ def read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if not sys.stdin.isatty():
-        raise UsageError("no password: type it at the prompt (run the command in a terminal) "
-                         "or pipe it in with --password-stdin")
+        raise UsageError(
+            "no password: type it at the prompt (run the command in a terminal) or pipe it in with --password-stdin"
+        )
     try:
         password = getpass.getpass("Password: ")
         again = getpass.getpass("Password again: ")

@@ -13,6 +13,7 @@ from userreg.admin.errors import UsageError
 from userreg.shared import app_settings, property_values
 from userreg.shared.db.models import ColumnType
 
+
 def parse_assignments(items: list[str], what: str = "setting") -> dict[str, str]:
     """`["a=1", "b=x=y"]` → `{"a": "1", "b": "x=y"}`; each item needs a name and an `=`."""
     parsed: dict[str, str] = {}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +81,18 @@ def new_app(userreg):
 
 
 @pytest.fixture
+def create_user(userreg, monkeypatch):
+    """`create_user(APP, "email=…", password="pw")`: `userreg user create APP … --password-stdin`,
+    the password on its standard input. Call it through `asyncio.to_thread` from an async test."""
+
+    def create(app: str, *properties: str, password: str = "pw"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(f"{password}\n"))
+        return userreg("user", "create", app, *properties, "--password-stdin")
+
+    return create
+
+
+@pytest.fixture
 def auserreg(userreg):
     """`await auserreg("app", "list")`: the command from an async test, in a thread of its own."""
 
@@ -109,9 +123,15 @@ async def park(settings, topology: Topology, event: Event) -> None:
     try:
         channel = await connection.channel()
         await channel.default_exchange.publish(
-            aio_pika.Message(event.to_bytes(), message_id=event.id, type=event.type,
-                             content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                             headers={"x-userreg-reason": "550 mailbox unavailable", "x-app-id": event.app_id}),
-            routing_key=topology.mailer_dead_letter_queue)
+            aio_pika.Message(
+                event.to_bytes(),
+                message_id=event.id,
+                type=event.type,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers={"x-userreg-reason": "550 mailbox unavailable", "x-app-id": event.app_id},
+            ),
+            routing_key=topology.mailer_dead_letter_queue,
+        )
     finally:
         await connection.close()

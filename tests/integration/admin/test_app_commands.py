@@ -16,9 +16,18 @@ def test_create_prints_the_keys_and_the_settings(userreg):
     app = outcome.json
     assert GUID.match(app["appId"]) and GUID.match(app["restApiKey"]) and GUID.match(app["serverApiKey"])
     assert app["restApiKey"] != app["serverApiKey"]
-    assert app == {**app, "name": name, "emailConfirmationRequired": True, "registrationEnabled": True,
-                   "dynamicSchema": True, "identityProperty": "email", "confirmationLinkTtl": 86400,
-                   "welcomeEmailEnabled": False, "confirmOnGet": False, "beforeRegisterWebhookUrl": None}
+    assert app == {
+        **app,
+        "name": name,
+        "emailConfirmationRequired": True,
+        "registrationEnabled": True,
+        "dynamicSchema": True,
+        "identityProperty": "email",
+        "confirmationLinkTtl": 86400,
+        "welcomeEmailEnabled": False,
+        "confirmOnGet": False,
+        "beforeRegisterWebhookUrl": None,
+    }
 
 
 def test_without_the_flag_no_confirmation_is_required(new_app):
@@ -52,8 +61,15 @@ def test_list_and_show_never_print_the_server_key(userreg, new_app):
 
 def test_set_changes_typed_settings(userreg, new_app):
     app = new_app()
-    outcome = userreg("app", "set", app["appId"], "registrationEnabled=off", "confirmationLinkTtl=600",
-                      "welcomeEmailEnabled=true", "beforeRegisterWebhookUrl=http://127.0.0.1:9/hook")
+    outcome = userreg(
+        "app",
+        "set",
+        app["appId"],
+        "registrationEnabled=off",
+        "confirmationLinkTtl=600",
+        "welcomeEmailEnabled=true",
+        "beforeRegisterWebhookUrl=http://127.0.0.1:9/hook",
+    )
     assert outcome.code == 0, outcome.err
     assert outcome.json["registrationEnabled"] is False
     assert outcome.json["confirmationLinkTtl"] == 600
@@ -65,10 +81,21 @@ def test_set_changes_typed_settings(userreg, new_app):
 
 def test_the_abuse_limits_are_settings(userreg, new_app):
     app = new_app()
-    assert (app["clientRateLimit"], app["maxDynamicColumns"], app["mailboxDailyEmailLimit"], app["guestTtl"]) \
-        == ("60/60s", 100, 10, 30 * 86400)
-    outcome = userreg("app", "set", app["appId"], "clientRateLimit=off", "maxDynamicColumns=5",
-                      "mailboxDailyEmailLimit=3", "guestTtl=3600")
+    assert (app["clientRateLimit"], app["maxDynamicColumns"], app["mailboxDailyEmailLimit"], app["guestTtl"]) == (
+        "60/60s",
+        100,
+        10,
+        30 * 86400,
+    )
+    outcome = userreg(
+        "app",
+        "set",
+        app["appId"],
+        "clientRateLimit=off",
+        "maxDynamicColumns=5",
+        "mailboxDailyEmailLimit=3",
+        "guestTtl=3600",
+    )
     assert outcome.code == 0, outcome.err
     assert (outcome.json["clientRateLimit"], outcome.json["maxDynamicColumns"]) == ("off", 5)
     assert userreg("app", "set", app["appId"], "clientRateLimit=1000/1h").json["clientRateLimit"] == "1000/3600s"

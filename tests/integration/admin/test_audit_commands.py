@@ -50,18 +50,30 @@ def files(tmp_path):
 
 def test_app_create_and_set_record_who_changed_what(userreg, new_app):
     app = new_app(email_confirmation=True)
-    assert userreg("app", "set", app["appId"], "registrationEnabled=false", "confirmationLinkTtl=600",
-                   "dynamicSchema=true", "beforeRegisterWebhookUrl=https://hook:s3cret@example.com/x").code == 0
+    assert (
+        userreg(
+            "app",
+            "set",
+            app["appId"],
+            "registrationEnabled=false",
+            "confirmationLinkTtl=600",
+            "dynamicSchema=true",
+            "beforeRegisterWebhookUrl=https://hook:s3cret@example.com/x",
+        ).code
+        == 0
+    )
     entries = entries_of(userreg, app["appId"])
     # Newest first; one entry per setting that changed (dynamicSchema was true already).
     assert actions(entries) == ["app.set"] * 3 + ["app.create"]
     created = entries[-1]
     assert created["details"] == {"name": app["name"], "emailConfirmationRequired": True}
     assert created["actor"].startswith("cli:") and created["appId"] == app["appId"]
-    changes = {entry["details"]["setting"]: (entry["details"]["old"], entry["details"]["new"])
-               for entry in entries[:3]}
-    assert changes == {"registrationEnabled": (True, False), "confirmationLinkTtl": (86400, 600),
-                       "beforeRegisterWebhookUrl": (None, "https://hook:***@example.com/x")}
+    changes = {entry["details"]["setting"]: (entry["details"]["old"], entry["details"]["new"]) for entry in entries[:3]}
+    assert changes == {
+        "registrationEnabled": (True, False),
+        "confirmationLinkTtl": (86400, 600),
+        "beforeRegisterWebhookUrl": (None, "https://hook:***@example.com/x"),
+    }
     assert_no_secret(entries, app["restApiKey"], app["serverApiKey"], "s3cret")
 
 
@@ -75,8 +87,14 @@ def test_schema_changes_are_recorded(userreg, new_app):
     assert actions(entries)[:4] == ["schema.remove", "schema.add", "schema.set-identity", "schema.add"]
     assert entries[0]["details"] == {"column": "age", "usersChanged": 0}
     assert entries[2]["details"] == {"column": "nickname"}
-    assert entries[3]["details"]["column"] == {"name": "nickname", "type": "STRING", "required": False,
-                                               "maxLength": 40, "identity": False, "builtIn": False}
+    assert entries[3]["details"]["column"] == {
+        "name": "nickname",
+        "type": "STRING",
+        "required": False,
+        "maxLength": 40,
+        "identity": False,
+        "builtIn": False,
+    }
 
 
 def test_template_set_and_reset_are_recorded_without_the_template_text(userreg, new_app, files):
@@ -86,9 +104,13 @@ def test_template_set_and_reset_are_recorded_without_the_template_text(userreg, 
     assert userreg("template", "reset", app_id, "confirmation", "--locale", "de").code == 0
     reset, stored = entries_of(userreg, app_id)[:2]
     assert (stored["action"], stored["details"]) == (
-        "template.set", {"kind": "email", "name": "confirmation", "locale": "de", "parts": ["subject"]})
+        "template.set",
+        {"kind": "email", "name": "confirmation", "locale": "de", "parts": ["subject"]},
+    )
     assert (reset["action"], reset["details"]) == (
-        "template.reset", {"kind": "email", "name": "confirmation", "locale": "de", "removed": True})
+        "template.reset",
+        {"kind": "email", "name": "confirmation", "locale": "de", "removed": True},
+    )
     assert "Secretive" not in json.dumps([stored, reset])
 
 
@@ -130,17 +152,22 @@ async def test_rotate_keys_prints_the_new_keys_once_and_the_old_ones_stop_workin
     assert (await auserreg("app", "show", app["appId"])).json["serverApiKey"] == "***"
 
     async with TestClient(TestServer(create_registration_app(settings))) as client:
+
         async def login_code(key: str) -> int:
-            async with client.post(f"/{app['appId']}/{key}/users/login",
-                                   json={"login": "nobody@example.com", "password": "x"}) as response:
+            async with client.post(
+                f"/{app['appId']}/{key}/users/login", json={"login": "nobody@example.com", "password": "x"}
+            ) as response:
                 return (await response.json())["code"]
 
         assert await login_code(app["restApiKey"]) == INVALID_APPLICATION
         # The new key gets as far as the login itself (an unknown user).
         assert await login_code(keys["restApiKey"]) == INVALID_LOGIN
 
-    (entry,) = [entry for entry in (await auserreg("audit", "list", "--app", app["appId"])).json
-                if entry["action"] == "app.rotate-keys"]
+    (entry,) = [
+        entry
+        for entry in (await auserreg("audit", "list", "--app", app["appId"])).json
+        if entry["action"] == "app.rotate-keys"
+    ]
     assert entry["details"] == {"name": app["name"]}
     assert_no_secret([entry], keys["restApiKey"], keys["serverApiKey"])
 
@@ -169,14 +196,24 @@ def test_delete_needs_the_name_typed_again_and_its_entries_outlive_the_app(userr
 
 async def test_dead_letter_replays_are_recorded(settings, own_topology, make_app, auserreg):
     app = await make_app()
-    event = Event(type=USER_REGISTERED, appId=app.app_id,
-                  user=EventUser(objectId=str(uuid.uuid4()).upper(), identityProperty="email",
-                                 identity="dead@example.com", email="dead@example.com"))
+    event = Event(
+        type=USER_REGISTERED,
+        appId=app.app_id,
+        user=EventUser(
+            objectId=str(uuid.uuid4()).upper(),
+            identityProperty="email",
+            identity="dead@example.com",
+            email="dead@example.com",
+        ),
+    )
     await park(settings, own_topology, event)
     assert (await auserreg("dead-letters", "replay", "--event-id", event.id)).json == {"replayed": 1}
     entries = (await auserreg("audit", "list", "--limit", "1000")).json
-    (entry,) = [entry for entry in entries if entry["action"] == "dead-letters.replay"
-                and entry["details"]["eventIds"] == [event.id]]
+    (entry,) = [
+        entry
+        for entry in entries
+        if entry["action"] == "dead-letters.replay" and entry["details"]["eventIds"] == [event.id]
+    ]
     assert entry["details"] == {"replayed": 1, "eventIds": [event.id]} and entry["actor"].startswith("cli:")
 
 

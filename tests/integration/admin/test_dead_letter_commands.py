@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import aio_pika
+
 from tests.integration.admin.conftest import park
 from userreg.shared.events import USER_REGISTERED, Event, EventUser
 
@@ -24,10 +25,19 @@ async def queued_ids(settings, queue_name: str) -> list[str]:
 
 async def test_list_and_replay(settings, own_topology, make_app, auserreg):
     app = await make_app()
-    events = [Event(type=USER_REGISTERED, appId=app.app_id,
-                    user=EventUser(objectId=str(uuid.uuid4()).upper(), identityProperty="email",
-                                   identity=f"dead{n}@example.com", email=f"dead{n}@example.com"))
-              for n in range(2)]
+    events = [
+        Event(
+            type=USER_REGISTERED,
+            appId=app.app_id,
+            user=EventUser(
+                objectId=str(uuid.uuid4()).upper(),
+                identityProperty="email",
+                identity=f"dead{n}@example.com",
+                email=f"dead{n}@example.com",
+            ),
+        )
+        for n in range(2)
+    ]
     for event in events:
         await park(settings, own_topology, event)
 
@@ -46,7 +56,9 @@ async def test_list_and_replay(settings, own_topology, make_app, auserreg):
     history = (await auserreg("dead-letters", "list", "--all")).json
     ours = {event.id for event in events}
     assert {letter["eventId"]: letter["queued"] for letter in history if letter["eventId"] in ours} == {
-        events[0].id: False, events[1].id: True}
+        events[0].id: False,
+        events[1].id: True,
+    }
 
     missing = await auserreg("dead-letters", "replay", "--event-id", str(uuid.uuid4()))
     assert missing.code == 1 and "not in the dead-letter queue" in missing.err

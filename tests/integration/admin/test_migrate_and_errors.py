@@ -13,14 +13,15 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 from alembic import command
-from userreg.shared.db import drop_database, ensure_database
-from userreg.shared.db.engine import alembic_config, asyncpg_dsn
-from userreg.shared.messaging import Topology, delete_topology
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from tests.integration.admin.conftest import command_environment
 from tests.support.polling import eventually
+from userreg.shared.db import drop_database, ensure_database
+from userreg.shared.db.engine import alembic_config, asyncpg_dsn
+from userreg.shared.messaging import Topology, delete_topology
 
 USERREG = str(Path(sys.executable).parent / "userreg")
 
@@ -34,10 +35,15 @@ def other_database(settings, name: str) -> str:
 
 
 MIGRATION_LOCK = 727274  # the advisory lock the migration environment (migrations/env.py) takes
-HEAD = "0007"
+# The newest migration, whichever it is.
+HEAD = ScriptDirectory.from_config(alembic_config("")).get_current_head()
 # The indexes built CONCURRENTLY (on tables that may be large), and one built plainly.
-INDEXES = {"ix_mail_deliveries_sent_at", "ix_dead_letters_replayed_at", "ix_users_guests_created",
-           "ix_mailbox_emails_sent_at"}
+INDEXES = {
+    "ix_mail_deliveries_sent_at",
+    "ix_dead_letters_replayed_at",
+    "ix_users_guests_created",
+    "ix_mailbox_emails_sent_at",
+}
 
 
 async def schema_state(url: str) -> tuple[str, dict[str, bool]]:
@@ -45,9 +51,14 @@ async def schema_state(url: str) -> tuple[str, dict[str, bool]]:
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         version = await connection.fetchval("SELECT version_num FROM alembic_version")
-        indexes = {row["relname"]: row["indisvalid"] for row in await connection.fetch(
-            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = ANY($1::text[])", list(INDEXES))}
+        indexes = {
+            row["relname"]: row["indisvalid"]
+            for row in await connection.fetch(
+                "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = ANY($1::text[])",
+                list(INDEXES),
+            )
+        }
     finally:
         await connection.close()
     return version, indexes
@@ -58,8 +69,11 @@ async def fresh(settings):
     """A database name and an exchange nobody has used; both removed afterwards."""
     database = f"userreg_migrate_{uuid.uuid4().hex[:10]}"
     exchange = f"userreg.migrate.{uuid.uuid4().hex[:10]}"
-    env = {**command_environment(settings), "DATABASE_URL": other_database(settings, database),
-           "EVENTS_EXCHANGE": exchange}
+    env = {
+        **command_environment(settings),
+        "DATABASE_URL": other_database(settings, database),
+        "EVENTS_EXCHANGE": exchange,
+    }
     yield env
     await drop_database(other_database(settings, database))
     await delete_topology(settings.amqp_dsn, Topology(exchange))
@@ -75,8 +89,10 @@ async def test_migrate_creates_the_database_and_the_topology_and_can_run_again(f
 
     connection = await asyncpg.connect(asyncpg_dsn(fresh["DATABASE_URL"]))
     try:
-        tables = {row["tablename"] for row in await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {
+            row["tablename"]
+            for row in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
     finally:
         await connection.close()
     assert {"apps", "users", "schema_columns", "confirmation_tokens", "outbox", "templates"} <= tables
@@ -127,8 +143,9 @@ async def test_migrators_waiting_for_the_lock_do_not_stall_the_index_builds_of_t
         migrators = [asyncio.create_task(asyncio.to_thread(run, fresh, "migrate")) for _ in range(2)]
 
         async def both_wait() -> bool:
-            others = await holder.fetchval("SELECT count(*) FROM pg_stat_activity "
-                                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            others = await holder.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             return others >= 2
 
         try:

@@ -39,8 +39,7 @@ async def stored(sessions, email: str) -> Operator | None:
         return await session.scalar(select(Operator).where(Operator.email == email.lower()))
 
 
-async def test_create_prints_the_operator_without_its_password_and_stores_an_argon2id_hash(
-        create_operator, sessions):
+async def test_create_prints_the_operator_without_its_password_and_stores_an_argon2id_hash(create_operator, sessions):
     email = unique_email()
     outcome = await asyncio.to_thread(create_operator, email.upper())
     assert outcome.code == 0, outcome.err
@@ -115,7 +114,8 @@ def test_create_records_who_made_the_operator(userreg, create_operator):
     email = unique_email()
     assert create_operator(email).code == 0
     entries = userreg("audit", "list", "--limit", "1000").json
-    (entry,) = [entry for entry in entries
-                if entry["action"] == "operator.create" and entry["details"].get("email") == email]
+    (entry,) = [
+        entry for entry in entries if entry["action"] == "operator.create" and entry["details"].get("email") == email
+    ]
     assert entry["actor"].startswith("cli:") and "@" in entry["actor"] and entry["appId"] is None
     assert entry["details"] == {"email": email}

@@ -20,19 +20,30 @@ def columns(userreg, app_id: str) -> dict[str, dict]:
 def test_a_new_app_has_the_built_in_columns(userreg, new_app):
     schema = columns(userreg, new_app()["appId"])
     assert set(schema) == {"email", "name", "password", "blUserLocale"}
-    assert schema["email"] == {"name": "email", "type": "STRING", "required": False, "maxLength": 500,
-                               "identity": True, "builtIn": True}
+    assert schema["email"] == {
+        "name": "email",
+        "type": "STRING",
+        "required": False,
+        "maxLength": 500,
+        "identity": True,
+        "builtIn": True,
+    }
     assert all(column["builtIn"] for column in schema.values())
 
 
 def test_add_columns_of_every_type(userreg, new_app):
     app_id = new_app()["appId"]
-    for name, type_ in (("age", "INT"), ("score", "double"), ("bio", "TEXT"), ("born", "DATETIME"),
-                        ("vip", "BOOLEAN")):
+    for name, type_ in (("age", "INT"), ("score", "double"), ("bio", "TEXT"), ("born", "DATETIME"), ("vip", "BOOLEAN")):
         assert userreg("schema", "add", app_id, name, "--type", type_).code == 0
     added = userreg("schema", "add", app_id, "nickname", "--type", "STRING", "--required", "--max-length", "30")
-    assert added.json == {"name": "nickname", "type": "STRING", "required": True, "maxLength": 30,
-                          "identity": False, "builtIn": False}
+    assert added.json == {
+        "name": "nickname",
+        "type": "STRING",
+        "required": True,
+        "maxLength": 30,
+        "identity": False,
+        "builtIn": False,
+    }
     schema = columns(userreg, app_id)
     assert schema["age"]["type"] == "INT" and schema["age"]["maxLength"] is None
     assert schema["score"]["type"] == "DOUBLE"
@@ -88,8 +99,7 @@ async def test_removing_a_column_removes_its_values(auserreg, new_app, sessions,
     app_id = (await asyncio.to_thread(new_app))["appId"]
     assert (await auserreg("schema", "add", app_id, "nickname", "--type", "STRING")).code == 0
     pipe_passwords(monkeypatch, 1)
-    created = await auserreg("user", "create", app_id, "email=nick@example.com", "nickname=Nick",
-                             "--password-stdin")
+    created = await auserreg("user", "create", app_id, "email=nick@example.com", "nickname=Nick", "--password-stdin")
     assert created.code == 0, created.err
     removed = await auserreg("schema", "remove", app_id, "nickname")
     assert removed.json == {"removed": "nickname", "usersChanged": 1}
@@ -98,8 +108,9 @@ async def test_removing_a_column_removes_its_values(auserreg, new_app, sessions,
     assert "nickname" not in user.properties and user.properties["email"] == "nick@example.com"
 
 
-async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(userreg, auserreg, new_app, sessions,
-                                                                         monkeypatch):
+async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(
+    userreg, auserreg, new_app, sessions, monkeypatch
+):
     app_id = (await asyncio.to_thread(new_app))["appId"]
     run = auserreg
     pipe_passwords(monkeypatch, 4)
@@ -110,8 +121,9 @@ async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(userreg
 
     assert (await run("schema", "set-identity", app_id, "handle")).code == 0
     async with sessions() as session:
-        keys = dict((await session.execute(select(User.object_id, User.identity_key).where(
-            User.app_id == app_id))).all())
+        keys = dict(
+            (await session.execute(select(User.object_id, User.identity_key).where(User.app_id == app_id))).all()
+        )
     assert keys == {first["objectId"]: "ärger", second["objectId"]: "other"}
     # The new identity is what makes a user unique now.
     duplicate = await run(*create, "email=c@example.com", "handle=ÄRGER")
@@ -121,8 +133,13 @@ async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(userreg
     back = await run("schema", "set-identity", app_id, "email")
     assert back.code == 1 and "share a value" in back.err
     async with sessions() as session:
-        keys_after = dict((await session.execute(select(User.object_id, User.identity_key).where(
-            User.app_id == app_id, User.object_id.in_(keys)))).all())
+        keys_after = dict(
+            (
+                await session.execute(
+                    select(User.object_id, User.identity_key).where(User.app_id == app_id, User.object_id.in_(keys))
+                )
+            ).all()
+        )
     assert keys_after == keys, "a refused change leaves the identity as it was"
     schema = await asyncio.to_thread(columns, userreg, app_id)
     assert schema["handle"]["identity"] is True

@@ -27,23 +27,10 @@ from userreg.shared.tokens import hash_token
 USERREG = Path(sys.executable).parent / "userreg"
 
 
-@pytest.fixture
-def create_user(userreg, monkeypatch):
-    """`create_user(APP, "email=…", password="pw")`: `userreg user create APP … --password-stdin`,
-    the password on its standard input. Call it through `asyncio.to_thread` from an async test."""
-
-    def create(app: str, *properties: str, password: str = "pw"):
-        monkeypatch.setattr(sys, "stdin", io.StringIO(f"{password}\n"))
-        return userreg("user", "create", app, *properties, "--password-stdin")
-
-    return create
-
-
 def test_create_gives_the_api_shape_without_the_password(userreg, create_user, new_app):
     app = new_app()
     assert userreg("schema", "add", app["appId"], "age", "--type", "INT").code == 0
-    outcome = create_user(app["name"], "email=Ann@Example.com", "name=Ann", "age=41", "vip=true",
-                          password="wonderland")
+    outcome = create_user(app["name"], "email=Ann@Example.com", "name=Ann", "age=41", "vip=true", password="wonderland")
     assert outcome.code == 0, outcome.err
     user = outcome.json
     assert user["email"] == "Ann@Example.com" and user["age"] == 41 and user["vip"] is True
@@ -106,15 +93,22 @@ def test_on_a_terminal_the_password_is_typed_twice_at_a_prompt(userreg, new_app,
     assert prompts == ["Password: ", "Password again: "] * 2
 
 
-async def test_password_stdin_in_a_real_process_keeps_the_password_out_of_its_arguments(
-        new_app, settings):
+async def test_password_stdin_in_a_real_process_keeps_the_password_out_of_its_arguments(new_app, settings):
     app = await asyncio.to_thread(new_app)
     password = " correct horse battery staple "  # spaces are the password's; only the line break goes
     process = await asyncio.create_subprocess_exec(
-        str(USERREG), "user", "create", app["appId"], "email=pia@example.com", "--password-stdin",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **command_environment(settings)})
-    arguments = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+        str(USERREG),
+        "user",
+        "create",
+        app["appId"],
+        "email=pia@example.com",
+        "--password-stdin",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **command_environment(settings)},
+    )
+    arguments = (await asyncio.to_thread(Path(f"/proc/{process.pid}/cmdline").read_bytes)).split(b"\0")
     out, err = await process.communicate(f"{password}\n".encode())
     assert process.returncode == 0, err.decode()
     assert b"--password-stdin" in arguments and not any(b"horse" in argument for argument in arguments)
@@ -122,20 +116,23 @@ async def test_password_stdin_in_a_real_process_keeps_the_password_out_of_its_ar
 
     # The user logs in with exactly that password, through the registration API.
     async with TestClient(TestServer(create_registration_app(settings))) as client:
+
         async def log_in(secret: str) -> int:
-            async with client.post(f"/{app['appId']}/{app['restApiKey']}/users/login",
-                                   json={"login": "pia@example.com", "password": secret}) as response:
+            async with client.post(
+                f"/{app['appId']}/{app['restApiKey']}/users/login",
+                json={"login": "pia@example.com", "password": secret},
+            ) as response:
                 return response.status
 
         assert await log_in(password) == 200
         assert await log_in(password.strip()) == 401
 
 
-async def test_a_created_user_gets_the_confirmation_email_event(create_user, new_app, sessions, engine, settings,
-                                                                 topology, event_queue):
+async def test_a_created_user_gets_the_confirmation_email_event(
+    create_user, new_app, sessions, engine, settings, topology, event_queue
+):
     app = await asyncio.to_thread(new_app, True)
-    outcome = await asyncio.to_thread(create_user, app["appId"], "email=pending@example.com",
-                                      password="secret")
+    outcome = await asyncio.to_thread(create_user, app["appId"], "email=pending@example.com", password="secret")
     assert outcome.code == 0, outcome.err
     user = outcome.json
     assert user["userStatus"] == "EMAIL_CONFIRMATION_PENDING"
@@ -146,6 +143,7 @@ async def test_a_created_user_gets_the_confirmation_email_event(create_user, new
     # The event waits in the outbox until a relay (a running registration service's) publishes it.
     relay = asyncio.create_task(OutboxRelay(engine, settings.amqp_dsn, topology, poll_seconds=0.5).run())
     try:
+
         async def registered():
             message = await event_queue.get(fail=False, no_ack=True)
             if message is None:
@@ -194,12 +192,14 @@ def test_set_status_follows_the_allowed_transitions(userreg, create_user, new_ap
 
 
 async def test_sessions_lists_a_users_sessions_without_their_tokens_and_end_sessions_ends_them(
-        auserreg, create_user, new_app, settings):
+    auserreg, create_user, new_app, settings
+):
     app = await asyncio.to_thread(new_app)
     assert (await asyncio.to_thread(create_user, app["appId"], "email=sam@example.com", password="pw")).code == 0
     assert (await asyncio.to_thread(create_user, app["appId"], "email=kim@example.com", password="pw")).code == 0
     base = f"/{app['appId']}/{app['restApiKey']}/users"
     async with TestClient(TestServer(create_registration_app(settings))) as client:
+
         async def log_in(email: str) -> str:
             async with client.post(f"{base}/login", json={"login": email, "password": "pw"}) as response:
                 assert response.status == 200
@@ -221,8 +221,7 @@ async def test_sessions_lists_a_users_sessions_without_their_tokens_and_end_sess
             assert timedelta(days=29, hours=23) < expires - created <= timedelta(days=30, seconds=1)  # sessionTtl
             assert session["expired"] is False
         assert listed.json[0]["created"] <= listed.json[1]["created"]  # oldest first
-        assert not any(token in listed.out + listed.err or hash_token(token).hex() in listed.out
-                       for token in tokens)
+        assert not any(token in listed.out + listed.err or hash_token(token).hex() in listed.out for token in tokens)
 
         ended = await auserreg("user", "end-sessions", app["appId"], "sam@example.com")
         assert (ended.code, ended.json) == (0, {"identity": "sam@example.com", "ended": 2})

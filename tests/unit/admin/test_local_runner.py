@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from tests.support.polling import eventually
 from userreg.admin.commands.run import planned
 from userreg.admin.errors import CommandError
 from userreg.admin.local.banner import banner, register_curl
@@ -36,10 +37,17 @@ def test_without_smtp_host_the_mailer_sends_to_the_local_inbox():
 
 
 def test_with_smtp_host_no_inbox_runs_and_the_configured_values_stay():
-    settings = BASE.model_copy(update={"smtp_host": "mail.example.com", "smtp_port": 587, "smtp_starttls": True,
-                                       "public_confirmation_url": "https://confirm.example.com"})
-    resolved, with_inbox = local_settings(settings, {"SMTP_HOST": "mail.example.com",
-                                                     "PUBLIC_CONFIRMATION_URL": "https://confirm.example.com"})
+    settings = BASE.model_copy(
+        update={
+            "smtp_host": "mail.example.com",
+            "smtp_port": 587,
+            "smtp_starttls": True,
+            "public_confirmation_url": "https://confirm.example.com",
+        }
+    )
+    resolved, with_inbox = local_settings(
+        settings, {"SMTP_HOST": "mail.example.com", "PUBLIC_CONFIRMATION_URL": "https://confirm.example.com"}
+    )
     assert not with_inbox and INBOX not in planned(with_inbox)
     env = child_environment(MAILER, resolved, {})
     assert (env["SMTP_HOST"], env["SMTP_PORT"], env["SMTP_STARTTLS"]) == ("mail.example.com", "587", "true")
@@ -67,8 +75,12 @@ def test_the_curl_registers_a_fresh_user_of_the_app():
 
 
 def test_the_banner_shows_the_console_and_its_first_operator_only_when_made_now():
-    app = App(app_id="A" * 8 + "-0000-0000-0000-" + "0" * 12, rest_api_key="KEY", name="demo",
-              email_confirmation_required=True)
+    app = App(
+        app_id="A" * 8 + "-0000-0000-0000-" + "0" * 12,
+        rest_api_key="KEY",
+        name="demo",
+        email_confirmation_required=True,
+    )
     settings = BASE.model_copy(update={"console_port": 18083})
     operator = FirstOperator("admin@localhost", "generated-password-123")
     first = "\n".join(banner(settings, True, app, True, operator))
@@ -98,8 +110,7 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('up', flush=True); time.sleep(60)")
+STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
 POLITE = "import time; print('up', flush=True); time.sleep(60)"
 
 
@@ -110,11 +121,11 @@ async def test_supervisor_prefixes_output_and_stops_every_child():
     stubborn = await supervisor.start("stubborn", python(STUBBORN), {}, tier=0)
     await asyncio.sleep(0)
 
-    async def printed():
-        while "stubborn        | up" not in stream.getvalue() or "polite          | up" not in stream.getvalue():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(printed(), 15)
+    await eventually(
+        lambda: "stubborn        | up" in stream.getvalue() and "polite          | up" in stream.getvalue(),
+        timeout=15,
+        what="both children to print",
+    )
     # SIGTERM first; what ignores it is killed when the grace period is over.
     await asyncio.gather(polite.stop(), stubborn.stop(grace=0.5))
     assert polite.returncode == -signal.SIGTERM

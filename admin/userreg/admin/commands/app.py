@@ -1,5 +1,5 @@
 """`userreg app create|list|show|set|rotate-keys|delete`: apps (tenants), their keys and settings
-(SPEC §2), through the `shared.apps` functions the console uses too. Every change is written with
+(docs/api.md, Apps), through the `shared.apps` functions the console uses too. Every change is written with
 its audit entry in one transaction."""
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ async def create(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
         if existing := await app_named(session, name):
             raise CommandFailed(f"an app named {name!r} exists already (appId {existing.app_id})")
         app = await create_app(session, name, email_confirmation_required=args.email_confirmation)
-        record(session, "app.create", app.app_id, name=app.name,
-               emailConfirmationRequired=app.email_confirmation_required)
+        record(
+            session, "app.create", app.app_id, name=app.name, emailConfirmationRequired=app.email_confirmation_required
+        )
         return app_as_json(app)
 
 
@@ -51,8 +52,11 @@ async def list_apps(args: argparse.Namespace, settings: Settings) -> list[dict[s
 async def show(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     async with open_database(settings) as sessions, sessions() as session:
         app = await find_app(session, args.app)
-        return {**shown(app, show_server_key=args.show_server_key), "created": app.created_at,
-                "users": await count_users(session, app.app_id)}
+        return {
+            **shown(app, show_server_key=args.show_server_key),
+            "created": app.created_at,
+            "users": await count_users(session, app.app_id),
+        }
 
 
 async def set_settings(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -83,8 +87,14 @@ def record_setting_changes(session, app: App, before: dict[str, Any]) -> None:
     """One "app.set" entry per setting whose value changed, with the old and the new value."""
     for name, value in settings_of(app).items():
         if value != before[name]:
-            record(session, "app.set", app.app_id, setting=name, old=audited_value(name, before[name]),
-                   new=audited_value(name, value))
+            record(
+                session,
+                "app.set",
+                app.app_id,
+                setting=name,
+                old=audited_value(name, before[name]),
+                new=audited_value(name, value),
+            )
 
 
 async def rotate_app_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -92,8 +102,12 @@ async def rotate_app_keys(args: argparse.Namespace, settings: Settings) -> dict[
         app = await find_app(session, args.app, for_update=True)
         await rotate_keys(session, app)
         record(session, "app.rotate-keys", app.app_id, name=app.name)
-        return {"appId": app.app_id, "name": app.name, "restApiKey": app.rest_api_key,
-                "serverApiKey": app.server_api_key}
+        return {
+            "appId": app.app_id,
+            "name": app.name,
+            "restApiKey": app.rest_api_key,
+            "serverApiKey": app.server_api_key,
+        }
 
 
 async def remove_app(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -109,14 +123,20 @@ async def remove_app(args: argparse.Namespace, settings: Settings) -> dict[str, 
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("app", help="create, list, show and configure apps",
-                                description="Apps (tenants): their keys and registration settings.")
+    group = commands.add_parser(
+        "app",
+        help="create, list, show and configure apps",
+        description="Apps (tenants): their keys and registration settings.",
+    )
     sub = group.add_subparsers(dest="app_command", required=True, metavar="COMMAND")
 
     parser = sub.add_parser("create", help="create an app; prints its appId, keys and settings as JSON")
     parser.add_argument("--name", required=True, help="a name of its own, usable in place of the appId")
-    parser.add_argument("--email-confirmation", action="store_true",
-                        help="new users must confirm their email address before they can log in")
+    parser.add_argument(
+        "--email-confirmation",
+        action="store_true",
+        help="new users must confirm their email address before they can log in",
+    )
     parser.set_defaults(handler=create)
 
     parser = sub.add_parser("list", help="every app with its settings and user count (JSON)")
@@ -128,26 +148,33 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=show)
 
     parser = sub.add_parser(
-        "set", help="change settings: userreg app set APP registrationEnabled=false …",
-        description="Change an app's settings, given by their Backendless names: " + ", ".join(SETTINGS)
+        "set",
+        help="change settings: userreg app set APP registrationEnabled=false …",
+        description="Change an app's settings, given by their Backendless names: "
+        + ", ".join(SETTINGS)
         + ". Booleans take true/false (yes/no, on/off, 1/0); confirmationLinkTtl and guestTtl are in "
         "seconds; clientRateLimit is REQUESTS/SECONDSs per client address (e.g. 60/60s) or off; "
-        "beforeRegisterWebhookUrl=null removes the webhook.")
+        "beforeRegisterWebhookUrl=null removes the webhook.",
+    )
     parser.add_argument("app", metavar="APP", help="appId or name")
     parser.add_argument("settings", nargs="+", metavar="NAME=VALUE")
     parser.set_defaults(handler=set_settings)
 
     parser = sub.add_parser(
-        "rotate-keys", help="new REST and server API keys (printed once); the old ones stop working at once",
+        "rotate-keys",
+        help="new REST and server API keys (printed once); the old ones stop working at once",
         description="Replace the app's REST and server API keys. The new keys are printed once, as JSON; "
-        "clients with the old keys are refused from the next request on.")
+        "clients with the old keys are refused from the next request on.",
+    )
     parser.add_argument("app", metavar="APP", help="appId or name")
     parser.set_defaults(handler=rotate_app_keys)
 
     parser = sub.add_parser(
-        "delete", help="delete an app with its users, schema and templates: --confirm NAME",
+        "delete",
+        help="delete an app with its users, schema and templates: --confirm NAME",
         description="Delete the app and everything that is its own (users, their sessions and tokens, its "
-        "schema and template overrides). Irreversible: --confirm must repeat the app's name.")
+        "schema and template overrides). Irreversible: --confirm must repeat the app's name.",
+    )
     parser.add_argument("app", metavar="APP", help="appId or name")
     parser.add_argument("--confirm", required=True, metavar="NAME", help="the app's name, typed again")
     parser.set_defaults(handler=remove_app)

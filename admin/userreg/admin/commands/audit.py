@@ -1,4 +1,4 @@
-"""`userreg audit list`: the audit log (SPEC §8), newest first: every change made in the console or
+"""`userreg audit list`: the audit log (services/console/README.md), newest first: every change made in the console or
 with `userreg`, who made it, when, in which app. Entries outlive their apps, so `--app` also takes
 the appId of an app deleted since."""
 
@@ -38,16 +38,22 @@ async def list_entries(args: argparse.Namespace, settings: Settings) -> list[dic
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("audit", help="the audit log of changes made in the console or with userreg",
-                                description="Who changed what, when, in which app.")
+    group = commands.add_parser(
+        "audit",
+        help="the audit log of changes made in the console or with userreg",
+        description="Who changed what, when, in which app.",
+    )
     sub = group.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
 
     parser = sub.add_parser(
-        "list", help="entries, newest first (JSON); page on with --before the last id printed",
+        "list",
+        help="entries, newest first (JSON); page on with --before the last id printed",
         description="The audit log, newest first, as JSON: id, at, actor (operator:EMAIL or cli:USER@HOST), "
-        "action (e.g. app.set, user.create), appId and details. Never a password, hash, token or key.")
-    parser.add_argument("--app", metavar="APP", help="only this app's entries (appId or name; the appId "
-                        "of a deleted app works too)")
+        "action (e.g. app.set, user.create), appId and details. Never a password, hash, token or key.",
+    )
+    parser.add_argument(
+        "--app", metavar="APP", help="only this app's entries (appId or name; the appId of a deleted app works too)"
+    )
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N", help=f"default {DEFAULT_LIMIT}")
     parser.add_argument("--before", type=int, metavar="ID", help="only entries older than this id")
     parser.set_defaults(handler=list_entries)

@@ -1,4 +1,4 @@
-"""`userreg dead-letters list|replay`: the emails the mailer gave up on (SPEC §5), through the
+"""`userreg dead-letters list|replay`: the emails the mailer gave up on (docs/api.md, Emails), through the
 mailer's own functions. Replaying puts them back into the mailer's queue with a fresh set of
 retries; a mailer that is running sends them."""
 
@@ -35,14 +35,19 @@ async def replay_letters(args: argparse.Namespace, settings: Settings) -> dict[s
     # Recorded before a partial replay is reported as a failure: what was replayed was replayed.
     await record_after(settings, "dead-letters.replay", None, replayed=replayed, eventIds=requested)
     if requested is not None and replayed < len(requested):
-        raise CommandFailed(f"replayed {replayed} of {len(requested)} requested events; the others are not "
-                            "in the dead-letter queue (see `userreg dead-letters list`)")
+        raise CommandFailed(
+            f"replayed {replayed} of {len(requested)} requested events; the others are not "
+            "in the dead-letter queue (see `userreg dead-letters list`)"
+        )
     return {"replayed": replayed}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("dead-letters", help="list and replay the emails the mailer gave up on",
-                                description="Events the mailer could never send, parked in the dead-letter queue.")
+    group = commands.add_parser(
+        "dead-letters",
+        help="list and replay the emails the mailer gave up on",
+        description="Events the mailer could never send, parked in the dead-letter queue.",
+    )
     sub = group.add_subparsers(dest="dead_letters_command", required=True, metavar="COMMAND")
 
     parser = sub.add_parser("list", help="what waits in the dead-letter queue, oldest first, with the reason (JSON)")
@@ -51,6 +56,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=list_letters)
 
     parser = sub.add_parser("replay", help="send dead letters back to the mailer (all, or the given events)")
-    parser.add_argument("--event-id", dest="event_ids", action="append", metavar="ID",
-                        help="replay only this event (repeatable); without it, every dead letter")
+    parser.add_argument(
+        "--event-id",
+        dest="event_ids",
+        action="append",
+        metavar="ID",
+        help="replay only this event (repeatable); without it, every dead letter",
+    )
     parser.set_defaults(handler=replay_letters)

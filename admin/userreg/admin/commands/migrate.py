@@ -23,11 +23,13 @@ async def prepare(settings: Settings) -> dict[str, Any]:
     """Everything the services need before they start; idempotent, safe to run again and from
     several places at once (a migration takes alembic's lock, declarations are idempotent)."""
     try:
-        created = await ensure_database(settings.database_dsn)
-        await migrate(settings.database_dsn)
+        # Past any transaction pooler: the migrations hold a session-level advisory lock.
+        created = await ensure_database(settings.database_session_dsn, settings)
+        await migrate(settings.database_session_dsn)
     except CONNECTION_ERRORS as exc:
-        raise CommandFailed(f"cannot prepare the database {mask_url(settings.database_dsn)}: "
-                            f"{describe_error(exc)}") from exc
+        raise CommandFailed(
+            f"cannot prepare the database {mask_url(settings.database_dsn)}: {describe_error(exc)}"
+        ) from exc
     topology = Topology.from_settings(settings)
     async with broker_errors(settings, "declare the topology"):
         # A one-off connection: nothing to restore later, and a refusal is an answer, not a retry.
@@ -51,7 +53,9 @@ async def run_migrate(args: argparse.Namespace, settings: Settings) -> dict[str,
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "migrate", help="create the database if missing, migrate it, declare the RabbitMQ topology",
+        "migrate",
+        help="create the database if missing, migrate it, declare the RabbitMQ topology",
         description="Idempotent: creates the database named in DATABASE_URL when it is missing, applies "
-        "every migration, and declares the events exchange and the mailer's queues on AMQP_URL.")
+        "every migration, and declares the events exchange and the mailer's queues on AMQP_URL.",
+    )
     parser.set_defaults(handler=run_migrate)

@@ -1,4 +1,4 @@
-"""`userreg operator create|list`: the console's operators (SPEC §8). The password is typed twice
+"""`userreg operator create|list`: the console's operators (services/console/README.md). The password is typed twice
 at a prompt that does not echo it, or piped in with `--password-stdin`; it is never an argument,
 never printed, and stored only as its argon2id hash."""
 
@@ -42,19 +42,26 @@ async def list_all(args: argparse.Namespace, settings: Settings) -> list[dict[st
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("operator", help="create and list the console's operators",
-                                description="Operators sign in to the web console (CONSOLE_PORT) with an "
-                                "email and a password.")
+    group = commands.add_parser(
+        "operator",
+        help="create and list the console's operators",
+        description="Operators sign in to the web console (CONSOLE_PORT) with an email and a password.",
+    )
     sub = group.add_subparsers(dest="operator_command", required=True, metavar="COMMAND")
 
     parser = sub.add_parser(
-        "create", help="create an operator: userreg operator create EMAIL (password at a prompt)",
+        "create",
+        help="create an operator: userreg operator create EMAIL (password at a prompt)",
         description="Create a console operator. The password (at least 12 characters) is typed twice at a "
         "prompt, or piped in with --password-stdin; it is stored as its argon2id hash and never printed. "
-        "Prints the operator as JSON; exits 1 when the operator exists.")
+        "Prints the operator as JSON; exits 1 when the operator exists.",
+    )
     parser.add_argument("email", metavar="EMAIL", help="the address the operator signs in with")
-    parser.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of standard input instead of a prompt")
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of a prompt",
+    )
     parser.set_defaults(handler=create)
 
     parser = sub.add_parser("list", help="every operator: email, created, last sign-in (JSON)")

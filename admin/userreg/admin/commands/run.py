@@ -57,7 +57,8 @@ def check_ports_free(services: list[Service], settings: Settings) -> None:
                 except OSError:
                     raise CommandFailed(
                         f"port {port} for {service.name} is in use: stop what uses it, or set "
-                        f"{port_setting.upper()} to a free port") from None
+                        f"{port_setting.upper()} to a free port"
+                    ) from None
 
 
 async def demo_app(settings: Settings) -> tuple[App, bool]:
@@ -86,8 +87,10 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
 
     say(f"database {mask_url(settings.database_dsn)}, RabbitMQ {mask_url(settings.amqp_dsn)}")
     prepared = await prepare(settings)
-    say(f"database {prepared['database']} {'created and ' if prepared['databaseCreated'] else ''}migrated; "
-        f"exchange {prepared['exchange']} declared")
+    say(
+        f"database {prepared['database']} {'created and ' if prepared['databaseCreated'] else ''}migrated; "
+        f"exchange {prepared['exchange']} declared"
+    )
 
     supervisor = Supervisor(output)
     undo_signals = install_stop_signals(asyncio.get_running_loop(), supervisor.request_stop)
@@ -95,14 +98,19 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
     async def start(tier: list[Service], http: aiohttp.ClientSession, number: int) -> None:
         children = []
         for service in tier:
-            child = await supervisor.start(service.name, [commands[service.name]],
-                                           child_environment(service, settings, os.environ), tier=number)
+            child = await supervisor.start(
+                service.name, [commands[service.name]], child_environment(service, settings, os.environ), tier=number
+            )
             say(f"started {service.name} (pid {child.pid})")
             children.append((service, child))
-        await asyncio.gather(*(
-            child.wait_healthy(base_url(settings, service.port_setting) + service.health_path, http,
-                               HEALTH_TIMEOUT_SECONDS)
-            for service, child in children))
+        await asyncio.gather(
+            *(
+                child.wait_healthy(
+                    base_url(settings, service.port_setting) + service.health_path, http, HEALTH_TIMEOUT_SECONDS
+                )
+                for service, child in children
+            )
+        )
         for service, _child in children:
             say(f"{service.name} is healthy")
 
@@ -125,17 +133,20 @@ async def run_local(args: argparse.Namespace, settings: Settings) -> None:
         await supervisor.stop_all()
         undo_signals()
     if supervisor.died is not None:
-        raise CommandFailed(f"{supervisor.died.name} exited with code {supervisor.died.returncode}; "
-                            "stopped the other services")
+        raise CommandFailed(
+            f"{supervisor.died.name} exited with code {supervisor.died.returncode}; stopped the other services"
+        )
     say("stopped")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "run", help="run the whole system locally (what `make run` does)",
+        "run",
+        help="run the whole system locally (what `make run` does)",
         description="Migrate, then start registration, mailer, confirmation-web, the console and (unless "
         "SMTP_HOST is set) a local inbox as child processes; create a first console operator when there is "
         f"none ({EMAIL_VARIABLE}, default admin@localhost; its generated password is printed once); print "
         "the URLs and a curl that registers a user of the demo app; stop everything on Ctrl-C. Honours "
-        "DATABASE_URL, AMQP_URL, SMTP_*, the *_PORT settings and PUBLIC_CONFIRMATION_URL.")
+        "DATABASE_URL, AMQP_URL, SMTP_*, the *_PORT settings and PUBLIC_CONFIRMATION_URL.",
+    )
     parser.set_defaults(handler=run_local)

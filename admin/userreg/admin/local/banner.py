@@ -17,8 +17,10 @@ def register_curl(settings: Settings, app: App) -> str:
     """A ready-to-paste curl that registers a new user of the app (a fresh address each run)."""
     body = {"email": f"alice.{secrets.token_hex(3)}@example.com", "password": "wonderland", "name": "Alice"}
     url = f"{base_url(settings, 'registration_port')}/{app.app_id}/{app.rest_api_key}/users/register"
-    return ("curl -sS -X POST -H 'Content-Type: application/json' "
-            f"-d {shlex.quote(json.dumps(body, separators=(',', ':')))} {shlex.quote(url)}")
+    return (
+        "curl -sS -X POST -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(json.dumps(body, separators=(',', ':')))} {shlex.quote(url)}"
+    )
 
 
 def console_lines(settings: Settings, operator: FirstOperator | None) -> list[str]:
@@ -34,8 +36,7 @@ def console_lines(settings: Settings, operator: FirstOperator | None) -> list[st
     return lines
 
 
-def banner(settings: Settings, with_inbox: bool, app: App, created: bool,
-           operator: FirstOperator | None) -> list[str]:
+def banner(settings: Settings, with_inbox: bool, app: App, created: bool, operator: FirstOperator | None) -> list[str]:
     registration = base_url(settings, "registration_port")
     lines = [
         "",
@@ -47,8 +48,10 @@ def banner(settings: Settings, with_inbox: bool, app: App, created: bool,
     ]
     if with_inbox:
         inbox = base_url(settings, "inbox_http_port")
-        lines.append(f"  local inbox          {inbox}   (the emails; JSON at {inbox}/api/messages; "
-                     f"SMTP on {reachable_host(settings.bind_host)}:{settings.inbox_smtp_port})")
+        lines.append(
+            f"  local inbox          {inbox}   (the emails; JSON at {inbox}/api/messages; "
+            f"SMTP on {reachable_host(settings.bind_host)}:{settings.inbox_smtp_port})"
+        )
     else:
         lines.append(f"  SMTP server          {settings.smtp_host}:{settings.smtp_port}")
     lines += console_lines(settings, operator)

@@ -70,15 +70,26 @@ CONFIRMATION_WEB = Service(
     dockerfile="services/confirmation-web/Dockerfile",
 )
 
-# The operators' web console (SPEC §8): it changes what the other services read, asks them for their
+# The operators' web console (services/console/README.md): it changes what the other services read, asks them for their
 # health (their ports), creates users as registration does (confirmation links) and sends test
 # emails through the mailer's SMTP server.
 CONSOLE = Service(
     name="console",
     command="userreg-console",
     port_setting="console_port",
-    environment=(*BACKEND, "CONSOLE_PORT", "REGISTRATION_PORT", "CONFIRMATION_PORT", "MAILER_PORT",
-                 "PUBLIC_CONFIRMATION_URL", "SMTP_HOST", "SMTP_PORT", "SMTP_TLS", "SMTP_STARTTLS", "MAIL_FROM"),
+    environment=(
+        *BACKEND,
+        "CONSOLE_PORT",
+        "REGISTRATION_PORT",
+        "CONFIRMATION_PORT",
+        "MAILER_PORT",
+        "PUBLIC_CONFIRMATION_URL",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_TLS",
+        "SMTP_STARTTLS",
+        "MAIL_FROM",
+    ),
     compose_service="console",
     dockerfile="services/console/Dockerfile",
 )

@@ -86,8 +86,12 @@ class Child:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            *self.argv, env=self.env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, limit=LINE_LIMIT,
+            *self.argv,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            limit=LINE_LIMIT,
             # A group of its own: Ctrl-C reaches only the runner, which stops the children in order.
             process_group=0,
         )
@@ -98,7 +102,8 @@ class Child:
         assert self.process is not None
         # Not `process.wait()`: it also waits for the output pipe to close, and a worker the service
         # forked (its password-hashing pool) can hold that open after the service itself died.
-        while self.process.returncode is None:
+        # asyncio signals no event when only the process has exited, so its return code is polled.
+        while self.process.returncode is None:  # noqa: ASYNC110 - no exit-only event to wait on
             await asyncio.sleep(EXIT_POLL_SECONDS)
         code = self.process.returncode
         # Whatever the service left behind in its process group goes with it.
@@ -143,12 +148,13 @@ class Child:
         """SIGTERM, as an orchestrator does; SIGKILL if it is still there after `grace` seconds."""
         if self.process is None:
             return None
+        assert self.exited is not None, "`start` creates the process and its exit's task together"
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(asyncio.shield(self.exited), grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.output.line("userreg", f"{self.name} did not stop within {grace:.0f}s: killing it")
                 self.kill_group()
         await self.exited
@@ -183,7 +189,7 @@ class Supervisor:
         await child.start()
         self.children.append(child)
         assert child.exited is not None
-        child.exited.add_done_callback(lambda _task, child=child: self._on_exit(child))
+        child.exited.add_done_callback(lambda _task: self._on_exit(child))
         return child
 
     def _on_exit(self, child: Child) -> None:
