@@ -15,8 +15,12 @@ AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 800}
 # Each page is looked at in these four ways: (name, viewport, colour scheme).
-LOOKS = (("desktop-light", DESKTOP, "light"), ("desktop-dark", DESKTOP, "dark"),
-         ("phone-light", PHONE, "light"), ("phone-dark", PHONE, "dark"))
+LOOKS = (
+    ("desktop-light", DESKTOP, "light"),
+    ("desktop-dark", DESKTOP, "dark"),
+    ("phone-light", PHONE, "light"),
+    ("phone-dark", PHONE, "dark"),
+)
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
@@ -36,10 +40,12 @@ class Watched:
             self.problems.append(message.text)
 
 
-async def new_page(browser: Browser, *, viewport=DESKTOP, color_scheme: str = "light",
-                   javascript: bool = True) -> Watched:
-    context = await browser.new_context(viewport=viewport, color_scheme=color_scheme,
-                                        java_script_enabled=javascript, locale="en-US")
+async def new_page(
+    browser: Browser, *, viewport=DESKTOP, color_scheme: str = "light", javascript: bool = True
+) -> Watched:
+    context = await browser.new_context(
+        viewport=viewport, color_scheme=color_scheme, java_script_enabled=javascript, locale="en-US"
+    )
     return Watched(await context.new_page())
 
 
@@ -67,15 +73,21 @@ async def assert_accessible(page: Page) -> None:
     # would be refused by it, as it should be).
     await page.evaluate(AXE.read_text(encoding="utf-8"))
     result = await page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    blocking = [f"{violation['id']} ({violation['impact']}): {violation['help']} — "
-                + "; ".join(node["target"][0] if isinstance(node["target"][0], str) else str(node["target"])
-                            for node in violation["nodes"][:5])
-                for violation in result["violations"] if violation["impact"] in BLOCKING_IMPACTS]
+    blocking = [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} — "
+        + "; ".join(
+            node["target"][0] if isinstance(node["target"][0], str) else str(node["target"])
+            for node in violation["nodes"][:5]
+        )
+        for violation in result["violations"]
+        if violation["impact"] in BLOCKING_IMPACTS
+    ]
     assert blocking == [], "\n".join(blocking)
 
 
-async def look_at(browser: Browser, base_url: str, email: str, password: str, path: str, name: str,
-                  *, data_page: str) -> list[str]:
+async def look_at(
+    browser: Browser, base_url: str, email: str, password: str, path: str, name: str, *, data_page: str
+) -> list[str]:
     """Open `path` signed in, in each of `LOOKS`: a screenshot `<name>-<look>` and the axe check of
     each (the colour schemes differ in contrast). Returns the problems the pages reported
     (expected: none)."""

@@ -50,8 +50,7 @@ async def start_console(settings) -> AsyncIterator:
 
     async def start(settings_update: dict | None = None, **keywords) -> str:
         keywords.setdefault("sign_in_limits", ROOMY_LIMITS)
-        server = TestServer(create_app(settings.model_copy(update=settings_update or {}), **keywords),
-                            host="127.0.0.1")
+        server = TestServer(create_app(settings.model_copy(update=settings_update or {}), **keywords), host="127.0.0.1")
         servers.append(server)
         await server.start_server()
         return str(server.make_url("")).rstrip("/")
@@ -98,6 +97,7 @@ async def http_client_for(operator) -> AsyncIterator:
     """`await http_client_for(base_url)`: a client signed in as `operator` to the console at
     `base_url` (for a test that starts a console of its own)."""
     async with contextlib.AsyncExitStack() as stack:
+
         async def sign_in(base_url: str) -> ConsoleClient:
             http = await stack.enter_async_context(aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)))
             signed_in = ConsoleClient(http, base_url)

@@ -42,8 +42,15 @@ class ConsoleClient:
             self.csrf_token = html.unescape(found[1])
         return page
 
-    async def post(self, path: str, fields: dict[str, str] | None = None, *, csrf: bool = True,
-                   follow: bool = True, headers: dict | None = None) -> Page:
+    async def post(
+        self,
+        path: str,
+        fields: dict[str, str] | None = None,
+        *,
+        csrf: bool = True,
+        follow: bool = True,
+        headers: dict | None = None,
+    ) -> Page:
         """POST a form (with this session's CSRF token unless `csrf` is off); pages it leads to
         are followed unless `follow` is off."""
         data = dict(fields or {})

@@ -50,8 +50,9 @@ async def test_the_log_pages_on_to_older_entries(client, make_app, sessions):
 async def test_values_in_entries_are_shown_escaped(client, make_app, sessions):
     app = await make_app("Escaping")
     async with sessions() as session, session.begin():
-        audit.record(session, "cli:<b>ops</b>@host", "app.set", app.app_id, setting="name",
-                     new="<script>alert(1)</script>")
+        audit.record(
+            session, "cli:<b>ops</b>@host", "app.set", app.app_id, setting="name", new="<script>alert(1)</script>"
+        )
     page = await client.get(f"/audit?app={app.app_id}")
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<b>ops</b>" not in page.text

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Error as PlaywrightError
 from sqlalchemy import select
 
 from tests.integration.console.browser import (
@@ -38,8 +39,12 @@ async def registration(settings) -> AsyncIterator[TestClient]:
 
 
 async def test_the_sign_in_page(browser, console_url, operator):
-    for look, viewport, scheme in (("desktop-light", DESKTOP, "light"), ("desktop-dark", DESKTOP, "dark"),
-                                   ("phone-light", PHONE, "light"), ("phone-dark", PHONE, "dark")):
+    for look, viewport, scheme in (
+        ("desktop-light", DESKTOP, "light"),
+        ("desktop-dark", DESKTOP, "dark"),
+        ("phone-light", PHONE, "light"),
+        ("phone-dark", PHONE, "dark"),
+    ):
         watched = await new_page(browser, viewport=viewport, color_scheme=scheme)
         await watched.page.goto(f"{console_url}/apps")  # signed out: the sign-in page
         await watched.page.wait_for_selector('body[data-page="sign-in"]')
@@ -85,7 +90,8 @@ async def test_creating_rotating_and_deleting_an_app(browser, console_url, opera
     await shot(page, "app-keys-new-desktop-light")
     await assert_accessible(page)
 
-    await page.reload()
+    # The keys came in the answer to the form: the keys page itself shows none.
+    await page.goto(f"{console_url}/apps/{app.app_id}/keys")
     await page.wait_for_selector('body[data-page="app-keys"]')
     assert await page.locator("#rest-api-key").count() == 0
     await page.get_by_role("button", name=re.compile("Rotate the keys of")).click()
@@ -93,6 +99,13 @@ async def test_creating_rotating_and_deleting_an_app(browser, console_url, opera
     rotated = await page.input_value("#rest-api-key")
     assert rotated != app.rest_api_key
     await shot(page, "app-keys-rotated-desktop-light")
+    # The answer is in no cache: the browser cannot go back to it, so the keys are not shown again.
+    await page.go_back()
+    with pytest.raises(PlaywrightError, match="ERR_CACHE_MISS"):
+        await page.go_forward()
+    await page.wait_for_url("chrome-error://chromewebdata/")  # the browser's own error page, not ours
+    assert await page.locator("#rest-api-key").count() == 0
+    watched.problems.remove(f"failed: {console_url}/apps/{app.app_id}/keys")  # that refused navigation
 
     await page.goto(f"{console_url}/apps")
     await shot(page, "apps-desktop-light")
@@ -114,23 +127,26 @@ async def test_the_apps_and_app_pages_in_every_look(browser, console_url, operat
     app = await make_app(f"Fabrikam {uuid.uuid4().hex[:6]}")
     async with sessions() as session, session.begin():
         audit.record(session, audit.operator_actor(operator.email), "app.create", app.app_id, name=app.name)
-        audit.record(session, audit.command_actor(), "app.set", app.app_id, setting="registrationEnabled",
-                     old=True, new=False)
+        audit.record(
+            session, audit.command_actor(), "app.set", app.app_id, setting="registrationEnabled", old=True, new=False
+        )
     problems = []
-    for path, name, data_page in (("/apps", "apps", "apps"),
-                                  (f"/apps/{app.app_id}/keys", "app-keys-rotate", "app-keys"),
-                                  (f"/apps/{app.app_id}/delete", "app-delete", "app-delete"),
-                                  (f"/apps/{app.app_id}/registration", "user-registration", "user-registration"),
-                                  ("/system", "system", "system"),
-                                  ("/audit", "audit", "audit")):
-        problems += await look_at(browser, console_url, operator.email, operator.password, path, name,
-                                  data_page=data_page)
+    for path, name, data_page in (
+        ("/apps", "apps", "apps"),
+        (f"/apps/{app.app_id}/keys", "app-keys-rotate", "app-keys"),
+        (f"/apps/{app.app_id}/delete", "app-delete", "app-delete"),
+        (f"/apps/{app.app_id}/registration", "user-registration", "user-registration"),
+        ("/system", "system", "system"),
+        ("/audit", "audit", "audit"),
+    ):
+        problems += await look_at(
+            browser, console_url, operator.email, operator.password, path, name, data_page=data_page
+        )
     assert problems == []
 
 
 @pytest.mark.parametrize("javascript", [True, False])
-async def test_turning_registration_off_on_the_page(browser, console_url, operator, make_app, registration,
-                                                    javascript):
+async def test_turning_registration_off_on_the_page(browser, console_url, operator, make_app, registration, javascript):
     app = await make_app(f"Tailspin {uuid.uuid4().hex[:6]}")
     watched = await new_page(browser, javascript=javascript)
     page = watched.page
@@ -152,8 +168,9 @@ async def test_turning_registration_off_on_the_page(browser, console_url, operat
     await page.wait_for_selector(".notice")
     assert "Saved." in await page.inner_text(".notice")
     assert not await page.get_by_label("Registration", exact=True).is_checked()
-    response = await registration.post(f"/{app.app_id}/{app.rest_api_key}/users/register",
-                                       json={"email": f"u-{uuid.uuid4().hex[:8]}@example.com",
-                                             "password": "secret password 1"})
+    response = await registration.post(
+        f"/{app.app_id}/{app.rest_api_key}/users/register",
+        json={"email": f"u-{uuid.uuid4().hex[:8]}@example.com", "password": "secret password 1"},
+    )
     assert (await response.json())["code"] == 3009
     assert watched.problems == []

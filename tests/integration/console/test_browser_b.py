@@ -6,6 +6,7 @@ axe-core finds no serious or critical accessibility violation on any of them."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import pytest
@@ -13,8 +14,10 @@ from sqlalchemy import select
 
 from tests.integration.console.browser import assert_accessible, look_at, new_page, shot, sign_in
 from tests.integration.console.test_deliveries import event_of, park, queued_ids
+from userreg.console.rules.deliveries import PAGE_SIZE
 from userreg.inbox import Inbox
 from userreg.shared.apps import schema_of
+from userreg.shared.db.mail import DeadLetter, DeliveryStatus, MailDelivery
 from userreg.shared.db.models import Template, User, UserStatus
 from userreg.shared.messaging import Topology, declare_topology, delete_topology
 
@@ -77,11 +80,14 @@ async def test_the_users_pages_are_looked_at(browser, console_url, operator, mak
     object_id = page.url.split("/users/")[1].split("?")[0]
     await page.context.close()
     problems = []
-    for path, name, data_page in ((f"/apps/{app.app_id}/users", "users", "users"),
-                                  (f"/apps/{app.app_id}/users/new", "user-new", "user-new"),
-                                  (f"/apps/{app.app_id}/users/{object_id}", "user", "user")):
-        problems += await look_at(browser, console_url, operator.email, operator.password, path, name,
-                                  data_page=data_page)
+    for path, name, data_page in (
+        (f"/apps/{app.app_id}/users", "users", "users"),
+        (f"/apps/{app.app_id}/users/new", "user-new", "user-new"),
+        (f"/apps/{app.app_id}/users/{object_id}", "user", "user"),
+    ):
+        problems += await look_at(
+            browser, console_url, operator.email, operator.password, path, name, data_page=data_page
+        )
     assert problems == []
 
 
@@ -119,15 +125,30 @@ async def test_adding_and_changing_a_column(browser, console_url, operator, make
     await assert_accessible(page)
     assert watched.problems == []
     await page.context.close()
-    problems = await look_at(browser, console_url, operator.email, operator.password,
-                             f"/apps/{app.app_id}/schema", "schema", data_page="schema")
-    problems += await look_at(browser, console_url, operator.email, operator.password,
-                              f"/apps/{app.app_id}/schema/nickname", "schema-column", data_page="schema-column")
+    problems = await look_at(
+        browser,
+        console_url,
+        operator.email,
+        operator.password,
+        f"/apps/{app.app_id}/schema",
+        "schema",
+        data_page="schema",
+    )
+    problems += await look_at(
+        browser,
+        console_url,
+        operator.email,
+        operator.password,
+        f"/apps/{app.app_id}/schema/nickname",
+        "schema-column",
+        data_page="schema-column",
+    )
     assert problems == []
 
 
-async def test_editing_the_confirmation_template_and_sending_a_test_email(browser, operator, make_app, sessions,
-                                                                          start_console):
+async def test_editing_the_confirmation_template_and_sending_a_test_email(
+    browser, operator, make_app, sessions, start_console
+):
     app = await make_app(f"Templates {uuid.uuid4().hex[:6]}")
     async with Inbox(smtp_port=0, http_port=None) as inbox:
         base_url = await start_console({"smtp_port": inbox.smtp_port})
@@ -166,12 +187,20 @@ async def test_editing_the_confirmation_template_and_sending_a_test_email(browse
         await page.context.close()
 
         problems = []
-        for path, name in ((f"/apps/{app.app_id}/templates", "templates"),
-                           (f"/apps/{app.app_id}/templates/email/confirmation?locale=", "template-editor-email"),
-                           (f"/apps/{app.app_id}/templates/page/confirmation-expired?locale=de",
-                            "template-editor-page")):
-            problems += await look_at(browser, base_url, operator.email, operator.password, path, name,
-                                      data_page="templates" if name == "templates" else "template-editor")
+        for path, name in (
+            (f"/apps/{app.app_id}/templates", "templates"),
+            (f"/apps/{app.app_id}/templates/email/confirmation?locale=", "template-editor-email"),
+            (f"/apps/{app.app_id}/templates/page/confirmation-expired?locale=de", "template-editor-page"),
+        ):
+            problems += await look_at(
+                browser,
+                base_url,
+                operator.email,
+                operator.password,
+                path,
+                name,
+                data_page="templates" if name == "templates" else "template-editor",
+            )
         assert unexpected(problems) == []
 
 
@@ -208,8 +237,15 @@ async def test_replaying_a_dead_letter(browser, operator, make_app, settings, to
     for event in events:
         await park(settings, topology, event, reason="550 <mailbox> unavailable")
     base_url = await start_console({"events_exchange": topology.exchange})
-    problems = await look_at(browser, base_url, operator.email, operator.password,
-                             f"/apps/{app.app_id}/deliveries", "deliveries", data_page="deliveries")
+    problems = await look_at(
+        browser,
+        base_url,
+        operator.email,
+        operator.password,
+        f"/apps/{app.app_id}/deliveries",
+        "deliveries",
+        data_page="deliveries",
+    )
     watched = await new_page(browser)
     page = watched.page
     await sign_in(watched, base_url, operator.email, operator.password)
@@ -218,5 +254,70 @@ async def test_replaying_a_dead_letter(browser, operator, make_app, settings, to
     await page.wait_for_selector("text=The dead letter was sent back to the mailer")
     assert await queued_ids(settings, topology.mailer_queue) == [events[0].id]
     assert await page.get_by_role("button", name="Replay all 1").count() == 1
+    assert watched.problems + problems == []
+    await page.context.close()
+
+
+async def test_every_apps_deliveries_filtered_and_paged_without_script(
+    browser, console_url, operator, make_app, sessions
+):
+    app = await make_app(f"Paged deliveries {uuid.uuid4().hex[:6]}")
+    now = datetime.now(UTC)
+    sent = [str(uuid.uuid4()) for _ in range(PAGE_SIZE + 1)]
+    dead = str(uuid.uuid4())
+    async with sessions() as session, session.begin():
+        session.add_all(
+            [
+                MailDelivery(
+                    event_id=event_id,
+                    template="confirmation",
+                    app_id=app.app_id,
+                    status=DeliveryStatus.SENT,
+                    attempts=1,
+                    sent_at=now - timedelta(seconds=number),
+                )
+                for number, event_id in enumerate(sent)
+            ]
+        )
+        session.add(
+            DeadLetter(
+                event_id=dead,
+                event_type="user.registered",
+                app_id=app.app_id,
+                attempts=3,
+                reason="550 mailbox unavailable",
+                payload={"user": {"email": "lost@example.com"}},
+                dead_lettered_at=now - timedelta(hours=1),
+            )
+        )
+    problems = await look_at(
+        browser,
+        console_url,
+        operator.email,
+        operator.password,
+        f"/deliveries?app={app.app_id}",
+        "deliveries-all",
+        data_page="deliveries-all",
+    )
+    watched = await new_page(browser, javascript=False)
+    page = watched.page
+    await sign_in(watched, console_url, operator.email, operator.password)
+    await page.get_by_role("link", name="All deliveries").click()
+    await page.wait_for_selector('body[data-page="deliveries-all"]')
+    await page.get_by_label("App", exact=True).select_option(label=app.name)
+    await page.get_by_role("button", name="Show").click()
+    await page.wait_for_selector(f"text={sent[0]}")
+    assert await page.locator(f"text={sent[-1]}").count() == 0
+    await page.get_by_role("link", name="Older emails").click()
+    await page.wait_for_selector(f"text={sent[-1]}")
+    assert await page.locator(f"text={sent[0]}").count() == 0 and "(page 2)" in await page.inner_text("h2")
+    await page.get_by_role("link", name="Newer emails").click()
+    await page.wait_for_selector(f"text={sent[0]}")
+    await page.get_by_label("State", exact=True).select_option("dead-lettered")
+    await page.get_by_role("button", name="Show").click()
+    await page.wait_for_selector(f"text={dead}")
+    assert "lost@example.com" in await page.inner_text("main")
+    assert await page.locator(f"text={sent[0]}").count() == 0
+    await shot(page, "deliveries-all-dead-lettered-no-script")
     assert watched.problems + problems == []
     await page.context.close()

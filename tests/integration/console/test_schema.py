@@ -35,8 +35,9 @@ async def test_the_page_lists_the_columns(client, make_app):
 
 async def test_adding_a_column(client, make_app, sessions, operator):
     app = await make_app()
-    page = await client.post(f"/apps/{app.app_id}/schema",
-                             {"name": "nickname", "type": "STRING", "required": "on", "max_length": "30"})
+    page = await client.post(
+        f"/apps/{app.app_id}/schema", {"name": "nickname", "type": "STRING", "required": "on", "max_length": "30"}
+    )
     assert page.status == 200 and page.url.endswith("/schema?notice=added")
     assert "The column was added." in page.text and "<code>nickname</code>" in page.text
     column = (await columns_of(sessions, app.app_id))["nickname"]
@@ -98,19 +99,34 @@ async def test_a_new_identity_rekeys_the_users_and_refuses_shared_values(client,
     ids = [new_guid(), new_guid()]
     async with sessions() as session, session.begin():
         for object_id, handle, email in zip(ids, ("Ann", "Bob"), ("a@example.com", "b@example.com"), strict=True):
-            session.add(User(object_id=object_id, app_id=app.app_id, identity_key=email,
-                             properties={"email": email, "handle": handle}, status=UserStatus.ENABLED))
+            session.add(
+                User(
+                    object_id=object_id,
+                    app_id=app.app_id,
+                    identity_key=email,
+                    properties={"email": email, "handle": handle},
+                    status=UserStatus.ENABLED,
+                )
+            )
     page = await client.post(f"/apps/{app.app_id}/schema/handle/identity")
     assert page.status == 200 and "every user was re-keyed" in page.text
     async with sessions() as session:
-        keys = dict((await session.execute(select(User.object_id, User.identity_key)
-                                           .where(User.app_id == app.app_id))).all())
+        keys = dict(
+            (await session.execute(select(User.object_id, User.identity_key).where(User.app_id == app.app_id))).all()
+        )
         stored = await session.scalar(select(App).where(App.app_id == app.app_id))
     assert keys == {ids[0]: "ann", ids[1]: "bob"} and stored.identity_property == "handle"
 
     async with sessions() as session, session.begin():
-        session.add(User(object_id=new_guid(), app_id=app.app_id, identity_key="carl",
-                         properties={"email": "a@example.com", "handle": "Carl"}, status=UserStatus.ENABLED))
+        session.add(
+            User(
+                object_id=new_guid(),
+                app_id=app.app_id,
+                identity_key="carl",
+                properties={"email": "a@example.com", "handle": "Carl"},
+                status=UserStatus.ENABLED,
+            )
+        )
     refused = await client.post(f"/apps/{app.app_id}/schema/email/identity")
     assert refused.status == 400 and "share a value" in refused.text
     assert (await columns_of(sessions, app.app_id))["handle"].is_identity
@@ -123,8 +139,9 @@ async def test_a_form_without_its_csrf_token_is_refused(client, make_app, sessio
     app = await make_app()
     page = await client.post(f"/apps/{app.app_id}/schema", {"name": "sneaky", "type": "STRING"}, csrf=False)
     assert page.status == 403
-    cross_site = await client.post(f"/apps/{app.app_id}/schema/name", {"required": "on"},
-                                   headers={"Origin": "https://evil.example"})
+    cross_site = await client.post(
+        f"/apps/{app.app_id}/schema/name", {"required": "on"}, headers={"Origin": "https://evil.example"}
+    )
     assert cross_site.status == 403
     columns = await columns_of(sessions, app.app_id)
     assert "sneaky" not in columns and not columns["name"].required

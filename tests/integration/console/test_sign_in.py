@@ -25,17 +25,18 @@ async def test_signing_in_opens_a_session(anonymous, operator, sessions):
     assert 'data-page="apps"' in page.text and operator.email in page.text
     token = anonymous.session_token
     async with sessions() as session:
-        stored = await session.scalar(select(OperatorSession).where(
-            OperatorSession.token_hash == hash_token(token)))
-        signed_in_at = await session.scalar(select(Operator.last_sign_in_at).where(
-            Operator.operator_id == operator.operator_id))
+        stored = await session.scalar(select(OperatorSession).where(OperatorSession.token_hash == hash_token(token)))
+        signed_in_at = await session.scalar(
+            select(Operator.last_sign_in_at).where(Operator.operator_id == operator.operator_id)
+        )
     assert stored is not None and stored.operator_id == operator.operator_id
     assert signed_in_at is not None
 
 
 async def test_the_cookie_is_http_only_and_same_site_strict(anonymous, operator):
-    page = await anonymous.post("/sign-in", {"email": operator.email, "password": operator.password},
-                                csrf=False, follow=False)
+    page = await anonymous.post(
+        "/sign-in", {"email": operator.email, "password": operator.password}, csrf=False, follow=False
+    )
     assert page.status == 303 and page.headers["Location"] == "/apps"
     cookie = page.headers["Set-Cookie"]
     assert cookie.startswith("userreg_console=")
@@ -45,16 +46,27 @@ async def test_the_cookie_is_http_only_and_same_site_strict(anonymous, operator)
 
 async def test_behind_a_trusted_https_proxy_the_cookie_is_secure(start_console, operator):
     base_url = await start_console({"trusted_proxies": "127.0.0.1/32"})
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url}/sign-in", allow_redirects=False, headers={"X-Forwarded-Proto": "https"},
-                             data={"email": operator.email, "password": operator.password}) as response:
-            assert response.status == 303
-            assert "Secure" in response.headers["Set-Cookie"]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{base_url}/sign-in",
+            allow_redirects=False,
+            headers={"X-Forwarded-Proto": "https"},
+            data={"email": operator.email, "password": operator.password},
+        ) as response,
+    ):
+        assert response.status == 303
+        assert "Secure" in response.headers["Set-Cookie"]
 
 
 async def test_an_untrusted_peers_forwarded_proto_is_ignored(anonymous, operator):
-    page = await anonymous.post("/sign-in", {"email": operator.email, "password": operator.password},
-                                csrf=False, follow=False, headers={"X-Forwarded-Proto": "https"})
+    page = await anonymous.post(
+        "/sign-in",
+        {"email": operator.email, "password": operator.password},
+        csrf=False,
+        follow=False,
+        headers={"X-Forwarded-Proto": "https"},
+    )
     assert page.status == 303 and "Secure" not in page.headers["Set-Cookie"]
 
 
@@ -76,15 +88,20 @@ async def test_the_email_is_compared_case_insensitively(anonymous, operator):
 async def test_too_many_sign_ins_from_one_address_are_refused(start_console, operator):
     """The limit counts attempts per client address: past it, even the right password is refused
     (429, Retry-After) without being checked."""
-    base_url = await start_console({"trusted_proxies": "127.0.0.1/32"}, sign_in_limits=SignInLimits(
-        per_address=RateLimit(3, 900), per_email=RateLimit(1000, 900)))
+    base_url = await start_console(
+        {"trusted_proxies": "127.0.0.1/32"},
+        sign_in_limits=SignInLimits(per_address=RateLimit(3, 900), per_email=RateLimit(1000, 900)),
+    )
     client_address = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         statuses = []
         for password in ("wrong 1", "wrong 2", "wrong 3", operator.password):
-            async with http.post(f"{base_url}/sign-in", allow_redirects=False,
-                                 headers={"X-Forwarded-For": client_address},
-                                 data={"email": operator.email, "password": password}) as response:
+            async with http.post(
+                f"{base_url}/sign-in",
+                allow_redirects=False,
+                headers={"X-Forwarded-For": client_address},
+                data={"email": operator.email, "password": password},
+            ) as response:
                 statuses.append(response.status)
                 text = await response.text()
                 retry_after = response.headers.get("Retry-After")
@@ -93,13 +110,15 @@ async def test_too_many_sign_ins_from_one_address_are_refused(start_console, ope
 
 
 async def test_too_many_sign_ins_for_one_email_are_refused(start_console, operator):
-    base_url = await start_console(sign_in_limits=SignInLimits(
-        per_address=RateLimit(100_000, 900), per_email=RateLimit(2, 900)))
+    base_url = await start_console(
+        sign_in_limits=SignInLimits(per_address=RateLimit(100_000, 900), per_email=RateLimit(2, 900))
+    )
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         statuses = []
         for password in ("wrong 1", "wrong 2", operator.password):
-            async with http.post(f"{base_url}/sign-in", allow_redirects=False,
-                                 data={"email": operator.email, "password": password}) as response:
+            async with http.post(
+                f"{base_url}/sign-in", allow_redirects=False, data={"email": operator.email, "password": password}
+            ) as response:
                 statuses.append(response.status)
     assert statuses == [401, 401, 429]
 
@@ -115,21 +134,25 @@ async def test_a_signed_out_request_gets_the_sign_in_page(anonymous, path):
 
 async def test_signing_in_returns_to_the_page_asked_for(anonymous, operator):
     await anonymous.get("/audit")
-    page = await anonymous.post("/sign-in", {"email": operator.email, "password": operator.password,
-                                             "next": "/audit"}, csrf=False)
+    page = await anonymous.post(
+        "/sign-in", {"email": operator.email, "password": operator.password, "next": "/audit"}, csrf=False
+    )
     assert page.url.endswith("/audit") and 'data-page="audit"' in page.text
 
 
 async def test_signing_in_never_redirects_to_another_site(anonymous, operator):
-    page = await anonymous.post("/sign-in", {"email": operator.email, "password": operator.password,
-                                             "next": "//evil.example/"}, csrf=False, follow=False)
+    page = await anonymous.post(
+        "/sign-in",
+        {"email": operator.email, "password": operator.password, "next": "//evil.example/"},
+        csrf=False,
+        follow=False,
+    )
     assert page.headers["Location"] == "/apps"
 
 
 async def test_a_signed_out_post_changes_nothing(anonymous, make_app, sessions):
     app = await make_app("Kept")
-    page = await anonymous.post(f"/apps/{app.app_id}/delete", {"confirm_name": "Kept"}, csrf=False,
-                                follow=False)
+    page = await anonymous.post(f"/apps/{app.app_id}/delete", {"confirm_name": "Kept"}, csrf=False, follow=False)
     assert page.status == 303 and page.headers["Location"] == "/sign-in"
 
 
@@ -137,22 +160,29 @@ async def test_a_form_without_its_csrf_token_is_refused(client, make_app):
     app = await make_app("Kept")
     page = await client.post(f"/apps/{app.app_id}/delete", {"confirm_name": "Kept"}, csrf=False)
     assert page.status == 403 and "Form refused" in page.text
-    page = await client.post(f"/apps/{app.app_id}/delete", {"confirm_name": "Kept", "csrf_token": "forged"},
-                             csrf=False)
+    page = await client.post(f"/apps/{app.app_id}/delete", {"confirm_name": "Kept", "csrf_token": "forged"}, csrf=False)
     assert page.status == 403
     assert (await client.get(f"/apps/{app.app_id}/delete")).status == 200  # still there
 
 
 async def test_another_sessions_csrf_token_is_refused(client, make_app):
     app = await make_app("Kept")
-    page = await client.post(f"/apps/{app.app_id}/delete",
-                             {"confirm_name": "Kept", "csrf_token": csrf_token("another session's token")},
-                             csrf=False)
+    page = await client.post(
+        f"/apps/{app.app_id}/delete",
+        {"confirm_name": "Kept", "csrf_token": csrf_token("another session's token")},
+        csrf=False,
+    )
     assert page.status == 403
 
 
-@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-                                     {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.example"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.example"},
+    ],
+)
 async def test_a_cross_site_post_is_refused(client, make_app, headers):
     app = await make_app("Kept")
     page = await client.post(f"/apps/{app.app_id}/delete", {"confirm_name": "Kept"}, headers=headers)
@@ -162,14 +192,21 @@ async def test_a_cross_site_post_is_refused(client, make_app, headers):
 
 async def test_a_same_origin_post_is_accepted(client, console_url, make_app):
     app = await make_app("Gone")
-    page = await client.post(f"/apps/{app.app_id}/delete", {"confirm_name": "Gone"},
-                             headers={"Origin": console_url, "Sec-Fetch-Site": "same-origin"})
+    page = await client.post(
+        f"/apps/{app.app_id}/delete",
+        {"confirm_name": "Gone"},
+        headers={"Origin": console_url, "Sec-Fetch-Site": "same-origin"},
+    )
     assert page.status == 200 and "The app was deleted." in page.text
 
 
 async def test_a_cross_site_sign_in_is_refused(anonymous, operator):
-    page = await anonymous.post("/sign-in", {"email": operator.email, "password": PASSWORD}, csrf=False,
-                                headers={"Sec-Fetch-Site": "cross-site"})
+    page = await anonymous.post(
+        "/sign-in",
+        {"email": operator.email, "password": PASSWORD},
+        csrf=False,
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
     assert page.status == 403
 
 
@@ -178,8 +215,7 @@ async def test_signing_out_ends_the_session(client, sessions):
     page = await client.post("/sign-out")
     assert page.status == 200 and 'data-page="sign-in"' in page.text
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).where(
-            OperatorSession.token_hash == hash_token(token))) == 0
+        assert await session.scalar(select(func.count()).where(OperatorSession.token_hash == hash_token(token))) == 0
     assert (await client.get("/apps", follow=False)).status == 303
 
 
@@ -228,8 +264,11 @@ class BusyHashing:
 
 async def test_a_full_hashing_queue_is_said_so(start_console, operator):
     base_url = await start_console(hashing=BusyHashing())
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url}/sign-in", allow_redirects=False,
-                             data={"email": operator.email, "password": operator.password}) as response:
-            assert response.status == 503 and response.headers["Retry-After"] == "3"
-            assert "The console is busy" in await response.text()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{base_url}/sign-in", allow_redirects=False, data={"email": operator.email, "password": operator.password}
+        ) as response,
+    ):
+        assert response.status == 503 and response.headers["Retry-After"] == "3"
+        assert "The console is busy" in await response.text()

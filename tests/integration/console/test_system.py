@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tests.integration.console.support import ConsoleClient
@@ -55,8 +55,12 @@ async def own_topology(settings) -> AsyncIterator[Topology]:
 async def system_client(start_console, registration_url, own_topology, http_client_for) -> ConsoleClient:
     nowhere = f"http://127.0.0.1:{free_port()}"
     base_url = await start_console(
-        {"events_exchange": own_topology.exchange, "mailer_retry_delays": "5"},
-        service_urls={"registration": registration_url, "confirmation-web": nowhere, "mailer": nowhere})
+        {
+            "events_exchange": own_topology.exchange,
+            "mailer_retry_delays": "5",
+            "console_service_urls": f"registration={registration_url},confirmation-web={nowhere},mailer={nowhere}",
+        }
+    )
     return await http_client_for(base_url)
 
 
@@ -66,14 +70,16 @@ def row_of(text: str, name: str) -> str:
     return match[0]
 
 
-async def test_the_system_page_shows_health_backlog_and_queues(system_client, own_topology, settings,
-                                                               sessions):
+async def test_the_system_page_shows_health_backlog_and_queues(
+    system_client, registration_url, own_topology, settings, sessions
+):
     connection = await aio_pika.connect(settings.amqp_dsn)
     async with connection:
         channel = await connection.channel()
-        for number in range(2):
-            await channel.default_exchange.publish(aio_pika.Message(body=b"{}"),
-                                                   routing_key=own_topology.mailer_dead_letter_queue)
+        for _ in range(2):
+            await channel.default_exchange.publish(
+                aio_pika.Message(body=b"{}"), routing_key=own_topology.mailer_dead_letter_queue
+            )
     async with sessions() as session, session.begin():
         session.add(OutboxEvent(event_id=str(uuid.uuid4()), routing_key="user.test", payload={}))
     async with sessions() as session:
@@ -82,6 +88,7 @@ async def test_the_system_page_shows_health_backlog_and_queues(system_client, ow
     page = await system_client.get("/system")
     assert page.status == 200 and 'data-page="system"' in page.text
     registration = row_of(page.text, "registration")
+    assert registration_url in registration, "asked where CONSOLE_SERVICE_URLS says"
     assert '<span class="badge ok">ok</span>' in registration  # health
     assert '<span class="badge bad">HTTP 503</span>' in registration  # ready
     assert "database: ok, broker: unreachable" in registration
@@ -90,8 +97,11 @@ async def test_the_system_page_shows_health_backlog_and_queues(system_client, ow
     assert re.search(rf'id="outbox-backlog">{backlog}<', page.text)
     assert 'id="dead-letters">2<' in page.text
     queues = re.findall(r"<tr>\s*<td><code>([^<]+)</code></td>.*?<td class=\"num\">([^<]+)</td>", page.text, re.S)
-    assert dict(queues) == {own_topology.mailer_queue: "0", own_topology.mailer_dead_letter_queue: "2",
-                            own_topology.mailer_retry_queue(5.0): "0"}
+    assert dict(queues) == {
+        own_topology.mailer_queue: "0",
+        own_topology.mailer_dead_letter_queue: "2",
+        own_topology.mailer_retry_queue(5.0): "0",
+    }
 
 
 async def test_queues_not_declared_yet_are_said_so(start_console, http_client_for):

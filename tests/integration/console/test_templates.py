@@ -21,16 +21,20 @@ CONFIRMATION = "/templates/email/confirmation"
 
 
 def srcdoc(text: str) -> str:
-    found = re.search(r'<iframe id="preview-frame" class="preview-frame" sandbox="" title="[^"]*" srcdoc="([^"]*)"',
-                      text)
+    found = re.search(
+        r'<iframe id="preview-frame" class="preview-frame" sandbox="" title="[^"]*" srcdoc="([^"]*)"', text
+    )
     assert found is not None, "no sandboxed preview frame"
     return html.unescape(found[1])
 
 
 async def overrides_of(sessions, app_id: str) -> list[Template]:
     async with sessions() as session:
-        return list(await session.scalars(select(Template).where(Template.app_id == app_id)
-                                          .order_by(Template.name, Template.locale)))
+        return list(
+            await session.scalars(
+                select(Template).where(Template.app_id == app_id).order_by(Template.name, Template.locale)
+            )
+        )
 
 
 async def actions_of(sessions, app_id: str) -> list[tuple[str, dict]]:
@@ -53,7 +57,7 @@ async def test_the_editor_shows_the_template_in_use_and_its_preview(client, make
     app = await make_app("Preview <App>")
     page = await client.get(f"/apps/{app.app_id}{CONFIRMATION}?locale=en")
     assert page.status == 200 and 'data-page="template-editor"' in page.text
-    default = TemplateStore.from_settings(settings).default_source(Email.CONFIRMATION, "en")
+    default = TemplateStore.from_settings(settings).default_source(Email.CONFIRMATION)
     assert html.escape(default.text, quote=False) in page.text
     preview = srcdoc(page.text)
     assert "Confirm your email address" in preview and "http://confirm.test.invalid/" in preview
@@ -67,21 +71,29 @@ async def test_the_editor_shows_the_template_in_use_and_its_preview(client, make
 
 async def test_the_preview_renders_what_is_posted_without_saving_it(client, make_app, sessions):
     app = await make_app()
-    fields = {"locale": "", "subject": "Hi {{ user.name }}", "text": "Text for {{ app_name }}",
-              "html": "<p>Dear {{ user.name }}, <a href='{{ confirmation_url }}'>confirm</a></p>"}
+    fields = {
+        "locale": "",
+        "subject": "Hi {{ user.name }}",
+        "text": "Text for {{ app_name }}",
+        "html": "<p>Dear {{ user.name }}, <a href='{{ confirmation_url }}'>confirm</a></p>",
+    }
     page = await client.post(f"/apps/{app.app_id}{CONFIRMATION}/preview", fields)
     assert page.status == 200 and 'data-page="template-editor"' in page.text
     assert "<p>Dear Ann Example, <a href='http://confirm.test.invalid/" in srcdoc(page.text)
     assert 'id="preview-subject">Hi Ann Example<' in page.text
-    as_json = await client.http.post(client.url(f"/apps/{app.app_id}{CONFIRMATION}/preview"),
-                                     data={**fields, "csrf_token": client.csrf_token},
-                                     headers={"Accept": "application/json"})
+    as_json = await client.http.post(
+        client.url(f"/apps/{app.app_id}{CONFIRMATION}/preview"),
+        data={**fields, "csrf_token": client.csrf_token},
+        headers={"Accept": "application/json"},
+    )
     preview = await as_json.json()
     assert as_json.status == 200 and preview["error"] is None and preview["subject"] == "Hi Ann Example"
     assert preview["text"] == f"Text for {app.name}" and "Dear Ann Example" in preview["html"]
-    broken = await client.http.post(client.url(f"/apps/{app.app_id}{CONFIRMATION}/preview"),
-                                    data={**fields, "html": "{% if %}", "csrf_token": client.csrf_token},
-                                    headers={"Accept": "application/json"})
+    broken = await client.http.post(
+        client.url(f"/apps/{app.app_id}{CONFIRMATION}/preview"),
+        data={**fields, "html": "{% if %}", "csrf_token": client.csrf_token},
+        headers={"Accept": "application/json"},
+    )
     assert "does not compile" in (await broken.json())["error"]
     assert await overrides_of(sessions, app.app_id) == []
     no_token = await client.post(f"/apps/{app.app_id}{CONFIRMATION}/preview", fields, csrf=False)
@@ -89,13 +101,20 @@ async def test_the_preview_renders_what_is_posted_without_saving_it(client, make
 
 
 async def test_saving_stores_what_differs_from_the_default_and_the_services_render_it(
-        client, make_app, sessions, settings):
+    client, make_app, sessions, settings
+):
     app = await make_app()
     store = TemplateStore.from_settings(settings)
-    default = store.default_source(Email.CONFIRMATION, "de")
-    page = await client.post(f"/apps/{app.app_id}{CONFIRMATION}",
-                             {"locale": "de", "subject": "Willkommen, {{ user.name }}", "text": default.text,
-                              "html": default.html.replace("\n", "\r\n")})
+    default = store.default_source(Email.CONFIRMATION)
+    page = await client.post(
+        f"/apps/{app.app_id}{CONFIRMATION}",
+        {
+            "locale": "de",
+            "subject": "Willkommen, {{ user.name }}",
+            "text": default.text,
+            "html": default.html.replace("\n", "\r\n"),
+        },
+    )
     assert page.status == 200 and "The template was saved" in page.text and page.url.endswith("locale=de&notice=saved")
     [row] = await overrides_of(sessions, app.app_id)
     assert (row.kind, row.name, row.locale) == ("email", "confirmation", "de")
@@ -104,19 +123,30 @@ async def test_saving_stores_what_differs_from_the_default_and_the_services_rend
         used = await store.source(session, app.app_id, Email.CONFIRMATION, "de-AT")
     assert store.render_email(used, {"user": {"name": "Jo"}, "app_name": "A"}).subject == "Willkommen, Jo"
     [(action, details)] = await actions_of(sessions, app.app_id)
-    assert action == "template.set" and details == {"kind": "email", "name": "confirmation", "locale": "de",
-                                                    "parts": ["subject"]}
+    assert action == "template.set" and details == {
+        "kind": "email",
+        "name": "confirmation",
+        "locale": "de",
+        "parts": ["subject"],
+    }
     # Saving the default again removes the override.
-    back = await client.post(f"/apps/{app.app_id}{CONFIRMATION}",
-                             {"locale": "de", "subject": default.subject, "text": default.text, "html": default.html})
+    back = await client.post(
+        f"/apps/{app.app_id}{CONFIRMATION}",
+        {"locale": "de", "subject": default.subject, "text": default.text, "html": default.html},
+    )
     assert "The template is the default again" in back.text and await overrides_of(sessions, app.app_id) == []
 
 
 async def test_a_page_template_is_saved_and_previewed_with_confirmation_webs_base(client, make_app, sessions):
     app = await make_app()
     path = f"/apps/{app.app_id}/templates/page/confirmation-confirmed"
-    page = await client.post(path, {"locale": "", "html": "<html><head></head><body data-page=\"{{ page }}\">"
-                                                         "Done, {{ identity_value }}</body></html>"})
+    page = await client.post(
+        path,
+        {
+            "locale": "",
+            "html": '<html><head></head><body data-page="{{ page }}">Done, {{ identity_value }}</body></html>',
+        },
+    )
     assert page.status == 200 and "The template was saved" in page.text
     preview = srcdoc(page.text)
     assert preview.startswith('<html><head><base href="http://confirm.test.invalid/">')
@@ -153,23 +183,32 @@ async def test_broken_templates_are_shown_and_not_saved(client, make_app, sessio
 async def test_template_text_is_shown_escaped(client, make_app, sessions):
     app = await make_app()
     script = '<script>alert("x")</script>'
-    page = await client.post(f"/apps/{app.app_id}{CONFIRMATION}", {"locale": "", "text": f"Hi {script}",
-                                                                   "html": f"<p>{{{{ '{script}' }}}}</p>"})
+    page = await client.post(
+        f"/apps/{app.app_id}{CONFIRMATION}",
+        {"locale": "", "text": f"Hi {script}", "html": f"<p>{{{{ '{script}' }}}}</p>"},
+    )
     assert page.status == 200
     assert script not in page.text and str(escape(f"Hi {script}")) in page.text
     # The HTML part escapes what a template prints, and the whole preview is the frame's attribute.
     assert "&lt;script&gt;" in srcdoc(page.text) and "<script>" not in srcdoc(page.text)
 
 
-async def test_a_test_email_goes_through_the_mailer_into_the_inbox(make_app, sessions, start_console,
-                                                                   http_client_for):
+async def test_a_test_email_goes_through_the_mailer_into_the_inbox(make_app, sessions, start_console, http_client_for):
     app = await make_app("Inbox App")
     async with Inbox(smtp_port=0, http_port=None) as inbox:
-        client = await http_client_for(await start_console({"smtp_port": inbox.smtp_port,
-                                                            "mail_from": "Console <console@example.com>"}))
-        page = await client.post(f"/apps/{app.app_id}{CONFIRMATION}/test-email",
-                                 {"locale": "", "subject": "Test for {{ app_name }}", "text": "Hello {{ user.name }}",
-                                  "html": "", "to": "Ops@Example.com"})
+        client = await http_client_for(
+            await start_console({"smtp_port": inbox.smtp_port, "mail_from": "Console <console@example.com>"})
+        )
+        page = await client.post(
+            f"/apps/{app.app_id}{CONFIRMATION}/test-email",
+            {
+                "locale": "",
+                "subject": "Test for {{ app_name }}",
+                "text": "Hello {{ user.name }}",
+                "html": "",
+                "to": "Ops@Example.com",
+            },
+        )
         assert page.status == 200 and "A test email was sent to Ops@example.com." in page.text
         [message] = await inbox.wait_for(lambda message: "Ops@example.com" in message.recipients)
     assert message.subject == "Test for Inbox App" and message.text.strip() == "Hello Ann Example"

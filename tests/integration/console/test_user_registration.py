@@ -37,8 +37,9 @@ async def registration(settings) -> AsyncIterator[TestClient]:
 
 async def register(registration: TestClient, app: App) -> dict:
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"
-    response = await registration.post(f"/{app.app_id}/{app.rest_api_key}/users/register",
-                                       json={"email": email, "password": "secret password 1"})
+    response = await registration.post(
+        f"/{app.app_id}/{app.rest_api_key}/users/register", json={"email": email, "password": "secret password 1"}
+    )
     return await response.json()
 
 
@@ -61,8 +62,9 @@ def form_of(text: str) -> dict[str, str]:
 
 async def audit_of(sessions, app_id: str) -> list[AuditEntry]:
     async with sessions() as session:
-        return list(await session.scalars(select(AuditEntry).where(AuditEntry.app_id == app_id)
-                                          .order_by(AuditEntry.id)))
+        return list(
+            await session.scalars(select(AuditEntry).where(AuditEntry.app_id == app_id).order_by(AuditEntry.id))
+        )
 
 
 async def test_every_setting_has_a_control_with_a_visible_label(client, make_app):
@@ -80,8 +82,7 @@ async def test_every_setting_has_a_control_with_a_visible_label(client, make_app
     assert labels["confirmationLinkTtl"] == "Confirmation link lifetime"
 
 
-async def test_turning_registration_off_makes_the_api_answer_3009(client, make_app, registration, sessions,
-                                                                   operator):
+async def test_turning_registration_off_makes_the_api_answer_3009(client, make_app, registration, sessions, operator):
     app = await make_app("Switchable")
     assert "objectId" in await register(registration, app)  # and the service has the app cached
 
@@ -106,9 +107,13 @@ async def test_turning_registration_off_makes_the_api_answer_3009(client, make_a
 async def test_settings_are_saved_together_with_an_entry_each(client, make_app, sessions):
     app = await make_app("Configured")
     fields = form_of((await client.get(f"/apps/{app.app_id}/registration")).text)
-    fields.update(emailConfirmationRequired="true", confirmationLinkTtl="3600", clientRateLimit="100/1m",
-                  allowedOrigins="https://a.example.com  http://localhost:3000",
-                  beforeRegisterWebhookUrl="https://hook:secret@hooks.example.com/before")
+    fields.update(
+        emailConfirmationRequired="true",
+        confirmationLinkTtl="3600",
+        clientRateLimit="100/1m",
+        allowedOrigins="https://a.example.com  http://localhost:3000",
+        beforeRegisterWebhookUrl="https://hook:secret@hooks.example.com/before",
+    )
     page = await client.post(f"/apps/{app.app_id}/registration", fields)
     assert page.status == 200
     async with sessions() as session:
@@ -117,8 +122,13 @@ async def test_settings_are_saved_together_with_an_entry_each(client, make_app, 
     assert stored.client_rate_limit == "100/60s"
     assert stored.allowed_origins == "https://a.example.com http://localhost:3000"
     entries = {entry.details["setting"]: entry.details for entry in await audit_of(sessions, app.app_id)}
-    assert set(entries) == {"emailConfirmationRequired", "confirmationLinkTtl", "clientRateLimit",
-                            "allowedOrigins", "beforeRegisterWebhookUrl"}
+    assert set(entries) == {
+        "emailConfirmationRequired",
+        "confirmationLinkTtl",
+        "clientRateLimit",
+        "allowedOrigins",
+        "beforeRegisterWebhookUrl",
+    }
     assert entries["confirmationLinkTtl"] == {"setting": "confirmationLinkTtl", "old": 86400, "new": 3600}
     assert "secret" not in str(entries["beforeRegisterWebhookUrl"])
 
@@ -166,16 +176,24 @@ async def add_users(sessions, app: App, *names: str) -> None:
     async with sessions() as session, session.begin():
         for number, name in enumerate(names):
             email = f"user{number}-{uuid.uuid4().hex[:6]}@example.com"
-            session.add(User(object_id=new_guid(), app_id=app.app_id, identity_key=email,
-                             properties={"email": email, "name": name}, status=UserStatus.ENABLED))
+            session.add(
+                User(
+                    object_id=new_guid(),
+                    app_id=app.app_id,
+                    identity_key=email,
+                    properties={"email": email, "name": name},
+                    status=UserStatus.ENABLED,
+                )
+            )
 
 
 async def test_the_identity_property_is_changed_as_the_schema_command_changes_it(client, make_app, sessions):
     app = await make_app("Identity")
     await add_users(sessions, app, "Ada", "Grace")
     page = await client.get(f"/apps/{app.app_id}/registration")
-    assert re.search(r'<select id="setting-identityProperty"[^>]*>.*<option value="name">name</option>', page.text,
-                     re.S)
+    assert re.search(
+        r'<select id="setting-identityProperty"[^>]*>.*<option value="name">name</option>', page.text, re.S
+    )
     fields = form_of(page.text)
     assert fields["identityProperty"] == "email"
     fields["identityProperty"] = "name"
@@ -203,7 +221,8 @@ async def test_an_identity_two_users_share_is_refused_and_nothing_saved(client, 
 
 
 async def test_turning_email_confirmation_on_makes_new_users_get_the_confirmation_email(
-        client, make_app, registration, event_queue):
+    client, make_app, registration, event_queue
+):
     """The next registration is pending, and its `user.registered` event carries the confirmation
     link (the mailer turns it into the confirmation email)."""
     app = await make_app("Confirming")
@@ -227,8 +246,7 @@ async def test_turning_email_confirmation_on_makes_new_users_get_the_confirmatio
     assert body["confirmation"]["url"].startswith(f"http://confirm.test.invalid/{app.app_id}/confirm/")
 
 
-async def test_an_app_that_shares_its_name_with_an_older_app_can_still_save_its_settings(
-        client, make_app, sessions):
+async def test_an_app_that_shares_its_name_with_an_older_app_can_still_save_its_settings(client, make_app, sessions):
     """Apps made before names were unique may share one: only a new name must be free."""
     name = f"Twin {uuid.uuid4().hex[:8]}"
     await make_app(name)

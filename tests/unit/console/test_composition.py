@@ -26,8 +26,10 @@ class FakeHashing:
 
 @pytest.fixture
 async def server() -> AsyncIterator[TestServer]:
-    settings = Settings(database_url=SecretStr("postgresql+asyncpg://nobody@127.0.0.1:9/unreachable"),
-                        amqp_url=SecretStr("amqp://guest:guest@127.0.0.1:9/"))
+    settings = Settings(
+        database_url=SecretStr("postgresql+asyncpg://nobody@127.0.0.1:9/unreachable"),
+        amqp_url=SecretStr("amqp://guest:guest@127.0.0.1:9/"),
+    )
     test_server = TestServer(create_app(settings, hashing=FakeHashing()), host="127.0.0.1")
     await test_server.start_server()
     yield test_server
@@ -35,9 +37,11 @@ async def server() -> AsyncIterator[TestServer]:
 
 
 async def fetch(server: TestServer, method: str, path: str, **kwargs) -> tuple[int, dict, str]:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, server.make_url(path), allow_redirects=False, **kwargs) as response:
-            return response.status, dict(response.headers), await response.text()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, server.make_url(path), allow_redirects=False, **kwargs) as response,
+    ):
+        return response.status, dict(response.headers), await response.text()
 
 
 def test_every_area_has_routes():
@@ -45,8 +49,18 @@ def test_every_area_has_routes():
         assert callable(area.add_routes)
     app = create_app(Settings())
     paths = {route.resource.canonical for route in app.router.routes()}
-    assert {"/sign-in", "/sign-out", "/apps", "/apps/{app_id}/registration", "/apps/{app_id}/keys",
-            "/apps/{app_id}/delete", "/system", "/audit", "/health", "/ready"} <= paths
+    assert {
+        "/sign-in",
+        "/sign-out",
+        "/apps",
+        "/apps/{app_id}/registration",
+        "/apps/{app_id}/keys",
+        "/apps/{app_id}/delete",
+        "/system",
+        "/audit",
+        "/health",
+        "/ready",
+    } <= paths
 
 
 async def test_the_sign_in_page_needs_no_session(server):
@@ -64,8 +78,9 @@ async def test_a_page_without_a_session_redirects_to_sign_in(server):
 
 
 async def test_a_cross_site_post_is_refused_before_anything_else(server):
-    status, _, text = await fetch(server, "POST", "/sign-in", data={"email": "a@b.c", "password": "x"},
-                                  headers={"Sec-Fetch-Site": "cross-site"})
+    status, _, text = await fetch(
+        server, "POST", "/sign-in", data={"email": "a@b.c", "password": "x"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
     assert status == 403 and "Form refused" in text
 
 

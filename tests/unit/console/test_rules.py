@@ -1,26 +1,30 @@
 """The console's pure rules: CSRF tokens, same-origin POSTs and https, safe redirects, sessions'
-idle limit, the User Registration form, the audit log's paging, and the pages' CSP."""
+idle limit, the User Registration form, the audit log's paging, the rotate form's stamp, where the
+System page asks the services (CONSOLE_SERVICE_URLS), and the pages' CSP."""
 
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
 from userreg.console.pages import content_security_policy, when
 from userreg.console.rules.audit_view import before_id, detail_pairs
 from userreg.console.rules.csrf import csrf_matches, csrf_token
+from userreg.console.rules.key_stamps import keys_stamp, stamp_matches
 from userreg.console.rules.origin import is_https, is_same_origin_post, origin_of
 from userreg.console.rules.redirects import HOME, safe_next
 from userreg.console.rules.sessions import IDLE_LIMIT, idle_since, needs_touch
 from userreg.console.rules.setting_fields import ORDER, changed, raw_values, setting_fields
-from userreg.console.service.key_reveals import KeyReveals, NewKeys
+from userreg.console.service.apps import NewKeys
 from userreg.console.service.system import queue_purposes, service_urls_of
 from userreg.shared.app_settings import LABELS
 from userreg.shared.apps import SETTINGS
 from userreg.shared.messaging import Topology
 from userreg.shared.settings import Settings
+from userreg.shared.settings_loader import settings_problems
 
 LOCAL = (ipaddress.ip_network("127.0.0.1/32"),)
 
@@ -34,19 +38,22 @@ def test_a_csrf_token_is_the_sessions_own():
     assert not csrf_matches("session one", "ünïcode")
 
 
-@pytest.mark.parametrize(("headers", "admitted"), [
-    ({}, True),  # no browser page: judged by the session and the token
-    ({"Sec-Fetch-Site": "same-origin"}, True),
-    ({"Sec-Fetch-Site": "same-origin", "Origin": "http://console.test"}, True),
-    ({"Sec-Fetch-Site": "same-site"}, False),
-    ({"Sec-Fetch-Site": "cross-site"}, False),
-    ({"Sec-Fetch-Site": "none"}, False),
-    ({"Origin": "http://console.test"}, True),
-    ({"Origin": "HTTP://Console.Test/"}, True),
-    ({"Origin": "https://console.test"}, False),
-    ({"Origin": "https://evil.example"}, False),
-    ({"Origin": "null"}, False),
-])
+@pytest.mark.parametrize(
+    ("headers", "admitted"),
+    [
+        ({}, True),  # no browser page: judged by the session and the token
+        ({"Sec-Fetch-Site": "same-origin"}, True),
+        ({"Sec-Fetch-Site": "same-origin", "Origin": "http://console.test"}, True),
+        ({"Sec-Fetch-Site": "same-site"}, False),
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Sec-Fetch-Site": "none"}, False),
+        ({"Origin": "http://console.test"}, True),
+        ({"Origin": "HTTP://Console.Test/"}, True),
+        ({"Origin": "https://console.test"}, False),
+        ({"Origin": "https://evil.example"}, False),
+        ({"Origin": "null"}, False),
+    ],
+)
 def test_same_origin_posts(headers, admitted):
     assert is_same_origin_post(headers, origin_of("http", "console.test")) is admitted
 
@@ -60,17 +67,27 @@ def test_https_is_the_sockets_or_a_trusted_proxys_word():
     assert not is_https("http", "not an address", "https", LOCAL)
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    (None, HOME), ("", HOME), ("/audit?app=X", "/audit?app=X"), ("/apps/X/users", "/apps/X/users"),
-    ("//evil.example/", HOME), ("/\\evil.example", HOME), ("https://evil.example/", HOME),
-    ("/sign-in", HOME), ("/a\r\nSet-Cookie: x=1", HOME), ("apps", HOME),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, HOME),
+        ("", HOME),
+        ("/audit?app=X", "/audit?app=X"),
+        ("/apps/X/users", "/apps/X/users"),
+        ("//evil.example/", HOME),
+        ("/\\evil.example", HOME),
+        ("https://evil.example/", HOME),
+        ("/sign-in", HOME),
+        ("/a\r\nSet-Cookie: x=1", HOME),
+        ("apps", HOME),
+    ],
+)
 def test_the_sign_in_page_sends_back_to_our_own_pages_only(given, expected):
     assert safe_next(given) == expected
 
 
 def test_a_session_is_over_after_its_idle_limit():
-    now = datetime(2025, 1, 1, 12, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, 12, tzinfo=UTC)
     assert idle_since(now) == now - IDLE_LIMIT == now - timedelta(hours=8)
     assert not needs_touch(now - timedelta(seconds=30), now)
     assert needs_touch(now - timedelta(minutes=2), now)
@@ -79,8 +96,14 @@ def test_a_session_is_over_after_its_idle_limit():
 def test_the_form_lists_the_two_toggles_first_then_every_setting():
     assert ORDER[:2] == ("registrationEnabled", "emailConfirmationRequired")
     assert sorted(ORDER) == sorted(SETTINGS)
-    values = {"registrationEnabled": True, "emailConfirmationRequired": False, "name": "A",
-              "confirmationLinkTtl": 86400, "beforeRegisterWebhookUrl": None, "identityProperty": "email"}
+    values = {
+        "registrationEnabled": True,
+        "emailConfirmationRequired": False,
+        "name": "A",
+        "confirmationLinkTtl": 86400,
+        "beforeRegisterWebhookUrl": None,
+        "identityProperty": "email",
+    }
     fields = setting_fields(values, {"name": "name must not be empty"}, identity_choices=("email", "name"))
     assert [field.name for field in fields] == list(ORDER)
     assert all(field.label == LABELS[field.name] for field in fields)
@@ -109,7 +132,11 @@ def test_only_changed_settings_are_changes():
 
 def test_audit_details_and_paging():
     assert detail_pairs({"setting": "x", "old": True, "new": None, "n": 3}) == [
-        ("setting", "x"), ("old", "true"), ("new", "null"), ("n", "3")]
+        ("setting", "x"),
+        ("old", "true"),
+        ("new", "null"),
+        ("n", "3"),
+    ]
     assert before_id("42") == 42
     assert before_id(None) is None and before_id("0") is None and before_id("-1") is None
     assert before_id("x") is None and before_id("9" * 40) is None
@@ -129,21 +156,60 @@ def test_moments_are_shown_in_utc():
     assert when(datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))) == "2025-01-02 01:04:05 UTC"
 
 
-def test_keys_are_revealed_once_to_their_session():
-    reveals = KeyReveals()
-    keys = NewKeys("REST", "SERVER")
-    reveals.keep("session", "app-id", keys)
-    assert reveals.take("other session", "APP-ID") is None
-    assert reveals.take("session", "APP-ID") == keys
-    assert reveals.take("session", "APP-ID") is None
-    assert "REST" not in repr(keys)
+def test_a_rotate_form_is_stamped_with_the_keys_and_the_session():
+    stamp = keys_stamp("session", "REST-KEY")
+    assert stamp_matches("session", "REST-KEY", stamp)
+    assert not stamp_matches("session", "ROTATED-KEY", stamp)
+    assert not stamp_matches("other session", "REST-KEY", stamp)
+    assert not stamp_matches("session", "REST-KEY", "") and not stamp_matches("session", "REST-KEY", "é")
+    assert "REST-KEY" not in stamp
+    assert "REST" not in repr(NewKeys("REST", "SERVER"))
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("registration", "must be comma-separated name=URL pairs"),
+        ("registration=", "must be comma-separated name=URL pairs"),
+        ("web=http://web:8080", "names no service 'web': the services are registration, confirmation-web, mailer"),
+        ("mailer=http://a:8082,mailer=http://b:8082", "names mailer twice"),
+        ("mailer=ftp://mailer", "the URL of mailer must be an absolute http(s) URL"),
+        ("mailer=http://mailer:99999", "the URL of mailer must be an absolute http(s) URL"),
+        ("mailer=http://mailer:8082/?x=1", "the URL of mailer must be an absolute http(s) URL"),
+        ("mailer=http://user:secret@mailer:8082", "the URL of mailer must be an absolute http(s) URL"),
+    ],
+)
+def test_console_service_urls_are_parsed_strictly(value, problem):
+    with pytest.raises(ValidationError) as refused:
+        Settings(console_service_urls=value)
+    [line] = settings_problems(refused.value)
+    assert line.startswith(f"invalid setting CONSOLE_SERVICE_URLS: {problem}")
+    assert "secret" not in line
 
 
 def test_the_system_page_asks_the_services_on_this_host():
     urls = service_urls_of(Settings(bind_host="0.0.0.0", registration_port=1, confirmation_port=2, mailer_port=3))
-    assert urls == {"registration": "http://127.0.0.1:1", "confirmation-web": "http://127.0.0.1:2",
-                    "mailer": "http://127.0.0.1:3"}
+    assert urls == {
+        "registration": "http://127.0.0.1:1",
+        "confirmation-web": "http://127.0.0.1:2",
+        "mailer": "http://127.0.0.1:3",
+    }
     assert service_urls_of(Settings(bind_host="::1"))["mailer"].startswith("http://[::1]:")
+    named = Settings(
+        bind_host="0.0.0.0",
+        mailer_port=3,
+        console_service_urls=" registration=http://registration:8080/ ,confirmation-web=https://c.example",
+    )
+    assert service_urls_of(named) == {
+        "registration": "http://registration:8080",
+        "confirmation-web": "https://c.example",
+        "mailer": "http://127.0.0.1:3",
+    }
+    assert named.console_service_urls == "registration=http://registration:8080,confirmation-web=https://c.example"
     purposes = queue_purposes(Topology("ex", (5.0, 30.0)))
-    assert purposes == {"ex.mailer": "Mailer work queue", "ex.mailer.dead": "Dead letters",
-                        "ex.mailer.retry.5s": "Retry after 5 s", "ex.mailer.retry.30s": "Retry after 30 s"}
+    assert purposes == {
+        "ex.mailer": "Mailer work queue",
+        "ex.mailer.dead": "Dead letters",
+        "ex.mailer.retry.5s": "Retry after 5 s",
+        "ex.mailer.retry.30s": "Retry after 30 s",
+    }

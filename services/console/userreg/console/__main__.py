@@ -7,10 +7,9 @@ import logging
 
 from aiohttp import web
 
-from userreg.console.access_log import PathOnlyAccessLogger
 from userreg.console.app import create_app
 from userreg.shared.logs import configure_logging
-from userreg.shared.settings import load_settings
+from userreg.shared.settings_loader import load_settings
 
 logger = logging.getLogger("userreg.console")
 
@@ -19,14 +18,13 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 
 def main() -> None:
     settings = load_settings("userreg-console")
-    configure_logging(settings.log_level)
+    configure_logging("console", settings)
     logger.info("console listening on %s:%s", settings.bind_host, settings.console_port)
     web.run_app(
         create_app(settings),
         host=settings.bind_host,
         port=settings.console_port,
-        access_log_class=PathOnlyAccessLogger,
-        access_log=logging.getLogger("userreg.console.access"),
+        access_log=None,  # the app's own access log (shared/runtime/access.py) writes no query string
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
         print=None,
     )

@@ -8,7 +8,7 @@ fakes of the outward dependencies can be passed in."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from importlib import resources
 
@@ -39,6 +39,7 @@ from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.hashing import Argon2Parameters, PasswordHashing
 from userreg.shared.messaging import Topology
 from userreg.shared.ratelimits import RateLimiter
+from userreg.shared.runtime.access import access_log
 from userreg.shared.settings import Settings
 from userreg.shared.templates import TemplateStore
 
@@ -51,28 +52,35 @@ HASH_WORKERS = 1
 CleanupStep = Callable[[web.Application], AsyncIterator[None]]
 
 
-def create_app(settings: Settings, *, engine: AsyncEngine | None = None, hashing: PasswordHashing | None = None,
-               sign_in_limits: SignInLimits | None = None, service_urls: Mapping[str, str] | None = None,
-               clock: Callable[[], datetime] | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    hashing: PasswordHashing | None = None,
+    sign_in_limits: SignInLimits | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> web.Application:
     """The aiohttp application of the console.
 
     The keywords replace an outward dependency (None: the real one, from the settings): the
     SQLAlchemy `engine` and the password `hashing` (their caller closes what it passes in), the
-    `sign_in_limits`, the base URLs of the services the System page asks (`service_urls`, by
-    service name) and the `clock`."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_pages, signed_in])
+    `sign_in_limits` and the `clock`. (Where the System page asks the services is a setting,
+    CONSOLE_SERVICE_URLS.)"""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[access_log, error_pages, signed_in])
     app[SETTINGS] = settings
     app[TOPOLOGY] = Topology.from_settings(settings)
     app[PAGES] = Pages()
     app[TEMPLATE_STORE] = TemplateStore.from_settings(settings)
-    app[SERVICE_URLS] = dict(service_urls) if service_urls is not None else service_urls_of(settings)
-    app.cleanup_ctx.extend((
-        _engine(engine),
-        _password_hashing(hashing),
-        _registrar,
-        _operator_sessions(sign_in_limits or SignInLimits(), clock or utcnow),
-        _area_services,
-    ))
+    app[SERVICE_URLS] = service_urls_of(settings)
+    app.cleanup_ctx.extend(
+        (
+            _engine(engine),
+            _password_hashing(hashing),
+            _registrar,
+            _operator_sessions(sign_in_limits or SignInLimits(), clock or utcnow),
+            _area_services,
+        )
+    )
     app.on_response_prepare.append(baseline_headers)
     app.router.add_static("/static", str(STATIC), name="static", append_version=False)
     for area in AREAS:
@@ -85,7 +93,7 @@ def _engine(given: AsyncEngine | None) -> CleanupStep:
     and the rate limiter over it."""
 
     async def engine(app: web.Application) -> AsyncIterator[None]:
-        created = given if given is not None else create_engine(app[SETTINGS])
+        created = given if given is not None else create_engine(app[SETTINGS], application_name="userreg-console")
         app[ENGINE] = created
         app[SESSIONS] = create_sessionmaker(created)
         app[RATE_LIMITER] = RateLimiter(created)
@@ -106,8 +114,9 @@ def _password_hashing(given: PasswordHashing | None) -> CleanupStep:
             yield
             return
         settings = app[SETTINGS]
-        started = PasswordHashing(Argon2Parameters.from_settings(settings), HASH_WORKERS,
-                                  queue_seconds=settings.hash_queue_seconds)
+        started = PasswordHashing(
+            Argon2Parameters.from_settings(settings), HASH_WORKERS, queue_seconds=settings.hash_queue_seconds
+        )
         await started.start()
         app[HASHING] = started
         yield
@@ -121,7 +130,8 @@ async def _registrar(app: web.Application) -> AsyncIterator[None]:
     an operator's change shows at once)."""
     async with contextlib.AsyncExitStack() as stack:
         app[REGISTRAR] = await stack.enter_async_context(
-            open_registrar(app[SETTINGS], app[ENGINE], hashing=app[HASHING]))
+            open_registrar(app[SETTINGS], app[ENGINE], hashing=app[HASHING])
+        )
         yield
 
 

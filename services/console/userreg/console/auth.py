@@ -23,8 +23,12 @@ UNREADABLE_FORM = (ValueError, LookupError, RuntimeError, BadHttpMessage)
 
 def served_over_https(request: web.Request) -> bool:
     """TLS on our socket, or a trusted proxy (TRUSTED_PROXIES) saying its client used https."""
-    return is_https(request.scheme, request.remote, request.headers.get("X-Forwarded-Proto"),
-                    request.app[SETTINGS].trusted_proxy_networks)
+    return is_https(
+        request.scheme,
+        request.remote,
+        request.headers.get("X-Forwarded-Proto"),
+        request.app[SETTINGS].trusted_proxy_networks,
+    )
 
 
 def own_origin(request: web.Request) -> str:
@@ -33,8 +37,9 @@ def own_origin(request: web.Request) -> str:
 
 def client_of(request: web.Request) -> str:
     """The key the client is counted under by the rate limits (its address, or its IPv6 /64)."""
-    address = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
-                             request.app[SETTINGS].trusted_proxy_networks)
+    address = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), request.app[SETTINGS].trusted_proxy_networks
+    )
     return client_key(address)
 
 
@@ -46,8 +51,7 @@ def session_token(request: web.Request) -> str | None:
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
     """A browser-session cookie only script-free requests of our own site carry (HttpOnly,
     SameSite=Strict), sent over https only when the console is served over https."""
-    response.set_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict",
-                        secure=served_over_https(request))
+    response.set_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict", secure=served_over_https(request))
 
 
 def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:

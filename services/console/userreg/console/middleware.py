@@ -29,8 +29,13 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
     except (web.HTTPNotFound, AppNotFound):
         if request.path.startswith(STATIC_PREFIX):
             raise
-        return render(request, "error.html", status=404, title="Not found",
-                      message="There is nothing at this address. It may have been deleted.")
+        return render(
+            request,
+            "error.html",
+            status=404,
+            title="Not found",
+            message="There is nothing at this address. It may have been deleted.",
+        )
     except web.HTTPException:
         raise
     except Exception as error:
@@ -38,13 +43,23 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
         if database_unreachable(error):
             # The error's text may quote SQL parameters: its type is enough to tell the outage.
             logger.error("%s %s failed: database unreachable (%s)", request.method, route, type(error).__name__)
-            response = render(request, "error.html", status=503, title="Database unreachable",
-                              message="The console cannot reach its database. Try again in a moment.")
+            response = render(
+                request,
+                "error.html",
+                status=503,
+                title="Database unreachable",
+                message="The console cannot reach its database. Try again in a moment.",
+            )
             response.headers["Retry-After"] = "5"
             return response
         logger.exception("%s %s failed", request.method, route)
-        return render(request, "error.html", status=500, title="Something went wrong",
-                      message="The console could not do this. The error is in its log.")
+        return render(
+            request,
+            "error.html",
+            status=500,
+            title="Something went wrong",
+            message="The console could not do this. The error is in its log.",
+        )
 
 
 @web.middleware
@@ -65,16 +80,23 @@ async def signed_in(request: web.Request, handler) -> web.StreamResponse:
         raise web.HTTPSeeOther(location="/sign-in" + (f"?{urlencode({'next': back})}" if back else ""))
     request[OPERATOR] = operator
     if request.method == "POST" and not await auth.has_csrf_token(request, operator.session_token):
-        logger.info("refused a POST to %s without this session's CSRF token",
-                    request.match_info.route.name or "an unnamed route")
+        logger.info(
+            "refused a POST to %s without this session's CSRF token",
+            request.match_info.route.name or "an unnamed route",
+        )
         return _refused(request)
     return await handler(request)
 
 
 def _refused(request: web.Request) -> web.Response:
-    return render(request, "error.html", status=403, title="Form refused",
-                  message="This form did not come from this console's page, or the page was too old. "
-                          "Go back, reload the page and try again.")
+    return render(
+        request,
+        "error.html",
+        status=403,
+        title="Form refused",
+        message="This form did not come from this console's page, or the page was too old. "
+        "Go back, reload the page and try again.",
+    )
 
 
 async def baseline_headers(request: web.Request, response: web.StreamResponse) -> None:

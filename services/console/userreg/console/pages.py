@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -50,7 +50,7 @@ def when(value: datetime | None) -> str:
     """A moment as the console shows it: UTC, to the second ("—" for none)."""
     if value is None:
         return "—"
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class Pages:
@@ -66,10 +66,12 @@ class Pages:
         )
         self._env.filters["when"] = when
 
-    def response(self, template: str, context: dict[str, Any], *, status: int = 200,
-                 csp: Mapping[str, str] | None = None) -> web.Response:
+    def response(
+        self, template: str, context: dict[str, Any], *, status: int = 200, csp: Mapping[str, str] | None = None
+    ) -> web.Response:
         """The page `template` rendered with `context` (to which `csp_nonce` is added)."""
         nonce = secrets.token_urlsafe(16)
         html = self._env.get_template(template).render({**context, "csp_nonce": nonce})
-        return web.Response(text=html, status=status, content_type="text/html", charset="utf-8",
-                            headers=page_headers(nonce, csp))
+        return web.Response(
+            text=html, status=status, content_type="text/html", charset="utf-8", headers=page_headers(nonce, csp)
+        )

@@ -11,8 +11,10 @@ PAGE_SIZE = 50
 
 def detail_pairs(details: Mapping[str, Any]) -> list[tuple[str, str]]:
     """An entry's details as (name, value) text pairs; values that are not text are shown as JSON."""
-    return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
-            for key, value in details.items()]
+    return [
+        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
+        for key, value in details.items()
+    ]
 
 
 def before_id(raw: str | None) -> int | None:

@@ -1,75 +1,120 @@
-"""What the Deliveries page says of an email: its state (sent, sending, retrying, dead-lettered)
-and the reason, from the mailer's delivery record and its event's dead letter. Pure functions."""
+"""What the Deliveries pages say of an email and how they read their query. An email's state
+(sent, sending, retrying, dead-lettered) is decided by the query that lists them
+(`repository.deliveries`, so that it can be filtered on); the reason shown for it, the filter and
+the paging are decided here. Pure functions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-
-from userreg.shared.db.mail import DeliveryStatus
+from urllib.parse import urlencode
 
 SENT = "sent"
 SENDING = "sending"
 RETRYING = "retrying"
 DEAD_LETTERED = "dead-lettered"
-RECENT = 50
+STATES = (SENT, SENDING, RETRYING, DEAD_LETTERED)
+PAGE_SIZE = 50
+# Pages further back than this are not offered (the mailer prunes records after MAIL_RETENTION_DAYS anyway).
+MAX_PAGE = 1000
+# An appId is a GUID; anything longer in the query is cut before it reaches a query.
+MAX_APP_ID = 36
 
 
 @dataclass(frozen=True)
 class DeliveryRow:
-    """An email's delivery record (or, without one, its event's dead letter) as the repository reads it."""
+    """One email as the repository lists it: a delivery record with its event's dead letter (or,
+    without a record, the dead letter of an event that failed before its emails were claimed)."""
 
     event_id: str
+    app_id: str | None
+    # The email's template; None for a dead letter that never got as far as its emails.
     template: str | None
-    status: DeliveryStatus | None
+    state: str
     attempts: int
     last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
-    # The event's dead letter, when it has one.
-    event_type: str | None
     dead_letter_reason: str | None
-    dead_lettered_at: datetime | None
-    replayed_at: datetime | None
+    at: datetime
+    # The event's type when it was dead-lettered (the delivery record does not keep it).
+    event_type: str | None
+    # The address the email went to, as far as the records tell it (an event's dead letter does).
+    recipient: str | None
 
 
 @dataclass(frozen=True)
 class Delivery:
     event_id: str
-    # The email's template; None for a dead letter that never got as far as its emails.
+    app_id: str | None
     template: str | None
     state: str
     reason: str | None
     attempts: int
     at: datetime
-    # The event's type when it was dead-lettered (the delivery record does not keep it).
-    event_type: str | None = None
+    event_type: str | None
+    recipient: str | None
 
 
-def is_dead(row: DeliveryRow) -> bool:
-    """The event waits in the dead-letter queue: dead-lettered, and not replayed since."""
-    return row.dead_lettered_at is not None and (row.replayed_at is None or row.replayed_at < row.dead_lettered_at)
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """Which emails a page lists: of one app or every app, in one state or any, which page."""
+
+    app_id: str | None
+    state: str | None
+    page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * PAGE_SIZE
+
+
+def delivery_query(query: Mapping[str, str], *, app_id: str | None = None) -> DeliveryQuery:
+    """The page's query (`app`, `state`, `page`; `app_id` when the page is one app's): an unknown
+    state or a page that is no number lists from the start, with every state."""
+    app = app_id if app_id is not None else (query.get("app", "").strip()[:MAX_APP_ID] or None)
+    state = query.get("state", "")
+    return DeliveryQuery(app, state if state in STATES else None, page_number(query.get("page")))
+
+
+def listing_url(path: str, query: DeliveryQuery, page: int, *, app_in_query: bool) -> str:
+    """The address of another page of the same listing (the app in the query only on the page of
+    every app: an app's page has it in its path)."""
+    params = {}
+    if app_in_query and query.app_id:
+        params["app"] = query.app_id
+    if query.state:
+        params["state"] = query.state
+    if page > 1:
+        params["page"] = str(page)
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def page_number(raw: str | None) -> int:
+    raw = (raw or "").strip()
+    if not raw.isdigit() or len(raw) > 6:
+        return 1
+    return min(max(int(raw), 1), MAX_PAGE)
+
+
+def reason_of(row: DeliveryRow) -> str | None:
+    """Why an email is where it is: a dead letter's reason, a retrying email's last error (or, for
+    one replayed from the dead letters, why it died before); none for the others."""
+    if row.state == DEAD_LETTERED:
+        return row.dead_letter_reason
+    if row.state == RETRYING:
+        return row.last_error or (f"replayed after: {row.dead_letter_reason}" if row.dead_letter_reason else None)
+    return None
 
 
 def delivery_of(row: DeliveryRow) -> Delivery:
-    """A sent email is sent whatever became of its event later (an event may send two emails and
-    die on the second); one not sent is dead-lettered while its event is, else being sent (a
-    mailer holds it) or retrying (its last attempt failed: the event comes back)."""
-    if row.status is DeliveryStatus.SENT:
-        state, reason, at = SENT, None, row.sent_at or row.created_at
-    elif is_dead(row):
-        state, reason, at = DEAD_LETTERED, row.dead_letter_reason, row.dead_lettered_at or row.created_at
-    elif row.status is DeliveryStatus.SENDING:
-        state, reason, at = SENDING, None, row.created_at
-    else:
-        replayed = f"replayed after: {row.dead_letter_reason}" if row.dead_letter_reason else None
-        state, reason, at = RETRYING, row.last_error or replayed, row.created_at
-    return Delivery(row.event_id, row.template, state, reason, row.attempts, at, row.event_type)
-
-
-def recent(deliveries: Iterable[DeliveryRow], dead_letters: Iterable[DeliveryRow],
-           limit: int = RECENT) -> list[Delivery]:
-    """Both kinds of rows as the page lists them: newest first, at most `limit`."""
-    shown = [delivery_of(row) for row in (*deliveries, *dead_letters)]
-    return sorted(shown, key=lambda delivery: delivery.at, reverse=True)[:limit]
+    return Delivery(
+        row.event_id,
+        row.app_id,
+        row.template,
+        row.state,
+        reason_of(row),
+        row.attempts,
+        row.at,
+        row.event_type,
+        row.recipient,
+    )

@@ -29,8 +29,7 @@ def parse_max_length(raw: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise ColumnRefused(f"{MAX_LENGTH_LABEL} must be a whole number, got {raw!r}",
-                            field="max_length") from None
+        raise ColumnRefused(f"{MAX_LENGTH_LABEL} must be a whole number, got {raw!r}", field="max_length") from None
 
 
 def is_checked(raw: str) -> bool:

@@ -1,5 +1,5 @@
-"""The User Registration page's form (SPEC §8): every app setting as a form control, in the seed's
-order (the Registration and Email confirmation toggles first), labelled as SPEC writes it in words
+"""The User Registration page's form (services/console/README.md): every app setting as a form control, in the seed's
+order (the Registration and Email confirmation toggles first), labelled as docs/api.md writes it in words
 (`shared.app_settings.LABELS`); and the posted form back into the raw values `parse_setting` reads."""
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ HINTS: dict[str, str] = {
     "name": "The app's own name; the userreg command accepts it in place of the App ID.",
     "registrationEnabled": "When off, registering answers error 3009.",
     "emailConfirmationRequired": "New users must confirm their email address before they can log in; "
-                                 "the email property becomes required.",
+    "the email property becomes required.",
     "dynamicSchema": "When off, a property that is not a column of the Users schema answers error 3010.",
     "identityProperty": "The STRING column that identifies a user (unique, compared case-insensitively).",
     "confirmationLinkTtl": "Seconds a confirmation link works.",
-    "welcomeEmailEnabled": "Send the \"registration\" email when a user registers.",
+    "welcomeEmailEnabled": 'Send the "registration" email when a user registers.',
     "confirmOnGet": "Opening a confirmation link confirms at once, without the page's button "
-                    "(mail scanners open links too).",
+    "(mail scanners open links too).",
     "beforeRegisterWebhookUrl": "Called before every registration; leave empty for none.",
     "clientRateLimit": "Requests per client address, e.g. 60/60s or 1000/1h; off for no limit.",
     "maxDynamicColumns": "Columns dynamic schema may add at most.",
@@ -74,17 +74,28 @@ def shown_value(name: str, value: Any) -> Any:
     return "" if value is None else str(value)
 
 
-def setting_fields(values: Mapping[str, Any], errors: Mapping[str, str] | None = None, *,
-                   identity_choices: tuple[str, ...] = ()) -> list[SettingField]:
+def setting_fields(
+    values: Mapping[str, Any], errors: Mapping[str, str] | None = None, *, identity_choices: tuple[str, ...] = ()
+) -> list[SettingField]:
     """The form's controls, in order, showing `values` (stored ones, or what was posted) and the
     `errors` per setting; `identity_choices` are the columns the identity may be."""
     errors = errors or {}
     fields = []
     for name in ORDER:
         minimum, maximum = BOUNDS.get(name, (None, None))
-        fields.append(SettingField(name, LABELS[name], _kind(name), shown_value(name, values.get(name)),
-                                   HINTS[name], minimum, maximum,
-                                   identity_choices if name == "identityProperty" else (), errors.get(name)))
+        fields.append(
+            SettingField(
+                name,
+                LABELS[name],
+                _kind(name),
+                shown_value(name, values.get(name)),
+                HINTS[name],
+                minimum,
+                maximum,
+                identity_choices if name == "identityProperty" else (),
+                errors.get(name),
+            )
+        )
     return fields
 
 

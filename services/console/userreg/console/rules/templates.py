@@ -39,15 +39,18 @@ def _same(part: str | None, default: str | None) -> bool:
 
 def changed_parts(source: TemplateSource, default: TemplateSource) -> TemplateSource:
     """The parts that differ from the shipped default; the others None (they follow the default)."""
-    return TemplateSource(subject=None if _same(source.subject, default.subject) else source.subject,
-                          text=None if _same(source.text, default.text) else source.text,
-                          html=None if _same(source.html, default.html) else source.html)
+    return TemplateSource(
+        subject=None if _same(source.subject, default.subject) else source.subject,
+        text=None if _same(source.text, default.text) else source.text,
+        html=None if _same(source.html, default.html) else source.html,
+    )
 
 
 def filled(source: TemplateSource, default: TemplateSource) -> TemplateSource:
     """The parts as the services render them: those left empty come from the default."""
-    return TemplateSource(subject=source.subject or default.subject, text=source.text or default.text,
-                          html=source.html or default.html)
+    return TemplateSource(
+        subject=source.subject or default.subject, text=source.text or default.text, html=source.html or default.html
+    )
 
 
 def origin_of(url: str) -> str:
@@ -62,7 +65,7 @@ def page_preview(html: str, public_confirmation_url: str) -> str:
     found = _HEAD.search(html)
     if found is None:
         return base + html
-    return html[:found.end()] + base + html[found.end():]
+    return html[: found.end()] + base + html[found.end() :]
 
 
 def preview_csp(public_confirmation_url: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from userreg.shared.app_settings import SettingRefused
@@ -50,19 +50,22 @@ def epoch_ms(raw: str) -> str:
     except ValueError:
         return raw
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return str(int(moment.timestamp() * 1000))
 
 
 def form_columns(columns: Iterable[SchemaColumn]) -> list[SchemaColumn]:
     """The columns the create form asks for: identity first, then the others by name; the password
     has a field of its own."""
-    return sorted((column for column in columns if column.name_key != PASSWORD),
-                  key=lambda column: (not column.is_identity, not column.required, column.name_key))
+    return sorted(
+        (column for column in columns if column.name_key != PASSWORD),
+        key=lambda column: (not column.is_identity, not column.required, column.name_key),
+    )
 
 
-def typed_properties(fields: Mapping[str, str],
-                     columns: Iterable[SchemaColumn]) -> tuple[dict[str, Any], dict[str, str]]:
+def typed_properties(
+    fields: Mapping[str, str], columns: Iterable[SchemaColumn]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The new user's properties from the form (field `p.<column>` per column; empty ones left
     out), typed by the schema as `userreg user create` types them, and the refusals by column."""
     properties: dict[str, Any] = {}
@@ -87,5 +90,7 @@ def shown_value(value: Any) -> str:
 
 def shown_properties(properties: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A user's properties by name, the password (never stored there anyway) left out."""
-    return sorted(((name, shown_value(value)) for name, value in properties.items() if name.lower() != PASSWORD),
-                  key=lambda item: item[0].lower())
+    return sorted(
+        ((name, shown_value(value)) for name, value in properties.items() if name.lower() != PASSWORD),
+        key=lambda item: item[0].lower(),
+    )

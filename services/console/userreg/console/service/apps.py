@@ -1,15 +1,15 @@
-"""Apps in the console: the list with user counts, create, rotate keys, delete (SPEC §8), through
+"""Apps in the console: the list with user counts, create, rotate keys, delete (services/console/README.md), through
 `shared.apps`, each change with its audit entry in the same transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from userreg.console.repository import apps as repository
-from userreg.console.service.key_reveals import NewKeys
+from userreg.console.rules.key_stamps import stamp_matches
 from userreg.shared import apps as shared_apps
 from userreg.shared import audit
 from userreg.shared.app_settings import SettingRefused, parse_setting
@@ -26,8 +26,21 @@ class AppSummary:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class NewKeys:
+    """An app's keys as they were just made: shown once, in the answer to the form that made them,
+    and kept nowhere else (never in a repr, a log or the audit log)."""
+
+    rest_api_key: str = field(repr=False)
+    server_api_key: str = field(repr=False)
+
+
 class NameTaken(ValueError):
     """Another app has this name already (names are usable in place of appIds)."""
+
+
+class KeysChanged(ValueError):
+    """The rotate form was of keys the app no longer has: rotated since its page was shown."""
 
 
 class NameMismatch(ValueError):
@@ -41,8 +54,12 @@ class Apps:
     async def summaries(self) -> list[AppSummary]:
         async with self._sessions() as session:
             rows = await repository.apps_with_user_counts(session)
-        return [AppSummary(app.app_id, app.name, users, app.registration_enabled,
-                           app.email_confirmation_required, app.created_at) for app, users in rows]
+        return [
+            AppSummary(
+                app.app_id, app.name, users, app.registration_enabled, app.email_confirmation_required, app.created_at
+            )
+            for app, users in rows
+        ]
 
     async def get(self, app_id: str) -> App:
         """The app (`shared.apps.AppNotFound` when there is none)."""
@@ -59,10 +76,13 @@ class Apps:
             audit.record(session, actor, "app.create", app.app_id, name=app.name)
         return app, NewKeys(app.rest_api_key, app.server_api_key)
 
-    async def rotate_keys(self, actor: str, app_id: str) -> tuple[App, NewKeys]:
-        """New REST and server keys; the old ones stop working at once."""
+    async def rotate_keys(self, actor: str, app_id: str, session_token: str, stamp: str) -> tuple[App, NewKeys]:
+        """New REST and server keys; the old ones stop working at once. `stamp` is the form's
+        (`rules.key_stamps`): `KeysChanged` when the keys changed since its page was shown."""
         async with self._sessions.begin() as session:
             app = await self._locked(session, app_id)
+            if not stamp_matches(session_token, app.rest_api_key, stamp):
+                raise KeysChanged("the keys were rotated since this page was shown")
             await shared_apps.rotate_keys(session, app)
             audit.record(session, actor, "app.rotate-keys", app.app_id, name=app.name)
         return app, NewKeys(app.rest_api_key, app.server_api_key)
@@ -87,4 +107,4 @@ class Apps:
         return app
 
 
-__all__ = ["AppSummary", "Apps", "NameMismatch", "NameTaken", "SettingRefused"]
+__all__ = ["AppSummary", "Apps", "KeysChanged", "NameMismatch", "NameTaken", "NewKeys", "SettingRefused"]

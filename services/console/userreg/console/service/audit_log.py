@@ -1,4 +1,4 @@
-"""The audit log page (SPEC §8): entries newest first, of every app or one, a page at a time
+"""The audit log page (services/console/README.md): entries newest first, of every app or one, a page at a time
 (`shared.audit.entries`, which `userreg audit list` reads too)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from userreg.console.repository import audit as repository
+from userreg.console.repository import apps as app_repository
 from userreg.console.rules.audit_view import PAGE_SIZE, detail_pairs
 from userreg.shared import audit
 
@@ -38,10 +38,19 @@ class AuditLog:
 
     async def page(self, app_id: str | None, before: int | None) -> AuditPage:
         async with self._sessions() as session:
-            names = await repository.app_names(session)
+            names = await app_repository.app_names(session)
             entries = await audit.entries(session, app_id=app_id, before_id=before, limit=PAGE_SIZE + 1)
-        rows = [AuditRow(entry.id, entry.at, entry.actor, entry.action, entry.app_id,
-                         names.get(entry.app_id) if entry.app_id else None, detail_pairs(entry.details))
-                for entry in entries[:PAGE_SIZE]]
+        rows = [
+            AuditRow(
+                entry.id,
+                entry.at,
+                entry.actor,
+                entry.action,
+                entry.app_id,
+                names.get(entry.app_id) if entry.app_id else None,
+                detail_pairs(entry.details),
+            )
+            for entry in entries[:PAGE_SIZE]
+        ]
         more = len(entries) > PAGE_SIZE
         return AuditPage(rows, names, app_id, rows[-1].id if more and rows else None)

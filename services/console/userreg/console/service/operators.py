@@ -1,4 +1,4 @@
-"""Operators signing in and out, and their sessions (SPEC §8).
+"""Operators signing in and out, and their sessions (services/console/README.md).
 
 A session is a random token in the operator's cookie, stored only as its SHA-256 digest; it ends
 after `rules.sessions.IDLE_LIMIT` unused, or at sign-out. Sign-in attempts are counted per client
@@ -22,13 +22,17 @@ from userreg.shared.operators import find_operator
 from userreg.shared.ratelimits import RateLimit, RateLimiter
 from userreg.shared.tokens import hash_token, new_token
 
+# Sign-in attempts allowed per 15 minutes: from one client address, and for one email.
+SIGN_INS_PER_ADDRESS = RateLimit(30, 900)
+SIGN_INS_PER_EMAIL = RateLimit(10, 900)
+
 
 @dataclass(frozen=True)
 class SignInLimits:
     """Sign-in attempts allowed per client address and per email (one limit each)."""
 
-    per_address: RateLimit = RateLimit(30, 900)
-    per_email: RateLimit = RateLimit(10, 900)
+    per_address: RateLimit = SIGN_INS_PER_ADDRESS
+    per_email: RateLimit = SIGN_INS_PER_EMAIL
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,14 @@ class SignIn:
 
 
 class OperatorSessions:
-    def __init__(self, sessions: async_sessionmaker, hashing: PasswordHashing, rate_limiter: RateLimiter,
-                 limits: SignInLimits, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        hashing: PasswordHashing,
+        rate_limiter: RateLimiter,
+        limits: SignInLimits,
+        clock: Callable[[], datetime],
+    ) -> None:
         self._sessions = sessions
         self._hashing = hashing
         self._rate_limiter = rate_limiter
@@ -59,8 +69,10 @@ class OperatorSessions:
 
     async def sign_in(self, email: str, password: str, client: str) -> SignIn:
         email = email.strip()[:320]
-        for bucket, key, limit in (("console-sign-in-address", client, self._limits.per_address),
-                                   ("console-sign-in-email", mailbox_key(email) or "-", self._limits.per_email)):
+        for bucket, key, limit in (
+            ("console-sign-in-address", client, self._limits.per_address),
+            ("console-sign-in-email", mailbox_key(email) or "-", self._limits.per_email),
+        ):
             wait = await self._rate_limiter.hit(bucket, key, limit)
             if wait is not None:
                 return SignIn(None, retry_after=wait)

@@ -1,4 +1,4 @@
-"""The Users schema in the console (SPEC §8): the columns of an app, a new column, a column's
+"""The Users schema in the console (services/console/README.md): the columns of an app, a new column, a column's
 "required" and max length, the identity column. Every change goes through `shared.schema_changes`
 (as `userreg schema` does, with the registration's `PROPERTY_RULES`) with the app's row locked, and
 records its audit entry in the same transaction."""
@@ -25,8 +25,13 @@ class SchemaPage:
 
 def column_details(column: SchemaColumn) -> dict[str, object]:
     """A column as the audit log records it."""
-    return {"name": column.name, "type": column.type.value, "required": column.required,
-            "maxLength": column.max_length, "identity": column.is_identity}
+    return {
+        "name": column.name,
+        "type": column.type.value,
+        "required": column.required,
+        "maxLength": column.max_length,
+        "identity": column.is_identity,
+    }
 
 
 class Schema:
@@ -47,28 +52,40 @@ class Schema:
             app = await get_app(session, app_id)
             return app, await schema_changes.column_of(session, app, name)
 
-    async def add(self, actor: str, app_id: str, name: str, column_type: ColumnType, *, required: bool,
-                  max_length: int | None) -> SchemaColumn:
+    async def add(
+        self, actor: str, app_id: str, name: str, column_type: ColumnType, *, required: bool, max_length: int | None
+    ) -> SchemaColumn:
         """A new column (`ColumnRefused`, `SchemaConflict`)."""
-        max_length = schema_changes.check_new_column(name, column_type, max_length, self._rules,
-                                                     max_length_label=MAX_LENGTH_LABEL)
+        max_length = schema_changes.check_new_column(
+            name, column_type, max_length, self._rules, max_length_label=MAX_LENGTH_LABEL
+        )
         async with self._sessions.begin() as session:
             app = await self._locked(session, app_id)
-            column = await schema_changes.add_column(session, app, name, column_type, required=required,
-                                                     max_length=max_length)
+            column = await schema_changes.add_column(
+                session, app, name, column_type, required=required, max_length=max_length
+            )
             audit.record(session, actor, "schema.add", app.app_id, column=column_details(column))
         return column
 
-    async def change(self, actor: str, app_id: str, name: str, *, required: bool,
-                     max_length: int | None) -> SchemaColumn:
+    async def change(
+        self, actor: str, app_id: str, name: str, *, required: bool, max_length: int | None
+    ) -> SchemaColumn:
         """Whether the column is required and its max length (`ColumnRefused`, `SchemaConflict`)."""
         async with self._sessions.begin() as session:
             app = await self._locked(session, app_id)
             before = column_details(await schema_changes.column_of(session, app, name))
-            column = await schema_changes.change_column(session, app, name, required=required,
-                                                        max_length=max_length, max_length_label=MAX_LENGTH_LABEL)
-            audit.record(session, actor, "schema.change", app.app_id, column=column.name, before=before,
-                         after=column_details(column))
+            column = await schema_changes.change_column(
+                session, app, name, required=required, max_length=max_length, max_length_label=MAX_LENGTH_LABEL
+            )
+            audit.record(
+                session,
+                actor,
+                "schema.change",
+                app.app_id,
+                column=column.name,
+                before=before,
+                after=column_details(column),
+            )
         return column
 
     async def make_identity(self, actor: str, app_id: str, name: str) -> SchemaColumn:

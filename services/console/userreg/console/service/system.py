@@ -1,4 +1,4 @@
-"""The System page (SPEC §8): each service's health and readiness, the outbox backlog, and the
+"""The System page (services/console/README.md): each service's health and readiness, the outbox backlog, and the
 depth of every queue of the topology, dead letters included. Every probe is bounded in time and
 reports its own failure: the page shows what it could learn, never an error instead."""
 
@@ -15,26 +15,29 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from userreg.console.repository import system as repository
 from userreg.shared.messaging import Topology, seconds_label
+from userreg.shared.service_urls import CONSOLE_SERVICE_NAMES
 from userreg.shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# The services the System page asks, as they are named there.
-SERVICES = ("registration", "confirmation-web", "mailer")
 PROBE_SECONDS = 2.0
 
 
 def service_urls_of(settings: Settings) -> dict[str, str]:
-    """Each service's base URL on this host, from the ports in the settings (a bind-all address
-    is reached through the loopback interface)."""
+    """Each service's base URL: as CONSOLE_SERVICE_URLS names it, else on this host at its port
+    from the settings (a bind-all address is reached through the loopback interface)."""
     host = settings.bind_host
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    ports = {"registration": settings.registration_port, "confirmation-web": settings.confirmation_port,
-             "mailer": settings.mailer_port}
-    return {name: f"http://{host}:{ports[name]}" for name in SERVICES}
+    ports = {
+        "registration": settings.registration_port,
+        "confirmation-web": settings.confirmation_port,
+        "mailer": settings.mailer_port,
+    }
+    named = settings.console_service_url_overrides
+    return {name: named.get(name, f"http://{host}:{ports[name]}") for name in CONSOLE_SERVICE_NAMES}
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,9 @@ def queue_purposes(topology: Topology) -> dict[str, str]:
 
 
 class System:
-    def __init__(self, sessions: async_sessionmaker, service_urls: dict[str, str], amqp_url: str,
-                 topology: Topology) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker, service_urls: dict[str, str], amqp_url: str, topology: Topology
+    ) -> None:
         self._sessions = sessions
         self._service_urls = service_urls
         self._amqp_url = amqp_url
@@ -94,12 +98,14 @@ class System:
 
     async def state(self) -> SystemState:
         services, (backlog, oldest), (queues, broker_problem) = await asyncio.gather(
-            self._services(), self._outbox(), self._queues())
+            self._services(), self._outbox(), self._queues()
+        )
         return SystemState(services, backlog, oldest, queues, broker_problem)
 
     async def _services(self) -> tuple[ServiceState, ...]:
         timeout = aiohttp.ClientTimeout(total=PROBE_SECONDS)
         async with aiohttp.ClientSession(timeout=timeout) as http:
+
             async def service(name: str, url: str) -> ServiceState:
                 health, ready = await asyncio.gather(_probe(http, f"{url}/health"), _probe(http, f"{url}/ready"))
                 return ServiceState(name, url, health, ready)
@@ -119,15 +125,17 @@ class System:
         try:
             async with asyncio.timeout(PROBE_SECONDS * 2):
                 connection = await aio_pika.connect(
-                    self._amqp_url, timeout=PROBE_SECONDS,
-                    client_properties={"connection_name": "userreg-console-system"})
+                    self._amqp_url,
+                    timeout=PROBE_SECONDS,
+                    client_properties={"connection_name": "userreg-console-system"},
+                )
                 async with connection:
-                    return tuple([await _queue(connection, name, purpose)
-                                  for name, purpose in purposes.items()]), None
+                    return tuple([await _queue(connection, name, purpose) for name, purpose in purposes.items()]), None
         except (Exception, TimeoutError) as error:
             logger.warning("system page: RabbitMQ could not be asked (%s)", type(error).__name__)
-            return tuple(QueueState(name, purpose, None, None) for name, purpose in purposes.items()), \
-                f"RabbitMQ unreachable ({type(error).__name__})"
+            return tuple(
+                QueueState(name, purpose, None, None) for name, purpose in purposes.items()
+            ), f"RabbitMQ unreachable ({type(error).__name__})"
 
 
 async def _queue(connection: aio_pika.abc.AbstractConnection, name: str, purpose: str) -> QueueState:
@@ -146,8 +154,11 @@ async def _probe(http: aiohttp.ClientSession, url: str) -> Probe:
     try:
         async with http.get(url, allow_redirects=False) as response:
             body = await response.json(content_type=None) if response.content_length != 0 else None
-            checks = tuple((key, str(value)) for key, value in body.items()
-                           if key != "status") if isinstance(body, dict) else ()
+            checks = (
+                tuple((key, str(value)) for key, value in body.items() if key != "status")
+                if isinstance(body, dict)
+                else ()
+            )
             ok = response.status == 200
             return Probe(ok, "ok" if ok else f"HTTP {response.status}", checks)
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:

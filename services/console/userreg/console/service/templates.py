@@ -1,4 +1,4 @@
-"""Email templates and pages in the console (SPEC §8): an app's templates by language, an editor
+"""Email templates and pages in the console (services/console/README.md): an app's templates by language, an editor
 with a preview rendered with sample data by the same sandboxed `TemplateStore` under the same
 limits as the mailer and confirmation-web, save (only once the template renders with every sample
 context: `shared.template_overrides`, as `userreg template set`), reset to the default, and a test
@@ -25,7 +25,7 @@ from userreg.shared.template_overrides import (
     check_source,
     overridden_parts,
 )
-from userreg.shared.templates import Email, Page, RenderedEmail, TemplateName, TemplateSource, kind_of, pick_locale
+from userreg.shared.templates import Email, Page, RenderedEmail, TemplateName, TemplateSource, kind_of
 
 # mailer.operations.send_test_email: (settings, rendered, *, to, template) → the address it went to.
 SendTestEmail = Callable[..., Awaitable[str]]
@@ -67,8 +67,13 @@ def _named(template: TemplateName, locale: str) -> dict[str, Any]:
 
 
 class Templates:
-    def __init__(self, sessions: async_sessionmaker, overrides: TemplateOverrides, settings: Settings,
-                 send_test_email: SendTestEmail) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,
+        overrides: TemplateOverrides,
+        settings: Settings,
+        send_test_email: SendTestEmail,
+    ) -> None:
         self._sessions = sessions
         self._overrides = overrides
         self._settings = settings
@@ -78,18 +83,23 @@ class Templates:
         """The app's emails and pages, each with the languages it has an override for."""
         async with self._sessions() as session:
             app = await get_app(session, app_id)
-            rows = (await session.execute(select(Template.kind, Template.name, Template.locale)
-                                          .where(Template.app_id == app.app_id))).all()
+            rows = (
+                await session.execute(
+                    select(Template.kind, Template.name, Template.locale).where(Template.app_id == app.app_id)
+                )
+            ).all()
         locales: dict[tuple[str, str], list[str]] = {}
         for kind, name, locale in rows:
             locales.setdefault((kind, name), []).append(locale)
-        entries = [Entry(template, kind_of(template),
-                         tuple(sorted(locales.get((kind_of(template), template.value), []))))
-                   for template in (*Email, *Page)]
+        entries = [
+            Entry(template, kind_of(template), tuple(sorted(locales.get((kind_of(template), template.value), []))))
+            for template in (*Email, *Page)
+        ]
         return app, entries
 
-    async def editor(self, app_id: str, template: TemplateName, locale: str,
-                     source: TemplateSource | None = None) -> Editor:
+    async def editor(
+        self, app_id: str, template: TemplateName, locale: str, source: TemplateSource | None = None
+    ) -> Editor:
         """The editor of the override for `locale` ('' : all languages): `source` (what was posted)
         or what is in effect now, and its preview."""
         async with self._sessions() as session:
@@ -105,13 +115,14 @@ class Templates:
             app = await get_app(session, app_id)
             return await self._preview(session, app, template, locale, source)
 
-    async def save(self, actor: str, app_id: str, template: TemplateName, locale: str,
-                   source: TemplateSource) -> list[str]:
+    async def save(
+        self, actor: str, app_id: str, template: TemplateName, locale: str, source: TemplateSource
+    ) -> list[str]:
         """Store the parts that differ from the shipped default (the others follow it; none: the
         override is removed); which parts are stored. `TemplateRefused`, `TemplateFailsToRender`:
         nothing is stored."""
         check_source(self._overrides.store, template, source)
-        changed = changed_parts(source, self._default(template, locale))
+        changed = changed_parts(source, self._default(template))
         async with self._sessions.begin() as session:
             app = await get_app(session, app_id)
             row = await self._overrides.save(session, app, template, locale, changed, replace=True)
@@ -126,8 +137,9 @@ class Templates:
             audit.record(session, actor, "template.reset", app.app_id, **_named(template, locale), removed=removed)
         return removed
 
-    async def send_test(self, actor: str, app_id: str, template: Email, locale: str, source: TemplateSource,
-                        to: str) -> str:
+    async def send_test(
+        self, actor: str, app_id: str, template: Email, locale: str, source: TemplateSource, to: str
+    ) -> str:
         """Render the email (as posted, unsaved) with sample data and send it to `to` through the
         mailer's path; the address it went to. `TemplateRefused`, `TemplateFailsToRender`, and the
         mailer's `DeliveryFailure`."""
@@ -135,23 +147,22 @@ class Templates:
         async with self._sessions() as session:
             app = await get_app(session, app_id)
             context = (await self._overrides.sample_contexts(session, app, template, locale))[0]
-        rendered = self._overrides.render(template, filled(source, self._default(template, locale)), context)
+        rendered = self._overrides.render(template, filled(source, self._default(template)), context)
         assert isinstance(rendered, RenderedEmail)
         address = await self._send_test_email(self._settings, rendered, to=to, template=template.value)
         async with self._sessions.begin() as session:
             audit.record(session, actor, "template.test-email", app.app_id, **_named(template, locale), to=address)
         return address
 
-    def _default(self, template: TemplateName, locale: str) -> TemplateSource:
-        return self._overrides.store.default_source(template, pick_locale(locale or None))
+    def _default(self, template: TemplateName) -> TemplateSource:
+        return self._overrides.store.default_source(template)
 
-    async def _preview(self, session, app: App, template: TemplateName, locale: str,
-                       source: TemplateSource) -> Preview:
+    async def _preview(self, session, app: App, template: TemplateName, locale: str, source: TemplateSource) -> Preview:
         """The template rendered with the first sample context (what a typical user gets)."""
         try:
             check_source(self._overrides.store, template, source)
             context = (await self._overrides.sample_contexts(session, app, template, locale))[0]
-            rendered = self._overrides.render(template, filled(source, self._default(template, locale)), context)
+            rendered = self._overrides.render(template, filled(source, self._default(template)), context)
         except (TemplateRefused, TemplateFailsToRender) as problem:
             return Preview(error=str(problem))
         if isinstance(rendered, RenderedEmail):

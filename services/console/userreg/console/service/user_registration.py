@@ -1,4 +1,4 @@
-"""The User Registration page of an app (SPEC §8): its settings read for the form, and a posted form
+"""The User Registration page of an app (services/console/README.md): its settings read for the form, and a posted form
 checked in full (`shared.app_settings.parse_setting`, as `userreg app set` checks) and saved in one
 transaction with an audit entry per changed setting, or not at all. A new identity property goes
 through `shared.schema_changes.make_identity` (re-keying the users), as `userreg app set` and
@@ -44,8 +44,16 @@ class Saved:
 
 def identity_columns(columns) -> tuple[str, ...]:
     """The columns that may be an identity: STRING ones, but the password."""
-    return tuple(sorted((column.name for column in columns.values()
-                         if column.type is ColumnType.STRING and column.name_key != "password"), key=str.lower))
+    return tuple(
+        sorted(
+            (
+                column.name
+                for column in columns.values()
+                if column.type is ColumnType.STRING and column.name_key != "password"
+            ),
+            key=str.lower,
+        )
+    )
 
 
 def audited_value(name: str, value: Any) -> Any:
@@ -76,11 +84,14 @@ class UserRegistration:
             return await self._save(actor, app_id, raw, parsed, errors)
         except SchemaChangeRefused as refused:  # the transaction was rolled back: nothing is saved
             current = await self.read(app_id)
-            return Saved(RegistrationSettings(current.app, {**current.values, **raw}, current.identity_choices),
-                         errors={"identityProperty": str(refused)})
+            return Saved(
+                RegistrationSettings(current.app, {**current.values, **raw}, current.identity_choices),
+                errors={"identityProperty": str(refused)},
+            )
 
-    async def _save(self, actor: str, app_id: str, raw: dict[str, str], parsed: dict[str, Any],
-                    errors: dict[str, str]) -> Saved:
+    async def _save(
+        self, actor: str, app_id: str, raw: dict[str, str], parsed: dict[str, Any], errors: dict[str, str]
+    ) -> Saved:
         async with self._sessions.begin() as session:
             app = await repository.app_for_update(session, app_id)
             if app is None:
@@ -98,7 +109,14 @@ class UserRegistration:
                     await schema_changes.make_identity(session, app, new, self._rules)
                 else:
                     setattr(app, SETTINGS[name], new)
-                audit.record(session, actor, "app.set", app.app_id, setting=name,
-                             old=audited_value(name, old), new=audited_value(name, new))
+                audit.record(
+                    session,
+                    actor,
+                    "app.set",
+                    app.app_id,
+                    setting=name,
+                    old=audited_value(name, old),
+                    new=audited_value(name, new),
+                )
             await session.flush()
             return Saved(RegistrationSettings(app, settings_of(app), choices), changes=changes)

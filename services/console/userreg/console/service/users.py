@@ -1,4 +1,4 @@
-"""Users in the console (SPEC §8): search by identity, page through, one user's details, and the
+"""Users in the console (services/console/README.md): search by identity, page through, one user's details, and the
 changes, made by the registration service's own service layer (`registration.operations`) so that
 they follow the same rules as the API and `userreg user`: create (the confirmation email included
 when the app confirms emails), enable/disable, resend the confirmation email, delete. The service
@@ -57,11 +57,16 @@ class UserDetails:
     identity: str | None
     sessions: int
     session_last_used: datetime | None
+    # The new email address waiting for its confirmation link, and when the link expires.
+    pending_email: tuple[str, datetime] | None = None
 
     @property
     def can_resend(self) -> bool:
-        return (self.app.email_confirmation_required and self.identity is not None
-                and self.user.status is UserStatus.EMAIL_CONFIRMATION_PENDING)
+        return (
+            self.app.email_confirmation_required
+            and self.identity is not None
+            and self.user.status is UserStatus.EMAIL_CONFIRMATION_PENDING
+        )
 
 
 def identity_of(app: App, user: User) -> str | None:
@@ -80,8 +85,9 @@ class Users:
         async with self._sessions() as session:
             app = await get_app(session, app_id)
             pattern = like_prefix(identity_key(query, app.identity_property)) if query else None
-            users, total = await repository.users_page(session, app.app_id, identity_like=pattern,
-                                                       offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+            users, total = await repository.users_page(
+                session, app.app_id, identity_like=pattern, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+            )
         return UsersPage(app, users, query, page, page_count(total), total)
 
     async def details(self, app_id: str, object_id: str) -> UserDetails:
@@ -91,7 +97,8 @@ class Users:
             if user is None:
                 raise UserMissing(object_id)
             count, last_used = await repository.sessions_of(session, user.object_id)
-        return UserDetails(app, user, identity_of(app, user), count, last_used)
+            pending_email = await repository.pending_email_of(session, user.object_id)
+        return UserDetails(app, user, identity_of(app, user), count, last_used, pending_email)
 
     async def form(self, app_id: str) -> tuple[App, list[SchemaColumn]]:
         """The app and the columns its create form asks for."""
@@ -111,8 +118,14 @@ class Users:
             raise PropertiesRefused(errors)
         properties[PASSWORD] = fields.get(PASSWORD, "")
         user = await self._registrar.create_user(tenant, properties, locale=DEFAULT_LOCALE)
-        await self._record(actor, "user.create", tenant.app.app_id, userId=user.object_id,
-                           identity=identity_of(tenant.app, user), status=user.status.value)
+        await self._record(
+            actor,
+            "user.create",
+            tenant.app.app_id,
+            userId=user.object_id,
+            identity=identity_of(tenant.app, user),
+            status=user.status.value,
+        )
         return user
 
     async def set_status(self, actor: str, app_id: str, object_id: str, target: UserStatus) -> bool:
@@ -120,15 +133,16 @@ class Users:
         tenant = await self._tenant(app_id)
         changed = await self._registrar.set_status(tenant, object_id, target)
         if changed:
-            await self._record(actor, "user.set-status", tenant.app.app_id, userId=object_id.upper(),
-                               status=target.value)
+            await self._record(
+                actor, "user.set-status", tenant.app.app_id, userId=object_id.upper(), status=target.value
+            )
         return changed
 
     async def resend_confirmation(self, actor: str, app_id: str, object_id: str) -> None:
         """A new confirmation link emailed to a user who has not confirmed yet."""
         details = await self.details(app_id, object_id)
         tenant = await self._tenant(details.app.app_id)
-        await self._registrar.resend_confirmation(tenant, details.identity or "")
+        await self._registrar.accounts.resend_confirmation(tenant, details.identity or "")
         await self._record(actor, "user.resend-confirmation", tenant.app.app_id, userId=details.user.object_id)
 
     async def delete(self, actor: str, app_id: str, object_id: str) -> None:

@@ -1,29 +1,57 @@
-"""The Apps pages: the list with user counts and the create form; an app's keys (shown once after
-creating or rotating them; otherwise the rotate form); deleting an app with its name typed again."""
+"""The Apps pages: the list with user counts and the create form; an app's keys (shown once, in the
+answer to the form that made them: creating the app or rotating its keys; the keys page itself
+only rotates them); deleting an app with its name typed again.
+
+New keys are never kept for a later request (no redirect after those two POSTs): whichever
+replica answers the form shows them, and nothing holds them afterwards. The page is never cached
+(`Cache-Control: no-store`, as every page), so going back to it shows no keys either."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from userreg.console.keys import SESSIONS
-from userreg.console.service.apps import Apps, NameMismatch, NameTaken, SettingRefused
-from userreg.console.service.key_reveals import KeyReveals
+from userreg.console.rules.key_stamps import keys_stamp
+from userreg.console.service.apps import Apps, KeysChanged, NameMismatch, NameTaken, NewKeys, SettingRefused
 from userreg.console.views.common import actor, operator, posted, render, see_other
+from userreg.shared.db.models import App
 
 APPS = web.AppKey("console_apps", Apps)
-KEY_REVEALS = web.AppKey("key_reveals", KeyReveals)
 # What the list says after a change it was redirected to (fixed texts: nothing of the query is shown).
 NOTICES = {"deleted": "The app was deleted."}
 
 
 def build(app: web.Application) -> None:
     app[APPS] = Apps(app[SESSIONS])
-    app[KEY_REVEALS] = KeyReveals()
 
 
 async def _list(request: web.Request, *, status: int = 200, name: str = "", error: str | None = None) -> web.Response:
-    return render(request, "apps.html", status=status, apps=await request.app[APPS].summaries(),
-                  name=name, error=error, notice=NOTICES.get(request.query.get("notice", "")))
+    return render(
+        request,
+        "apps.html",
+        status=status,
+        apps=await request.app[APPS].summaries(),
+        name=name,
+        error=error,
+        notice=NOTICES.get(request.query.get("notice", "")),
+    )
+
+
+def _keys_page(
+    request: web.Request,
+    app: App,
+    *,
+    keys: NewKeys | None = None,
+    new_app: bool = False,
+    status: int = 200,
+    error: str | None = None,
+) -> web.Response:
+    """The keys page: `keys` once, just made; without them the rotate form, stamped with the
+    app's current keys."""
+    stamp = keys_stamp(operator(request).session_token, app.rest_api_key)
+    return render(
+        request, "app_keys.html", status=status, app=app, keys=keys, new_app=new_app, stamp=stamp, error=error
+    )
 
 
 async def apps_page(request: web.Request) -> web.Response:
@@ -36,21 +64,32 @@ async def create_app(request: web.Request) -> web.Response:
         app, keys = await request.app[APPS].create(actor(request), name)
     except (SettingRefused, NameTaken) as refused:
         return await _list(request, status=400, name=name, error=str(refused))
-    request.app[KEY_REVEALS].keep(operator(request).session_token, app.app_id, keys)
-    see_other(f"/apps/{app.app_id}/keys?new=app")
+    return _keys_page(request, app, keys=keys, new_app=True)
 
 
 async def keys_page(request: web.Request) -> web.Response:
-    """The keys just made, once; afterwards (and before) the form that rotates them."""
-    app = await request.app[APPS].get(request.match_info["app_id"])
-    keys = request.app[KEY_REVEALS].take(operator(request).session_token, app.app_id)
-    return render(request, "app_keys.html", app=app, keys=keys, new_app=request.query.get("new") == "app")
+    """The form that rotates the keys (they are shown only in the answer to it)."""
+    return _keys_page(request, await request.app[APPS].get(request.match_info["app_id"]))
 
 
 async def rotate_keys(request: web.Request) -> web.Response:
-    app, keys = await request.app[APPS].rotate_keys(actor(request), request.match_info["app_id"])
-    request.app[KEY_REVEALS].keep(operator(request).session_token, app.app_id, keys)
-    see_other(f"/apps/{app.app_id}/keys")
+    [stamp] = await posted(request, "keys_stamp")
+    apps = request.app[APPS]
+    try:
+        app, keys = await apps.rotate_keys(
+            actor(request), request.match_info["app_id"], operator(request).session_token, stamp
+        )
+    except KeysChanged:
+        app = await apps.get(request.match_info["app_id"])
+        return _keys_page(
+            request,
+            app,
+            status=409,
+            error="Nothing was rotated: the keys changed since this page was shown (it was old, "
+            "or it was reloaded after a rotation). The keys shown last are the app's keys. "
+            "Rotate again below if you need new ones.",
+        )
+    return _keys_page(request, app, keys=keys)
 
 
 async def delete_page(request: web.Request) -> web.Response:
@@ -65,8 +104,13 @@ async def delete_app(request: web.Request) -> web.Response:
         await apps.delete(actor(request), request.match_info["app_id"], typed)
     except NameMismatch:
         app = await apps.get(request.match_info["app_id"])
-        return render(request, "app_delete.html", status=400, app=app,
-                      error="The name you typed is not this app's name. Nothing was deleted.")
+        return render(
+            request,
+            "app_delete.html",
+            status=400,
+            app=app,
+            error="The name you typed is not this app's name. Nothing was deleted.",
+        )
     see_other("/apps?notice=deleted")
 
 

@@ -27,8 +27,9 @@ def actor(request: web.Request) -> str:
     return operator_actor(operator(request).email)
 
 
-def render(request: web.Request, template: str, *, status: int = 200, csp: Mapping[str, str] | None = None,
-           **context: Any) -> web.Response:
+def render(
+    request: web.Request, template: str, *, status: int = 200, csp: Mapping[str, str] | None = None, **context: Any
+) -> web.Response:
     """`template` (which extends base.html) with `context`, plus what the layout needs: the
     operator, the CSRF field (`{{ csrf_field }}` in every form), the nonce (`csp_nonce`) and the
     current path. Pass `app=` (an `App`, or anything with `app_id` and `name`) on a page of one app:

@@ -37,12 +37,21 @@ def _errors(refused: SchemaChangeRefused) -> dict[str, str]:
     return {refused.field if isinstance(refused, ColumnRefused) else "form": str(refused)}
 
 
-async def schema_page(request: web.Request, *, status: int = 200, form: dict[str, str] | None = None,
-                      errors: dict[str, str] | None = None) -> web.Response:
+async def schema_page(
+    request: web.Request, *, status: int = 200, form: dict[str, str] | None = None, errors: dict[str, str] | None = None
+) -> web.Response:
     page = await request.app[SCHEMA].page(_app_id(request))
-    return render(request, "schema.html", status=status, app=page.app, columns=page.columns, types=TYPES,
-                  form=form or {"name": "", "type": "STRING", "required": "", "max_length": ""},
-                  errors=errors or {}, notice=NOTICES.get(request.query.get("notice", "")))
+    return render(
+        request,
+        "schema.html",
+        status=status,
+        app=page.app,
+        columns=page.columns,
+        types=TYPES,
+        form=form or {"name": "", "type": "STRING", "required": "", "max_length": ""},
+        errors=errors or {},
+        notice=NOTICES.get(request.query.get("notice", "")),
+    )
 
 
 async def show_schema(request: web.Request) -> web.Response:
@@ -53,24 +62,32 @@ async def add_column(request: web.Request) -> web.Response:
     name, type_, required, max_length = await posted(request, "name", "type", "required", "max_length")
     form = {"name": name, "type": type_, "required": required, "max_length": max_length}
     try:
-        await request.app[SCHEMA].add(actor(request), _app_id(request), name.strip(), parse_column_type(type_),
-                                      required=is_checked(required), max_length=parse_max_length(max_length))
+        await request.app[SCHEMA].add(
+            actor(request),
+            _app_id(request),
+            name.strip(),
+            parse_column_type(type_),
+            required=is_checked(required),
+            max_length=parse_max_length(max_length),
+        )
     except SchemaChangeRefused as refused:
         return await schema_page(request, status=400, form=form, errors=_errors(refused))
     see_other(f"/apps/{_app_id(request)}/schema?notice=added")
 
 
-async def column_page(request: web.Request, *, status: int = 200, form: dict[str, str] | None = None,
-                      errors: dict[str, str] | None = None) -> web.Response:
+async def column_page(
+    request: web.Request, *, status: int = 200, form: dict[str, str] | None = None, errors: dict[str, str] | None = None
+) -> web.Response:
     try:
         app, column = await request.app[SCHEMA].column(_app_id(request), request.match_info["column"])
     except SchemaChangeRefused:
         raise web.HTTPNotFound() from None
     if form is None:
-        form = {"required": "on" if column.required else "",
-                "max_length": "" if column.max_length is None else str(column.max_length)}
-    return render(request, "schema_column.html", status=status, app=app, column=column, form=form,
-                  errors=errors or {})
+        form = {
+            "required": "on" if column.required else "",
+            "max_length": "" if column.max_length is None else str(column.max_length),
+        }
+    return render(request, "schema_column.html", status=status, app=app, column=column, form=form, errors=errors or {})
 
 
 async def show_column(request: web.Request) -> web.Response:
@@ -81,8 +98,13 @@ async def change_column(request: web.Request) -> web.Response:
     required, max_length = await posted(request, "required", "max_length")
     form = {"required": required, "max_length": max_length}
     try:
-        await request.app[SCHEMA].change(actor(request), _app_id(request), request.match_info["column"],
-                                         required=is_checked(required), max_length=parse_max_length(max_length))
+        await request.app[SCHEMA].change(
+            actor(request),
+            _app_id(request),
+            request.match_info["column"],
+            required=is_checked(required),
+            max_length=parse_max_length(max_length),
+        )
     except SchemaChangeRefused as refused:
         return await column_page(request, status=400, form=form, errors=_errors(refused))
     see_other(f"/apps/{_app_id(request)}/schema?notice=changed")

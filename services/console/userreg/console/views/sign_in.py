@@ -38,14 +38,19 @@ async def sign_in(request: web.Request) -> web.Response:
         outcome = await request.app[OPERATOR_SESSIONS].sign_in(email, password, auth.client_of(request))
     except HashingBusy as busy:
         wait = max(1, math.ceil(busy.retry_after_seconds))
-        response = render(request, "sign_in.html", status=503, next=safe_next(next_value), email=email,
-                          error=f"The console is busy. Try again in {wait} seconds.")
+        response = render(
+            request,
+            "sign_in.html",
+            status=503,
+            next=safe_next(next_value),
+            email=email,
+            error=f"The console is busy. Try again in {wait} seconds.",
+        )
         response.headers["Retry-After"] = str(wait)
         return response
     if outcome.retry_after is not None:
         logger.info("refused a sign-in: too many attempts")
-        response = render(request, "sign_in.html", status=429, next=safe_next(next_value), email=email,
-                          error=TOO_MANY)
+        response = render(request, "sign_in.html", status=429, next=safe_next(next_value), email=email, error=TOO_MANY)
         response.headers["Retry-After"] = str(outcome.retry_after)
         return response
     if outcome.operator is None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from userreg.confirmation_web.operations import sample_contexts
 from userreg.console.keys import SESSIONS, SETTINGS, TEMPLATE_STORE
 from userreg.console.rules.templates import language_name, posted_source, preview_csp
 from userreg.console.service.templates import Editor, Templates
 from userreg.console.views.common import actor, operator, posted, render, see_other
-from userreg.confirmation_web.operations import sample_contexts
 from userreg.mailer.operations import DeliveryFailure, send_test_email, template_context
 from userreg.shared.template_overrides import (
     TemplateFailsToRender,
@@ -40,8 +40,9 @@ NOTICES = {
 
 def build(app: web.Application) -> None:
     settings = app[SETTINGS]
-    overrides = TemplateOverrides(app[TEMPLATE_STORE], settings,
-                                  ContextBuilders(email_context=template_context, page_contexts=sample_contexts))
+    overrides = TemplateOverrides(
+        app[TEMPLATE_STORE], settings, ContextBuilders(email_context=template_context, page_contexts=sample_contexts)
+    )
     app[TEMPLATES] = Templates(app[SESSIONS], overrides, settings, send_test_email)
 
 
@@ -69,14 +70,30 @@ def _languages() -> list[tuple[str, str]]:
     return [("", language_name(""))] + [(code, language_name(code)) for code in available_locales()]
 
 
-def _editor_page(request: web.Request, editor: Editor, *, status: int = 200, error: str | None = None,
-                 notice: str | None = None, to: str | None = None) -> web.Response:
-    return render(request, "template_editor.html", status=status, app=editor.app, editor=editor,
-                  is_email=isinstance(editor.template, Email),
-                  editor_path=_path(editor.app.app_id, editor.template), locales=_languages(),
-                  language=language_name(editor.locale), error=error, notice=notice,
-                  to=operator(request).email if to is None else to,
-                  csp=preview_csp(request.app[SETTINGS].public_confirmation_url))
+def _editor_page(
+    request: web.Request,
+    editor: Editor,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
+    to: str | None = None,
+) -> web.Response:
+    return render(
+        request,
+        "template_editor.html",
+        status=status,
+        app=editor.app,
+        editor=editor,
+        is_email=isinstance(editor.template, Email),
+        editor_path=_path(editor.app.app_id, editor.template),
+        locales=_languages(),
+        language=language_name(editor.locale),
+        error=error,
+        notice=notice,
+        to=operator(request).email if to is None else to,
+        csp=preview_csp(request.app[SETTINGS].public_confirmation_url),
+    )
 
 
 async def templates_page(request: web.Request) -> web.Response:
@@ -152,6 +169,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/apps/{app_id}/templates/{kind}/{name}", editor_page, name="template_editor")
     router.add_post("/apps/{app_id}/templates/{kind}/{name}", save_template, name="template_save")
     router.add_post("/apps/{app_id}/templates/{kind}/{name}/preview", preview_template, name="template_preview")
-    router.add_post("/apps/{app_id}/templates/{kind}/{name}/test-email", send_test_email_view,
-                    name="template_test_email")
+    router.add_post(
+        "/apps/{app_id}/templates/{kind}/{name}/test-email", send_test_email_view, name="template_test_email"
+    )
     router.add_post("/apps/{app_id}/templates/{kind}/{name}/reset", reset_template, name="template_reset")

@@ -1,4 +1,4 @@
-"""An app's User Registration page (SPEC §8, as the seed's "Users → User Registration"): the
+"""An app's User Registration page (services/console/README.md, as the seed's "Users → User Registration"): the
 Registration and Email confirmation toggles, then every other setting; one form, saved whole."""
 
 from __future__ import annotations
@@ -19,12 +19,20 @@ def build(app: web.Application) -> None:
     app[USER_REGISTRATION] = UserRegistration(app[SESSIONS], PROPERTY_RULES)
 
 
-def _page(request: web.Request, current: RegistrationSettings, *, errors: dict[str, str] | None = None,
-          status: int = 200) -> web.Response:
+def _page(
+    request: web.Request, current: RegistrationSettings, *, errors: dict[str, str] | None = None, status: int = 200
+) -> web.Response:
     fields = setting_fields(current.values, errors, identity_choices=current.identity_choices)
-    return render(request, "user_registration.html", status=status, app=current.app, toggles=fields[:2],
-                  others=fields[2:], errors=errors or {},
-                  notice=NOTICES.get(request.query.get("notice", "")) if status == 200 else None)
+    return render(
+        request,
+        "user_registration.html",
+        status=status,
+        app=current.app,
+        toggles=fields[:2],
+        others=fields[2:],
+        errors=errors or {},
+        notice=NOTICES.get(request.query.get("notice", "")) if status == 200 else None,
+    )
 
 
 async def settings_page(request: web.Request) -> web.Response:
@@ -32,8 +40,9 @@ async def settings_page(request: web.Request) -> web.Response:
 
 
 async def save_settings(request: web.Request) -> web.Response:
-    saved = await request.app[USER_REGISTRATION].save(actor(request), request.match_info["app_id"],
-                                                      await posted_form(request))
+    saved = await request.app[USER_REGISTRATION].save(
+        actor(request), request.match_info["app_id"], await posted_form(request)
+    )
     if saved.errors:
         return _page(request, saved.settings, errors=saved.errors, status=400)
     see_other(f"/apps/{saved.settings.app.app_id}/registration?notice={'saved' if saved.changes else 'unchanged'}")

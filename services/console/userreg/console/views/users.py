@@ -51,12 +51,26 @@ async def users_page(request: web.Request) -> web.Response:
     return render(request, "users.html", app=page.app, page=page, notice=_notice(request))
 
 
-async def new_user_page(request: web.Request, *, status: int = 200, fields: dict[str, str] | None = None,
-                        errors: dict[str, str] | None = None, error: str | None = None) -> web.Response:
+async def new_user_page(
+    request: web.Request,
+    *,
+    status: int = 200,
+    fields: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+) -> web.Response:
     app, columns = await request.app[USERS].form(request.match_info["app_id"])
     shown = {name: value for name, value in (fields or {}).items() if name != PASSWORD}
-    return render(request, "user_new.html", status=status, app=app, columns=columns, fields=shown,
-                  errors=errors or {}, error=error)
+    return render(
+        request,
+        "user_new.html",
+        status=status,
+        app=app,
+        columns=columns,
+        fields=shown,
+        errors=errors or {},
+        error=error,
+    )
 
 
 async def show_new_user(request: web.Request) -> web.Response:
@@ -71,8 +85,9 @@ async def create_user(request: web.Request) -> web.Response:
     except PropertiesRefused as refused:
         return await new_user_page(request, status=400, fields=fields, errors=refused.errors)
     except ApiError as error:
-        return await new_user_page(request, status=400 if error.http_status < 500 else 503, fields=fields,
-                                   error=refusal(error))
+        return await new_user_page(
+            request, status=400 if error.http_status < 500 else 503, fields=fields, error=refusal(error)
+        )
     notice = "created-pending" if user.status is UserStatus.EMAIL_CONFIRMATION_PENDING else "created"
     see_other(f"/apps/{app_id}/users/{user.object_id}?notice={notice}")
 
@@ -83,9 +98,16 @@ async def user_page(request: web.Request, *, status: int = 200, error: str | Non
         details = await request.app[USERS].details(app_id, object_id)
     except UserMissing:
         raise web.HTTPNotFound() from None
-    return render(request, "user.html", status=status, app=details.app, details=details,
-                  properties=shown_properties(details.user.properties), error=error,
-                  notice=None if error else _notice(request))
+    return render(
+        request,
+        "user.html",
+        status=status,
+        app=details.app,
+        details=details,
+        properties=shown_properties(details.user.properties),
+        error=error,
+        notice=None if error else _notice(request),
+    )
 
 
 async def show_user(request: web.Request) -> web.Response:
