@@ -39,11 +39,20 @@ def admin(system: System):
     operator runs it against the system's database; returns what it printed as JSON."""
 
     async def run(*args: str) -> Any:
-        env = {**os.environ, "DATABASE_URL": system.settings.database_dsn,
-               "AMQP_URL": system.settings.amqp_dsn, "EVENTS_EXCHANGE": system.settings.events_exchange}
+        env = {
+            **os.environ,
+            "DATABASE_URL": system.settings.database_dsn,
+            "AMQP_URL": system.settings.amqp_dsn,
+            "EVENTS_EXCHANGE": system.settings.events_exchange,
+        }
         process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "userreg"), *args, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            str(Path(sys.executable).parent / "userreg"),
+            *args,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(process.communicate(), ADMIN_TIMEOUT)
         assert process.returncode == 0, f"userreg {' '.join(args)} failed: {err.decode()}"
         return json.loads(out) if out.strip() else None

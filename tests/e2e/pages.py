@@ -23,7 +23,7 @@ class Page:
 
     @property
     def name(self) -> str | None:
-        """The page's `data-page` (SPEC §6): confirmation-pending, -confirmed, -expired, …"""
+        """The page's `data-page` (docs/api.md, Confirmation pages): confirmation-pending, -confirmed, -expired, …"""
         found = _DATA_PAGE.search(self.html)
         return found[1] if found else None
 

@@ -100,8 +100,9 @@ async def test_the_emailed_link_confirms_in_the_browser(system, api, browser, ma
     await tab.page.context.close()
 
 
-async def test_an_expired_link_sends_a_new_email_whose_link_confirms(system, api, browser, make_app,
-                                                                    age_links, user_status):
+async def test_an_expired_link_sends_a_new_email_whose_link_confirms(
+    system, api, browser, make_app, age_links, user_status
+):
     app = await make_app("Adventure Works", email_confirmation_required=True, confirmation_link_ttl=3600)
     address = unique_address("grace")
     user = (await api.register(app, {"email": address, "password": PASSWORD, "name": "Grace"})).body

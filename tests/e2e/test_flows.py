@@ -14,7 +14,6 @@ from userreg.shared.db import UserStatus
 pytestmark = pytest.mark.xdist_group("e2e")
 
 
-
 async def test_register_confirm_by_link_then_log_in(system, api, http, make_app, user_status):
     app = await make_app("Northwind", email_confirmation_required=True)
     address = unique_address("alice")
@@ -88,8 +87,9 @@ async def test_apps_side_by_side_keep_their_own_settings(system, api, admin, mak
     address = unique_address("carol")
 
     # identityProperty=username: the username identifies, the email is just a property.
-    first = await api.register(by_username, {"username": "Carol", "email": address, "password": PASSWORD,
-                                             "shoeSize": 38})
+    first = await api.register(
+        by_username, {"username": "Carol", "email": address, "password": PASSWORD, "shoeSize": 38}
+    )
     assert first.status == 200, first
     assert first.body["shoeSize"] == 38  # dynamic schema: a new column
     taken = await api.register(by_username, {"username": "CAROL", "password": PASSWORD})

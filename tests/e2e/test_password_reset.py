@@ -1,8 +1,9 @@
-"""Password recovery as a user meets it (SPEC §3.6), every service a real process: the API's
-restorepassword → the email in the inbox → its link in Chromium → the form → the done page; then the
-new password logs in, the old one answers 3003, the session from before is over and the "password
-changed" notice arrives. Expired and used links, a mail scanner's GET, and the decisions for pending
-and disabled users. Screenshots go to test-artifacts/screenshots/ (e2e-password-*)."""
+"""Password recovery as a user meets it (docs/api.md, Sessions and password recovery), every service
+a real process: the API's restorepassword → the email in the inbox → its link in Chromium → the form
+→ the done page; then the new password logs in, the old one answers 3003, the session from before is
+over and the "password changed" notice arrives. Expired and used links, a mail scanner's GET, and
+the decisions for pending and disabled users. Screenshots go to test-artifacts/screenshots/
+(e2e-password-*)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ async def register_and_ask_for_a_reset(system, api, app, label: str) -> tuple[st
 
 @pytest.mark.browser
 async def test_a_reset_in_the_browser_sets_the_new_password_ends_the_old_session_and_sends_a_notice(
-        system, api, browser, make_app):
+    system, api, browser, make_app
+):
     app = await make_app("Litware")
     address, _, email = await register_and_ask_for_a_reset(system, api, app, "heidi")
     await shoot_email(browser, email, "email-password-reset")
@@ -83,7 +85,8 @@ async def test_a_reset_in_the_browser_sets_the_new_password_ends_the_old_session
 
 @pytest.mark.browser
 async def test_an_expired_reset_link_shows_the_expired_page_whose_new_link_works(
-        system, api, browser, make_app, age_reset_links):
+    system, api, browser, make_app, age_reset_links
+):
     app = await make_app("Proseware", password_reset_link_ttl=3600)
     address, user, email = await register_and_ask_for_a_reset(system, api, app, "ivan")
     first = system.reset_link_in(email)
@@ -125,8 +128,9 @@ async def test_a_mail_scanners_get_of_the_reset_link_changes_nothing(system, api
 
 
 @pytest.mark.browser
-async def test_a_pending_user_who_resets_the_password_is_confirmed(system, api, browser, make_app, age_links,
-                                                                  user_status):
+async def test_a_pending_user_who_resets_the_password_is_confirmed(
+    system, api, browser, make_app, age_links, user_status
+):
     app = await make_app("Pending Reset", email_confirmation_required=True)
     address = unique_address("kate")
     user = (await api.register(app, {"email": address, "password": PASSWORD})).body

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.sdk import (APP_INFO_COMPLAINT, check_app_info, check_flow_emails, differences, expected_outcomes,
-                           prepare_user_flow, run_in_node)
+from tests.e2e.sdk import (
+    APP_INFO_COMPLAINT,
+    check_app_info,
+    check_flow_emails,
+    differences,
+    expected_outcomes,
+    prepare_user_flow,
+    run_in_node,
+)
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -22,7 +29,8 @@ async def test_the_node_sdk_loads_the_app_info_at_init_without_complaint(system,
 
 
 async def test_the_node_sdk_registers_logs_in_and_out_restores_and_resends_with_backendless_codes(
-        system, api, make_app, age_links):
+    system, api, make_app, age_links
+):
     """The client calls with the REST key, then a server's own calls with the server key (status
     changes, a confirmation link returned instead of emailed)."""
     flow = await prepare_user_flow(system, api, make_app, age_links, "Node")

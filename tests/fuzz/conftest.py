@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from userreg.shared.confirmations import issue_confirmation
 from userreg.shared.db import App, User, UserStatus
+from userreg.shared.email_changes import request_email_change
 from userreg.shared.passwords import new_password_reset
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import new_guid
@@ -79,7 +80,7 @@ class ServiceThread:
         self._loop = loop
         try:
             loop.run_until_complete(self._run())
-        except BaseException as error:  # noqa: BLE001 - reported by start()/stop() in the test's thread
+        except BaseException as error:
             self._error = error
         finally:
             self._started.set()
@@ -116,10 +117,12 @@ def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
     """One of the strategies, each as often as its weight says (`st.one_of` draws evenly, and
     Hypothesis favours the first choice when it simplifies: put the common case first)."""
     return st.sampled_from([strategy for weight, strategy in choices for _ in range(weight)]).flatmap(
-        lambda strategy: strategy)
+        lambda strategy: strategy
+    )
 
 
 # --- the registration API's world ----------------------------------------------------------------
+
 
 @dataclass
 class Tenant:
@@ -193,6 +196,7 @@ async def _populate(http: aiohttp.ClientSession, tenant: Tenant, users: int = 6,
 
 # --- confirmation-web's world --------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LinkCase:
     app_id: str
@@ -207,6 +211,7 @@ class ConfirmationWorld:
     links: list[LinkCase]  # confirmation links
     public_origin: str
     reset_links: list[LinkCase] = field(default_factory=list)  # password-reset links
+    change_links: list[LinkCase] = field(default_factory=list)  # email-change links
 
 
 @pytest.fixture
@@ -215,38 +220,72 @@ async def confirmation_world(settings: Settings, make_app, sessions) -> AsyncIte
     state in two apps (one confirming on GET) for the fuzzer to open, confirm, reset and renew."""
     from userreg.confirmation_web.app import create_app
 
-    apps = [await make_app("Fuzz Links", email_confirmation_required=True),
-            await make_app("Fuzz Links GET", email_confirmation_required=True, confirm_on_get=True)]
+    apps = [
+        await make_app("Fuzz Links", email_confirmation_required=True),
+        await make_app("Fuzz Links GET", email_confirmation_required=True, confirm_on_get=True),
+    ]
     links: list[LinkCase] = []
     reset_links: list[LinkCase] = []
+    change_links: list[LinkCase] = []
     pending = UserStatus.EMAIL_CONFIRMATION_PENDING
-    states = {"pending": pending, "expired": pending, "confirmed": UserStatus.ENABLED,
-              "disabled": UserStatus.DISABLED, "guest": UserStatus.GUEST}
+    states = {
+        "pending": pending,
+        "expired": pending,
+        "confirmed": UserStatus.ENABLED,
+        "disabled": UserStatus.DISABLED,
+        "guest": UserStatus.GUEST,
+    }
     for app in apps:
         for state, status in states.items():
             for _ in range(3):
                 for made, reset in ((links, False), (reset_links, True)):
-                    token = await _make_link(sessions, settings, app, status, expired=state == "expired",
-                                             reset=reset)
+                    token = await _make_link(sessions, settings, app, status, expired=state == "expired", reset=reset)
                     made.append(LinkCase(app.app_id, token, state))
+        # Email-change links: pending, expired and a disabled user's, and pairs of users waiting
+        # for one address (the first confirmed gets it, the other's link then fails).
+        for state, status in (
+            ("pending", UserStatus.ENABLED),
+            ("expired", UserStatus.ENABLED),
+            ("disabled", UserStatus.DISABLED),
+            ("contested", UserStatus.ENABLED),
+        ):
+            for _ in range(2):
+                address = unique_email("changed")
+                for _ in range(2 if state == "contested" else 1):
+                    token = await _make_change_link(
+                        sessions, settings, app, status, address, expired=state == "expired"
+                    )
+                    change_links.append(LinkCase(app.app_id, token, state))
     service = serve(create_app(settings), "fuzz-confirmation-web")
     try:
-        yield ConfirmationWorld(service.base_url, [app.app_id for app in apps], links,
-                                settings.public_confirmation_url.lower(), reset_links)
+        yield ConfirmationWorld(
+            service.base_url,
+            [app.app_id for app in apps],
+            links,
+            settings.public_confirmation_url.lower(),
+            reset_links,
+            change_links,
+        )
     finally:
         service.stop()
 
 
-async def _make_link(sessions, settings: Settings, app: App, status: UserStatus, *, expired: bool,
-                     reset: bool = False) -> str:
+async def _make_link(
+    sessions, settings: Settings, app: App, status: UserStatus, *, expired: bool, reset: bool = False
+) -> str:
     """A user of `app` with `status` and one confirmation link (or password-reset link, as
     `restorepassword` issues one); the link's token."""
     email = unique_email("link")
     async with sessions() as session, session.begin():
         db_app = await session.get(App, app.app_id)
-        user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
-                    properties={"email": email, "name": MARKUP_NAME}, password_hash="not-a-real-hash",
-                    status=status)
+        user = User(
+            object_id=new_guid(),
+            app_id=app.app_id,
+            identity_key=email.lower(),
+            properties={"email": email, "name": MARKUP_NAME},
+            password_hash="not-a-real-hash",
+            status=status,
+        )
         session.add(user)
         await session.flush()
         issued = datetime.now(UTC)
@@ -260,6 +299,34 @@ async def _make_link(sessions, settings: Settings, app: App, status: UserStatus,
             issued -= timedelta(seconds=db_app.confirmation_link_ttl + 60)
         confirmation = issue_confirmation(session, db_app, user, settings.public_confirmation_url, issued)
     return confirmation.url.rsplit("/", 1)[1]
+
+
+async def _make_change_link(
+    sessions, settings: Settings, app: App, status: UserStatus, address: str, *, expired: bool
+) -> str:
+    """A user of `app` with `status` and an email-change link to `address` (as an update in an app
+    that confirms emails issues one); the link's token."""
+    email = unique_email("changing")
+    async with sessions() as session, session.begin():
+        db_app = await session.get(App, app.app_id)
+        user = User(
+            object_id=new_guid(),
+            app_id=app.app_id,
+            identity_key=email.lower(),
+            properties={"email": email, "name": MARKUP_NAME},
+            password_hash="not-a-real-hash",
+            status=status,
+        )
+        session.add(user)
+        await session.flush()
+        issued = datetime.now(UTC)
+        if expired:
+            issued -= timedelta(seconds=db_app.confirmation_link_ttl + 60)
+        event = await request_email_change(
+            session, db_app, user, address, address.lower(), settings.public_confirmation_url, 0, issued
+        )
+    assert event.confirmation is not None
+    return event.confirmation.url.rsplit("/", 1)[1]
 
 
 class Tally:
@@ -281,8 +348,10 @@ class Tally:
     def summary(self) -> str:
         operations = ", ".join(f"{name}: {count}" for name, count in sorted(self.by_operation.items()))
         answers = ", ".join(f"{answer}: {count}" for answer, count in sorted(self.by_answer.items()))
-        return (f"{self.name}: {self.total} requests{' (full run)' if FULL else ''}\n"
-                f"  by operation: {operations}\n  by answer (HTTP/code): {answers}")
+        return (
+            f"{self.name}: {self.total} requests{' (full run)' if FULL else ''}\n"
+            f"  by operation: {operations}\n  by answer (HTTP/code): {answers}"
+        )
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "fuzz"

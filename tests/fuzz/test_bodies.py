@@ -10,6 +10,7 @@ does not grow by what was sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -21,9 +22,9 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestServer
 
+from tests.fuzz.conftest import unique_email
 from userreg.registration.app import create_app
 from userreg.shared.db import App
-from tests.fuzz.conftest import unique_email
 
 TEN_MB = 10 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -63,9 +64,17 @@ def register_path(app: App) -> str:
     return f"/{app.app_id}/{app.rest_api_key}/users/register"
 
 
-async def raw_request(server: TestServer, method: str, path: str, headers: dict[str, str],
-                      body: bytes | None = None, *, chunks: int = 0, chunk: bytes = b"x" * CHUNK,
-                      chunked: bool = False) -> RawAnswer:
+async def raw_request(
+    server: TestServer,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None = None,
+    *,
+    chunks: int = 0,
+    chunk: bytes = b"x" * CHUNK,
+    chunked: bool = False,
+) -> RawAnswer:
     """Send a request on a fresh socket and read the answer while the body is still going out.
 
     `body` is sent whole; otherwise `chunks` pieces of `chunk` are streamed (with chunked framing
@@ -78,8 +87,11 @@ async def raw_request(server: TestServer, method: str, path: str, headers: dict[
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
     reader, writer = await asyncio.open_connection(sock=sock)
     writer.transport.set_write_buffer_limits(high=CHUNK, low=0)
-    head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}",
-            *(f"{name}: {value}" for name, value in headers.items())]
+    head = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{server.port}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
     started = time.monotonic()
     sent = 0
     try:
@@ -106,10 +118,8 @@ async def raw_request(server: TestServer, method: str, path: str, headers: dict[
         return RawAnswer(status, answer_headers, answer_body, sent, time.monotonic() - started)
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             await writer.wait_closed()
-        except (ConnectionResetError, BrokenPipeError):
-            pass
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
@@ -125,9 +135,11 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str
 
 # --- oversize ------------------------------------------------------------------------------------
 
+
 async def test_a_10_mb_body_with_its_length_is_refused_before_any_of_it_is_sent(service, app):
-    answer = await raw_request(service, "POST", register_path(app),
-                               {"Content-Type": "application/json", "Content-Length": str(TEN_MB)})
+    answer = await raw_request(
+        service, "POST", register_path(app), {"Content-Type": "application/json", "Content-Length": str(TEN_MB)}
+    )
     assert answer.status == 413
     assert answer.envelope()["code"] == 9003
     assert answer.sent == 0  # answered on the headers alone
@@ -144,8 +156,9 @@ async def test_a_10_mb_body_sent_right_away_is_cut_off_near_the_limit(service, a
         headers["Transfer-Encoding"] = "chunked"
     else:
         headers["Content-Length"] = str(TEN_MB)
-    answer = await raw_request(service, "POST", register_path(app), headers, chunks=TEN_MB // CHUNK,
-                               chunked=framing == "chunked")
+    answer = await raw_request(
+        service, "POST", register_path(app), headers, chunks=TEN_MB // CHUNK, chunked=framing == "chunked"
+    )
     assert answer.status == 413
     assert answer.envelope()["code"] == 9003
     assert answer.sent < TEN_MB // 2, f"{answer.sent} bytes went out before the refusal"
@@ -162,15 +175,18 @@ async def test_the_process_does_not_grow_by_what_it_is_sent(service, app):
     try:
         baseline, _ = tracemalloc.get_traced_memory()
         for _ in range(2):
-            answer = await raw_request(service, "POST", register_path(app), headers, chunks=TEN_MB // CHUNK,
-                                       chunked=True)
+            answer = await raw_request(
+                service, "POST", register_path(app), headers, chunks=TEN_MB // CHUNK, chunked=True
+            )
             assert answer.status == 413
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     grown = peak - baseline
-    print(f"\npeak growth while refusing 2 × 10 MB chunked bodies: {grown / 1024 / 1024:.2f} MiB "
-          f"(limit {LIMIT / 1024 / 1024:.0f} MiB)")
+    print(
+        f"\npeak growth while refusing 2 × 10 MB chunked bodies: {grown / 1024 / 1024:.2f} MiB "
+        f"(limit {LIMIT / 1024 / 1024:.0f} MiB)"
+    )
     assert grown < TEN_MB // 2, f"the process grew by {grown} bytes"
 
 
@@ -179,12 +195,21 @@ async def test_every_body_taking_operation_refuses_10_mb(service, app, operation
     key = app.server_api_key if operation == "status" else app.rest_api_key
     path = {"login": "/users/login", "status": f"/users/{app.app_id}/status"}[operation]
     method = "PUT" if operation == "status" else "POST"
-    answer = await raw_request(service, method, f"/{app.app_id}/{key}{path}",
-                               {"Content-Type": "application/json", "Content-Length": str(TEN_MB)})
+    answer = await raw_request(
+        service,
+        method,
+        f"/{app.app_id}/{key}{path}",
+        {"Content-Type": "application/json", "Content-Length": str(TEN_MB)},
+    )
     assert (answer.status, answer.envelope()["code"], answer.sent) == (413, 9003, 0)
-    answer = await raw_request(service, method, f"/{app.app_id}/{key}{path}",
-                               {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                               chunks=TEN_MB // CHUNK, chunked=True)
+    answer = await raw_request(
+        service,
+        method,
+        f"/{app.app_id}/{key}{path}",
+        {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        chunks=TEN_MB // CHUNK,
+        chunked=True,
+    )
     assert (answer.status, answer.envelope()["code"]) == (413, 9003)
     assert answer.sent < TEN_MB // 2
 
@@ -205,38 +230,50 @@ async def test_a_compressed_body_is_refused_without_being_inflated_whole(service
     assert len(bomb) < LIMIT
     tracemalloc.start()
     try:
-        answer = await raw_request(service, "POST", register_path(app),
-                                   {"Content-Type": "application/json", "Content-Encoding": "gzip",
-                                    "Content-Length": str(len(bomb))}, bomb)
+        answer = await raw_request(
+            service,
+            "POST",
+            register_path(app),
+            {"Content-Type": "application/json", "Content-Encoding": "gzip", "Content-Length": str(len(bomb))},
+            bomb,
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert answer.status == 413
     assert answer.envelope()["code"] == 9003
-    print(f"\npeak while refusing a {len(bomb) / 1024:.0f} KiB gzip body of 100 MiB: "
-          f"{peak / 1024 / 1024:.1f} MiB")
+    print(f"\npeak while refusing a {len(bomb) / 1024:.0f} KiB gzip body of 100 MiB: {peak / 1024 / 1024:.1f} MiB")
     assert peak < 25 * 1024 * 1024, f"the process grew by {peak} bytes"
 
 
 async def test_a_closed_app_says_3009_before_looking_at_the_size(service, make_app):
     """2002, 3009, then 9003, as the API document lists them."""
     closed = await make_app("Closed", registration_enabled=False)
-    answer = await raw_request(service, "POST", register_path(closed),
-                               {"Content-Type": "application/json", "Content-Length": str(TEN_MB)})
+    answer = await raw_request(
+        service, "POST", register_path(closed), {"Content-Type": "application/json", "Content-Length": str(TEN_MB)}
+    )
     assert (answer.status, answer.envelope()["code"], answer.sent) == (403, 3009, 0)
 
 
 async def test_an_unknown_app_says_2002_before_looking_at_the_size(service, app):
-    answer = await raw_request(service, "POST", f"/{app.app_id}/not-a-key/users/register",
-                               {"Content-Type": "application/json", "Content-Length": str(TEN_MB)})
+    answer = await raw_request(
+        service,
+        "POST",
+        f"/{app.app_id}/not-a-key/users/register",
+        {"Content-Type": "application/json", "Content-Length": str(TEN_MB)},
+    )
     assert (answer.status, answer.envelope()["code"], answer.sent) == (401, 2002, 0)
 
 
 async def test_a_broken_chunked_framing_is_a_client_error(service, app):
     """aiohttp's parser refuses it before any handler runs (its own plain 400: this is not HTTP)."""
-    answer = await raw_request(service, "POST", register_path(app),
-                               {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                               b'5\r\n{"a":\r\nzz\r\nnot a chunk\r\n')
+    answer = await raw_request(
+        service,
+        "POST",
+        register_path(app),
+        {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        b'5\r\n{"a":\r\nzz\r\nnot a chunk\r\n',
+    )
     assert answer.status == 400, answer
 
 
@@ -273,9 +310,12 @@ MALFORMED: dict[str, tuple[str | None, bytes, int, int]] = {
     "JSON-ish type": ("application/jsonx", json.dumps(_valid()).encode(), 415, 3038),
     "invalid UTF-8 in a string": (JSON, b'{"email": "a@example.com", "password": "\xff\xfe"}', 400, 3038),
     "invalid UTF-8 outside strings": (JSON, b"\xc3" + _user(), 400, 3038),
-    "latin-1 declared, latin-1 sent": ("application/json; charset=latin-1",
-                                       '{"email": "a@example.com", "password": "pässword"}'.encode("latin-1"),
-                                       400, 3038),
+    "latin-1 declared, latin-1 sent": (
+        "application/json; charset=latin-1",
+        '{"email": "a@example.com", "password": "pässword"}'.encode("latin-1"),
+        400,
+        3038,
+    ),
     f"{NESTED:,} nested arrays": (JSON, b"[" * NESTED + b"]" * NESTED, 400, 3038),
     f"{NESTED:,} nested objects": (JSON, b'{"a":' * NESTED + b"1" + b"}" * NESTED, 400, 3038),
     f"{NESTED:,} unclosed arrays": (JSON, b"[" * NESTED, 400, 3038),
@@ -323,24 +363,28 @@ async def test_json_in_any_unicode_encoding_json_allows_is_read(service, app, en
     body = json.dumps({"email": email, "password": "pw-123456", "name": "Zoë"}).encode(encoding)
     if encoding != "utf-8":
         body = body[2:] if encoding == "utf-16" else body[4:]  # json.loads refuses a BOM
-    answer = await raw_request(service, "POST", register_path(app),
-                               {"Content-Type": JSON, "Content-Length": str(len(body))}, body)
+    answer = await raw_request(
+        service, "POST", register_path(app), {"Content-Type": JSON, "Content-Length": str(len(body))}, body
+    )
     assert answer.status == 200, answer.body
     assert json.loads(answer.body)["email"] == email
 
 
 @pytest.mark.parametrize("operation", ["login", "status"])
-@pytest.mark.parametrize("content_type, body, status", [
-    (JSON, b"{not json", 400),
-    (JSON, b"[" * NESTED, 400),
-    (JSON, b"[" * NESTED + b"]" * NESTED, 400),
-    (JSON, b'{"login": NaN, "password": Infinity, "userStatus": NaN}', 400),
-    (JSON, b'{"login": "\xff", "password": "\xfe", "userStatus": "\xff"}', 400),
-    ("text/plain", b'{"login": "a", "password": "b", "userStatus": "ENABLED"}', 415),
-    (None, b'{"login": "a", "password": "b", "userStatus": "ENABLED"}', 415),
-], ids=["not-json", "unclosed", "nested", "nan", "utf-8", "text", "no-type"])
-async def test_other_operations_refuse_malformed_bodies_with_9005(service, app, operation, content_type, body,
-                                                                   status):
+@pytest.mark.parametrize(
+    "content_type, body, status",
+    [
+        (JSON, b"{not json", 400),
+        (JSON, b"[" * NESTED, 400),
+        (JSON, b"[" * NESTED + b"]" * NESTED, 400),
+        (JSON, b'{"login": NaN, "password": Infinity, "userStatus": NaN}', 400),
+        (JSON, b'{"login": "\xff", "password": "\xfe", "userStatus": "\xff"}', 400),
+        ("text/plain", b'{"login": "a", "password": "b", "userStatus": "ENABLED"}', 415),
+        (None, b'{"login": "a", "password": "b", "userStatus": "ENABLED"}', 415),
+    ],
+    ids=["not-json", "unclosed", "nested", "nan", "utf-8", "text", "no-type"],
+)
+async def test_other_operations_refuse_malformed_bodies_with_9005(service, app, operation, content_type, body, status):
     key = app.server_api_key if operation == "status" else app.rest_api_key
     path = {"login": "/users/login", "status": f"/users/{app.app_id}/status"}[operation]
     headers = {"Content-Length": str(len(body))}
@@ -354,6 +398,11 @@ async def test_other_operations_refuse_malformed_bodies_with_9005(service, app, 
 async def test_login_with_a_nul_or_a_lone_surrogate_is_just_a_wrong_login(service, app):
     for login in ('"a\\u0000b@example.com"', '"\\ud800@example.com"'):
         body = f'{{"login": {login}, "password": "p\\u0000w"}}'.encode()
-        answer = await raw_request(service, "POST", f"/{app.app_id}/{app.rest_api_key}/users/login",
-                                   {"Content-Type": JSON, "Content-Length": str(len(body))}, body)
+        answer = await raw_request(
+            service,
+            "POST",
+            f"/{app.app_id}/{app.rest_api_key}/users/login",
+            {"Content-Type": JSON, "Content-Length": str(len(body))},
+            body,
+        )
         assert (answer.status, answer.envelope()["code"]) == (401, 3003), answer.body

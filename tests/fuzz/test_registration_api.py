@@ -1,4 +1,4 @@
-"""Schema-driven fuzzing of every operation of the registration API (SPEC §3, issue 5 item 5).
+"""Schema-driven fuzzing of every operation of the registration API (docs/api.md, register, issue 5 item 5).
 
 schemathesis takes the service's OpenAPI document (the one it serves, checked below), generates
 valid and invalid requests for each operation, sends them to the running service on a real socket
@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from schemathesis import Case, checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from userreg.registration.openapi import document
 from tests.fuzz.conftest import FULL, PASSWORD, RegistrationWorld, Tally, Tenant, weighted
+from userreg.registration.openapi import document
 
 # One worker runs the whole module, so that its request count is one figure.
 pytestmark = pytest.mark.xdist_group("fuzz-registration")
@@ -44,8 +44,8 @@ def error_envelope(ctx, response, case: Case) -> bool | None:
         return None
     try:
         body = json.loads(response.content)
-    except ValueError:
-        raise AssertionError(f"HTTP {response.status_code} without a JSON body: {response.content[:200]!r}")
+    except ValueError as error:
+        raise AssertionError(f"HTTP {response.status_code} without a JSON body: {response.content[:200]!r}") from error
     assert isinstance(body, dict) and set(body) == {"code", "message"}, f"not the envelope: {body!r}"
     assert type(body["code"]) is int, f"code is not an integer: {body!r}"
     assert isinstance(body["message"], str) and body["message"], f"message is not a string: {body!r}"
@@ -63,6 +63,10 @@ def _variants(value: str) -> list[str]:
     return [value, value, value.lower(), value.upper()]
 
 
+# The operations that read the `user-token` header: most cases carry a real session's.
+SESSION_OPERATIONS = ("logout", "updateUser", "readUser", "verifyPassword")
+
+
 @st.composite
 def realistic(draw: st.DrawFn, case: Case, world: RegistrationWorld) -> Case:
     """The case with real values for most of its path parameters and bodies."""
@@ -73,9 +77,18 @@ def realistic(draw: st.DrawFn, case: Case, world: RegistrationWorld) -> Case:
     app = tenant.app
     params["appId"] = draw(st.sampled_from(_variants(app.app_id)))
     other_key = world.tenants[(world.tenants.index(tenant) + 1) % len(world.tenants)].app.rest_api_key
-    params["apiKey"] = draw(st.sampled_from(
-        [app.server_api_key, app.rest_api_key, app.server_api_key, app.rest_api_key, other_key,
-         str(params.get("apiKey"))]))
+    params["apiKey"] = draw(
+        st.sampled_from(
+            [
+                app.server_api_key,
+                app.rest_api_key,
+                app.server_api_key,
+                app.rest_api_key,
+                other_key,
+                str(params.get("apiKey")),
+            ]
+        )
+    )
     identities = list(tenant.users)
     if "identity" in params and identities:
         real = [variant for identity in identities for variant in _variants(identity)]
@@ -88,19 +101,23 @@ def realistic(draw: st.DrawFn, case: Case, world: RegistrationWorld) -> Case:
     if "token" in params and tenant.tokens:
         params["token"] = draw(_mostly(tenant.tokens, params["token"]))
     operation = case.operation.definition.raw.get("operationId")
-    if operation == "logout" and tenant.tokens and draw(st.booleans()):
+    if operation in SESSION_OPERATIONS and tenant.tokens and draw(st.booleans()):
         case.headers = {**(case.headers or {}), "user-token": draw(st.sampled_from(tenant.tokens))}
     if isinstance(case.body, dict) and draw(st.booleans()):
         if operation == "registerUser":
-            email = draw(st.one_of(
-                st.uuids().map(lambda u: f"fuzz.{u.hex[:16]}@example.com"),  # a new user: 200
-                st.sampled_from(identities or ["taken@example.com"]),      # an existing one: 3033
-            ))
-            case.body = {**case.body, "email": email,
-                         "password": draw(st.text(min_size=1, max_size=40))}
+            email = draw(
+                st.one_of(
+                    st.uuids().map(lambda u: f"fuzz.{u.hex[:16]}@example.com"),  # a new user: 200
+                    st.sampled_from(identities or ["taken@example.com"]),  # an existing one: 3033
+                )
+            )
+            case.body = {**case.body, "email": email, "password": draw(st.text(min_size=1, max_size=40))}
         elif operation == "login" and identities:
-            case.body = {**case.body, "login": draw(st.sampled_from(identities)),
-                         "password": draw(st.sampled_from([PASSWORD, PASSWORD, "wrong-password"]))}
+            case.body = {
+                **case.body,
+                "login": draw(st.sampled_from(identities)),
+                "password": draw(st.sampled_from([PASSWORD, PASSWORD, "wrong-password"])),
+            }
     # Assigned, not changed in place: schemathesis then re-checks whether the case is still
     # schema-invalid (a negative case given real values may have become a valid one).
     case.path_parameters = params
@@ -109,14 +126,23 @@ def realistic(draw: st.DrawFn, case: Case, world: RegistrationWorld) -> Case:
 
 # What every answer must satisfy. Not `positive_data_acceptance`: the document describes the shape
 # of a body, not the rules behind it (a schema-valid body with an invalid email address is a 3040).
-CHECKS = [checks.not_a_server_error, error_envelope, openapi_checks.status_code_conformance,
-          openapi_checks.content_type_conformance, openapi_checks.response_schema_conformance,
-          openapi_checks.response_headers_conformance, openapi_checks.negative_data_rejection,
-          openapi_checks.unsupported_method, openapi_checks.allow_header_conformance]
-CONFIG = schemathesis.Config.from_dict({
-    "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
-    "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
-})
+CHECKS = [
+    checks.not_a_server_error,
+    error_envelope,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+    openapi_checks.response_schema_conformance,
+    openapi_checks.response_headers_conformance,
+    openapi_checks.negative_data_rejection,
+    openapi_checks.unsupported_method,
+    openapi_checks.allow_header_conformance,
+]
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
+        "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
+    }
+)
 # The document as the service builds it (no I/O); `test_the_served_document_is_the_one_fuzzed` checks
 # that the running service serves exactly this. Cases are sent to the running service's socket.
 schema = schemathesis.openapi.from_dict(document(), config=CONFIG)
@@ -163,8 +189,7 @@ def _operation_test(operation_id: str):
     return test
 
 
-OPERATION_IDS = [operation["operationId"] for methods in document()["paths"].values()
-                 for operation in methods.values()]
+OPERATION_IDS = [operation["operationId"] for methods in document()["paths"].values() for operation in methods.values()]
 for _operation_id in OPERATION_IDS:  # every operation the document lists, however many it lists
     globals()[f"test_{_operation_id}_answers_within_its_document"] = _operation_test(_operation_id)
 
@@ -186,10 +211,29 @@ def test_the_served_document_is_the_one_fuzzed(registration_world: RegistrationW
 # --- beyond the document: any path, any method, any body ----------------------------------------
 
 METHODS = ["GET", "POST", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
-TAILS = ["/users/register", "/users/register/guest", "/users/login", "/users/resendconfirmation/{identity}",
-         "/users/{objectId}/status", "/users/createEmailConfirmationURL/{identity}", "/info", "/users/logout",
-         "/users/isvalidusertoken/{token}", "/users/restorepassword/{identity}", "/users", "",
-         "/users/register/", "/users//status", "/Users/Register", "/users/isvalidusertoken/"]
+TAILS = [
+    "/users/register",
+    "/users/register/guest",
+    "/users/login",
+    "/users/resendconfirmation/{identity}",
+    "/users/{objectId}/status",
+    "/users/createEmailConfirmationURL/{identity}",
+    "/info",
+    "/users/logout",
+    "/users/isvalidusertoken/{token}",
+    "/users/restorepassword/{identity}",
+    "/users/{objectId}",
+    "/data/Users/{objectId}",
+    "/users/verifypassowrd",
+    "/users/userclassprops",
+    "/data/Users",
+    "/users",
+    "",
+    "/users/register/",
+    "/users//status",
+    "/Users/Register",
+    "/users/isvalidusertoken/",
+]
 segments = st.text(max_size=40).map(lambda text: quote(text, safe=""))
 
 
@@ -211,44 +255,69 @@ def raw_requests(draw: st.DrawFn, world: RegistrationWorld) -> tuple[str, str, d
     tail = tail.replace("{token}", quote(token, safe=""))
     anywhere = st.lists(segments, min_size=1, max_size=6).map(lambda parts: "/" + "/".join(parts))
     path = draw(weighted((4, st.just(f"/{app_id}/{key}{tail}")), (1, anywhere)))
-    headers = draw(st.fixed_dictionaries({}, optional={
-        "Content-Type": st.sampled_from([
-            "application/json", "application/json; charset=utf-8", "text/plain", "application/vnd.api+json",
-            "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-            "application/json; charset=nope"]),
-        "Accept-Language": st.sampled_from(["de", "de-CH,de;q=0.9", "*", "x" * 60, "en;q=abc"]),
-        "Accept": st.sampled_from(["text/html", "*/*", "application/xml"]),
-        # Browsers' CORS headers: an OPTIONS with Access-Control-Request-Method is a preflight (204).
-        "Origin": st.sampled_from(["https://app.example.com", "null", "http://localhost:3000", "x" * 300]),
-        "Access-Control-Request-Method": st.sampled_from(["POST", "GET", "DELETE", ""]),
-        "Access-Control-Request-Headers": st.sampled_from(["content-type,user-token", "x-any", ""]),
-        "user-token": st.sampled_from(tenant.tokens or ["x"]) | segments,
-    }))
+    headers = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "Content-Type": st.sampled_from(
+                    [
+                        "application/json",
+                        "application/json; charset=utf-8",
+                        "text/plain",
+                        "application/vnd.api+json",
+                        "application/x-www-form-urlencoded",
+                        "multipart/form-data; boundary=x",
+                        "application/json; charset=nope",
+                    ]
+                ),
+                "Accept-Language": st.sampled_from(["de", "de-CH,de;q=0.9", "*", "x" * 60, "en;q=abc"]),
+                "Accept": st.sampled_from(["text/html", "*/*", "application/xml"]),
+                # Browsers' CORS headers: an OPTIONS with Access-Control-Request-Method is a preflight (204).
+                "Origin": st.sampled_from(["https://app.example.com", "null", "http://localhost:3000", "x" * 300]),
+                "Access-Control-Request-Method": st.sampled_from(["POST", "GET", "DELETE", ""]),
+                "Access-Control-Request-Headers": st.sampled_from(["content-type,user-token", "x-any", ""]),
+                "user-token": st.sampled_from(tenant.tokens or ["x"]) | segments,
+            },
+        )
+    )
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-        lambda children: (st.lists(children, max_size=3)
-                          | st.dictionaries(st.text(max_size=10), children, max_size=4)),
-        max_leaves=12)
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+        max_leaves=12,
+    )
     users = st.fixed_dictionaries(
         {"email": st.emails(), "password": st.text(min_size=1, max_size=20)},
-        optional={"name": st.text(max_size=20), "login": st.text(max_size=20),
-                  "userStatus": st.sampled_from(["ENABLED", "DISABLED", "GUEST", ""])})
-    body = draw(weighted((3, users.map(lambda value: json.dumps(value).encode())),
-                         (2, json_values.map(lambda value: json.dumps(value).encode())),
-                         (1, st.binary(max_size=200)), (1, st.none())))
+        optional={
+            "name": st.text(max_size=20),
+            "login": st.text(max_size=20),
+            "userStatus": st.sampled_from(["ENABLED", "DISABLED", "GUEST", ""]),
+        },
+    )
+    body = draw(
+        weighted(
+            (3, users.map(lambda value: json.dumps(value).encode())),
+            (2, json_values.map(lambda value: json.dumps(value).encode())),
+            (1, st.binary(max_size=200)),
+            (1, st.none()),
+        )
+    )
     return draw(st.sampled_from(METHODS)), path, headers, body
 
 
-@settings(max_examples=RAW_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=RAW_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_any_request_anywhere_gets_the_envelope_and_never_a_5xx(
-        data: st.DataObject, registration_world: RegistrationWorld, http: requests.Session,
-        tally: Tally) -> None:
+    data: st.DataObject, registration_world: RegistrationWorld, http: requests.Session, tally: Tally
+) -> None:
     method, path, headers, body = data.draw(raw_requests(registration_world), label="request")
-    response = http.request(method, registration_world.base_url + path, headers=headers, data=body,
-                            allow_redirects=False, timeout=30)
+    response = http.request(
+        method, registration_world.base_url + path, headers=headers, data=body, allow_redirects=False, timeout=30
+    )
     code = _code_of(response)
     tally.record(f"{method} (any path)", response.status_code, code)
     assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.content[:300]!r}"

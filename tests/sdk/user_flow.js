@@ -4,9 +4,12 @@
  * {ok: true, value} or {ok: false, code, status, message}, by the name the tests assert it under.
  *
  * input: {serverURL, apps: {open, confirming, closed}: {appId, restApiKey, serverApiKey?},
- *         addresses: {user, pending, agedPending, unknown}, password, wrongPassword, withServerKey}
+ *         addresses: {user, pending, agedPending, confirmed, changed, unknown}, password, wrongPassword,
+ *         newPassword,
+ *         withServerKey}
  *   open: no email confirmation; confirming: email confirmation required; closed: registration off.
  *   agedPending: already registered in `confirming`, its resend cool-down passed.
+ *   confirmed: already registered and confirmed in `confirming`; it changes its email to `changed`.
  *   withServerKey: also the calls a server makes with the server API key (never in a browser).
  */
 (function (root, factory) {
@@ -34,7 +37,7 @@
   }
 
   return async function userFlow(Backendless, input) {
-    const { apps, addresses, password, wrongPassword } = input
+    const { apps, addresses, password, wrongPassword, newPassword } = input
     const Users = () => Backendless.UserService
     const results = {}
     // Records the call's outcome under `name`; returns what it answered (undefined when it failed).
@@ -67,6 +70,37 @@
     const token = Users().getCurrentUserToken()
     await step('isValidLogin after login', () => Users().isValidLogin())
     await step('isvalidusertoken of the session', () => checkToken(token))
+
+    // The signed-in user's own record: read it again, update it (the SDK sends the whole user
+    // back), check the password, describe the schema.
+    await step('getCurrentUser(true)', () => Users().getCurrentUser(true))
+    const me = await Users().getCurrentUser()
+    const myId = me ? me.objectId : undefined
+    await step('update', async () => {
+      const updated = await Users().update({ ...me, name: 'Ada Lovelace', city: 'London' })
+      return { email: updated.email, name: updated.name, city: updated.city, hasPassword: 'password' in updated }
+    })
+    await step('verifyPassword', () => Users().verifyPassword(password))
+    await step('verifyPassword with a wrong password', () => Users().verifyPassword(wrongPassword))
+    await step('describeUserClass', async () => {
+      const columns = await Users().describeUserClass()
+      return { names: columns.map(column => column.name).sort(),
+               identity: columns.filter(column => column.identity).map(column => column.name) }
+    })
+    // A password changed through update ends the user's other sessions, not the one that changed it.
+    await step('login again', () => Users().login(addresses.user, password))
+    await step('update the password', async () => {
+      const updated = await Users().update({ objectId: myId, password: newPassword })
+      return 'password' in updated
+    })
+    await step('isvalidusertoken of the first session after the password change', () => checkToken(token))
+    await step('isValidLogin after the password change', () => Users().isValidLogin())
+    await step('verifyPassword with the new password', () => Users().verifyPassword(newPassword))
+    await step('login with the old password', () => Users().login(addresses.user, password))
+    await step('update the password back', async () => {
+      const updated = await Users().update({ objectId: myId, password })
+      return 'password' in updated
+    })
     await step('logout', () => Users().logout())
     await step('isValidLogin after logout', () => Users().isValidLogin())
     await step('isvalidusertoken of the ended session', () => checkToken(token))
@@ -80,6 +114,8 @@
 
     await step('loginAsGuest', () => Users().loginAsGuest())
     await step('isValidLogin as a guest', () => Users().isValidLogin())
+    await step('update another user', () => Users().update({ objectId: myId, name: 'Mallory' }))
+    await step('read another user', () => Backendless.Data.of('Users').findById(myId))
     await step('logout as a guest', () => Users().logout())
     await step('resendEmailConfirmation where the app does not confirm emails',
       () => Users().resendEmailConfirmation(addresses.user))
@@ -91,6 +127,19 @@
     await step('resendEmailConfirmation', () => Users().resendEmailConfirmation(addresses.agedPending))
     await step('resendEmailConfirmation of an unknown identity',
       () => Users().resendEmailConfirmation(addresses.unknown))
+    // A confirmed user changes its address: it keeps the old one until the link emailed to the new
+    // one is opened (the test opens it afterwards).
+    await step('login where the app confirms emails', () => Users().login(addresses.confirmed, password))
+    await step('update the email where the app confirms emails', async () => {
+      const current = await Users().getCurrentUser()
+      const updated = await Users().update({ ...current, email: addresses.changed })
+      return { email: updated.email }
+    })
+    await step('getCurrentUser(true) while the new address waits', async () => {
+      const user = await Users().getCurrentUser(true)
+      return user && user.email
+    })
+    await step('logout where the app confirms emails', () => Users().logout())
 
     Backendless.initApp(apps.closed.appId, apps.closed.restApiKey)
     await step('register where registration is disabled', () => Users().register({ email: addresses.user, password }))
@@ -101,6 +150,7 @@
       await step('disableUser', () => Users().disableUser(userId))
       await step('login while disabled', () => Users().login(addresses.user, password))
       await step('enableUser', () => Users().enableUser(userId))
+      await step('updateUserStatus to ENABLED again', () => Users().updateUserStatus(userId, 'ENABLED'))
       await step('login once enabled again', () => Users().login(addresses.user, password))
       await step('logout once enabled again', () => Users().logout())
 

@@ -1,4 +1,4 @@
-"""SPEC §3.8 through the real service: what a public REST key can make the system do is bounded.
+"""the README's Security section through the real service: what a public REST key can make the system do is bounded.
 
 Schema growth (a failed registration adds no column; `maxDynamicColumns` → 9007), rate limits per
 app and client address (9008), and mailboxes (email identities compared as mailboxes; cool-down and
@@ -11,6 +11,7 @@ import asyncio
 import uuid
 
 from sqlalchemy import func, select
+
 from tests.integration.registration.client import Api
 from tests.support.links import age_links
 from userreg.shared.db import MailboxEmail, SchemaColumn
@@ -26,6 +27,7 @@ def _random_properties(count: int) -> dict[str, str]:
 
 
 # --- schema growth ------------------------------------------------------------------------------
+
 
 async def test_failed_registrations_add_no_column(api_for, unique_email, sessions):
     api = await api_for()
@@ -67,8 +69,9 @@ async def test_the_dynamic_column_cap_answers_9007_after_3010(api_for, unique_em
 async def test_the_cap_holds_under_concurrent_registrations(api_for, unique_email, sessions):
     api = await api_for(max_dynamic_columns=10)
     built_in = len(await _columns(sessions, api.app.app_id))
-    answers = await asyncio.gather(*(
-        api.register({"email": unique_email(), "password": "pw", **_random_properties(3)}) for _ in range(12)))
+    answers = await asyncio.gather(
+        *(api.register({"email": unique_email(), "password": "pw", **_random_properties(3)}) for _ in range(12))
+    )
     assert {status for status, _ in answers} <= {200, 400}
     assert sum(1 for status, _ in answers if status == 200) == 3
     assert all(body["code"] == 9007 for status, body in answers if status == 400)
@@ -77,9 +80,11 @@ async def test_the_cap_holds_under_concurrent_registrations(api_for, unique_emai
 
 # --- rate limits --------------------------------------------------------------------------------
 
+
 async def _codes(calls) -> list[int | None]:
-    return [body["code"] if isinstance(body, dict) and "code" in body else None
-            for _, body in await asyncio.gather(*calls)]
+    return [
+        body["code"] if isinstance(body, dict) and "code" in body else None for _, body in await asyncio.gather(*calls)
+    ]
 
 
 async def test_the_rate_limit_counts_every_limited_operation_per_app_and_client(api_for, unique_email):
@@ -90,8 +95,9 @@ async def test_the_rate_limit_counts_every_limited_operation_per_app_and_client(
     assert (await api.login(email, "wrong"))[1]["code"] == 3003
     assert (await api.resend(email))[1]["code"] == 9001  # the resend cool-down, but counted
 
-    async with api.client.post(api.path("/users/register"), json={"email": unique_email(), "password": "pw"}) \
-            as response:
+    async with api.client.post(
+        api.path("/users/register"), json={"email": unique_email(), "password": "pw"}
+    ) as response:
         assert response.status == 429
         assert (await response.json())["code"] == 9008
         assert 1 <= int(response.headers["Retry-After"]) <= 60
@@ -115,8 +121,7 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(st
     client = await start_service(trusted_proxies="127.0.0.0/8,::1/128")
     api = Api(client, await make_app(client_rate_limit="2/60s"))
     for n in range(3):
-        codes = await _codes(api.guest(headers={"X-Forwarded-For": f"203.0.113.9, 198.51.100.{n}"})
-                             for _ in range(3))
+        codes = await _codes(api.guest(headers={"X-Forwarded-For": f"203.0.113.9, 198.51.100.{n}"}) for _ in range(3))
         assert codes.count(9008) == 1
     # What a client writes left of the proxy's entry is not trusted: it is counted as the same client.
     codes = await _codes(api.guest(headers={"X-Forwarded-For": f"192.0.2.{n}, 198.51.100.0"}) for n in range(2))
@@ -137,6 +142,7 @@ async def test_limits_off_are_off(api_for):
 
 # --- mailboxes ----------------------------------------------------------------------------------
 
+
 async def test_idn_and_case_forms_of_an_email_are_one_identity(api_for):
     api = await api_for()
     local = f"v{uuid.uuid4().hex[:8]}"
@@ -152,8 +158,9 @@ async def test_users_sharing_a_mailbox_share_its_cool_down(api_for, unique_email
     api = await api_for(identity_property="name", email_confirmation_required=True)
     email = unique_email()
     assert (await api.register({"name": "first", "email": email, "password": "pw"}))[0] == 200
-    async with api.client.post(api.path("/users/register"),
-                               json={"name": "second", "email": email.upper(), "password": "pw"}) as response:
+    async with api.client.post(
+        api.path("/users/register"), json={"name": "second", "email": email.upper(), "password": "pw"}
+    ) as response:
         body = await response.json()
         assert (response.status, body["code"]) == (429, 9001)
         assert 1 <= int(response.headers["Retry-After"]) <= 60
@@ -164,8 +171,9 @@ async def test_users_sharing_a_mailbox_share_its_cool_down(api_for, unique_email
 
 async def test_the_daily_cap_counts_per_mailbox(start_service, make_app, sessions, unique_email):
     client = await start_service(resend_cooldown_seconds=0)
-    api = Api(client, await make_app(identity_property="name", email_confirmation_required=True,
-                                     mailbox_daily_email_limit=3))
+    api = Api(
+        client, await make_app(identity_property="name", email_confirmation_required=True, mailbox_daily_email_limit=3)
+    )
     email = unique_email()
     first = (await api.register({"name": "a", "email": email, "password": "pw"}))[1]
     assert (await api.register({"name": "b", "email": email, "password": "pw"}))[0] == 200
@@ -181,5 +189,9 @@ async def test_the_daily_cap_counts_per_mailbox(start_service, make_app, session
     await age_links(sessions, first["objectId"], 86400 + 1)
     assert (await api.resend("b"))[0] == 200
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(MailboxEmail).where(
-            MailboxEmail.app_id == api.app.app_id)) == 4
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(MailboxEmail).where(MailboxEmail.app_id == api.app.app_id)
+            )
+            == 4
+        )

@@ -1,4 +1,4 @@
-"""Hashing back-pressure through HTTP (SPEC §3.8): a login flood at OWASP cost is refused with 9009
+"""Hashing back-pressure through HTTP (the README's Security section): a login flood at OWASP cost is refused with 9009
 and a Retry-After at once, rather than queued behind seconds of hashing; the service stays
 responsive and a real login gets through shortly after. Logins abandoned by their clients are
 dropped from the queue, not hashed (the service as a real process, whose handlers are cancelled on
@@ -20,8 +20,11 @@ from tests.support.processes import ServiceProcess
 from userreg.shared.hashing import Argon2Parameters
 
 OWASP = Argon2Parameters(time_cost=2, memory_kib=19456, parallelism=1)
-OWASP_COST = {"argon2_memory_kib": OWASP.memory_kib, "argon2_time_cost": OWASP.time_cost,
-              "argon2_parallelism": OWASP.parallelism}
+OWASP_COST = {
+    "argon2_memory_kib": OWASP.memory_kib,
+    "argon2_time_cost": OWASP.time_cost,
+    "argon2_parallelism": OWASP.parallelism,
+}
 QUEUE_SECONDS = 0.5
 FLOOD = 200
 PASSWORD = "correct horse"
@@ -51,8 +54,9 @@ async def _connected(http: aiohttp.ClientSession, health_url: str) -> None:
     await asyncio.gather(*(one() for _ in range(FLOOD)))
 
 
-async def _flood_login(http: aiohttp.ClientSession, url: str, n: int,
-                       refused: asyncio.Event) -> tuple[int, int, str | None, float]:
+async def _flood_login(
+    http: aiohttp.ClientSession, url: str, n: int, refused: asyncio.Event
+) -> tuple[int, int, str | None, float]:
     """A login of an unknown identity: (status, code, Retry-After, seconds taken)."""
     started = time.perf_counter()
     async with http.post(url, json={"login": f"nobody.{n}@example.com", "password": "guess"}) as response:
@@ -64,7 +68,8 @@ async def _flood_login(http: aiohttp.ClientSession, url: str, n: int,
 
 
 async def test_a_login_flood_is_refused_at_once_and_the_service_stays_responsive(
-        start_service, make_app, unique_email, flood_seconds):
+    start_service, make_app, unique_email, flood_seconds
+):
     client = await start_service(**OWASP_COST, hash_workers=1, hash_queue_seconds=QUEUE_SECONDS)
     api = Api(client, await make_app(client_rate_limit="off"))
     email = unique_email()
@@ -106,8 +111,7 @@ async def test_a_login_flood_is_refused_at_once_and_the_service_stays_responsive
     assert busy, "the flood never filled the queue"
     assert all(retry_after is not None and int(retry_after) >= 1 for retry_after, _ in busy)
     # Refused without waiting for the hashes ahead (what the event loop takes for the burst remains).
-    assert max(took for _, took in busy) < flood_seconds / 3, (sorted(took for _, took in busy)[-5:],
-                                                               flood_seconds)
+    assert max(took for _, took in busy) < flood_seconds / 3, (sorted(took for _, took in busy)[-5:], flood_seconds)
     # /health never waits for hashing: it answers within what refusing the burst itself costs the
     # event loop (on a loaded machine the first answer, during the burst, can pass half a second).
     assert health and max(health) < max(0.5, flood_seconds / 3), (health, flood_seconds)
@@ -147,7 +151,8 @@ async def registration_process(settings) -> Any:
 
 
 async def test_logins_whose_clients_gave_up_are_dropped_from_the_queue_not_hashed(
-        registration_process, make_app, unique_email, flood_seconds):
+    registration_process, make_app, unique_email, flood_seconds
+):
     service, base = registration_process
     app = await make_app(client_rate_limit="off")
     email = unique_email()
@@ -158,16 +163,20 @@ async def test_logins_whose_clients_gave_up_are_dropped_from_the_queue_not_hashe
         await _connected(http, f"{base}/health")
 
         async def abandoned_login(n: int) -> None:
-            async with http.post(f"{path}/login", timeout=aiohttp.ClientTimeout(total=0.1),
-                                 json={"login": f"nobody.{n}@example.com", "password": "guess"}) as response:
+            async with http.post(
+                f"{path}/login",
+                timeout=aiohttp.ClientTimeout(total=0.1),
+                json={"login": f"nobody.{n}@example.com", "password": "guess"},
+            ) as response:
                 await response.read()
 
         # Hashed, these would keep the worker busy for `flood_seconds` (seconds at OWASP cost).
         gave_up = await asyncio.gather(*(abandoned_login(n) for n in range(FLOOD)), return_exceptions=True)
         assert sum(isinstance(outcome, asyncio.TimeoutError) for outcome in gave_up) > FLOOD // 2, gave_up[:5]
         started = time.perf_counter()
-        async with http.post(f"{path}/login", json={"login": email, "password": PASSWORD},
-                             timeout=aiohttp.ClientTimeout(total=30)) as response:
+        async with http.post(
+            f"{path}/login", json={"login": email, "password": PASSWORD}, timeout=aiohttp.ClientTimeout(total=30)
+        ) as response:
             assert response.status == 200, await response.text()
         took = time.perf_counter() - started
     # Ahead of it at most the abandoned requests already in the worker's socket.

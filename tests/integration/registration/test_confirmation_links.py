@@ -1,5 +1,5 @@
 """Confirmation links issued by the registration API: `createEmailConfirmationURL` (server key)
-and `resendconfirmation` with its cool-down (SPEC §3.4, §3.5)."""
+and `resendconfirmation` with its cool-down (docs/api.md, Other operations)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ async def _pending(api: Api, email: str) -> dict:
 
 async def _tokens(sessions, object_id: str) -> int:
     async with sessions() as session:
-        return await session.scalar(select(func.count()).select_from(ConfirmationToken).where(
-            ConfirmationToken.user_id == object_id))
+        return await session.scalar(
+            select(func.count()).select_from(ConfirmationToken).where(ConfirmationToken.user_id == object_id)
+        )
 
 
 async def _age_links(sessions, object_id: str, seconds: int) -> None:
@@ -33,6 +34,7 @@ async def _age_links(sessions, object_id: str, seconds: int) -> None:
 
 
 # --- createEmailConfirmationURL ----------------------------------------------------------------
+
 
 async def test_create_email_confirmation_url_returns_a_new_link(api_for, unique_email, sessions, settings):
     api = await api_for(email_confirmation_required=True)
@@ -78,6 +80,7 @@ async def test_create_email_confirmation_url_errors(api_for, unique_email):
 
 # --- resendconfirmation ------------------------------------------------------------------------
 
+
 async def test_resend_issues_a_new_link_and_publishes_it(api_for, unique_email, sessions, event_queue):
     api = await api_for(email_confirmation_required=True)
     email = unique_email()
@@ -91,8 +94,7 @@ async def test_resend_issues_a_new_link_and_publishes_it(api_for, unique_email, 
     async def requested():
         while (message := await event_queue.get(fail=False, no_ack=True)) is not None:
             event = json.loads(message.body)
-            if (event["type"] == "user.confirmation_requested"
-                    and event["user"]["objectId"] == user["objectId"]):
+            if event["type"] == "user.confirmation_requested" and event["user"]["objectId"] == user["objectId"]:
                 return event
         return None
 
@@ -102,8 +104,7 @@ async def test_resend_issues_a_new_link_and_publishes_it(api_for, unique_email, 
         assert await session.get(ConfirmationToken, hash_token(token)) is not None
 
 
-async def test_resend_within_the_cool_down_is_9001_counting_the_registration_link(api_for, unique_email,
-                                                                                  sessions):
+async def test_resend_within_the_cool_down_is_9001_counting_the_registration_link(api_for, unique_email, sessions):
     api = await api_for(email_confirmation_required=True)
     email = unique_email()
     user = await _pending(api, email)
@@ -136,8 +137,12 @@ async def test_resend_errors(api_for, unique_email, case):
     if case in ("confirmed", "disabled"):
         await api.set_status(user["objectId"], "ENABLED" if case == "confirmed" else "DISABLED")
     status, body = await api.resend(unique_email() if case == "unknown" else email)
-    expected = {"confirmation off": (400, 3103), "unknown": (404, 3104), "confirmed": (400, 3102),
-                "disabled": (400, 3102)}[case]
+    expected = {
+        "confirmation off": (400, 3103),
+        "unknown": (404, 3104),
+        "confirmed": (400, 3102),
+        "disabled": (400, 3102),
+    }[case]
     assert (status, body["code"]) == expected
 
 

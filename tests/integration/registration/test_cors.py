@@ -1,4 +1,4 @@
-"""Browser clients (SPEC §3.7) through the real service: preflights, and the CORS headers of every
+"""Browser clients (docs/api.md, Browser clients) through the real service: preflights, and the CORS headers of every
 answer of the API, errors included, by the app's `allowedOrigins`; an origin that is not allowed
 gets no CORS header at all, and a request naming no app or a wrong key is answered as for `*`."""
 
@@ -22,8 +22,9 @@ def _cors(headers) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items() if name.lower().startswith("access-control-")}
 
 
-async def _preflight(api: Api, path: str, origin: str, *, method: str = "POST", headers: str | None = None,
-                     **kwargs: Any):
+async def _preflight(
+    api: Api, path: str, origin: str, *, method: str = "POST", headers: str | None = None, **kwargs: Any
+):
     asked = {"Origin": origin, "Access-Control-Request-Method": method}
     if headers is not None:
         asked["Access-Control-Request-Headers"] = headers
@@ -40,8 +41,9 @@ async def _get(api: Api, path: str, origin: str | None, **kwargs: Any):
 
 async def test_by_default_any_origin_may_call_and_read(api_for, unique_email):
     api = await api_for()
-    status, headers = await _preflight(api, "/users/register", OTHER,
-                                       headers="content-type,user-token,application-type")
+    status, headers = await _preflight(
+        api, "/users/register", OTHER, headers="content-type,user-token,application-type"
+    )
     assert status == 204
     assert _cors(headers) == {
         "access-control-allow-origin": "*",
@@ -50,13 +52,17 @@ async def test_by_default_any_origin_may_call_and_read(api_for, unique_email):
         "access-control-max-age": "600",
     }
     email = unique_email()
-    async with api.client.post(api.path("/users/register"), json={"email": email, "password": "pw"},
-                               headers={"Origin": OTHER}) as response:
+    async with api.client.post(
+        api.path("/users/register"), json={"email": email, "password": "pw"}, headers={"Origin": OTHER}
+    ) as response:
         assert response.status == 200
-        assert _cors(response.headers) == {"access-control-allow-origin": "*",
-                                           "access-control-expose-headers": "Retry-After"}
-    async with api.client.post(api.path("/users/register"), json={"email": email, "password": "pw"},
-                               headers={"Origin": OTHER}) as response:  # an error: readable too
+        assert _cors(response.headers) == {
+            "access-control-allow-origin": "*",
+            "access-control-expose-headers": "Retry-After, X-Request-Id",
+        }
+    async with api.client.post(
+        api.path("/users/register"), json={"email": email, "password": "pw"}, headers={"Origin": OTHER}
+    ) as response:  # an error: readable too
         assert (response.status, (await response.json())["code"]) == (409, 3033)
         assert response.headers["Access-Control-Allow-Origin"] == "*"
 
@@ -73,8 +79,13 @@ async def test_an_origin_list_lets_its_origins_read_and_no_other(api_for, unique
     assert status == 204 and _cors(headers) == {}  # the browser refuses to send the request
     assert "Origin" in headers["Vary"]
 
-    for origin, expected in ((ALLOWED, ALLOWED), ("http://localhost:3000", "http://localhost:3000"),
-                             (OTHER, None), ("null", None), (None, None)):
+    for origin, expected in (
+        (ALLOWED, ALLOWED),
+        ("http://localhost:3000", "http://localhost:3000"),
+        (OTHER, None),
+        ("null", None),
+        (None, None),
+    ):
         status, headers, body = await _get(api, "/info", origin)
         assert status == 200 and body["appId"] == api.app.app_id
         assert headers.get("Access-Control-Allow-Origin") == expected, origin
@@ -82,7 +93,7 @@ async def test_an_origin_list_lets_its_origins_read_and_no_other(api_for, unique
         if expected is None:
             assert _cors(headers) == {}
         else:
-            assert headers["Access-Control-Expose-Headers"] == "Retry-After"
+            assert headers["Access-Control-Expose-Headers"] == "Retry-After, X-Request-Id"
 
 
 async def test_errors_of_an_app_carry_its_own_policy(api_for):
@@ -96,8 +107,9 @@ async def test_errors_of_an_app_carry_its_own_policy(api_for):
     async with api.client.delete(api.path("/users/register"), headers={"Origin": ALLOWED}) as response:
         assert response.status == 405 and response.headers["Access-Control-Allow-Origin"] == ALLOWED
     # Refused with the REST key where the server key is needed: still the app's answer.
-    async with api.client.put(api.path("/users/x/status"), json={"userStatus": "ENABLED"},
-                              headers={"Origin": OTHER}) as response:
+    async with api.client.put(
+        api.path("/users/x/status"), json={"userStatus": "ENABLED"}, headers={"Origin": OTHER}
+    ) as response:
         assert (await response.json())["code"] == 3054 and _cors(response.headers) == {}
 
 
@@ -106,8 +118,11 @@ async def test_no_app_or_a_wrong_key_is_answered_as_for_any_origin(api_for, case
     """The 2002 is the same envelope for an unknown app and a wrong key; its CORS headers too, so
     a page can read it and cannot tell whether the appId exists."""
     api = await api_for(allowed_origins=ALLOWED)
-    target = {"unknown app": {"app_id": UNKNOWN_APP}, "wrong key": {"key": "not-the-key"},
-              "malformed appId": {"app_id": "not-an-app"}}[case]
+    target = {
+        "unknown app": {"app_id": UNKNOWN_APP},
+        "wrong key": {"key": "not-the-key"},
+        "malformed appId": {"app_id": "not-an-app"},
+    }[case]
     status, headers = await _preflight(api, "/users/register", OTHER, **target)
     assert status == 204 and headers["Access-Control-Allow-Origin"] == "*"
     status, headers, body = await _get(api, "/info", OTHER, **target)
@@ -121,7 +136,7 @@ async def test_a_rate_limited_answer_lets_the_page_read_retry_after(api_for):
     async with api.client.post(api.path("/users/register/guest"), headers={"Origin": ALLOWED}) as response:
         assert response.status == 429 and "Retry-After" in response.headers
         assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
-        assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
+        assert response.headers["Access-Control-Expose-Headers"] == "Retry-After, X-Request-Id"
 
 
 async def test_a_preflight_asking_for_a_header_not_allowed_gets_the_allowed_list(api_for):
@@ -158,8 +173,9 @@ async def test_a_changed_setting_applies_at_once(api_for, sessions):
     api = await api_for(allowed_origins=ALLOWED)
     assert (await _get(api, "/info", OTHER))[1].get("Access-Control-Allow-Origin") is None
     async with sessions() as session, session.begin():
-        await session.execute(update(App).where(App.app_id == api.app.app_id).values(
-            allowed_origins=f"{ALLOWED} {OTHER}"))
+        await session.execute(
+            update(App).where(App.app_id == api.app.app_id).values(allowed_origins=f"{ALLOWED} {OTHER}")
+        )
 
     async def other_allowed():
         return (await _get(api, "/info", OTHER))[1].get("Access-Control-Allow-Origin") == OTHER
@@ -174,7 +190,8 @@ async def test_with_the_database_away_an_error_is_readable_and_a_preflight_fails
     status, headers, body = await _get(api, "/info", OTHER)
     assert (status, body["code"]) == (503, 3021)
     assert headers["Access-Control-Allow-Origin"] == "*"  # the envelope says only that
-    async with client.options(api.path("/users/register"), headers={
-            "Origin": ALLOWED, "Access-Control-Request-Method": "POST"}) as response:
+    async with client.options(
+        api.path("/users/register"), headers={"Origin": ALLOWED, "Access-Control-Request-Method": "POST"}
+    ) as response:
         assert response.status == 503 and _cors(response.headers) == {}
         assert (await response.json())["code"] == 3021

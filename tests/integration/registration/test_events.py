@@ -1,5 +1,5 @@
 """What registration publishes, observed on a queue bound to the real exchange: the
-`user.registered` event of SPEC §4 (no secrets but the link), one per user, delivered even when
+`user.registered` event of docs/api.md, Events (no secrets but the link), one per user, delivered even when
 RabbitMQ was unreachable while the user registered."""
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ async def _events_of(queue, object_id: str, *, timeout: float = 15.0, count: int
 async def test_a_registration_publishes_user_registered(api_for, unique_email, event_queue, sessions):
     api = await api_for(welcome_email_enabled=True)
     email = unique_email()
-    status, user = await api.register({"email": email, "password": "hunter2-secret", "name": "Ann",
-                                       "age": 30})
+    status, user = await api.register({"email": email, "password": "hunter2-secret", "name": "Ann", "age": 30})
     assert status == 200
 
     [message] = await _events_of(event_queue, user["objectId"])
@@ -50,8 +49,12 @@ async def test_a_registration_publishes_user_registered(api_for, unique_email, e
     assert event["appId"] == api.app.app_id
     assert event["occurredAt"].endswith(("Z", "+00:00"))
     assert event["user"] == {
-        "objectId": user["objectId"], "identityProperty": "email", "identity": email, "email": email,
-        "name": "Ann", "locale": "en",
+        "objectId": user["objectId"],
+        "identityProperty": "email",
+        "identity": email,
+        "email": email,
+        "name": "Ann",
+        "locale": "en",
         "properties": {"email": email, "name": "Ann", "age": 30, "blUserLocale": "en"},
     }
     assert event["confirmation"] is None
@@ -59,12 +62,17 @@ async def test_a_registration_publishes_user_registered(api_for, unique_email, e
     assert "hunter2-secret" not in message.body.decode()
     assert stored.password_hash not in message.body.decode()
     async with sessions() as session:  # the relay deleted the row once RabbitMQ confirmed it
-        assert await session.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.event_id == event["id"])) == 0
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.event_id == event["id"])
+            )
+            == 0
+        )
 
 
 async def test_with_confirmation_the_event_carries_the_link_and_nothing_else_secret(
-        api_for, unique_email, event_queue, sessions, settings):
+    api_for, unique_email, event_queue, sessions, settings
+):
     api = await api_for(email_confirmation_required=True, confirmation_link_ttl=7200)
     status, user = await api.register({"email": unique_email(), "password": "hunter2-secret"})
     assert status == 200
@@ -107,8 +115,9 @@ async def test_a_guest_conversion_publishes_user_registered(api_for, unique_emai
     assert message.type == "user.registered"
 
 
-async def test_a_guest_converted_in_an_app_that_confirms_emails_gets_its_link(api_for, unique_email, event_queue,
-                                                                            sessions):
+async def test_a_guest_converted_in_an_app_that_confirms_emails_gets_its_link(
+    api_for, unique_email, event_queue, sessions
+):
     """The conversion writes what a new registration writes (one write path): the token, the
     mailbox's record and the event carrying the link, on the guest's own row."""
     api = await api_for(email_confirmation_required=True)
@@ -123,17 +132,20 @@ async def test_a_guest_converted_in_an_app_that_confirms_emails_gets_its_link(ap
     token = event["confirmation"]["url"].rsplit("/", 1)[-1]
     async with sessions() as session:
         stored = await session.get(ConfirmationToken, hash_token(token))
-        mailbox_records = await session.scalar(select(func.count()).select_from(MailboxEmail).where(
-            MailboxEmail.app_id == api.app.app_id))
+        mailbox_records = await session.scalar(
+            select(func.count()).select_from(MailboxEmail).where(MailboxEmail.app_id == api.app.app_id)
+        )
     assert stored is not None and stored.user_id == guest["objectId"]
     assert mailbox_records == 1
     assert (await _stored(sessions, guest["objectId"])).status.value == "EMAIL_CONFIRMATION_PENDING"
+
 
 # aiormq does not close the StreamWriter of a connection the broker dropped (here: the cut); the
 # garbage collector does, with a ResourceWarning. Collected inside this test, it is ignored here only.
 @pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
 async def test_registration_works_while_rabbitmq_is_unreachable_and_the_event_follows(
-        start_service, make_app, unique_email, event_queue, sessions, settings):
+    start_service, make_app, unique_email, event_queue, sessions, settings
+):
     broker = urlsplit(settings.amqp_dsn)
     async with TcpProxy(broker.hostname, broker.port or 5672) as proxy:
         proxied = settings.amqp_dsn.replace(broker.netloc.rsplit("@", 1)[-1], f"127.0.0.1:{proxy.port}")
@@ -149,8 +161,11 @@ async def test_registration_works_while_rabbitmq_is_unreachable_and_the_event_fo
         assert status == 200
         await asyncio.sleep(1.0)  # give the relay time to try (and fail) to publish
         async with sessions() as session:
-            waiting = await session.scalar(select(func.count()).select_from(OutboxEvent).where(
-                OutboxEvent.payload["user"]["objectId"].astext == user["objectId"]))
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(OutboxEvent)
+                .where(OutboxEvent.payload["user"]["objectId"].astext == user["objectId"])
+            )
         assert waiting == 1, "the event must wait in the outbox while RabbitMQ is away"
 
         await proxy.restore()

@@ -1,7 +1,8 @@
 """argon2id in the worker pool: PHC strings carrying the configured parameters, off the event loop,
-a login rehashes a password made with weaker parameters, and the pool's queue is bounded (SPEC §3.8):
-sized from the hash time measured at start, refusing at once when full, dropping cancelled waiters.
-(tests/integration/registration/test_backpressure.py has the same through HTTP.)"""
+a login rehashes a password made with weaker parameters, and the pool's queue is bounded (the
+README's Security section): sized from the hash time measured at start, refusing at once when full,
+dropping cancelled waiters. (tests/integration/registration/test_backpressure.py has the same
+through HTTP.)"""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from sqlalchemy import select
 from tests.integration.registration.client import Api
 from tests.support.polling import eventually
 from userreg.registration import errors
+from userreg.shared.db import User
 from userreg.shared.hashing import Argon2Parameters, HashingBusy, HashingUnavailable, PasswordHashing
 from userreg.shared.hashing.pool import IN_FLIGHT, IN_FLIGHT_SECONDS, MIN_QUEUED_PER_WORKER
-from userreg.shared.db import User
 
 PHC = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$")
 # What the queue tests hash with: slow enough (tens of ms) that a queue builds up.
@@ -32,7 +33,8 @@ async def _hash_of(sessions, object_id: str) -> str:
 
 
 async def test_stored_hashes_are_argon2id_phc_strings_with_the_configured_parameters(
-        start_service, make_app, unique_email, sessions):
+    start_service, make_app, unique_email, sessions
+):
     client = await start_service(argon2_memory_kib=1024, argon2_time_cost=3, argon2_parallelism=2)
     api = Api(client, await make_app())
     status, user = await api.register({"email": unique_email(), "password": "correct horse"})
@@ -50,7 +52,8 @@ async def test_the_owasp_defaults_are_what_is_stored(start_service, make_app, un
 
 
 async def test_a_login_rehashes_a_password_hashed_with_older_parameters(
-        start_service, make_app, unique_email, sessions):
+    start_service, make_app, unique_email, sessions
+):
     app = await make_app()
     email = unique_email()
     weak = Api(await start_service(argon2_memory_kib=8, argon2_time_cost=1), app)
@@ -155,8 +158,9 @@ async def test_the_queue_holds_hash_queue_seconds_of_the_hashing_measured_at_sta
     finally:
         await hashing.close()
     # Hashes cheaper than the event loop's round trip: more of them in a worker's socket at once.
-    cheap = await _started(PasswordHashing(Argon2Parameters(time_cost=1, memory_kib=8, parallelism=1),
-                                           workers=1, queue_seconds=0.5))
+    cheap = await _started(
+        PasswordHashing(Argon2Parameters(time_cost=1, memory_kib=8, parallelism=1), workers=1, queue_seconds=0.5)
+    )
     try:
         assert cheap.in_flight == max(IN_FLIGHT, math.floor(IN_FLIGHT_SECONDS / cheap.seconds_per_hash))
         assert cheap.capacity == math.ceil(0.5 / cheap.seconds_per_hash) > 100
@@ -243,6 +247,6 @@ async def test_closing_fails_what_waits_instead_of_leaving_it_waiting():
     await asyncio.sleep(0)
     await hashing.close()
     results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), timeout=10)
-    assert all(isinstance(result, HashingUnavailable) for result in results[hashing.in_flight:]), results
+    assert all(isinstance(result, HashingUnavailable) for result in results[hashing.in_flight :]), results
     with pytest.raises(HashingUnavailable):
         await hashing.hash("pw")

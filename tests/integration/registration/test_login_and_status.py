@@ -21,6 +21,7 @@ async def _registered(api: Api, email: str, password: str = "s3cret") -> dict:
 
 # --- guests ------------------------------------------------------------------------------------
 
+
 async def test_a_guest_gets_a_user_token_stored_only_as_a_hash(api_for, sessions):
     api = await api_for()
     status, guest = await api.guest(headers={"Accept-Language": "fr"})
@@ -48,6 +49,7 @@ async def test_guest_registration_needs_a_valid_key(api_for):
 
 # --- login -------------------------------------------------------------------------------------
 
+
 async def test_login_returns_the_user_with_a_token_and_sets_last_login(api_for, unique_email, sessions):
     api = await api_for()
     email = unique_email()
@@ -62,8 +64,9 @@ async def test_login_returns_the_user_with_a_token_and_sets_last_login(api_for, 
     async with sessions() as session:
         row = await session.get(SessionToken, hash_token(token))
         stored = await session.get(User, registered["objectId"])
-        raw_tokens = await session.scalar(select(func.count()).select_from(SessionToken).where(
-            SessionToken.token_hash == token.encode()))
+        raw_tokens = await session.scalar(
+            select(func.count()).select_from(SessionToken).where(SessionToken.token_hash == token.encode())
+        )
     assert row is not None and row.app_id == api.app.app_id
     assert raw_tokens == 0
     assert stored.last_login is not None
@@ -126,18 +129,24 @@ async def test_9002_until_the_email_is_confirmed(api_for, unique_email):
     assert (await api.login(email, "s3cret"))[0] == 200
 
 
-@pytest.mark.parametrize("body", [{"login": "a@example.com"}, {"password": "x"},
-                                  {"login": "", "password": "x"}, {"login": 12, "password": "x"}])
+@pytest.mark.parametrize(
+    "body",
+    [{"login": "a@example.com"}, {"password": "x"}, {"login": "", "password": "x"}, {"login": 12, "password": "x"}],
+)
 async def test_3006_without_login_or_password(api_for, body):
     api = await api_for()
     status, answer = await api.call("POST", "/users/login", json=body)
     assert (status, answer["code"]) == (400, 3006)
 
 
-@pytest.mark.parametrize(("data", "content_type", "http"), [
-    (b"not json", "application/json", 400), (b"[]", "application/json", 400),
-    (b'{"login": "a", "password": "b"}', "text/plain", 415),
-])
+@pytest.mark.parametrize(
+    ("data", "content_type", "http"),
+    [
+        (b"not json", "application/json", 400),
+        (b"[]", "application/json", 400),
+        (b'{"login": "a", "password": "b"}', "text/plain", 415),
+    ],
+)
 async def test_9005_for_a_login_body_that_is_not_a_json_object(api_for, data, content_type, http):
     api = await api_for()
     status, answer = await api.call("POST", "/users/login", data=data, headers={"Content-Type": content_type})
@@ -145,6 +154,7 @@ async def test_9005_for_a_login_body_that_is_not_a_json_object(api_for, data, co
 
 
 # --- status changes ----------------------------------------------------------------------------
+
 
 async def test_disable_and_enable_again(api_for, unique_email, sessions):
     api = await api_for()
@@ -169,7 +179,7 @@ async def test_a_pending_user_can_be_disabled(api_for, unique_email):
     email = unique_email()
     user = await _registered(api, email)
     assert (await api.set_status(user["objectId"], "DISABLED"))[0] == 200
-    status, body = await api.login(email, "s3cret")
+    _status, body = await api.login(email, "s3cret")
     assert body["code"] == 3090
 
 
@@ -196,13 +206,13 @@ async def test_9004_for_an_unknown_user(api_for, unique_email, object_id):
     assert (status, body["code"]) == (404, 9004)
 
 
-@pytest.mark.parametrize("body", [{"userStatus": "GUEST"}, {"userStatus": "EMAIL_CONFIRMATION_PENDING"},
-                                  {"status": "ENABLED"}, {}])
+@pytest.mark.parametrize(
+    "body", [{"userStatus": "GUEST"}, {"userStatus": "EMAIL_CONFIRMATION_PENDING"}, {"status": "ENABLED"}, {}]
+)
 async def test_9005_for_a_status_that_cannot_be_asked_for(api_for, unique_email, body):
     api = await api_for()
     user = await _registered(api, unique_email())
-    status, answer = await api.call("PUT", f"/users/{user['objectId']}/status", json=body,
-                                    key=api.app.server_api_key)
+    status, answer = await api.call("PUT", f"/users/{user['objectId']}/status", json=body, key=api.app.server_api_key)
     assert (status, answer["code"]) == (400, 9005)
 
 

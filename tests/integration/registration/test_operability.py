@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib import metadata
 
 import pytest
 
@@ -18,7 +19,7 @@ from userreg.registration.routes import ROUTES
 async def test_health(client):
     async with client.get("/health") as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok"}
+        assert await response.json() == {"status": "ok", "version": metadata.version("userreg-registration")}
 
 
 async def _ready(client) -> tuple[int, dict]:
@@ -60,8 +61,7 @@ async def test_ready_reads_the_relays_connection_and_opens_none_of_its_own(start
 
         await proxy.cut()
         await eventually(lambda: _is_not_ready(client), timeout=10, what="/ready to see the cut")
-        assert await _ready(client) == (503, {"status": "unavailable", "database": "ok",
-                                              "broker": "unreachable"})
+        assert await _ready(client) == (503, {"status": "unavailable", "database": "ok", "broker": "unreachable"})
 
         await proxy.restore()
         await eventually(lambda: _is_ready(client), timeout=30, what="the relay to reconnect")
@@ -86,8 +86,7 @@ async def test_not_ready_without_the_database(start_service):
 
 
 @pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
-async def test_the_outbox_backlog_is_the_span_of_the_outbox_ids(start_service, settings, make_app,
-                                                                unique_email):
+async def test_the_outbox_backlog_is_the_span_of_the_outbox_ids(start_service, settings, make_app, unique_email):
     async with TcpProxy.in_front_of(settings.amqp_dsn, 5672) as proxy:
         client = await start_service(amqp_url=proxy.url_through(settings.amqp_dsn), outbox_poll_seconds=0.2)
         api = Api(client, await make_app())
@@ -116,8 +115,11 @@ async def test_metrics_count_requests_by_route_and_code_and_show_the_outbox_back
         assert response.content_type == "text/plain"
         text = await response.text()
     route = "/{appId}/{apiKey}/users/register"
-    counted = re.search(r'userreg_registration_requests_total\{code="3033",method="POST",'
-                        rf'route="{re.escape(route)}",status="409"\}} (\d+)', text)
+    counted = re.search(
+        r'userreg_registration_requests_total\{code="3033",method="POST",'
+        rf'route="{re.escape(route)}",status="409"\}} (\d+)',
+        text,
+    )
     assert counted and float(counted.group(1)) >= 1
     assert f'userreg_registration_request_duration_seconds_bucket{{le="0.1",route="{route}"}}' in text
     assert re.search(r"^userreg_registration_outbox_backlog \d+(\.\d+)?$", text, re.M)
@@ -131,12 +133,10 @@ async def test_the_openapi_document_describes_every_route_the_router_serves(clie
     assert doc == document()
     assert doc["openapi"].startswith("3.")
     served = {(route.method, route.resource.canonical) for route in create_app_routes()}
-    documented = {(method.upper(), path)
-                  for path, operations in doc["paths"].items() for method in operations}
+    documented = {(method.upper(), path) for path, operations in doc["paths"].items() for method in operations}
     assert served == documented
     register = doc["paths"]["/{appId}/{apiKey}/users/register"]["post"]
-    assert set(register["responses"]) >= {"200", "400", "401", "403", "409", "413", "415", "500", "502",
-                                          "503"}
+    assert set(register["responses"]) >= {"200", "400", "401", "403", "409", "413", "415", "500", "502", "503"}
     for code in (2002, 3009, 3010, 3011, 3012, 3013, 3014, 3021, 3033, 3038, 3039, 3040, 3041, 3043, 8000):
         assert any(str(code) in answer["description"] for answer in register["responses"].values()), code
     for path, operations in doc["paths"].items():
@@ -159,9 +159,43 @@ def create_app_routes():
 def test_every_error_code_is_one_class():
     codes = [cls.code for cls in errors.ERRORS]
     assert len(codes) == len(set(codes))
-    assert {2002, 3003, 3006, 3009, 3010, 3011, 3012, 3013, 3014, 3020, 3021, 3033, 3038, 3039, 3040, 3041,
-            3043, 3054, 3064, 3090, 3102, 3103, 3104, 8000, 9000, 9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008,
-            9009} == set(codes)
+    assert {
+        2002,
+        3003,
+        3006,
+        3009,
+        3010,
+        3011,
+        3012,
+        3013,
+        3014,
+        3020,
+        3021,
+        3029,
+        3033,
+        3038,
+        3039,
+        3040,
+        3041,
+        3043,
+        3054,
+        3064,
+        3090,
+        3102,
+        3103,
+        3104,
+        8000,
+        9000,
+        9001,
+        9002,
+        9003,
+        9004,
+        9005,
+        9006,
+        9007,
+        9008,
+        9009,
+    } == set(codes)
     for route in ROUTES:
         for spec in route.errors:
             cls = spec[0] if isinstance(spec, tuple) else spec
@@ -180,10 +214,8 @@ async def test_errors_never_leak_internals_for_odd_input(api_for):
     api: Api = await api_for()
     odd = ["\u0000", "%00", "x" * 5000, "😀", "'; DROP TABLE users; --"]
     for value in odd:
-        for method, path in (("POST", f"/users/resendconfirmation/{value}"),
-                             ("PUT", f"/users/{value}/status")):
-            status, body = await api.call(method, path, key=api.app.server_api_key,
-                                          json={"userStatus": "ENABLED"})
+        for method, path in (("POST", f"/users/resendconfirmation/{value}"), ("PUT", f"/users/{value}/status")):
+            status, body = await api.call(method, path, key=api.app.server_api_key, json={"userStatus": "ENABLED"})
             assert status < 500, (value, body)
             assert set(body) == {"code", "message"}
         status, body = await api.login(value, value)

@@ -1,7 +1,7 @@
-"""`GET /users/restorepassword/{identity}` (SPEC §3.6) through the real service: the reset link
-leaves in the `user.password_reset_requested` event (through the outbox), its token is stored only
-as its digest, the cool-down and the rate limit hold, and neither the token nor the link reaches a
-log line."""
+"""`GET /users/restorepassword/{identity}` (docs/api.md, Sessions and password recovery) through the
+real service: the reset link leaves in the `user.password_reset_requested` event (through the
+outbox), its token is stored only as its digest, the cool-down and the rate limit hold, and neither
+the token nor the link reaches a log line."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ async def _reset_tokens(sessions, user_id: str) -> list[PasswordResetToken]:
 
 
 async def test_the_reset_link_is_emailed_through_the_outbox_and_stored_hashed(
-        api_for, unique_email, event_queue, sessions, settings, caplog):
+    api_for, unique_email, event_queue, sessions, settings, caplog
+):
     caplog.set_level(logging.DEBUG)
     api = await api_for(password_reset_link_ttl=1800)
     email = unique_email()
@@ -74,8 +75,9 @@ async def test_the_reset_link_is_emailed_through_the_outbox_and_stored_hashed(
     assert stored.token_hash == hash_token(token) and stored.app_id == api.app.app_id
     assert token.encode() not in stored.token_hash
     # Every log line, at DEBUG, but the AMQP client's dumps of the frames it carries (the event's).
-    logged = "\n".join(record.getMessage() for record in caplog.records
-                       if not record.name.startswith(("aiormq", "aio_pika")))
+    logged = "\n".join(
+        record.getMessage() for record in caplog.records if not record.name.startswith(("aiormq", "aio_pika"))
+    )
     assert "password reset requested" in logged
     assert token not in logged and stored.token_hash.hex() not in logged
 
@@ -105,8 +107,9 @@ async def test_the_cool_down_counts_the_mailbox_too(start_service, make_app, uni
     status, body = await api.restore_password("bob")
     assert (status, body["code"]) == (429, 9001)
     async with sessions() as session:
-        emails = await session.scalar(select(func.count()).select_from(MailboxEmail).where(
-            MailboxEmail.app_id == api.app.app_id))
+        emails = await session.scalar(
+            select(func.count()).select_from(MailboxEmail).where(MailboxEmail.app_id == api.app.app_id)
+        )
     assert emails == 1
 
 
@@ -128,8 +131,9 @@ async def test_a_guest_has_no_identity_to_restore(api_for):
 
 
 @pytest.mark.parametrize("status_name", ["DISABLED", "EMAIL_CONFIRMATION_PENDING"])
-async def test_a_disabled_or_pending_user_gets_the_link_like_anyone(start_service, make_app, unique_email, sessions,
-                                                                    status_name):
+async def test_a_disabled_or_pending_user_gets_the_link_like_anyone(
+    start_service, make_app, unique_email, sessions, status_name
+):
     client = await start_service(resend_cooldown_seconds=1)
     api = Api(client, await make_app(email_confirmation_required=True))
     email = unique_email()

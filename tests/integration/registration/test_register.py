@@ -14,8 +14,17 @@ from sqlalchemy import func, select
 from userreg.shared.db import ConfirmationToken, SchemaColumn, User
 from userreg.shared.db.models import ColumnType, UserStatus
 
-SYSTEM_KEYS = {"objectId", "ownerId", "created", "updated", "userStatus", "lastLogin", "blUserLocale",
-               "socialAccount", "___class"}
+SYSTEM_KEYS = {
+    "objectId",
+    "ownerId",
+    "created",
+    "updated",
+    "userStatus",
+    "lastLogin",
+    "blUserLocale",
+    "socialAccount",
+    "___class",
+}
 
 
 async def _user(sessions, object_id: str) -> User:
@@ -24,6 +33,7 @@ async def _user(sessions, object_id: str) -> User:
 
 
 # --- success and the response shape ------------------------------------------------------------
+
 
 async def test_registration_answers_the_user_without_the_password(api_for, unique_email, sessions):
     api = await api_for()
@@ -51,15 +61,15 @@ async def test_registration_answers_the_user_without_the_password(api_for, uniqu
     assert abs(int(user.created_at.timestamp() * 1000) - body["created"]) <= 1
 
 
-async def test_with_confirmation_required_the_user_is_pending_and_gets_a_token(api_for, unique_email,
-                                                                              sessions):
+async def test_with_confirmation_required_the_user_is_pending_and_gets_a_token(api_for, unique_email, sessions):
     api = await api_for(email_confirmation_required=True, confirmation_link_ttl=3600)
     status, body = await api.register({"email": unique_email(), "password": "pw"})
     assert status == 200
     assert body["userStatus"] == "EMAIL_CONFIRMATION_PENDING"
     async with sessions() as session:
-        tokens = (await session.scalars(
-            select(ConfirmationToken).where(ConfirmationToken.user_id == body["objectId"]))).all()
+        tokens = (
+            await session.scalars(select(ConfirmationToken).where(ConfirmationToken.user_id == body["objectId"]))
+        ).all()
     assert len(tokens) == 1
     assert len(tokens[0].token_hash) == 32
     assert 3590 <= (tokens[0].expires_at - tokens[0].created_at).total_seconds() <= 3600
@@ -67,11 +77,13 @@ async def test_with_confirmation_required_the_user_is_pending_and_gets_a_token(a
 
 async def test_the_locale_comes_from_the_body_else_from_accept_language(api_for, unique_email):
     api = await api_for()
-    _, body = await api.register({"email": unique_email(), "password": "pw"},
-                                 headers={"Accept-Language": "de-DE,de;q=0.9"})
+    _, body = await api.register(
+        {"email": unique_email(), "password": "pw"}, headers={"Accept-Language": "de-DE,de;q=0.9"}
+    )
     assert body["blUserLocale"] == "de"
-    _, body = await api.register({"email": unique_email(), "password": "pw", "blUserLocale": "fr"},
-                                 headers={"Accept-Language": "de"})
+    _, body = await api.register(
+        {"email": unique_email(), "password": "pw", "blUserLocale": "fr"}, headers={"Accept-Language": "de"}
+    )
     assert body["blUserLocale"] == "fr"
 
 
@@ -88,6 +100,7 @@ async def test_the_app_id_is_matched_in_any_case(api_for, unique_email):
 
 
 # --- one test per code -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("where", ["unknown app", "malformed app", "wrong key", "other app's key"])
 async def test_2002_for_an_unknown_app_or_a_key_that_is_not_the_apps(api_for, make_app, unique_email, where):
@@ -109,12 +122,15 @@ async def test_3009_when_registration_is_disabled(api_for, unique_email):
     assert (status, body["code"]) == (403, 3009)
 
 
-@pytest.mark.parametrize(("data", "content_type", "http"), [
-    (None, "application/json", 400),
-    (b"{not json", "application/json", 400),
-    (b"[1, 2]", "application/json", 400),
-    (b'{"email": "a@example.com", "password": "pw"}', "text/plain", 415),
-])
+@pytest.mark.parametrize(
+    ("data", "content_type", "http"),
+    [
+        (None, "application/json", 400),
+        (b"{not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b'{"email": "a@example.com", "password": "pw"}', "text/plain", 415),
+    ],
+)
 async def test_3038_for_a_missing_or_non_json_body(api_for, data, content_type, http):
     api = await api_for()
     status, body = await api.register(data=data, headers={"Content-Type": content_type})
@@ -123,8 +139,9 @@ async def test_3038_for_a_missing_or_non_json_body(api_for, data, content_type, 
 
 async def test_3038_with_415_when_there_is_no_content_type(api_for):
     api = await api_for()
-    status, body = await api.register(data=b'{"email": "a@example.com", "password": "pw"}',
-                                      skip_auto_headers=["Content-Type"])
+    status, body = await api.register(
+        data=b'{"email": "a@example.com", "password": "pw"}', skip_auto_headers=["Content-Type"]
+    )
     assert (status, body["code"]) == (415, 3038)
 
 
@@ -141,15 +158,18 @@ async def test_3039_for_a_property_named_id(api_for, unique_email):
     assert (status, body["code"]) == (400, 3039)
 
 
-@pytest.mark.parametrize(("extra", "named"), [
-    ({"userStatus": "ENABLED"}, "userStatus"),
-    ({"created": 1}, "created"),
-    ({"ownerId": "x"}, "ownerId"),
-    ({"___class": "Orders"}, "___class"),
-    ({"address": {"city": "Paris"}}, "address"),
-    ({"tags": ["a"]}, "tags"),
-    ({"name": 42}, "name"),
-])
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"userStatus": "ENABLED"}, "userStatus"),
+        ({"created": 1}, "created"),
+        ({"ownerId": "x"}, "ownerId"),
+        ({"___class": "Orders"}, "___class"),
+        ({"address": {"city": "Paris"}}, "address"),
+        ({"tags": ["a"]}, "tags"),
+        ({"name": 42}, "name"),
+    ],
+)
 async def test_3021_for_system_properties_objects_arrays_and_wrong_types(api_for, unique_email, extra, named):
     api = await api_for()
     status, body = await api.register({"email": unique_email(), "password": "pw", **extra})
@@ -192,8 +212,18 @@ async def test_3010_for_an_unknown_property_without_dynamic_schema(api_for, uniq
 
 async def _add_column(sessions, app, name, column_type=ColumnType.STRING, *, required=False, max_length=None):
     async with sessions() as session, session.begin():
-        session.add(SchemaColumn(app_id=app.app_id, name_key=name.lower(), name=name, type=column_type,
-                                 required=required, max_length=max_length, is_identity=False, built_in=False))
+        session.add(
+            SchemaColumn(
+                app_id=app.app_id,
+                name_key=name.lower(),
+                name=name,
+                type=column_type,
+                required=required,
+                max_length=max_length,
+                is_identity=False,
+                built_in=False,
+            )
+        )
 
 
 async def test_3012_and_3041_for_a_required_column(api_for, unique_email, sessions):
@@ -258,24 +288,26 @@ async def test_a_body_breaking_two_rules_gets_the_earlier_code(api_for, unique_e
         ({"email": "not-an-address"}, 3011),  # 3011 before 3040
     ]
     for user, code in cases:
-        status, body = await api.register(user)
+        _status, body = await api.register(user)
         assert body["code"] == code, (user, body)
 
 
 async def test_3009_comes_before_the_body_is_looked_at(api_for):
     api = await api_for(registration_enabled=False)
-    status, body = await api.register(data=b"{not json", headers={"Content-Type": "application/json"})
+    _status, body = await api.register(data=b"{not json", headers={"Content-Type": "application/json"})
     assert body["code"] == 3009
 
 
 # --- the body size limit -----------------------------------------------------------------------
 
+
 async def test_an_oversized_body_is_refused_with_9003_by_its_content_length(start_service, make_app):
     client = await start_service(max_body_bytes=2048)
     app = await make_app()
     body = json.dumps({"email": "a@example.com", "password": "pw", "bio": "x" * 4096}).encode()
-    async with client.post(f"/{app.app_id}/{app.rest_api_key}/users/register", data=body,
-                           headers={"Content-Type": "application/json"}) as response:
+    async with client.post(
+        f"/{app.app_id}/{app.rest_api_key}/users/register", data=body, headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 413
         assert (await response.json())["code"] == 9003
 
@@ -290,23 +322,34 @@ async def test_an_oversized_chunked_body_is_refused_with_9003(start_service, mak
             yield b"x" * 1024
         yield b'"}'
 
-    async with client.post(f"/{app.app_id}/{app.rest_api_key}/users/register", data=chunks(),
-                           headers={"Content-Type": "application/json"}) as response:
+    async with client.post(
+        f"/{app.app_id}/{app.rest_api_key}/users/register", data=chunks(), headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 413
         assert (await response.json())["code"] == 9003
 
 
 # --- dynamic schema ----------------------------------------------------------------------------
 
+
 async def test_unknown_properties_become_typed_columns(api_for, unique_email, sessions):
     api = await api_for()
-    status, body = await api.register({"email": unique_email(), "password": "pw", "shoeSize": 43,
-                                       "height": 1.82, "newsletter": True, "motto": "carpe diem"})
+    status, body = await api.register(
+        {
+            "email": unique_email(),
+            "password": "pw",
+            "shoeSize": 43,
+            "height": 1.82,
+            "newsletter": True,
+            "motto": "carpe diem",
+        }
+    )
     assert status == 200
     assert body["shoeSize"] == 43 and body["newsletter"] is True
     async with sessions() as session:
-        columns = {c.name: c for c in await session.scalars(
-            select(SchemaColumn).where(SchemaColumn.app_id == api.app.app_id))}
+        columns = {
+            c.name: c for c in await session.scalars(select(SchemaColumn).where(SchemaColumn.app_id == api.app.app_id))
+        }
     assert columns["shoeSize"].type is ColumnType.INT
     assert columns["height"].type is ColumnType.DOUBLE
     assert columns["newsletter"].type is ColumnType.BOOLEAN
@@ -329,12 +372,16 @@ async def test_properties_are_stored_under_the_columns_name(api_for, unique_emai
 
 async def test_concurrent_registrations_adding_one_new_column_agree(api_for, unique_email, sessions):
     api = await api_for()
-    results = await asyncio.gather(*(
-        api.register({"email": unique_email(), "password": "pw", "favouriteNumber": n}) for n in range(10)))
+    results = await asyncio.gather(
+        *(api.register({"email": unique_email(), "password": "pw", "favouriteNumber": n}) for n in range(10))
+    )
     assert [status for status, _ in results] == [200] * 10
     async with sessions() as session:
-        count = await session.scalar(select(func.count()).select_from(SchemaColumn).where(
-            SchemaColumn.app_id == api.app.app_id, SchemaColumn.name_key == "favouritenumber"))
+        count = await session.scalar(
+            select(func.count())
+            .select_from(SchemaColumn)
+            .where(SchemaColumn.app_id == api.app.app_id, SchemaColumn.name_key == "favouritenumber")
+        )
     assert count == 1
 
 
@@ -354,12 +401,14 @@ async def test_a_value_that_does_not_fit_a_column_created_meanwhile_is_3021(api_
     with pytest.raises(errors.RegistrationError, match="luckynumber"):
         await registrar.create_user(tenant, parse_json_object("application/json", body, errors.MissingBody))
     body = json.dumps({"email": unique_email(), "password": "pw", "LUCKYNUMBER": 7}).encode()
-    user = user_json(await registrar.create_user(tenant, parse_json_object("application/json", body,
-                                                                           errors.MissingBody)))
+    user = user_json(
+        await registrar.create_user(tenant, parse_json_object("application/json", body, errors.MissingBody))
+    )
     assert user["luckyNumber"] == 7
 
 
 # --- guests ------------------------------------------------------------------------------------
+
 
 async def test_a_guest_is_converted_in_place(api_for, unique_email, sessions):
     api = await api_for()
@@ -374,8 +423,7 @@ async def test_a_guest_is_converted_in_place(api_for, unique_email, sessions):
     assert user["created"] == guest["created"] and user["updated"] >= guest["updated"]
     assert "objectId" not in (await _user(sessions, guest["objectId"])).properties
     async with sessions() as session:
-        users = await session.scalar(select(func.count()).select_from(User)
-                                     .where(User.app_id == api.app.app_id))
+        users = await session.scalar(select(func.count()).select_from(User).where(User.app_id == api.app.app_id))
         assert users == 1
     assert (await api.login(email, "pw"))[0] == 200
 
@@ -404,30 +452,33 @@ async def test_a_guest_converted_with_a_taken_identity_stays_a_guest(api_for, un
 
 # --- concurrency -------------------------------------------------------------------------------
 
+
 async def test_fifty_concurrent_registrations_of_one_identity_make_one_user(api_for, unique_email, sessions):
     api = await api_for(email_confirmation_required=True)
     email = unique_email()
     variants = [email.upper() if n % 2 else email for n in range(50)]
-    results = await asyncio.gather(*(api.register({"email": v, "password": f"pw{n}"})
-                                     for n, v in enumerate(variants)))
+    results = await asyncio.gather(*(api.register({"email": v, "password": f"pw{n}"}) for n, v in enumerate(variants)))
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] + [409] * 49
     assert {body["code"] for status, body in results if status == 409} == {3033}
     async with sessions() as session:
         users = (await session.scalars(select(User).where(User.app_id == api.app.app_id))).all()
-        tokens = await session.scalar(select(func.count()).select_from(ConfirmationToken).where(
-            ConfirmationToken.app_id == api.app.app_id))
+        tokens = await session.scalar(
+            select(func.count()).select_from(ConfirmationToken).where(ConfirmationToken.app_id == api.app.app_id)
+        )
     assert len(users) == 1
     assert tokens == 1  # the losers left no token behind (nor an event: see test_events)
 
 
 # --- errors on our side ------------------------------------------------------------------------
 
+
 async def test_3021_with_503_when_the_database_is_unreachable(start_service, make_app, unique_email):
     app = await make_app()
     client = await start_service(database_url="postgresql+asyncpg://postgres@127.0.0.1:9/nowhere")
-    async with client.post(f"/{app.app_id}/{app.rest_api_key}/users/register",
-                           json={"email": unique_email(), "password": "pw"}) as response:
+    async with client.post(
+        f"/{app.app_id}/{app.rest_api_key}/users/register", json={"email": unique_email(), "password": "pw"}
+    ) as response:
         body = await response.json()
     assert (response.status, body["code"]) == (503, 3021)
     assert "unreachable" in body["message"]
@@ -458,12 +509,16 @@ async def test_unknown_routes_and_methods_answer_the_envelope(api_for):
         assert response.status == 405
         assert response.headers["Allow"] == "POST"
         assert (await response.json())["code"] == 9000
+    # A user's path is an update's (PUT) alone.
+    async with api.client.get(api.path("/users/0A1B2C3D-0000-4000-8000-00000000ABCD")) as response:
+        assert response.status == 405 and response.headers["Allow"] == "PUT"
     async with api.client.get("/") as response:
         assert response.status == 404 and (await response.json())["code"] == 9000
 
 
-async def test_an_unexpected_database_error_is_logged_without_hashes_or_links(api_for, unique_email,
-                                                                              monkeypatch, caplog):
+async def test_an_unexpected_database_error_is_logged_without_hashes_or_links(
+    api_for, unique_email, monkeypatch, caplog
+):
     from userreg.registration import repository
 
     api = await api_for(email_confirmation_required=True)

@@ -55,13 +55,12 @@ async def own_topology(settings):
     await delete_topology(settings.amqp_dsn, topology)
 
 
-async def test_a_declaration_the_broker_refuses_is_retried_until_it_succeeds(start_service, make_app,
-                                                                            unique_email, own_topology,
-                                                                            amqp_connection):
+async def test_a_declaration_the_broker_refuses_is_retried_until_it_succeeds(
+    start_service, make_app, unique_email, own_topology, amqp_connection
+):
     # A direct exchange under the events exchange's name: declaring the topic exchange is PRECONDITION_FAILED.
     channel = await amqp_connection.channel()
-    await channel.declare_exchange(own_topology.exchange, aio_pika.ExchangeType.DIRECT, durable=True,
-                                   robust=False)
+    await channel.declare_exchange(own_topology.exchange, aio_pika.ExchangeType.DIRECT, durable=True, robust=False)
     client = await start_service(events_exchange=own_topology.exchange, outbox_poll_seconds=0.2)
     relay = client.app[RELAY]
     await eventually(lambda: relay.restarts >= 2, timeout=20, what="the relay to fail twice")
@@ -83,9 +82,9 @@ async def test_a_declaration_the_broker_refuses_is_retried_until_it_succeeds(sta
 # aiormq does not close the StreamWriter of a connection the broker dropped (here: the cut); the
 # garbage collector does, with a ResourceWarning. Collected inside this test, it is ignored here only.
 @pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
-async def test_a_connection_cut_right_after_the_handshake_is_recovered_from(start_service, settings, make_app,
-                                                                           unique_email, own_topology,
-                                                                           amqp_connection, monkeypatch):
+async def test_a_connection_cut_right_after_the_handshake_is_recovered_from(
+    start_service, settings, make_app, unique_email, own_topology, amqp_connection, monkeypatch
+):
     async with TcpProxy.in_front_of(settings.amqp_dsn, 5672) as proxy:
         handshakes = []
 
@@ -97,11 +96,15 @@ async def test_a_connection_cut_right_after_the_handshake_is_recovered_from(star
             return connection
 
         monkeypatch.setattr(outbox, "connect", connect_then_cut)
-        client = await start_service(events_exchange=own_topology.exchange, outbox_poll_seconds=0.2,
-                                     amqp_url=proxy.url_through(settings.amqp_dsn))
+        client = await start_service(
+            events_exchange=own_topology.exchange,
+            outbox_poll_seconds=0.2,
+            amqp_url=proxy.url_through(settings.amqp_dsn),
+        )
         relay = client.app[RELAY]
-        await eventually(lambda: relay.restarts >= 2, timeout=20,
-                         what="the relay to fail (the cut, then the broker away)")
+        await eventually(
+            lambda: relay.restarts >= 2, timeout=20, what="the relay to fail (the cut, then the broker away)"
+        )
         assert len(handshakes) == 1
         assert await _ready(client) == (503, UNAVAILABLE)
         api = Api(client, await make_app(email_confirmation_required=True))

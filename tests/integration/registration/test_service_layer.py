@@ -21,25 +21,28 @@ async def registrar(settings, engine):
         yield registrar
 
 
-async def test_an_operator_creates_a_user_with_the_confirmation_event(registrar, make_app, sessions,
-                                                                      unique_email):
+async def test_an_operator_creates_a_user_with_the_confirmation_event(registrar, make_app, sessions, unique_email):
     app = await make_app(email_confirmation_required=True, registration_enabled=False)
     tenant = await registrar.load_tenant(app.app_id)
     email = unique_email()
-    user = user_json(await registrar.create_user(tenant, {"email": email, "password": "pw", "name": "Op"},
-                                                 locale="de"))
+    user = user_json(await registrar.create_user(tenant, {"email": email, "password": "pw", "name": "Op"}, locale="de"))
 
     assert user["userStatus"] == "EMAIL_CONFIRMATION_PENDING"
     assert user["blUserLocale"] == "de" and "password" not in user
     async with sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(ConfirmationToken).where(
-            ConfirmationToken.user_id == user["objectId"])) == 1
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(ConfirmationToken).where(ConfirmationToken.user_id == user["objectId"])
+            )
+            == 1
+        )
 
     # The event is in the outbox (a running service's relay publishes it), carrying the link.
     async def outboxed():
         async with sessions() as session:
-            return await session.scalar(select(OutboxEvent).where(
-                OutboxEvent.payload["user"]["objectId"].astext == user["objectId"]))
+            return await session.scalar(
+                select(OutboxEvent).where(OutboxEvent.payload["user"]["objectId"].astext == user["objectId"])
+            )
 
     row = await eventually(outboxed, timeout=5, what="the outbox row")
     assert row.routing_key == "user.registered"

@@ -1,6 +1,7 @@
-"""Sessions and app info as the official SDKs use them (SPEC §3.6), through the real service:
-`GET /info`, `isvalidusertoken`, `logout` (3064), expiry `sessionTtl` after the last use (written
-down at most once a minute), and the ways a session ends: logout, disabling, a password change."""
+"""Sessions and app info as the official SDKs use them (docs/api.md, Sessions and password
+recovery), through the real service: `GET /info`, `isvalidusertoken`, `logout` (3064), expiry
+`sessionTtl` after the last use (written down at most once a minute), and the ways a session ends:
+logout, disabling, a password change."""
 
 from __future__ import annotations
 
@@ -28,25 +29,37 @@ async def _logged_in(api: Api, email: str, password: str = "s3cret") -> dict:
 
 async def _last_used(sessions, token: str):
     async with sessions() as session:
-        return await session.scalar(select(SessionToken.last_used_at).where(
-            SessionToken.token_hash == hash_token(token)))
+        return await session.scalar(
+            select(SessionToken.last_used_at).where(SessionToken.token_hash == hash_token(token))
+        )
 
 
 async def _set_last_used(sessions, token: str, ago: timedelta) -> None:
     async with sessions() as session, session.begin():
-        await session.execute(update(SessionToken).where(SessionToken.token_hash == hash_token(token))
-                              .values(last_used_at=utcnow() - ago))
+        await session.execute(
+            update(SessionToken).where(SessionToken.token_hash == hash_token(token)).values(last_used_at=utcnow() - ago)
+        )
 
 
 # --- app info ------------------------------------------------------------------------------------
 
+
 async def test_info_describes_the_app_without_a_key_or_a_secret_setting(api_for):
-    api = await api_for(name="Shop Front", email_confirmation_required=True,
-                        before_register_webhook_url="https://hooks.example.com/secret-path")
+    api = await api_for(
+        name="Shop Front",
+        email_confirmation_required=True,
+        before_register_webhook_url="https://hooks.example.com/secret-path",
+    )
     status, info = await api.info()
     assert status == 200
-    assert info == {"appId": api.app.app_id, "appName": "Shop Front", "identityProperty": "email",
-                    "registrationEnabled": True, "emailConfirmationRequired": True, "loggers": []}
+    assert info == {
+        "appId": api.app.app_id,
+        "appName": "Shop Front",
+        "identityProperty": "email",
+        "registrationEnabled": True,
+        "emailConfirmationRequired": True,
+        "loggers": [],
+    }
     for secret in (api.app.rest_api_key, api.app.server_api_key, "secret-path"):
         assert secret not in str(info)
     assert (await api.info(key=api.app.server_api_key))[0] == 200
@@ -55,6 +68,7 @@ async def test_info_describes_the_app_without_a_key_or_a_secret_setting(api_for)
 
 
 # --- isvalidusertoken --------------------------------------------------------------------------
+
 
 async def test_a_login_token_and_a_guest_token_are_valid_in_their_app_only(api_for, unique_email):
     api, other = await api_for(), await api_for()
@@ -109,6 +123,7 @@ async def test_a_short_session_ttl_refreshes_after_a_tenth_of_it(api_for, unique
 
 # --- logout ------------------------------------------------------------------------------------
 
+
 async def test_logout_ends_that_session_only(api_for, unique_email, sessions):
     api = await api_for()
     email = unique_email()
@@ -130,8 +145,11 @@ async def test_a_guest_logs_out_too(api_for):
     assert await api.is_valid_token(guest["user-token"]) == (200, False)
 
 
-@pytest.mark.parametrize("token", [None, "", "garbage", UNKNOWN_TOKEN, "other app"],
-                         ids=["no header", "empty", "garbage", "unknown", "other app"])
+@pytest.mark.parametrize(
+    "token",
+    [None, "", "garbage", UNKNOWN_TOKEN, "other app"],
+    ids=["no header", "empty", "garbage", "unknown", "other app"],
+)
 async def test_3064_without_a_live_token_of_the_app(api_for, unique_email, token):
     api, other = await api_for(), await api_for()
     other_token = None
@@ -153,6 +171,7 @@ async def test_logout_needs_the_app_key_first(api_for, unique_email):
 
 
 # --- sessions end with the user's status and password ----------------------------------------
+
 
 async def test_disabling_the_user_ends_its_sessions(api_for, unique_email):
     api = await api_for()

@@ -52,21 +52,28 @@ async def test_a_settings_change_applies_to_the_next_request(api_for, unique_ema
     for _ in range(20):  # each time with the app cached, and the change committed just before
         await _cached(api, unique_email)
         async with sessions() as session, session.begin():
-            await session.execute(update(App).where(App.app_id == api.app.app_id)
-                                  .values(registration_enabled=False))
+            await session.execute(update(App).where(App.app_id == api.app.app_id).values(registration_enabled=False))
         assert (await api.register({"email": unique_email(), "password": "pw"}))[1].get("code") == 3009
         async with sessions() as session, session.begin():
-            await session.execute(update(App).where(App.app_id == api.app.app_id)
-                                  .values(registration_enabled=True))
+            await session.execute(update(App).where(App.app_id == api.app.app_id).values(registration_enabled=True))
 
 
 async def test_a_schema_change_applies_to_the_next_request(api_for, unique_email, sessions):
     api = await api_for()
     await _cached(api, unique_email)
     async with sessions() as session, session.begin():
-        session.add(SchemaColumn(app_id=api.app.app_id, name_key="phone", name="phone",
-                                 type=ColumnType.STRING, required=True, max_length=20, is_identity=False,
-                                 built_in=False))
+        session.add(
+            SchemaColumn(
+                app_id=api.app.app_id,
+                name_key="phone",
+                name="phone",
+                type=ColumnType.STRING,
+                required=True,
+                max_length=20,
+                is_identity=False,
+                built_in=False,
+            )
+        )
     assert (await api.register({"email": unique_email(), "password": "pw"}))[1].get("code") == 3012
 
 

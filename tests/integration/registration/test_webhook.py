@@ -52,7 +52,7 @@ async def _users(sessions, app_id: str) -> int:
 async def test_an_allowing_webhook_sees_the_candidate_without_the_password(api_for, webhook, unique_email):
     api = await api_for(before_register_webhook_url=webhook.url)
     email = unique_email()
-    status, user = await api.register({"email": email, "password": "hunter2-secret", "name": "Ann"})
+    status, _user = await api.register({"email": email, "password": "hunter2-secret", "name": "Ann"})
     assert status == 200
     [call] = webhook.received
     assert call["event"] == "beforeRegister" and call["appId"] == api.app.app_id
@@ -60,14 +60,18 @@ async def test_an_allowing_webhook_sees_the_candidate_without_the_password(api_f
     assert "hunter2-secret" not in json.dumps(call)
 
 
-@pytest.mark.parametrize(("status", "body", "message"), [
-    (200, b'{"allow": false, "message": "This domain is\\r\\nblocked"}', "This domain is blocked"),
-    (200, b'{"allowed": false}', "rejected"),
-    (500, b"{}", "HTTP 500"),
-    (404, b"", "HTTP 404"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (200, b'{"allow": false, "message": "This domain is\\r\\nblocked"}', "This domain is blocked"),
+        (200, b'{"allowed": false}', "rejected"),
+        (500, b"{}", "HTTP 500"),
+        (404, b"", "HTTP 404"),
+    ],
+)
 async def test_a_refusing_or_failing_webhook_is_3014_and_nothing_is_created(
-        api_for, webhook, unique_email, sessions, status, body, message):
+    api_for, webhook, unique_email, sessions, status, body, message
+):
     api = await api_for(before_register_webhook_url=webhook.url)
     webhook.status, webhook.body = status, body
     answer_status, answer = await api.register({"email": unique_email(), "password": "pw"})
@@ -77,8 +81,7 @@ async def test_a_refusing_or_failing_webhook_is_3014_and_nothing_is_created(
     assert await _users(sessions, api.app.app_id) == 0
 
 
-async def test_a_webhook_that_does_not_answer_in_time_is_3014(start_service, make_app, webhook, unique_email,
-                                                                sessions):
+async def test_a_webhook_that_does_not_answer_in_time_is_3014(start_service, make_app, webhook, unique_email, sessions):
     client = await start_service(webhook_timeout_seconds=0.5)
     api = Api(client, await make_app(before_register_webhook_url=webhook.url))
     webhook.hang.clear()
@@ -90,7 +93,8 @@ async def test_a_webhook_that_does_not_answer_in_time_is_3014(start_service, mak
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_a_redirecting_webhook_is_3014_and_the_redirect_is_not_followed(
-        api_for, webhook, unique_email, sessions, status):
+    api_for, webhook, unique_email, sessions, status
+):
     # `webhook` (which would allow) is where the app's webhook redirects to: it must never be asked.
     async def redirect(request: web.Request) -> web.Response:
         raise _redirect(status, webhook.url)
@@ -111,8 +115,13 @@ async def test_a_redirecting_webhook_is_3014_and_the_redirect_is_not_followed(
 
 
 def _redirect(status: int, location: str) -> web.HTTPException:
-    return {301: web.HTTPMovedPermanently, 302: web.HTTPFound, 303: web.HTTPSeeOther,
-            307: web.HTTPTemporaryRedirect, 308: web.HTTPPermanentRedirect}[status](location)
+    return {
+        301: web.HTTPMovedPermanently,
+        302: web.HTTPFound,
+        303: web.HTTPSeeOther,
+        307: web.HTTPTemporaryRedirect,
+        308: web.HTTPPermanentRedirect,
+    }[status](location)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/hook", "not a url"])
@@ -122,16 +131,15 @@ async def test_an_unreachable_webhook_is_3014(api_for, unique_email, url):
     assert (status, body["code"]) == (502, 3014)
 
 
-async def test_the_webhook_comes_after_the_other_checks_and_before_the_duplicate_check(
-        api_for, webhook, unique_email):
+async def test_the_webhook_comes_after_the_other_checks_and_before_the_duplicate_check(api_for, webhook, unique_email):
     api = await api_for(before_register_webhook_url=webhook.url)
-    status, body = await api.register({"email": "not-an-address", "password": "pw"})
+    _status, body = await api.register({"email": "not-an-address", "password": "pw"})
     assert body["code"] == 3040 and webhook.received == []  # 3040 first, the webhook is not asked
 
     email = unique_email()
     assert (await api.register({"email": email, "password": "pw"}))[0] == 200
     webhook.body = b'{"allow": false}'
-    status, body = await api.register({"email": email, "password": "pw"})
+    _status, body = await api.register({"email": email, "password": "pw"})
     assert body["code"] == 3014  # 3014 before 3033
 
 
@@ -150,5 +158,5 @@ async def test_an_object_id_that_is_no_guest_is_refused_before_the_webhook_is_as
     webhook.received.clear()
     for object_id in (registered["objectId"], "6F1C0D4E-0000-4000-8000-000000000000"):
         status, body = await api.register({"email": unique_email(), "password": "pw", "objectId": object_id})
-        assert (status, body["code"]) == (400, 3021)  # 3021 comes before 3014 in SPEC's order
+        assert (status, body["code"]) == (400, 3021)  # 3021 comes before 3014 in the documented order
     assert webhook.received == []

@@ -23,17 +23,31 @@ APP_ID = "0A1B2C3D-0000-4000-8000-00000000C0DE"
 REST_KEY = "rest-key-of-the-composed-app"
 WEBHOOK_URL = "https://hooks.test.invalid/before-register"
 # Port 9 (discard) answers nothing: a connection the composition opened would fail the test.
-NOWHERE = Settings(_env_file=None, database_url="postgresql+asyncpg://nobody@127.0.0.1:9/nowhere",
-                   amqp_url="amqp://nobody:nothing@127.0.0.1:9/")
+NOWHERE = Settings(
+    _env_file=None,
+    database_url="postgresql+asyncpg://nobody@127.0.0.1:9/nowhere",
+    amqp_url="amqp://nobody:nothing@127.0.0.1:9/",
+)
 
 
 def _tenant() -> Tenant:
-    app = App(app_id=APP_ID, name="Composed", rest_api_key=REST_KEY, server_api_key="server-key-of-it",
-              registration_enabled=True, email_confirmation_required=False, dynamic_schema=True,
-              identity_property="email", before_register_webhook_url=WEBHOOK_URL, client_rate_limit="off",
-              max_dynamic_columns=100)
-    columns = [Column("email", ColumnType.STRING, max_length=500, is_identity=True, built_in=True),
-               Column("password", ColumnType.STRING, max_length=1024, built_in=True)]
+    app = App(
+        app_id=APP_ID,
+        name="Composed",
+        rest_api_key=REST_KEY,
+        server_api_key="server-key-of-it",
+        registration_enabled=True,
+        email_confirmation_required=False,
+        dynamic_schema=True,
+        identity_property="email",
+        before_register_webhook_url=WEBHOOK_URL,
+        client_rate_limit="off",
+        max_dynamic_columns=100,
+    )
+    columns = [
+        Column("email", ColumnType.STRING, max_length=500, is_identity=True, built_in=True),
+        Column("password", ColumnType.STRING, max_length=1024, built_in=True),
+    ]
     return Tenant(app, AppRules.of(app, columns))
 
 
@@ -98,8 +112,9 @@ class IdleRelay:
 async def composed() -> AsyncIterator[tuple[web.Application, FakeHashing, RefusingWebhook]]:
     """The service composed with fakes and started (its `cleanup_ctx` run) without a server."""
     hashing, webhook = FakeHashing(), RefusingWebhook()
-    app = create_app(NOWHERE, hashing=hashing, webhook=webhook, tenant_cache=FixedTenants(_tenant()),
-                     outbox_relay=IdleRelay())
+    app = create_app(
+        NOWHERE, hashing=hashing, webhook=webhook, tenant_cache=FixedTenants(_tenant()), outbox_relay=IdleRelay()
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     try:
@@ -141,19 +156,31 @@ async def test_a_preflight_and_app_info_need_nothing_but_the_cached_app():
     listed = _tenant()
     listed.app.allowed_origins = "https://app.example.com"
     listed = Tenant(listed.app, AppRules.of(listed.app, listed.rules.columns.values()))
-    app = create_app(NOWHERE, hashing=FakeHashing(), webhook=RefusingWebhook(), tenant_cache=FixedTenants(listed),
-                     outbox_relay=IdleRelay())
+    app = create_app(
+        NOWHERE,
+        hashing=FakeHashing(),
+        webhook=RefusingWebhook(),
+        tenant_cache=FixedTenants(listed),
+        outbox_relay=IdleRelay(),
+    )
     async with TestClient(TestServer(app)) as client:
         for origin, allowed in (("https://app.example.com", "https://app.example.com"), ("https://evil.test", None)):
-            async with client.options(f"/{APP_ID}/{REST_KEY}/users/register", headers={
-                    "Origin": origin, "Access-Control-Request-Method": "POST",
-                    "Access-Control-Request-Headers": "content-type"}) as response:
+            async with client.options(
+                f"/{APP_ID}/{REST_KEY}/users/register",
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type",
+                },
+            ) as response:
                 assert response.status == 204
                 assert response.headers.get("Access-Control-Allow-Origin") == allowed
         async with client.get(f"/{APP_ID}/{REST_KEY}/info", headers={"Origin": "https://app.example.com"}) as response:
             assert response.status == 200 and (await response.json())["appName"] == "Composed"
             assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
         # An appId that is not a GUID is not looked up at all: answered as for any origin.
-        async with client.options("/not-an-app/key/users/login", headers={
-                "Origin": "https://evil.test", "Access-Control-Request-Method": "POST"}) as response:
+        async with client.options(
+            "/not-an-app/key/users/login",
+            headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
+        ) as response:
             assert response.status == 204 and response.headers["Access-Control-Allow-Origin"] == "*"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -31,21 +31,26 @@ BASE_RULES = AppRules(
     email_confirmation_required=False,
     dynamic_schema=True,
     identity_property="login",
-    columns={column.name.lower(): column for column in (
-        Column("login", ColumnType.STRING, max_length=500, is_identity=True),
-        Column("email", ColumnType.STRING, max_length=500),
-        Column("name", ColumnType.STRING, max_length=500),
-        Column("password", ColumnType.STRING, max_length=1024),
-        Column("blUserLocale", ColumnType.STRING, max_length=500),
-        Column("nickname", ColumnType.STRING, required=True, max_length=500),
-        Column("city", ColumnType.STRING, required=True, max_length=500),
-        Column("bio", ColumnType.TEXT),
-        Column("age", ColumnType.INT),
-        Column("score", ColumnType.DOUBLE),
-        Column("vip", ColumnType.BOOLEAN),
-        Column("born", ColumnType.DATETIME),
-    )},
+    columns={
+        column.name.lower(): column
+        for column in (
+            Column("login", ColumnType.STRING, max_length=500, is_identity=True),
+            Column("email", ColumnType.STRING, max_length=500),
+            Column("name", ColumnType.STRING, max_length=500),
+            Column("password", ColumnType.STRING, max_length=1024),
+            Column("blUserLocale", ColumnType.STRING, max_length=500),
+            Column("nickname", ColumnType.STRING, required=True, max_length=500),
+            Column("city", ColumnType.STRING, required=True, max_length=500),
+            Column("bio", ColumnType.TEXT),
+            Column("age", ColumnType.INT),
+            Column("score", ColumnType.DOUBLE),
+            Column("vip", ColumnType.BOOLEAN),
+            Column("born", ColumnType.DATETIME),
+        )
+    },
 )
+
+
 def check_registration(app_rules: AppRules, content_type: str | None, body: bytes):
     """What a self-registration goes through that needs no I/O, in the service's order: 3009
     (`Registrar.authenticate`, before the body is read), 3038 (the view's body parsing), then
@@ -54,8 +59,15 @@ def check_registration(app_rules: AppRules, content_type: str | None, body: byte
     return validate_registration(app_rules, parse_json_object(content_type, body, errors.MissingBody))
 
 
-BASE_BODY = [("login", "alice"), ("password", "pw"), ("email", "alice@example.com"), ("name", "Alice"),
-             ("nickname", "al"), ("city", "Paris"), ("bio", "hi")]
+BASE_BODY = [
+    ("login", "alice"),
+    ("password", "pw"),
+    ("email", "alice@example.com"),
+    ("name", "Alice"),
+    ("nickname", "al"),
+    ("city", "Paris"),
+    ("bio", "hi"),
+]
 
 
 class Request:
@@ -163,8 +175,11 @@ def test_each_rule_alone_answers_its_code(code, violation):
     assert raised.value.code == code
 
 
-@pytest.mark.parametrize(("earlier", "later"), list(itertools.combinations(VIOLATIONS, 2)),
-                         ids=[f"{a[0]}-before-{b[0]}" for a, b in itertools.combinations(VIOLATIONS, 2)])
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    list(itertools.combinations(VIOLATIONS, 2)),
+    ids=[f"{a[0]}-before-{b[0]}" for a, b in itertools.combinations(VIOLATIONS, 2)],
+)
 def test_a_request_breaking_two_rules_gets_the_earlier_code(earlier, later):
     request = Request()
     later[1](request)
@@ -175,6 +190,7 @@ def test_a_request_breaking_two_rules_gets_the_earlier_code(earlier, later):
 
 
 # --- 3038 and its 415 --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 def test_a_body_that_is_not_declared_json_is_3038_with_415(content_type):
@@ -189,8 +205,22 @@ def test_json_media_types_with_parameters_or_suffix_are_accepted(content_type):
     assert check_registration(BASE_RULES, content_type, body).identity == "alice"
 
 
-@pytest.mark.parametrize("body", [b"", b"   ", b"[1, 2]", b'"text"', b"null", b"12", b"{", b"\xff\xfe{}",
-                                  b'{"a": NaN}', b'{"a": Infinity}', b"[" * 100_000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"   ",
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        b"12",
+        b"{",
+        b"\xff\xfe{}",
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b"[" * 100_000,
+    ],
+)
 def test_missing_or_non_object_bodies_are_3038_with_400(body):
     with pytest.raises(errors.MissingBody) as raised:
         check_registration(BASE_RULES, JSON, body)
@@ -199,8 +229,10 @@ def test_missing_or_non_object_bodies_are_3038_with_400(body):
 
 # --- 3021 --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["userStatus", "created", "updated", "ownerId", "lastLogin", "socialAccount",
-                                  "USERSTATUS", "Created"])
+
+@pytest.mark.parametrize(
+    "name", ["userStatus", "created", "updated", "ownerId", "lastLogin", "socialAccount", "USERSTATUS", "Created"]
+)
 def test_system_properties_are_3021_naming_the_property(name):
     with pytest.raises(errors.RegistrationError) as raised:
         validate_registration(BASE_RULES, [*BASE_BODY, (name, 1)])
@@ -225,13 +257,24 @@ def test_a_nested_object_from_json_is_3021():
         check_registration(BASE_RULES, JSON, body)
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("age", "12"), ("age", 1.5), ("age", True), ("age", 2**63),
-    ("score", "1.5"), ("score", False),
-    ("vip", 1), ("vip", "true"),
-    ("born", True), ("born", "yesterday"),
-    ("name", 5), ("password", 12345), ("bio", False),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("age", "12"),
+        ("age", 1.5),
+        ("age", True),
+        ("age", 2**63),
+        ("score", "1.5"),
+        ("score", False),
+        ("vip", 1),
+        ("vip", "true"),
+        ("born", True),
+        ("born", "yesterday"),
+        ("name", 5),
+        ("password", 12345),
+        ("bio", False),
+    ],
+)
 def test_a_value_of_the_wrong_type_is_3021_naming_the_property(name, value):
     pairs = [p for p in BASE_BODY if p[0] != name] + [(name, value)]
     with pytest.raises(errors.RegistrationError) as raised:
@@ -239,12 +282,19 @@ def test_a_value_of_the_wrong_type_is_3021_naming_the_property(name, value):
     assert name in raised.value.message
 
 
-@pytest.mark.parametrize(("name", "value", "stored"), [
-    ("age", 42, 42), ("age", None, None), ("score", 2, 2), ("score", 2.5, 2.5), ("vip", True, True),
-    ("born", 1700000000000, 1700000000000),
-    ("born", "2023-11-14T22:13:20Z", 1700000000000),
-    ("born", "2023-11-14T22:13:20", 1700000000000),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "stored"),
+    [
+        ("age", 42, 42),
+        ("age", None, None),
+        ("score", 2, 2),
+        ("score", 2.5, 2.5),
+        ("vip", True, True),
+        ("born", 1700000000000, 1700000000000),
+        ("born", "2023-11-14T22:13:20Z", 1700000000000),
+        ("born", "2023-11-14T22:13:20", 1700000000000),
+    ],
+)
 def test_values_that_fit_their_column_are_stored_cleaned(name, value, stored):
     candidate = validate_registration(BASE_RULES, [*BASE_BODY, (name, value)])
     assert candidate.properties[name] == stored
@@ -280,19 +330,18 @@ def test_object_id_must_be_a_guid(value):
 
 
 def test_object_id_names_the_guest_and_is_not_a_property():
-    candidate = validate_registration(
-        BASE_RULES, [*BASE_BODY, ("objectId", "0a1b2c3d-0000-4000-8000-00000000abcd")])
+    candidate = validate_registration(BASE_RULES, [*BASE_BODY, ("objectId", "0a1b2c3d-0000-4000-8000-00000000abcd")])
     assert candidate.guest_object_id == "0A1B2C3D-0000-4000-8000-00000000ABCD"
     assert "objectId" not in candidate.properties
 
 
 # --- 3011, 3013, 3012, 3041 --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("password", [None, ""])
 def test_a_null_or_empty_password_is_3011(password):
     with pytest.raises(errors.MissingPassword):
-        validate_registration(BASE_RULES, [(n, password if n == "password" else v)
-                                                 for n, v in BASE_BODY])
+        validate_registration(BASE_RULES, [(n, password if n == "password" else v) for n, v in BASE_BODY])
 
 
 @pytest.mark.parametrize("identity", [None, "", "   "])
@@ -316,12 +365,12 @@ def test_a_null_required_value_is_3041():
 
 # --- 8000 --------------------------------------------------------------------------------------
 
+
 def test_the_password_may_have_1024_characters_but_not_more():
     pairs = [(n, "p" * 1024 if n == "password" else v) for n, v in BASE_BODY]
     assert validate_registration(BASE_RULES, pairs).password == "p" * 1024
     with pytest.raises(errors.ValueTooLong, match="password"):
-        validate_registration(BASE_RULES, [(n, "p" * 1025 if n == "password" else v)
-                                                 for n, v in BASE_BODY])
+        validate_registration(BASE_RULES, [(n, "p" * 1025 if n == "password" else v) for n, v in BASE_BODY])
 
 
 def test_a_new_string_column_holds_500_characters():
@@ -331,12 +380,12 @@ def test_a_new_string_column_holds_500_characters():
 
 
 def test_text_columns_without_a_limit_take_long_values():
-    candidate = validate_registration(BASE_RULES, [(n, "b" * 10_000 if n == "bio" else v)
-                                                         for n, v in BASE_BODY])
+    candidate = validate_registration(BASE_RULES, [(n, "b" * 10_000 if n == "bio" else v) for n, v in BASE_BODY])
     assert len(candidate.properties["bio"]) == 10_000
 
 
 # --- 3040 --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("email", ["plainaddress", "a@b", "a b@example.com", "@example.com", "a@", ""])
 def test_an_invalid_email_is_3040(email):
@@ -345,8 +394,7 @@ def test_an_invalid_email_is_3040(email):
 
 
 def test_without_confirmation_the_email_may_be_absent():
-    assert "email" not in validate_registration(
-        BASE_RULES, [p for p in BASE_BODY if p[0] != "email"]).properties
+    assert "email" not in validate_registration(BASE_RULES, [p for p in BASE_BODY if p[0] != "email"]).properties
 
 
 @pytest.mark.parametrize("email", [None, "absent"])
@@ -359,12 +407,18 @@ def test_with_confirmation_the_email_is_required_3040(email):
 
 # --- dynamic schema and the candidate ----------------------------------------------------------
 
+
 def test_unknown_properties_become_columns_of_their_value_type():
     candidate = validate_registration(
-        BASE_RULES, [*BASE_BODY, ("motto", "carpe"), ("visits", 3), ("ratio", 0.5), ("active", True)])
+        BASE_RULES, [*BASE_BODY, ("motto", "carpe"), ("visits", 3), ("ratio", 0.5), ("active", True)]
+    )
     new = {column.name: column.type for column in candidate.new_columns}
-    assert new == {"motto": ColumnType.STRING, "visits": ColumnType.INT, "ratio": ColumnType.DOUBLE,
-                   "active": ColumnType.BOOLEAN}
+    assert new == {
+        "motto": ColumnType.STRING,
+        "visits": ColumnType.INT,
+        "ratio": ColumnType.DOUBLE,
+        "active": ColumnType.BOOLEAN,
+    }
     assert [column.name for column in candidate.new_columns] == sorted(new, key=str.lower)
 
 
@@ -392,50 +446,74 @@ def test_an_identity_property_missing_from_the_schema_is_taken_as_a_string():
 
 # --- keys, locale, login, status, webhook ------------------------------------------------------
 
+
 def test_authorize():
     keys = ("REST", "SERVER")
     authorize(keys, "REST")
     authorize(keys, "SERVER", server_only=True)
-    for call in (lambda: authorize(None, "REST"), lambda: authorize(keys, "OTHER"),
-                 lambda: authorize(keys, "\ud800")):
+    for call in (lambda: authorize(None, "REST"), lambda: authorize(keys, "OTHER"), lambda: authorize(keys, "\ud800")):
         with pytest.raises(errors.InvalidApplication):
             call()
     with pytest.raises(errors.ServerKeyRequired):
         authorize(keys, "REST", server_only=True)
 
 
-@pytest.mark.parametrize(("header", "locale"), [
-    (None, "en"), ("", "en"), ("de-CH,de;q=0.9,en;q=0.8", "de"), ("FR", "fr"), ("*", "en"), ("x" * 50, "en"),
-    ("pt_BR", "pt"),
-])
+@pytest.mark.parametrize(
+    ("header", "locale"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("de-CH,de;q=0.9,en;q=0.8", "de"),
+        ("FR", "fr"),
+        ("*", "en"),
+        ("x" * 50, "en"),
+        ("pt_BR", "pt"),
+    ],
+)
 def test_locale_from_accept_language(header, locale):
     assert preferred_language(header) == locale
 
 
-@pytest.mark.parametrize("body", [{}, {"login": "a"}, {"password": "b"}, {"login": "", "password": "b"},
-                                  {"login": "a", "password": ""}, {"login": 5, "password": "b"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"login": "a"},
+        {"password": "b"},
+        {"login": "", "password": "b"},
+        {"login": "a", "password": ""},
+        {"login": 5, "password": "b"},
+    ],
+)
 def test_login_needs_both_values_3006(body):
     with pytest.raises(errors.EmptyLoginOrPassword):
         login_credentials(Pairs(body.items()))
 
 
-@pytest.mark.parametrize(("current", "target", "changes"), [
-    (UserStatus.ENABLED, UserStatus.DISABLED, True),
-    (UserStatus.DISABLED, UserStatus.ENABLED, True),
-    (UserStatus.EMAIL_CONFIRMATION_PENDING, UserStatus.ENABLED, True),
-    (UserStatus.EMAIL_CONFIRMATION_PENDING, UserStatus.DISABLED, True),
-    (UserStatus.ENABLED, UserStatus.ENABLED, False),
-    (UserStatus.DISABLED, UserStatus.DISABLED, False),
-])
+@pytest.mark.parametrize(
+    ("current", "target", "changes"),
+    [
+        (UserStatus.ENABLED, UserStatus.DISABLED, True),
+        (UserStatus.DISABLED, UserStatus.ENABLED, True),
+        (UserStatus.EMAIL_CONFIRMATION_PENDING, UserStatus.ENABLED, True),
+        (UserStatus.EMAIL_CONFIRMATION_PENDING, UserStatus.DISABLED, True),
+        (UserStatus.ENABLED, UserStatus.ENABLED, False),
+        (UserStatus.DISABLED, UserStatus.DISABLED, False),
+    ],
+)
 def test_allowed_status_changes(current, target, changes):
     assert check_status_change(current, target) is changes
 
 
-@pytest.mark.parametrize(("current", "target"), [
-    (UserStatus.GUEST, UserStatus.ENABLED), (UserStatus.GUEST, UserStatus.DISABLED),
-    (UserStatus.ENABLED, UserStatus.EMAIL_CONFIRMATION_PENDING),
-    (UserStatus.DISABLED, UserStatus.GUEST),
-])
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (UserStatus.GUEST, UserStatus.ENABLED),
+        (UserStatus.GUEST, UserStatus.DISABLED),
+        (UserStatus.ENABLED, UserStatus.EMAIL_CONFIRMATION_PENDING),
+        (UserStatus.DISABLED, UserStatus.GUEST),
+    ],
+)
 def test_refused_status_changes_are_9006(current, target):
     with pytest.raises(errors.StatusChangeNotAllowed):
         check_status_change(current, target)
@@ -447,23 +525,26 @@ def test_only_enabled_and_disabled_can_be_asked_for_9005(value):
         status_from_body(Pairs([("userStatus", value)]))
 
 
-@pytest.mark.parametrize(("status", "body", "refused"), [
-    (200, b"", None),
-    (204, b"", None),
-    (200, b"not json", None),
-    (200, b'{"allow": true}', None),
-    (200, b"[false]", None),
-    (200, b'{"allow": false}', "the webhook rejected the user"),
-    (200, b'{"allowed": false, "message": "no\\r\\nthanks"}', "the webhook rejected the user: no thanks"),
-    (200, b'{"reject": true}', "the webhook rejected the user"),
-    (200, b'{"status": "DENIED"}', "the webhook rejected the user"),
-    (403, b'{"allow": true}', "the webhook answered HTTP 403"),
-    (500, b"", "the webhook answered HTTP 500"),
-    (302, b"", "the webhook answered HTTP 302"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "refused"),
+    [
+        (200, b"", None),
+        (204, b"", None),
+        (200, b"not json", None),
+        (200, b'{"allow": true}', None),
+        (200, b"[false]", None),
+        (200, b'{"allow": false}', "the webhook rejected the user"),
+        (200, b'{"allowed": false, "message": "no\\r\\nthanks"}', "the webhook rejected the user: no thanks"),
+        (200, b'{"reject": true}', "the webhook rejected the user"),
+        (200, b'{"status": "DENIED"}', "the webhook rejected the user"),
+        (403, b'{"allow": true}', "the webhook answered HTTP 403"),
+        (500, b"", "the webhook answered HTTP 500"),
+        (302, b"", "the webhook answered HTTP 302"),
+    ],
+)
 def test_webhook_answers(status, body, refused):
     assert webhook_refusal(status, "application/json", body) == refused
 
 
 def test_epoch_ms():
-    assert epoch_ms(datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)) == 1700000000000
+    assert epoch_ms(datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)) == 1700000000000

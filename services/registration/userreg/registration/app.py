@@ -33,11 +33,12 @@ from userreg.registration.service import Registrar
 from userreg.registration.tenants import Tenant, TenantCache
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared.db import create_engine
-from userreg.shared.db.engine import asyncpg_dsn
+from userreg.shared.db.engine import session_dsn
 from userreg.shared.hashing import Argon2Parameters, PasswordHashing, worker_count
 from userreg.shared.messaging import Topology
-from userreg.shared.outbox import OutboxRelay
+from userreg.shared.outbox import REGISTRATION_PRODUCER, OutboxRelay
 from userreg.shared.ratelimits import RateLimiter
+from userreg.shared.runtime.access import access_log
 from userreg.shared.runtime.tasks import Supervised, supervised_in
 from userreg.shared.settings import Settings
 
@@ -46,12 +47,17 @@ from userreg.shared.settings import Settings
 RELAY_LINGER_SECONDS = 0.05
 
 
-def create_app(settings: Settings, *, hashing: PasswordHashing | None = None,
-               webhook: BeforeRegisterWebhook | None = None, tenant_cache: TenantCache[Tenant] | None = None,
-               outbox_relay: OutboxRelay | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    hashing: PasswordHashing | None = None,
+    webhook: BeforeRegisterWebhook | None = None,
+    tenant_cache: TenantCache[Tenant] | None = None,
+    outbox_relay: OutboxRelay | None = None,
+) -> web.Application:
     """The service, ready for `web.run_app` or a test server. A fake given here is used as it is:
     the caller starts and closes it (a `tenant_cache`'s `run()` is run while the app runs)."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_and_metrics])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[access_log, envelope_and_metrics])
     app[SETTINGS] = settings
     # The document describes the route table it is served from; built here, where both are known.
     app[OPENAPI] = json.dumps(document())
@@ -63,9 +69,8 @@ def create_app(settings: Settings, *, hashing: PasswordHashing | None = None,
         engine = app[ENGINE]
         tenants = tenant_cache
         if tenants is None:
-            tenants = TenantCache(asyncpg_dsn(engine.url.render_as_string(hide_password=False)))
-        async with open_registrar(settings, engine, hashing=hashing, webhook=webhook,
-                                  tenant_cache=tenants) as service:
+            tenants = TenantCache(session_dsn(settings))
+        async with open_registrar(settings, engine, hashing=hashing, webhook=webhook, tenant_cache=tenants) as service:
             app[REGISTRAR] = service
             app[ACCOUNTS] = service.accounts
             yield
@@ -74,9 +79,17 @@ def create_app(settings: Settings, *, hashing: PasswordHashing | None = None,
         """Publishes what this (and any other) replica committed to the outbox; `/ready` reads its state."""
         part = outbox_relay
         if part is None:
-            part = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
-                               batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds,
-                               linger_seconds=RELAY_LINGER_SECONDS)
+            part = OutboxRelay(
+                app[ENGINE],
+                settings.amqp_dsn,
+                Topology.from_settings(settings),
+                batch_size=settings.outbox_batch_size,
+                poll_seconds=settings.outbox_poll_seconds,
+                linger_seconds=RELAY_LINGER_SECONDS,
+                listen_dsn=session_dsn(settings),
+                producer=REGISTRATION_PRODUCER,
+                unowned_too=True,
+            )
         return Supervised("outbox-relay", part.run, ready=lambda: part.connected)
 
     app.cleanup_ctx.extend((_database, registrar, supervised_in(RELAY, relay)))
@@ -89,16 +102,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # a database restart fails one request (503) and SQLAlchemy then replaces the pool's connections.
     # hide_parameters: an unexpected database error is logged, and its statement's parameters hold
     # password hashes, token hashes and the outbox row's confirmation link.
-    engine = create_engine(app[SETTINGS], pool_pre_ping=False)
+    engine = create_engine(app[SETTINGS], application_name=REGISTRATION_PRODUCER, pool_pre_ping=False)
     app[ENGINE] = engine
     yield
     await engine.dispose()
 
 
 @contextlib.asynccontextmanager
-async def open_registrar(settings: Settings, engine: AsyncEngine, *, hash_workers: int | None = None,
-                         hashing: PasswordHashing | None = None, webhook: BeforeRegisterWebhook | None = None,
-                         tenant_cache: TenantCache[Tenant] | None = None) -> AsyncIterator[Registrar]:
+async def open_registrar(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    hash_workers: int | None = None,
+    hashing: PasswordHashing | None = None,
+    webhook: BeforeRegisterWebhook | None = None,
+    tenant_cache: TenantCache[Tenant] | None = None,
+) -> AsyncIterator[Registrar]:
     """A ready `Registrar` on the caller's engine: password-hashing workers started, a client
     session for webhooks open; both closed when the block ends.
 
@@ -112,9 +131,11 @@ async def open_registrar(settings: Settings, engine: AsyncEngine, *, hash_worker
             listener = asyncio.create_task(tenant_cache.run(), name="tenant-cache")
             stack.push_async_callback(_cancel, listener)
         if hashing is None:
-            hashing = PasswordHashing(Argon2Parameters.from_settings(settings),
-                                      hash_workers or worker_count(settings.hash_workers),
-                                      queue_seconds=settings.hash_queue_seconds)
+            hashing = PasswordHashing(
+                Argon2Parameters.from_settings(settings),
+                hash_workers or worker_count(settings.hash_workers),
+                queue_seconds=settings.hash_queue_seconds,
+            )
             stack.push_async_callback(hashing.close)
             await hashing.start()
         if webhook is None:

@@ -1,6 +1,6 @@
 """Every error the registration API answers: one exception type per code, one mapping to the wire.
 
-Codes 2002–8000 are Backendless' own (SPEC §3); 9xxx are this project's. An error is a value with a
+Codes 2002–8000 are Backendless' own (docs/api.md, register); 9xxx are this project's. An error is a value with a
 code, an HTTP status and a message; `envelope()` is the only place it becomes `{"code", "message"}`.
 Messages never carry a password, a hash, a token or a stack trace.
 """
@@ -32,6 +32,7 @@ class ApiError(Exception):
 
 
 # --- Backendless codes -------------------------------------------------------------------------
+
 
 class InvalidApplication(ApiError):
     code, status = 2002, 401
@@ -92,6 +93,14 @@ class RegistrationError(ApiError):
 
     code, status = 3021, 400
     default_message = "General user registration error"
+
+
+class AnotherUser(ApiError):
+    """3029: the `user-token` is a live session, but of another user than the one the path names
+    (updating or reading a user takes its own session or the server key)."""
+
+    code, status = 3029, 403
+    default_message = "Cannot modify properties of another user"
 
 
 class IdentityTaken(ApiError):
@@ -166,14 +175,14 @@ class ValueTooLong(ApiError):
 
 # --- this project's codes ----------------------------------------------------------------------
 
+
 class NoSuchRoute(ApiError):
     """9000: no such endpoint (404), or the endpoint does not take this method (405)."""
 
     code, status = 9000, 404
     default_message = "No such endpoint"
 
-    def __init__(self, message: str | None = None, *, status: int | None = None,
-                 allow: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, status: int | None = None, allow: str | None = None) -> None:
         super().__init__(message, status=status)
         self.allow = allow
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from userreg.registration.accounts import Accounts
 from userreg.registration.service import Registrar
 from userreg.registration.tenants import Tenant
+from userreg.shared.ratelimits import Network
 from userreg.shared.runtime.tasks import Supervised
 from userreg.shared.settings import Settings
 
@@ -18,6 +19,7 @@ REGISTRAR = web.AppKey("registrar", Registrar)
 ACCOUNTS = web.AppKey("accounts", Accounts)  # the registrar's: sessions and password recovery
 RELAY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay
 OPENAPI = web.AppKey("openapi", str)  # the OpenAPI document as served, built once by `create_app`
-TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)  # TRUSTED_PROXIES parsed once, for every request
+# TRUSTED_PROXIES parsed once, for every request
+TRUSTED_PROXIES: web.AppKey[tuple[Network, ...]] = web.AppKey("trusted_proxies")
 # The app a request authenticated as (set by the view): its answer's CORS headers follow its policy.
 TENANT = web.RequestKey("tenant", Tenant)

@@ -1,11 +1,12 @@
 """The one place an exception becomes an HTTP answer, every answer of the API gets its CORS headers,
 and every answer is counted and timed.
 
-Coded errors become their `{"code", "message"}` envelope (a full hashing queue: 9009); the router's 404/405 and aiohttp's own
-413 get the envelope too; the database being unreachable is 3021 with 503; anything else is logged
-with a reference and answered 3021 with 500, never with a traceback or SQL.
+Coded errors become their `{"code", "message"}` envelope (a full hashing queue: 9009); the
+router's 404/405 and aiohttp's own 413 get the envelope too; the database being unreachable is
+3021 with 503; anything else is logged with a reference (the request id) and answered 3021 with
+500, never with a traceback or SQL.
 
-CORS (SPEC §3.7, decided by `rules.cors`): a path `/{appId}/{apiKey}/…` is the API. Its preflights
+CORS (docs/api.md, Browser clients, decided by `rules.cors`): a path `/{appId}/{apiKey}/…` is the API. Its preflights
 are answered here (204), whatever the route, after the app lookup alone (the tenant cache's); every
 other answer of it, errors included, carries the headers of the app's `allowedOrigins`: the
 authenticated app's (`keys.TENANT`), else looked up like a preflight's. A request naming no app or
@@ -29,6 +30,7 @@ from userreg.registration.metrics import LATENCY, REQUESTS
 from userreg.registration.rules import cors
 from userreg.shared.db.errors import database_unreachable
 from userreg.shared.hashing import HashingBusy
+from userreg.shared.logs import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,9 @@ def from_http_exception(http: web.HTTPException) -> errors.ApiError:
     """aiohttp's own HTTP errors (no route, wrong method, body over the limit) as coded errors."""
     if isinstance(http, web.HTTPMethodNotAllowed):
         allowed = sorted(http.allowed_methods)
-        return errors.NoSuchRoute(f"{http.method} is not allowed here; allowed: {', '.join(allowed)}",
-                                  status=405, allow=",".join(allowed))
+        return errors.NoSuchRoute(
+            f"{http.method} is not allowed here; allowed: {', '.join(allowed)}", status=405, allow=",".join(allowed)
+        )
     if isinstance(http, web.HTTPNotFound):
         return errors.NoSuchRoute()
     if isinstance(http, web.HTTPRequestEntityTooLarge):
@@ -56,6 +59,30 @@ def from_http_exception(http: web.HTTPException) -> errors.ApiError:
     if 400 <= http.status < 500:
         return errors.MalformedRequest(http.reason, status=http.status)
     return errors.RegistrationError("Unexpected server error", status=500)
+
+
+def as_api_error(request: web.Request, raised: Exception) -> errors.ApiError:
+    """Any other exception a handler raised as a coded error (an unexpected one is logged with its
+    traceback)."""
+    if isinstance(raised, HashingBusy):
+        return errors.HashingBusy(raised.retry_after_seconds)
+    if isinstance(raised, web.HTTPException):
+        return from_http_exception(raised)
+    if database_unreachable(raised):
+        logger.warning(
+            "database unreachable during %s %s: %s", request.method, route_label(request), type(raised).__name__
+        )
+        return errors.RegistrationError("The database is unreachable; try again shortly", status=503)
+    # The request id is the reference: the client has it (X-Request-Id), every line names it.
+    reference = REQUEST_ID.get() or uuid.uuid4().hex[:12]
+    logger.error(
+        "unexpected error during %s %s (reference %s)",
+        request.method,
+        route_label(request),
+        reference,
+        exc_info=raised,
+    )
+    return errors.RegistrationError(f"Unexpected server error (reference {reference})", status=500)
 
 
 def route_label(request: web.Request) -> str:
@@ -85,12 +112,17 @@ async def _cors_policy(request: web.Request, credentials: tuple[str, str]) -> co
 async def preflight(request: web.Request, credentials: tuple[str, str]) -> web.Response:
     """204 with what the page may send (nothing for an origin that is not allowed)."""
     policy = await _cors_policy(request, credentials)
-    return web.Response(status=204, headers=cors.preflight_headers(
-        policy, request.headers.get(cors.ORIGIN), request.headers.get(cors.REQUEST_HEADERS)))
+    return web.Response(
+        status=204,
+        headers=cors.preflight_headers(
+            policy, request.headers.get(cors.ORIGIN), request.headers.get(cors.REQUEST_HEADERS)
+        ),
+    )
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse, credentials: tuple[str, str],
-                           code: int) -> None:
+async def add_cors_headers(
+    request: web.Request, response: web.StreamResponse, credentials: tuple[str, str], code: int
+) -> None:
     """The CORS headers of an answer of the API. Only an error answer can lack an authenticated
     app: a 2002, a 503 (the database away: not asked again) and a failed lookup get those of `*`."""
     if TENANT not in request and (code == errors.InvalidApplication.code or response.status == 503):
@@ -121,24 +153,9 @@ async def envelope_and_metrics(request: web.Request, handler) -> web.StreamRespo
             response = await handler(request)
     except errors.ApiError as error:
         code, response = error.code, error_response(error)
-    except HashingBusy as busy:
-        error = errors.HashingBusy(busy.retry_after_seconds)
-        code, response = error.code, error_response(error)
-    except web.HTTPException as http:
-        error = from_http_exception(http)
-        code, response = error.code, error_response(error)
-    except Exception as unexpected:
-        if database_unreachable(unexpected):
-            logger.warning("database unreachable during %s %s: %s", request.method, route_label(request),
-                           type(unexpected).__name__)
-            error = errors.RegistrationError("The database is unreachable; try again shortly", status=503)
-        else:
-            reference = uuid.uuid4().hex[:12]
-            logger.exception("unexpected error during %s %s (reference %s)", request.method,
-                             route_label(request), reference)
-            error = errors.RegistrationError(
-                f"Unexpected server error (reference {reference})", status=500)
-        code, response = error.code, error_response(error)
+    except Exception as raised:
+        coded = as_api_error(request, raised)
+        code, response = coded.code, error_response(coded)
     if credentials is not None and not is_preflight:
         await add_cors_headers(request, response, credentials, code)
     route = PREFLIGHT_ROUTE if is_preflight else route_label(request)

@@ -37,8 +37,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "RegistrationBody": {
         "type": "object",
         "description": "The user's properties. `password` and the identity property (by default "
-                       "`email`) are needed; `objectId` names a guest to convert. Values are "
-                       "strings, numbers, booleans or null.",
+        "`email`) are needed; `objectId` names a guest to convert. Values are "
+        "strings, numbers, booleans or null.",
         "properties": {
             # null is a value like any other (no value): only the password must be a string.
             "email": {"type": "string", "nullable": True},
@@ -52,15 +52,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "User": {
         "type": "object",
         "description": "Every stored property of the user, plus these system properties.",
-        "required": ["objectId", "ownerId", "created", "updated", "userStatus", "lastLogin", "blUserLocale",
-                     "socialAccount", "___class"],
+        "required": [
+            "objectId",
+            "ownerId",
+            "created",
+            "updated",
+            "userStatus",
+            "lastLogin",
+            "blUserLocale",
+            "socialAccount",
+            "___class",
+        ],
         "properties": {
             "objectId": {"type": "string"},
             "ownerId": {"type": "string"},
             "created": {"type": "integer", "description": "epoch milliseconds"},
             "updated": {"type": "integer", "description": "epoch milliseconds"},
-            "userStatus": {"type": "string",
-                           "enum": ["ENABLED", "DISABLED", "EMAIL_CONFIRMATION_PENDING", "GUEST"]},
+            "userStatus": {"type": "string", "enum": ["ENABLED", "DISABLED", "EMAIL_CONFIRMATION_PENDING", "GUEST"]},
             "lastLogin": {**_NULLABLE_INT, "description": "epoch milliseconds"},
             "blUserLocale": {"type": "string"},
             "socialAccount": {"type": "string", "enum": ["BACKENDLESS"]},
@@ -84,11 +92,54 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["userStatus"],
         "properties": {"userStatus": {"type": "string", "enum": ["ENABLED", "DISABLED"]}},
     },
+    "UserChanges": {
+        "type": "object",
+        "description": "The properties to change; the others keep their values. The server's own "
+        "properties may be sent back unchanged (the SDKs send the whole user).",
+        "properties": {
+            "email": {"type": "string", "nullable": True},
+            "password": {"type": "string"},
+            "name": {"type": "string", "nullable": True},
+            "blUserLocale": {"type": "string", "nullable": True},
+        },
+        "additionalProperties": True,
+    },
+    "PasswordBody": {
+        "type": "object",
+        "required": ["password"],
+        "properties": {"password": {"type": "string", "minLength": 1}},
+    },
+    "PasswordCheck": {
+        "type": "object",
+        "required": ["valid"],
+        "properties": {"valid": {"type": "boolean"}},
+    },
+    "UserClassProps": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name", "type", "required", "identity", "defaultValue", "dataSize"],
+            "properties": {
+                "name": {"type": "string"},
+                "type": {"type": "string", "enum": ["STRING", "TEXT", "INT", "DOUBLE", "BOOLEAN", "DATETIME"]},
+                "required": {"type": "boolean"},
+                "identity": {"type": "boolean"},
+                "defaultValue": {"nullable": True},
+                "dataSize": _NULLABLE_INT,
+            },
+        },
+    },
     "Boolean": {"type": "boolean"},
     "AppInfo": {
         "type": "object",
-        "required": ["appId", "appName", "identityProperty", "registrationEnabled", "emailConfirmationRequired",
-                     "loggers"],
+        "required": [
+            "appId",
+            "appName",
+            "identityProperty",
+            "registrationEnabled",
+            "emailConfirmationRequired",
+            "loggers",
+        ],
         "properties": {
             "appId": {"type": "string"},
             "appName": {"type": "string"},
@@ -119,6 +170,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Metrics": {"type": "string", "description": "Prometheus text exposition format"},
     "OpenAPIDocument": {"type": "object"},
+    "Page": {"type": "string", "description": "An HTML page"},
+    "Script": {"type": "string", "description": "JavaScript"},
 }
 
 
@@ -136,14 +189,17 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.success_schema is None:
         responses["200"] = {"description": "Done (empty body)"}
     else:
-        responses["200"] = {"description": "OK", "content": {
-            route.success_media_type: {"schema": {"$ref": f"#/components/schemas/{route.success_schema}"}}}}
+        responses["200"] = {
+            "description": "OK",
+            "content": {route.success_media_type: {"schema": {"$ref": f"#/components/schemas/{route.success_schema}"}}},
+        }
     for status, schema, description in route.other_responses:
-        responses[str(status)] = {"description": description, "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+        responses[str(status)] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        }
     for status, classes in sorted(_error_statuses(route.errors).items()):
-        codes = "; ".join(f"{cls.code}: {cls.default_message}"
-                          for cls in sorted(classes, key=lambda c: c.code))
+        codes = "; ".join(f"{cls.code}: {cls.default_message}" for cls in sorted(classes, key=lambda c: c.code))
         responses[str(status)] = {
             "description": codes,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -157,8 +213,13 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.description:
         operation["description"] = route.description
     parameters = [
-        {"name": name, "in": "path", "required": True, "description": PARAMETERS[name],
-         "schema": {"type": "string", "minLength": 1}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": PARAMETERS[name],
+            "schema": {"type": "string", "minLength": 1},
+        }
         for name in re.findall(r"{(\w+)}", route.path)
     ]
     parameters += [
@@ -168,8 +229,10 @@ def _operation(route: Route) -> dict[str, Any]:
     if parameters:
         operation["parameters"] = parameters
     if route.request_schema is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{route.request_schema}"}}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{route.request_schema}"}}},
+        }
     return operation
 
 
@@ -185,13 +248,13 @@ def document() -> dict[str, Any]:
             "title": TITLE,
             "version": VERSION,
             "description": "Backendless-compatible user registration. Every error is "
-                           '`{"code": <int>, "message": "<text>"}`; codes 2002–8000 are Backendless\' '
-                           "own, 9xxx are this project's: "
-                           + "; ".join(f"{cls.code} {cls.default_message}" for cls in errors.ERRORS
-                                       if cls.code >= 9000) + ". "
-                           "Every path under `/{appId}/{apiKey}` answers CORS: a preflight (`OPTIONS` with "
-                           "`Access-Control-Request-Method`) gets 204, and every answer, errors included, "
-                           "`Access-Control-Allow-Origin` for the origins of the app's `allowedOrigins`.",
+            '`{"code": <int>, "message": "<text>"}`; codes 2002–8000 are Backendless\' '
+            "own, 9xxx are this project's: "
+            + "; ".join(f"{cls.code} {cls.default_message}" for cls in errors.ERRORS if cls.code >= 9000)
+            + ". "
+            "Every path under `/{appId}/{apiKey}` answers CORS: a preflight (`OPTIONS` with "
+            "`Access-Control-Request-Method`) gets 204, and every answer, errors included, "
+            "`Access-Control-Allow-Origin` for the origins of the app's `allowedOrigins`.",
         },
         "paths": dict(paths),
         "components": {"schemas": SCHEMAS},

@@ -20,11 +20,26 @@ from userreg.shared.schema_changes import PropertyRules
 
 # The rules `shared.schema_changes` applies to an operator's schema changes: what a column may be
 # called (not a property every user has besides its columns) and how identities compare.
-PROPERTY_RULES = PropertyRules(column_name=COLUMN_NAME,
-                               reserved=SYSTEM_PROPERTIES | {OBJECT_ID.lower(), CLASS.lower(), "id"},
-                               identity_key=identity_key)
+PROPERTY_RULES = PropertyRules(
+    column_name=COLUMN_NAME,
+    reserved=SYSTEM_PROPERTIES | {OBJECT_ID.lower(), CLASS.lower(), "id"},
+    identity_key=identity_key,
+)
 
 __all__ = [
-    "CLASS", "COLUMN_NAME", "OBJECT_ID", "PASSWORD", "PROPERTY_RULES", "SYSTEM_PROPERTIES", "Accounts", "ApiError",
-    "Registrar", "SessionInfo", "Tenant", "identity_key", "open_registrar", "parse_status", "user_json",
+    "CLASS",
+    "COLUMN_NAME",
+    "OBJECT_ID",
+    "PASSWORD",
+    "PROPERTY_RULES",
+    "SYSTEM_PROPERTIES",
+    "Accounts",
+    "ApiError",
+    "Registrar",
+    "SessionInfo",
+    "Tenant",
+    "identity_key",
+    "open_registrar",
+    "parse_status",
+    "user_json",
 ]

@@ -3,9 +3,8 @@ hasher and the webhook. HTTP views and the admin command both call these and not
 take and return domain values (`Tenant`, `User`, `UserSession`), never wire JSON.
 
 `Registrar.create_user` serves a client's `POST /users/register` and an operator's `userreg user
-create` alike: the same checks and the same write, user row, confirmation token (when the app
-confirms emails) and the `user.registered` outbox row committing together or not at all. Nothing
-here talks to RabbitMQ: the outbox relay publishes what committed.
+create` alike: the same checks and the same write, committing together or not at all. Nothing here
+talks to RabbitMQ: the outbox relay publishes what committed.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from userreg.registration import errors
-from userreg.registration.accounts import Accounts, user_by_identity
+from userreg.registration.accounts import Accounts
+from userreg.registration.profiles import Profiles
 from userreg.registration.repository import Repository
 from userreg.registration.rules.cors import ANY, CorsPolicy
 from userreg.registration.rules.credentials import authorize, check_can_log_in, well_formed_app_id
@@ -30,10 +30,10 @@ from userreg.registration.rules.registration import (
     shared_mailbox,
     validate_registration,
 )
-from userreg.registration.rules.schema import AppRules, check_dynamic_column_cap, fit_to_columns
-from userreg.registration.rules.status import check_status_change, not_pending
+from userreg.registration.rules.schema import check_dynamic_column_cap, fit_to_columns
+from userreg.registration.rules.status import check_status_change
 from userreg.registration.rules.values import storable_text
-from userreg.registration.tenants import Tenant, TenantCache
+from userreg.registration.tenants import Tenant, TenantCache, find_tenant
 from userreg.registration.webhook import BeforeRegisterWebhook
 from userreg.shared import confirmations
 from userreg.shared.clock import utcnow
@@ -57,12 +57,20 @@ class UserSession:
 
 
 class Registrar:
-    """Registration, guests, login, status changes and confirmation links for every app; its
-    `accounts` are the sessions and password recovery (`accounts.Accounts`)."""
+    """Registration, guests, login and status changes for every app; its `accounts`: sessions,
+    confirmation links and password recovery (`accounts.Accounts`), its `profiles`: a user's own record."""
 
-    def __init__(self, repository: Repository, hashing: PasswordHashing, webhook: BeforeRegisterWebhook,
-                 *, public_confirmation_url: str, resend_cooldown_seconds: int,
-                 tenants: TenantCache[Tenant] | None = None, rate_limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        hashing: PasswordHashing,
+        webhook: BeforeRegisterWebhook,
+        *,
+        public_confirmation_url: str,
+        resend_cooldown_seconds: int,
+        tenants: TenantCache[Tenant] | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self._repository = repository
         self._tenants = tenants
         self._rate_limiter = rate_limiter
@@ -70,8 +78,16 @@ class Registrar:
         self._webhook = webhook
         self._public_confirmation_url = public_confirmation_url
         self._resend_cooldown_seconds = resend_cooldown_seconds
-        self.accounts = Accounts(repository, public_confirmation_url=public_confirmation_url,
-                                 resend_cooldown_seconds=resend_cooldown_seconds)
+        self.accounts = Accounts(
+            repository, public_confirmation_url=public_confirmation_url, resend_cooldown_seconds=resend_cooldown_seconds
+        )
+        self.profiles = Profiles(
+            repository,
+            hashing,
+            self.accounts,
+            public_confirmation_url=public_confirmation_url,
+            resend_cooldown_seconds=resend_cooldown_seconds,
+        )
 
     # --- apps --------------------------------------------------------------------------------
 
@@ -83,9 +99,16 @@ class Registrar:
             raise errors.InvalidApplication()
         return tenant
 
-    async def authenticate(self, app_id: str, api_key: str, *, server_only: bool = False,
-                           client: str | None = None, registering: bool = False) -> Tenant:
-        """The app a request names, checked in SPEC order before its body is read: 2002 unless
+    async def authenticate(
+        self,
+        app_id: str,
+        api_key: str,
+        *,
+        server_only: bool = False,
+        client: str | None = None,
+        registering: bool = False,
+    ) -> Tenant:
+        """The app a request names, checked in the documented order before its body is read: 2002 unless
         `api_key` is one of its keys, 3054 unless it is the server key when `server_only`; with
         `client` (the requester's address, for the operations a public key can flood), the app's
         `clientRateLimit` for REST-key requests (9008); when `registering` (a self-registration),
@@ -98,14 +121,15 @@ class Registrar:
         if client is not None and not is_server and limit is not None and self._rate_limiter is not None:
             wait = await self._rate_limiter.hit(RATE_LIMIT_BUCKET.format(tenant.app.app_id), client, limit)
             if wait is not None:
-                raise errors.RateLimited(wait, f"Too many requests from this address (the app allows {limit});"
-                                               f" retry in {wait} s")
+                raise errors.RateLimited(
+                    wait, f"Too many requests from this address (the app allows {limit}); retry in {wait} s"
+                )
         if registering:
             check_registration_open(tenant.rules)
         return tenant
 
     async def cors_policy(self, app_id: str, api_key: str) -> CorsPolicy:
-        """Which web pages may read an answer to a request for this app and key (SPEC §3.7), for
+        """Which web pages may read an answer to a request for this app and key (docs/api.md, Browser clients), for
         the answers no view authenticated (preflights, unknown routes, refusals): the app's own
         policy, or any origin when the request names no app or a wrong key, whose answer is the
         same 2002 for both (so no web page learns which appIds exist)."""
@@ -119,28 +143,15 @@ class Registrar:
         return tenant.rules.cors
 
     async def _find_tenant(self, app_id: str) -> Tenant | None:
-        key = app_id.upper()
-        generation = 0
-        if self._tenants is not None:
-            cached = await self._tenants.get(key)
-            if cached is not None:
-                return cached
-            generation = self._tenants.generation
-        found = await self._repository.find_app(key)
-        if found is None:
-            return None
-        app, columns = found
-        tenant = Tenant(app, AppRules.of(app, columns))
-        if self._tenants is not None:
-            self._tenants.put(key, tenant, generation)
-        return tenant
+        return await find_tenant(app_id.upper(), self._tenants, self._repository.find_app)
 
     # --- registration ------------------------------------------------------------------------
 
-    async def create_user(self, tenant: Tenant, properties: Mapping[str, Any] | Iterable[tuple[str, Any]], *,
-                          locale: str = DEFAULT_LOCALE) -> User:
+    async def create_user(
+        self, tenant: Tenant, properties: Mapping[str, Any] | Iterable[tuple[str, Any]], *, locale: str = DEFAULT_LOCALE
+    ) -> User:
         """A new user (or the guest named by `objectId`, converted) from its properties: a
-        client's `POST /users/register` body, or an operator's `userreg user create`. SPEC §3.1's
+        client's `POST /users/register` body, or an operator's `userreg user create`. docs/api.md, register's
         checks from 3043 on, the webhook (3014), the hashing queue (9009), the mailbox limits
         (9001) and the unique identity (3033). 3009 is not asked here: `authenticate(…,
         registering=True)` asks it of a client before the body is read, and an operator may add
@@ -148,7 +159,7 @@ class Registrar:
         candidate = validate_registration(tenant.rules, properties, default_locale=locale)
         app = tenant.app
         if candidate.guest_object_id:
-            # SPEC order: an objectId that is no guest of the app (3021) is answered before the
+            # The documented order: an objectId that is no guest of the app (3021) is answered before the
             # webhook is asked (3014); the conversion checks again under the row's lock.
             guest = await self._repository.find_user_by_id(app.app_id, candidate.guest_object_id)
             guest_to_convert(guest, candidate.guest_object_id)
@@ -163,12 +174,14 @@ class Registrar:
             user = await self._write_registration(tenant, candidate, password_hash, utcnow())
         except confirmations.ResendTooSoon as refusal:
             raise errors.ResendTooSoon(refusal.retry_after_seconds, str(refusal)) from None
-        logger.debug("user registered app=%s user=%s guest=%s", app.app_id, user.object_id,
-                     bool(candidate.guest_object_id))
+        logger.debug(
+            "user registered app=%s user=%s guest=%s", app.app_id, user.object_id, bool(candidate.guest_object_id)
+        )
         return user
 
-    async def _write_registration(self, tenant: Tenant, candidate: Candidate, password_hash: str,
-                                  now: datetime) -> User:
+    async def _write_registration(
+        self, tenant: Tenant, candidate: Candidate, password_hash: str, now: datetime
+    ) -> User:
         """The registered user, new or the converted guest, written with its token, its mailbox's
         record and its event in one statement (`Repository.save_registered_user`); in one
         transaction with the mailbox limits' check, the dynamic columns it adds and the guest's
@@ -185,13 +198,17 @@ class Registrar:
             # registration that fails later (3033) rolls them back with everything else.
             properties = dict(candidate.properties)
             if candidate.new_columns:
-                check_dynamic_column_cap(await self._repository.lock_schema(connection, app.app_id),
-                                         candidate.new_columns, app.max_dynamic_columns)
+                check_dynamic_column_cap(
+                    await self._repository.lock_schema(connection, app.app_id),
+                    candidate.new_columns,
+                    app.max_dynamic_columns,
+                )
                 columns = await self._repository.add_columns(connection, app.app_id, candidate.new_columns)
                 properties = fit_to_columns(properties, candidate.new_columns, columns)
             if guest_id:
-                user = guest_to_convert(await self._repository.lock_user_by_id(connection, app.app_id, guest_id),
-                                        guest_id)
+                user = guest_to_convert(
+                    await self._repository.lock_user_by_id(connection, app.app_id, guest_id), guest_id
+                )
                 properties = {**user.properties, **properties}
             else:
                 user = User(object_id=new_guid(), app_id=app.app_id, created_at=now)
@@ -200,8 +217,13 @@ class Registrar:
             user.password_hash = password_hash
             user.status = status
             user.updated_at = now
-            await self._repository.save_registered_user(connection, app, user, converted_guest=bool(guest_id),
-                                                        public_confirmation_url=self._public_confirmation_url)
+            await self._repository.save_registered_user(
+                connection,
+                app,
+                user,
+                converted_guest=bool(guest_id),
+                public_confirmation_url=self._public_confirmation_url,
+            )
         return user
 
     async def register_guest(self, tenant: Tenant, *, locale: str = DEFAULT_LOCALE) -> UserSession:
@@ -209,9 +231,16 @@ class Registrar:
         app = tenant.app
         now = utcnow()
         token = new_token()
-        user = User(object_id=new_guid(), app_id=app.app_id, identity_key=None,
-                    properties={LOCALE: locale}, password_hash=None, status=UserStatus.GUEST,
-                    created_at=now, updated_at=now)
+        user = User(
+            object_id=new_guid(),
+            app_id=app.app_id,
+            identity_key=None,
+            properties={LOCALE: locale},
+            password_hash=None,
+            status=UserStatus.GUEST,
+            created_at=now,
+            updated_at=now,
+        )
         await self._repository.create_guest(user, hash_token(token))
         return UserSession(user, token)
 
@@ -253,44 +282,8 @@ class Registrar:
                 raise errors.UserNotFound()
             if not check_status_change(user.status, target):
                 return False
-            await self._repository.change_status(connection, user.object_id, target, at=utcnow(),
-                                                 end_sessions=target is UserStatus.DISABLED)
-        logger.info("user status changed app=%s user=%s status=%s", tenant.app.app_id, object_id,
-                    target.value)
+            await self._repository.change_status(
+                connection, user.object_id, target, at=utcnow(), end_sessions=target is UserStatus.DISABLED
+            )
+        logger.info("user status changed app=%s user=%s status=%s", tenant.app.app_id, object_id, target.value)
         return True
-
-    async def find_user(self, tenant: Tenant, identity: str) -> User:
-        """The user with this identity (compared case-insensitively); 3104."""
-        return await user_by_identity(self._repository, tenant, identity)
-
-    async def create_confirmation_url(self, tenant: Tenant, identity: str) -> str:
-        """A new confirmation link for a pending user, returned and not emailed (the caller sends
-        it its own way). 3103 when the app does not confirm emails, 3104 unknown identity, 3102
-        when the user is not waiting for confirmation."""
-        app = tenant.app
-        if not app.email_confirmation_required:
-            raise errors.ConfirmationNotEnabled()
-        async with self._repository.session() as session:
-            user = await user_by_identity(self._repository, tenant, identity, session)
-            if user.status is not UserStatus.EMAIL_CONFIRMATION_PENDING:
-                raise not_pending(user.status)
-            confirmation = confirmations.issue_confirmation(session, app, user, self._public_confirmation_url)
-        return confirmation.url
-
-    async def resend_confirmation(self, tenant: Tenant, identity: str) -> None:
-        """Issue and email a new confirmation link (`user.confirmation_requested`); earlier
-        unexpired links keep working. 3103, 3104, 3102, and 9001 within the cool-down."""
-        app = tenant.app
-        if not app.email_confirmation_required:
-            raise errors.ConfirmationNotEnabled()
-        async with self._repository.session() as session:
-            user = await user_by_identity(self._repository, tenant, identity, session)
-            try:
-                await confirmations.request_new_confirmation(session, app, user, self._public_confirmation_url,
-                                                             self._resend_cooldown_seconds)
-            except confirmations.ConfirmationNotRequired:
-                raise errors.ConfirmationNotEnabled() from None
-            except confirmations.AlreadyConfirmed:
-                raise not_pending(user.status) from None
-            except confirmations.ResendTooSoon as refusal:
-                raise errors.ResendTooSoon(refusal.retry_after_seconds, str(refusal)) from None

@@ -13,10 +13,11 @@ listener has caught up (`Listener.caught_up`: one round trip, shared by the requ
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from userreg.registration.rules.schema import AppRules
+from userreg.registration.rules.schema import AppRules, Column
 from userreg.shared.db.models import App
 from userreg.shared.runtime.listen import Listener
 
@@ -45,8 +46,14 @@ class TenantCache(Generic[T]):
         self._entries: dict[str, tuple[float, T]] = {}
         self._generation = 0
         self.listening = False
-        self._listener = Listener(self._dsn, CHANNEL, self._changed, on_connect=self._listening,
-                                  on_disconnect=self._not_listening, name="tenant-cache-listen")
+        self._listener = Listener(
+            self._dsn,
+            CHANNEL,
+            self._changed,
+            on_connect=self._listening,
+            on_disconnect=self._not_listening,
+            name="tenant-cache-listen",
+        )
 
     @property
     def generation(self) -> int:
@@ -94,3 +101,26 @@ class TenantCache(Generic[T]):
         # Stop answering the moment the connection is lost: nothing would tell us about changes.
         self.listening = False
         self._changed(None)
+
+
+async def find_tenant(
+    key: str,
+    tenants: TenantCache[Tenant] | None,
+    read: Callable[[str], Awaitable[tuple[App, list[Column]] | None]],
+) -> Tenant | None:
+    """The app with this appId (upper-case) and the rules of its schema: from the cache when it holds
+    them, else `read` from the database (and kept, unless a change raced with the read)."""
+    generation = 0
+    if tenants is not None:
+        cached = await tenants.get(key)
+        if cached is not None:
+            return cached
+        generation = tenants.generation
+    found = await read(key)
+    if found is None:
+        return None
+    app, columns = found
+    tenant = Tenant(app, AppRules.of(app, columns))
+    if tenants is not None:
+        tenants.put(key, tenant, generation)
+    return tenant

@@ -20,9 +20,10 @@ from userreg.registration.keys import (
     TENANT,
     TRUSTED_PROXIES,
 )
-from userreg.registration.representation import USER_TOKEN, app_info_json, user_json
+from userreg.registration.profiles import Caller
+from userreg.registration.representation import USER_TOKEN, app_info_json, user_class_json, user_json
 from userreg.registration.rules.body import Pairs, parse_json_object
-from userreg.registration.rules.credentials import login_credentials
+from userreg.registration.rules.credentials import is_server_key, login_credentials, password_to_verify
 from userreg.registration.rules.status import status_from_body
 from userreg.registration.tenants import Tenant
 from userreg.shared.locales import preferred_language
@@ -55,23 +56,27 @@ def _locale(request: web.Request) -> str:
     return preferred_language(request.headers.get(hdrs.ACCEPT_LANGUAGE))
 
 
-async def _tenant(request: web.Request, *, server_only: bool = False, limited: bool = False,
-                  registering: bool = False) -> Tenant:
+async def _tenant(
+    request: web.Request, *, server_only: bool = False, limited: bool = False, registering: bool = False
+) -> Tenant:
     """The app the path names, for its key (2002, 3054); `limited` operations count against the
     app's rate limit for the client's address (9008); `registering`: 3009 for a closed app. The
     request keeps it: its answer's CORS headers follow the app's `allowedOrigins`."""
     tenant = await request.app[REGISTRAR].authenticate(
-        request.match_info["appId"], request.match_info["apiKey"], server_only=server_only,
-        client=_client(request) if limited else None, registering=registering)
+        request.match_info["appId"],
+        request.match_info["apiKey"],
+        server_only=server_only,
+        client=_client(request) if limited else None,
+        registering=registering,
+    )
     request[TENANT] = tenant
     return tenant
 
 
 def _client(request: web.Request) -> str:
     """Who the rate limits count: the TCP peer, or what a trusted proxy says it forwarded."""
-    address = client_address(request.remote, request.headers.getall(FORWARDED_FOR, ()),
-                             request.app[TRUSTED_PROXIES])
-    return client_key(address)
+    trusted_proxies = request.app[TRUSTED_PROXIES]
+    return client_key(client_address(request.remote, request.headers.getall(FORWARDED_FOR, ()), trusted_proxies))
 
 
 def _empty_ok() -> web.Response:
@@ -102,7 +107,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def resend_confirmation(request: web.Request) -> web.Response:
     tenant = await _tenant(request, limited=True)
-    await request.app[REGISTRAR].resend_confirmation(tenant, request.match_info["identity"])
+    await request.app[ACCOUNTS].resend_confirmation(tenant, request.match_info["identity"])
     return _empty_ok()
 
 
@@ -115,7 +120,7 @@ async def set_status(request: web.Request) -> web.Response:
 
 async def create_confirmation_url(request: web.Request) -> web.Response:
     tenant = await _tenant(request, server_only=True)
-    url = await request.app[REGISTRAR].create_confirmation_url(tenant, request.match_info["identity"])
+    url = await request.app[ACCOUNTS].create_confirmation_url(tenant, request.match_info["identity"])
     return web.json_response({"confirmationURL": url})
 
 
@@ -140,6 +145,40 @@ async def restore_password(request: web.Request) -> web.Response:
     tenant = await _tenant(request, limited=True)
     await request.app[ACCOUNTS].restore_password(tenant, request.match_info["identity"])
     return _empty_ok()
+
+
+def _caller(request: web.Request, tenant: Tenant) -> Caller:
+    """Who asks: the server key, or the session of the `user-token` header."""
+    return Caller(
+        server_key=is_server_key(tenant.app.server_api_key, request.match_info["apiKey"]),
+        user_token=request.headers.get(USER_TOKEN),
+    )
+
+
+async def update_user(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    caller = _caller(request, tenant)
+    pairs = await read_json_object(request, errors.MissingBody)
+    user = await request.app[REGISTRAR].profiles.update(tenant, request.match_info["objectId"], pairs, caller)
+    return web.json_response(user_json(user))
+
+
+async def read_user(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    user = await request.app[REGISTRAR].profiles.read(tenant, request.match_info["objectId"], _caller(request, tenant))
+    return web.json_response(user_json(user))
+
+
+async def verify_password(request: web.Request) -> web.Response:
+    tenant = await _tenant(request, limited=True)
+    password = password_to_verify(await read_json_object(request, errors.MalformedRequest))
+    valid = await request.app[REGISTRAR].profiles.verify_password(tenant, request.headers.get(USER_TOKEN), password)
+    return web.json_response({"valid": valid})
+
+
+async def user_class_props(request: web.Request) -> web.Response:
+    tenant = await _tenant(request)
+    return web.json_response(user_class_json(tenant.rules))
 
 
 # The operations endpoints, as every service answers them. Ready: PostgreSQL answers through the

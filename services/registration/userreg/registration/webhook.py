@@ -37,17 +37,24 @@ class BeforeRegisterWebhook:
             # Never followed: a redirect would send the candidate's properties to a server the app
             # did not name (and one it may not reach from outside, an internal address). A 3xx is
             # a non-2xx answer like any other, and refuses.
-            async with self._http.post(url, json=payload, timeout=self._timeout, allow_redirects=False,
-                                       headers={"User-Agent": "userreg-registration"}) as response:
+            async with self._http.post(
+                url,
+                json=payload,
+                timeout=self._timeout,
+                allow_redirects=False,
+                headers={"User-Agent": "userreg-registration"},
+            ) as response:
                 body = await response.content.read(MAX_ANSWER_BYTES)
                 refusal = webhook_refusal(response.status, response.headers.get("Content-Type"), body)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as error:
             # The URL may carry a secret in its path or query: log its host only.
-            logger.warning("before-register webhook failed app=%s host=%s error=%s",
-                           app_id, _host(url), type(error).__name__)
+            logger.warning(
+                "before-register webhook failed app=%s host=%s error=%s", app_id, _host(url), type(error).__name__
+            )
             reason = "timed out" if isinstance(error, asyncio.TimeoutError) else "could not be reached"
             raise errors.ExternalRegistrationFailed(
-                f"External registration failed with an error: the webhook {reason}") from None
+                f"External registration failed with an error: the webhook {reason}"
+            ) from None
         if refusal is not None:
             logger.info("before-register webhook refused app=%s host=%s", app_id, _host(url))
             raise errors.ExternalRegistrationFailed(f"External registration failed with an error: {refusal}")

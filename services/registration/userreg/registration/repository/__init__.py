@@ -1,5 +1,6 @@
-"""Every SQL statement of the registration service, and where each runs (`sessions.py` has those
-about sessions after they were opened).
+"""The registration service's reads and writes, and where each runs: `statements.py` builds the
+statements once, `sessions.py` has those about sessions after they were opened, `profiles.py` the
+signed-in user's updates.
 
 One pool, two kinds of connection: AUTOCOMMIT ones for what is one statement (reads, and a plain
 registration: no BEGIN/COMMIT round trips), and transactions for what takes several (a guest's
@@ -20,20 +21,32 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from userreg.registration import errors
+from userreg.registration.repository.statements import (
+    COLUMNS_LOCK,
+    IDENTITY_INDEX,
+    MAILBOX_ROW,
+    OUTBOX_BACKLOG_ESTIMATE,
+    OUTBOX_ROW,
+    REGISTRATIONS,
+    TENANT_QUERY,
+    TOKEN_ROW,
+    USER_ROW,
+    USERS,
+    user_by_id,
+    user_of,
+)
 from userreg.registration.rules.schema import Column
 from userreg.shared.confirmations import mailbox_email, mailbox_of, new_confirmation, user_event
+from userreg.shared.db.engine import autocommit
 from userreg.shared.db.models import (
     App,
     ColumnType,
-    ConfirmationToken,
-    MailboxEmail,
-    OutboxEvent,
     SchemaColumn,
     SessionToken,
     User,
@@ -42,87 +55,13 @@ from userreg.shared.db.models import (
 from userreg.shared.events import USER_REGISTERED
 from userreg.shared.outbox import outbox_row
 
-IDENTITY_INDEX = "uq_users_app_identity"
-# Registrations that add dynamic columns serialise per app on this lock, so the cap holds.
-COLUMNS_LOCK = "columns {}"
-# An app and its schema in one round trip: one row per column (the app's columns repeated).
-TENANT_QUERY = select(
-    App.__table__,
-    SchemaColumn.name.label("column_name"),
-    SchemaColumn.type.label("column_type"),
-    SchemaColumn.required.label("column_required"),
-    SchemaColumn.max_length.label("column_max_length"),
-    SchemaColumn.is_identity.label("column_is_identity"),
-    SchemaColumn.built_in.label("column_built_in"),
-).outerjoin(SchemaColumn, SchemaColumn.app_id == App.app_id).where(App.app_id == bindparam("app_id"))
-_USERS = User.__table__
-# Not count(*): a count reads every row, and the backlog is largest exactly when the database is
-# already struggling (the broker away, a burst). PostgreSQL answers min and max of the primary key
-# from its index, one lookup each; the relay publishes the oldest rows first, so the span of the
-# ids stays close to the count.
-OUTBOX_BACKLOG_ESTIMATE = select(func.coalesce(func.max(OutboxEvent.id) - func.min(OutboxEvent.id) + 1, 0))
-
-
-class _RowInsert:
-    """An INSERT of one row of a model's table as a CTE whose values are bind parameters."""
-
-    def __init__(self, model: type, name: str, columns: tuple[str, ...]) -> None:
-        self.name = name
-        self.columns = columns
-        self.table = model.__table__
-        self.cte = insert(self.table).values({column: self.parameter(column) for column in columns}).cte(name)
-
-    def parameter(self, column: str) -> Any:
-        return bindparam(f"{self.name}_{column}", type_=self.table.c[column].type)
-
-    def parameters(self, row: Any) -> dict[str, Any]:
-        return {f"{self.name}_{column}": getattr(row, column) for column in self.columns}
-
-
-_USER_ROW = _RowInsert(User, "u", ("object_id", "app_id", "identity_key", "properties", "password_hash",
-                                   "status", "created_at", "updated_at"))
-_TOKEN_ROW = _RowInsert(ConfirmationToken, "t",
-                        ("token_hash", "app_id", "user_id", "created_at", "expires_at"))
-_OUTBOX_ROW = _RowInsert(OutboxEvent, "o", ("event_id", "routing_key", "payload"))
-_MAILBOX_ROW = _RowInsert(MailboxEmail, "m", ("app_id", "mailbox", "sent_at"))
-# A converted guest: its row (same objectId, same created) takes a registered user's values, from
-# the same parameters as a new user's row.
-_GUEST_ROW = update(_USERS).where(
-    _USERS.c.object_id == _USER_ROW.parameter("object_id"), _USERS.c.app_id == _USER_ROW.parameter("app_id"),
-).values({column: _USER_ROW.parameter(column)
-          for column in ("identity_key", "properties", "password_hash", "status", "updated_at")}).cte("u")
-
-
-def _one_statement(*ctes: Any) -> Any:
-    return select(literal_column("1")).add_cte(*ctes)
-
-
-CREATE_USER = _one_statement(_USER_ROW.cte, _OUTBOX_ROW.cte)
-CREATE_PENDING_USER = _one_statement(_USER_ROW.cte, _TOKEN_ROW.cte, _MAILBOX_ROW.cte, _OUTBOX_ROW.cte)
-# (converting a guest, the app confirms emails) → the statement that writes the registration.
-_REGISTRATIONS = {
-    (False, False): CREATE_USER,
-    (False, True): CREATE_PENDING_USER,
-    (True, False): _one_statement(_GUEST_ROW, _OUTBOX_ROW.cte),
-    (True, True): _one_statement(_GUEST_ROW, _TOKEN_ROW.cte, _MAILBOX_ROW.cte, _OUTBOX_ROW.cte),
-}
-
-
-def _user_of(row: Any) -> User | None:
-    """A (detached) `User` from a row of the users table read through Core."""
-    return None if row is None else User(**row._mapping)
-
-
-def _user_by_id(app_id: str, object_id: str) -> Any:
-    return select(_USERS).where(_USERS.c.object_id == object_id, _USERS.c.app_id == app_id)
-
 
 class Repository:
     """The registration service's reads and writes, on one engine's pool."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = autocommit(engine)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._reads = async_sessionmaker(self._autocommit, expire_on_commit=False)
 
@@ -144,14 +83,23 @@ class Repository:
 
     async def find_app(self, app_id: str) -> tuple[App, list[Column]] | None:
         """The app (detached) with this upper-case appId and its schema's columns, or None."""
-        async with self._autocommit.connect() as connection:
+        async with self._autocommit.begin() as connection:
             rows = (await connection.execute(TENANT_QUERY, {"app_id": app_id})).all()
         if not rows:
             return None
         app = App(**{column.key: rows[0]._mapping[column] for column in App.__table__.columns})
-        columns = [Column(row.column_name, ColumnType(row.column_type), row.column_required,
-                          row.column_max_length, row.column_is_identity, row.column_built_in)
-                   for row in rows if row.column_name is not None]
+        columns = [
+            Column(
+                row.column_name,
+                ColumnType(row.column_type),
+                row.column_required,
+                row.column_max_length,
+                row.column_is_identity,
+                row.column_built_in,
+            )
+            for row in rows
+            if row.column_name is not None
+        ]
         return app, columns
 
     # --- registration ------------------------------------------------------------------------
@@ -160,65 +108,94 @@ class Repository:
         """Take the app's dynamic-columns lock (until the transaction ends) and read its schema as
         it is now: lower-cased column name → built in."""
         await connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(COLUMNS_LOCK.format(app_id)))))
-        return dict((await connection.execute(
-            select(SchemaColumn.name_key, SchemaColumn.built_in).where(SchemaColumn.app_id == app_id))).all())
+        return dict(
+            (
+                await connection.execute(
+                    select(SchemaColumn.name_key, SchemaColumn.built_in).where(SchemaColumn.app_id == app_id)
+                )
+            )
+            .tuples()
+            .all()
+        )
 
     async def add_columns(self, connection: AsyncConnection, app_id: str, columns: Iterable[Column]) -> list[Column]:
         """Add dynamic columns (sorted by name: concurrent inserts lock in one order); a column
         another request created meanwhile is kept as it is. The columns as they finally are."""
-        statement = postgresql.insert(SchemaColumn).values([
-            {"app_id": app_id, "name_key": column.name.lower(), "name": column.name,
-             "type": column.type, "required": False, "max_length": column.max_length,
-             "is_identity": False, "built_in": False}
-            for column in columns
-        ])
+        new_rows = postgresql.insert(SchemaColumn).values(
+            [
+                {
+                    "app_id": app_id,
+                    "name_key": column.name.lower(),
+                    "name": column.name,
+                    "type": column.type,
+                    "required": False,
+                    "max_length": column.max_length,
+                    "is_identity": False,
+                    "built_in": False,
+                }
+                for column in columns
+            ]
+        )
         # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING also gives the existing rows.
-        statement = statement.on_conflict_do_update(
+        statement = new_rows.on_conflict_do_update(
             index_elements=[SchemaColumn.app_id, SchemaColumn.name_key],
-            set_={"name_key": statement.excluded.name_key},
+            set_={"name_key": new_rows.excluded.name_key},
         ).returning(SchemaColumn.name, SchemaColumn.type, SchemaColumn.max_length)
-        return [Column(name, ColumnType(column_type), max_length=max_length)
-                for name, column_type, max_length in (await connection.execute(statement)).all()]
+        return [
+            Column(name, ColumnType(column_type), max_length=max_length)
+            for name, column_type, max_length in (await connection.execute(statement)).all()
+        ]
 
     async def find_user_by_id(self, app_id: str, object_id: str) -> User | None:
         """The user with this objectId in the app, read outside any transaction."""
-        async with self._autocommit.connect() as connection:
-            return _user_of((await connection.execute(_user_by_id(app_id, object_id))).first())
+        async with self._autocommit.begin() as connection:
+            return user_of((await connection.execute(user_by_id(app_id, object_id))).first())
 
     async def lock_user_by_id(self, connection: AsyncConnection, app_id: str, object_id: str) -> User | None:
         """The user, its row locked until the transaction ends (a guest is converted once, a
         status changes once)."""
-        query = _user_by_id(app_id, object_id).with_for_update()
-        return _user_of((await connection.execute(query)).first())
+        query = user_by_id(app_id, object_id).with_for_update()
+        return user_of((await connection.execute(query)).first())
 
-    async def save_registered_user(self, connection: AsyncConnection, app: App, user: User, *,
-                                   converted_guest: bool, public_confirmation_url: str) -> None:
+    async def save_registered_user(
+        self, connection: AsyncConnection, app: App, user: User, *, converted_guest: bool, public_confirmation_url: str
+    ) -> None:
         """Write the registered user (a new row, or the converted guest's existing row), its
         confirmation token and its mailbox's record when the app confirms emails, and its
         `user.registered` outbox row, in one statement. 3033 when the identity is taken."""
         now = user.updated_at
-        parameters = _USER_ROW.parameters(user)
+        assert now is not None, "the service stamps a registration before it is saved"
+        parameters = USER_ROW.parameters(user)
         confirmation = None
         if app.email_confirmation_required:
+            mailbox = mailbox_of(user)
+            assert mailbox is not None, "an app that confirms emails requires the address (3040)"
             token, confirmation = new_confirmation(app, user, public_confirmation_url, now)
-            parameters |= _TOKEN_ROW.parameters(token)
-            parameters |= _MAILBOX_ROW.parameters(mailbox_email(app, mailbox_of(user), now))
-        parameters |= _OUTBOX_ROW.parameters(outbox_row(user_event(USER_REGISTERED, app, user, confirmation)))
-        statement = _REGISTRATIONS[converted_guest, app.email_confirmation_required]
+            parameters |= TOKEN_ROW.parameters(token)
+            parameters |= MAILBOX_ROW.parameters(mailbox_email(app, mailbox, now))
+        parameters |= OUTBOX_ROW.parameters(outbox_row(user_event(USER_REGISTERED, app, user, confirmation)))
+        statement = REGISTRATIONS[converted_guest, app.email_confirmation_required]
         try:
             await connection.execute(statement, parameters)
         except IntegrityError as error:
-            if _violated_constraint(error) == IDENTITY_INDEX:
+            if violated_constraint(error) == IDENTITY_INDEX:
                 raise errors.IdentityTaken() from None
             raise
 
-    async def create_guest(self, user: User, token_hash: str) -> None:
+    async def create_guest(self, user: User, token_hash: bytes) -> None:
         """A new GUEST user and its session token."""
         async with self.session() as session:
             session.add(user)
             await session.flush()
-            session.add(SessionToken(token_hash=token_hash, app_id=user.app_id, user_id=user.object_id,
-                                     created_at=user.created_at, last_used_at=user.created_at))
+            session.add(
+                SessionToken(
+                    token_hash=token_hash,
+                    app_id=user.app_id,
+                    user_id=user.object_id,
+                    created_at=user.created_at,
+                    last_used_at=user.created_at,
+                )
+            )
 
     # --- users by identity, login, status --------------------------------------------------
 
@@ -231,41 +208,46 @@ class Repository:
         async with self._reads() as reads:
             return await reads.scalar(query)
 
-    async def record_login(self, user: User, token_hash: str, *, at: datetime,
-                           password_hash: str | None = None) -> None:
+    async def record_login(
+        self, user: User, token_hash: bytes, *, at: datetime, password_hash: str | None = None
+    ) -> None:
         """The user's last login (and its password rehashed, when given) and its new session token."""
         changes: dict[str, Any] = {"last_login": at}
         if password_hash is not None:
             changes["password_hash"] = password_hash
         async with self.session() as session:
             await session.execute(update(User).where(User.object_id == user.object_id).values(**changes))
-            session.add(SessionToken(token_hash=token_hash, app_id=user.app_id, user_id=user.object_id,
-                                     created_at=at, last_used_at=at))
+            session.add(
+                SessionToken(
+                    token_hash=token_hash, app_id=user.app_id, user_id=user.object_id, created_at=at, last_used_at=at
+                )
+            )
 
-    async def change_status(self, connection: AsyncConnection, user_id: str, status: UserStatus, *,
-                            at: datetime, end_sessions: bool) -> None:
+    async def change_status(
+        self, connection: AsyncConnection, user_id: str, status: UserStatus, *, at: datetime, end_sessions: bool
+    ) -> None:
         """The user's new status; `end_sessions` deletes its session tokens."""
-        await connection.execute(update(_USERS).where(_USERS.c.object_id == user_id).values(
-            status=status, updated_at=at))
+        await connection.execute(update(USERS).where(USERS.c.object_id == user_id).values(status=status, updated_at=at))
         if end_sessions:
             await connection.execute(delete(SessionToken).where(SessionToken.user_id == user_id))
 
     async def delete_user(self, app_id: str, object_id: str) -> bool:
         """Delete the app's user with this objectId, with its sessions and links (the foreign keys
         cascade); False when there was none."""
-        async with self._autocommit.connect() as connection:
-            deleted = await connection.execute(delete(_USERS).where(
-                _USERS.c.object_id == object_id, _USERS.c.app_id == app_id))
+        async with self._autocommit.begin() as connection:
+            deleted = await connection.execute(
+                delete(USERS).where(USERS.c.object_id == object_id, USERS.c.app_id == app_id)
+            )
         return deleted.rowcount > 0
 
 
 async def outbox_backlog(engine: AsyncEngine) -> int:
     """Outbox rows not yet published, estimated from the span of their ids (an upper bound)."""
     async with engine.connect() as connection:
-        return await connection.scalar(OUTBOX_BACKLOG_ESTIMATE)
+        return (await connection.execute(OUTBOX_BACKLOG_ESTIMATE)).scalar_one()
 
 
-def _violated_constraint(error: IntegrityError) -> str | None:
+def violated_constraint(error: IntegrityError) -> str | None:
     """The name of the constraint an IntegrityError broke (asyncpg keeps it on the cause)."""
     for candidate in (error.orig, getattr(error.orig, "__cause__", None)):
         name = getattr(candidate, "constraint_name", None)

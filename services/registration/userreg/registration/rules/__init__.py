@@ -5,7 +5,7 @@ module holds one concern; import from it:
 * `values` — a property's value as a column of each type stores it;
 * `body` — a request body as the pairs of one JSON object;
 * `schema` — an app's settings and Users schema as the checks see them; dynamic columns;
-* `registration` — SPEC §3.1's checks of a new user, in their order;
+* `registration` — docs/api.md, register's checks of a new user, in their order;
 * `credentials` — API keys, appIds, login bodies and who may log in;
 * `status` — the user status machine;
 * `webhook` — how the before-register webhook's answer is read.

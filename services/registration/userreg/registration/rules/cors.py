@@ -1,4 +1,4 @@
-"""Which web pages may read the API's answers (SPEC §3.7): an app's `allowedOrigins` and the CORS
+"""Which web pages may read the API's answers (docs/api.md, Browser clients): an app's `allowedOrigins` and the CORS
 headers it gives each request, as plain decisions (the middleware applies them).
 
 `allowedOrigins` is `*` (any origin, the default) or origins separated by spaces, each stored in
@@ -34,11 +34,18 @@ VARY = "Vary"
 # The methods the API serves, and the request headers a page may send: the official SDKs send
 # `Content-Type`, `user-token` and `application-type`; the others are harmless.
 ALLOWED_METHODS = ("GET", "POST", "PUT")
-ALLOWED_REQUEST_HEADERS = ("Content-Type", "user-token", "application-type", "Accept", "Accept-Language",
-                           "Content-Language")
+ALLOWED_REQUEST_HEADERS = (
+    "Content-Type",
+    "user-token",
+    "application-type",
+    "Accept",
+    "Accept-Language",
+    "Content-Language",
+)
 _ALLOWED_REQUEST_HEADER_KEYS = frozenset(name.lower() for name in ALLOWED_REQUEST_HEADERS)
-# What a page may read besides the safelisted headers: when to retry after 9001, 9008 and 9009.
-EXPOSED_HEADERS = ("Retry-After",)
+# What a page may read besides the safelisted headers: when to retry after 9001, 9008 and 9009, and
+# the request id its logs can quote (`shared/runtime/access.py`).
+EXPOSED_HEADERS = ("Retry-After", "X-Request-Id")
 # How long a browser keeps a preflight's answer: a changed `allowedOrigins` reaches browsers that
 # cached the old answer within this long (Chromium keeps it 2 hours at most anyway).
 MAX_AGE_SECONDS = 600
@@ -82,7 +89,7 @@ def allowed_origin(policy: CorsPolicy, origin: str | None) -> str | None:
 
 
 def is_preflight(method: str, headers: Mapping[str, str]) -> bool:
-    """A browser asking before a request it may not send unasked (SPEC §3.7)."""
+    """A browser asking before a request it may not send unasked (docs/api.md, Browser clients)."""
     return method == "OPTIONS" and REQUEST_METHOD in headers
 
 
@@ -104,12 +111,14 @@ def preflight_headers(policy: CorsPolicy, origin: str | None, requested_headers:
     allowed = allowed_origin(policy, origin)
     if allowed is None:
         return headers
-    headers.update({
-        ALLOW_ORIGIN: allowed,
-        ALLOW_METHODS: ", ".join(ALLOWED_METHODS),
-        ALLOW_HEADERS: ", ".join(allowed_request_headers(requested_headers)),
-        MAX_AGE: str(MAX_AGE_SECONDS),
-    })
+    headers.update(
+        {
+            ALLOW_ORIGIN: allowed,
+            ALLOW_METHODS: ", ".join(ALLOWED_METHODS),
+            ALLOW_HEADERS: ", ".join(allowed_request_headers(requested_headers)),
+            MAX_AGE: str(MAX_AGE_SECONDS),
+        }
+    )
     return headers
 
 

@@ -17,13 +17,17 @@ def authorize(keys: tuple[str, str] | None, api_key: str, *, server_only: bool =
     if keys is None:
         raise errors.InvalidApplication()
     rest_key, server_key = keys
-    given = api_key.encode("utf-8", "surrogatepass")
-    is_server = hmac.compare_digest(given, server_key.encode())
-    if not is_server and not hmac.compare_digest(given, rest_key.encode()):
+    is_server = is_server_key(server_key, api_key)
+    if not is_server and not hmac.compare_digest(api_key.encode("utf-8", "surrogatepass"), rest_key.encode()):
         raise errors.InvalidApplication()
     if server_only and not is_server:
         raise errors.ServerKeyRequired()
     return is_server
+
+
+def is_server_key(server_key: str, api_key: str) -> bool:
+    """Whether `api_key` (of a request `authorize` let through) is the app's server key."""
+    return hmac.compare_digest(api_key.encode("utf-8", "surrogatepass"), server_key.encode())
 
 
 def well_formed_app_id(app_id: str) -> bool:
@@ -38,6 +42,14 @@ def login_credentials(pairs: Pairs) -> tuple[str, str]:
     if not isinstance(login, str) or not login or not isinstance(password, str) or not password:
         raise errors.EmptyLoginOrPassword()
     return login, password
+
+
+def password_to_verify(pairs: Pairs) -> str:
+    """The password of a `verifypassowrd` body; 3006 when it is absent, empty or not a string."""
+    password = dict(pairs).get("password")
+    if not isinstance(password, str) or not password:
+        raise errors.EmptyLoginOrPassword("The password is absent or an empty string value")
+    return password
 
 
 def check_can_log_in(status: UserStatus) -> None:

@@ -13,10 +13,20 @@ OBJECT_ID = "objectId"
 CLASS = "___class"
 USERS_CLASS = "Users"
 PASSWORD_MAX_LENGTH = 1024
+# The header a session's token travels in, and the property a login's answer carries it as.
+USER_TOKEN = "user-token"
 # Properties the server owns; a client sending one gets 3021 (compared case-insensitively).
-SYSTEM_PROPERTIES = frozenset(name.lower() for name in (
-    "userStatus", "created", "updated", "ownerId", "lastLogin", "socialAccount",
-))
+SYSTEM_PROPERTIES = frozenset(
+    name.lower()
+    for name in (
+        "userStatus",
+        "created",
+        "updated",
+        "ownerId",
+        "lastLogin",
+        "socialAccount",
+    )
+)
 # A new (dynamic) column's name: what a database column or a template variable can be called.
 COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,199}$")
 # appIds and objectIds.

@@ -1,4 +1,4 @@
-"""SPEC §3.1's checks of a new user that need no I/O, in their order.
+"""docs/api.md, register's checks of a new user that need no I/O, in their order.
 
 3009 (`check_registration_open`) is asked of a self-registration before its body is read; then the
 body must be a JSON object (3038, `body.parse_json_object`); `validate_registration` runs the
@@ -56,61 +56,22 @@ def check_registration_open(rules: AppRules) -> None:
         raise errors.RegistrationDisabled()
 
 
-def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]] | Mapping[str, Any], *,
-                          default_locale: str = DEFAULT_LOCALE) -> Candidate:
+def validate_registration(
+    rules: AppRules, properties: Iterable[tuple[str, Any]] | Mapping[str, Any], *, default_locale: str = DEFAULT_LOCALE
+) -> Candidate:
     """The checks from 3043 to 3040, in order, on the user's properties (pairs or a mapping).
 
     Returns the candidate with every property under its column's canonical name; raises the
     error of the first check that fails.
     """
-    pairs = list(properties.items() if isinstance(properties, Mapping) else properties)
-    for name, _ in pairs:
-        if not isinstance(name, str):
-            raise errors.RegistrationError("Property names must be strings")
-
-    # 3043: the same property twice, names compared case-insensitively.
-    seen: set[str] = set()
-    for name, _ in pairs:
-        if name.lower() in seen:
-            raise errors.DuplicateProperty(f"Duplicate property in the registration request: {shown(name)}")
-        seen.add(name.lower())
-
-    # 3039
-    if "id" in seen:
-        raise errors.IdPropertyNotAllowed()
-
-    # 3021: system properties, objects and arrays, values of the wrong type for their column.
-    if len(pairs) > MAX_PROPERTIES:
-        raise errors.RegistrationError(f"A user has at most {MAX_PROPERTIES} properties")
+    sent = read_values(rules, properties)
+    values = sent.values
     guest_object_id: str | None = None
-    values: dict[str, tuple[str, Any]] = {}  # lower name → (name as sent, cleaned value)
-    for name, value in pairs:
-        key = name.lower()
-        if key in SYSTEM_PROPERTIES:
-            raise errors.RegistrationError(f"Property {shown(name)} is set by the server and cannot be sent")
-        if key == CLASS.lower():
-            if value != USERS_CLASS:
-                raise errors.RegistrationError(f'Property {shown(name)} must be "{USERS_CLASS}" when given')
-            continue
-        if key == OBJECT_ID.lower():
-            if value is not None and not (isinstance(value, str) and GUID.fullmatch(value)):
-                raise errors.RegistrationError(
-                    f"Property {shown(name)} must be the objectId of a guest user of this app")
-            guest_object_id = None if value is None else value.upper()
-            continue
-        if not storable_text(name):
-            raise errors.RegistrationError(
-                f"Property name {shown(name)} contains characters that cannot be stored")
-        if isinstance(value, (list, dict)):  # Pairs is a list
-            raise errors.RegistrationError(f"Property {shown(name)} must not be an object or an array")
-        column = rules.columns.get(key)
-        if column is None and key == PASSWORD:
-            column = Column(PASSWORD, ColumnType.STRING, max_length=PASSWORD_MAX_LENGTH)
-        if column is None and rules.dynamic_schema and not COLUMN_NAME.fullmatch(name):
-            raise errors.RegistrationError(
-                f"Property name {shown(name)} is not a valid column name"
-                " (a letter, then letters, digits or _)")
-        values[key] = (name, clean_value(name, value, column.type if column else type_of(value)))
+    object_id = sent.system.get(OBJECT_ID.lower())
+    if object_id is not None:
+        if not (isinstance(object_id, str) and GUID.fullmatch(object_id)):
+            raise errors.RegistrationError('Property "objectId" must be the objectId of a guest user of this app')
+        guest_object_id = object_id.upper()
 
     # 3011
     password = values.get(PASSWORD, (PASSWORD, None))[1]
@@ -120,20 +81,10 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
     # 3013
     identity_column = rules.identity_column
     identity = values.get(identity_column.name.lower(), (None, None))[1]
-    if _empty(identity):
+    if is_empty(identity):
         raise errors.MissingIdentity(f'Missing value for the identity property "{identity_column.name}"')
 
-    # 3010
-    unknown = [name for key, (name, _) in values.items() if key not in rules.columns and key != PASSWORD]
-    if unknown and not rules.dynamic_schema:
-        raise errors.UnknownProperty(
-            f"Unknown property {shown(unknown[0])} and dynamic properties are disabled")
-
-    # 9007
-    if unknown and rules.dynamic_column_count + len(unknown) > rules.max_dynamic_columns:
-        raise errors.TooManyDynamicColumns(
-            f"The app's Users schema may have {rules.max_dynamic_columns} columns besides the built-in"
-            f" ones; this registration would add {len(unknown)} to its {rules.dynamic_column_count}")
+    check_unknown_properties(rules, values)  # 3010, 9007
 
     # 3012, then 3041 (password and identity have their own codes above)
     own_codes = {PASSWORD, identity_column.name.lower()}
@@ -142,38 +93,13 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
         if column.name.lower() not in values:
             raise errors.MissingRequiredProperty(f'Required property "{column.name}" is missing')
     for column in required:
-        if _empty(values[column.name.lower()][1]):
-            raise errors.EmptyRequiredProperty(
-                f'A value for the required property "{column.name}" is missing')
+        if is_empty(values[column.name.lower()][1]):
+            raise errors.EmptyRequiredProperty(f'A value for the required property "{column.name}" is missing')
 
-    # 8000
-    new_columns: list[Column] = []
-    for key, (name, value) in values.items():
-        column = rules.columns.get(key)
-        if column is None and key != PASSWORD:
-            column = Column(name, type_of(value), max_length=default_length(type_of(value)))
-            new_columns.append(column)
-        if key == PASSWORD:
-            limit = (column.max_length if column else None) or PASSWORD_MAX_LENGTH
-        else:
-            limit = column.max_length
-        if key == identity_column.name.lower() and limit is None:
-            limit = DEFAULT_STRING_LENGTH  # the identity is indexed: keep it to an indexable size
-        if isinstance(value, str) and limit is not None and len(value) > limit:
-            raise errors.ValueTooLong(f"The value of {shown(name)} is longer than {limit} characters")
+    new_columns = check_lengths(rules, values)  # 8000
+    check_email_value(rules, values, required=rules.email_confirmation_required)  # 3040
 
-    # 3040
-    email = values.get(EMAIL, (EMAIL, None))[1]
-    if email is not None or rules.email_confirmation_required:
-        if not isinstance(email, str) or not email:
-            raise errors.InvalidEmail("An email address is required: the app confirms email addresses")
-        check_email_address(email)
-
-    properties: dict[str, Any] = {}
-    for key, (name, value) in values.items():
-        if key != PASSWORD:
-            column = rules.columns.get(key)
-            properties[column.name if column else name] = value
+    properties = stored_properties(rules, values)
     locale_column = rules.columns.get(LOCALE.lower())
     locale_name = locale_column.name if locale_column else LOCALE
     if properties.get(locale_name) is None:
@@ -183,9 +109,124 @@ def validate_registration(rules: AppRules, properties: Iterable[tuple[str, Any]]
         password=password,
         identity=str(identity),
         identity_key=rules.identity_key(str(identity)),
-        new_columns=tuple(sorted(new_columns, key=lambda column: column.name.lower())),
+        new_columns=new_columns,
         guest_object_id=guest_object_id,
     )
+
+
+@dataclass(frozen=True)
+class SentValues:
+    """A body's properties after 3043, 3039 and 3021: each cleaned for its column's type."""
+
+    values: dict[str, tuple[str, Any]]  # lower name → (name as sent, cleaned value); the password included
+    system: dict[str, Any]  # lower name → value, of `objectId` and of the `echoed` properties sent
+
+
+def read_values(
+    rules: AppRules, properties: Iterable[tuple[str, Any]] | Mapping[str, Any], *, echoed: frozenset[str] = frozenset()
+) -> SentValues:
+    """3043 (a property twice), 3039 (`id`), then 3021: a system property (unless its lower-cased
+    name is `echoed`: an update may send back what the server answered; it is kept aside, not
+    checked), `___class` other than "Users", an object or array value, a value of the wrong type."""
+    pairs = list(properties.items() if isinstance(properties, Mapping) else properties)
+    for name, _ in pairs:
+        if not isinstance(name, str):
+            raise errors.RegistrationError("Property names must be strings")
+
+    # 3043: the same property twice, names compared case-insensitively.
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name.lower() in seen:
+            raise errors.DuplicateProperty(f"Duplicate property in the request: {shown(name)}")
+        seen.add(name.lower())
+
+    # 3039
+    if "id" in seen:
+        raise errors.IdPropertyNotAllowed()
+
+    # 3021: system properties, objects and arrays, values of the wrong type for their column.
+    if len(pairs) > MAX_PROPERTIES:
+        raise errors.RegistrationError(f"A user has at most {MAX_PROPERTIES} properties")
+    system: dict[str, Any] = {}
+    values: dict[str, tuple[str, Any]] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key in echoed or key == OBJECT_ID.lower():
+            system[key] = value
+            continue
+        if key in SYSTEM_PROPERTIES:
+            raise errors.RegistrationError(f"Property {shown(name)} is set by the server and cannot be sent")
+        if key == CLASS.lower():
+            if value != USERS_CLASS:
+                raise errors.RegistrationError(f'Property {shown(name)} must be "{USERS_CLASS}" when given')
+            continue
+        if not storable_text(name):
+            raise errors.RegistrationError(f"Property name {shown(name)} contains characters that cannot be stored")
+        if isinstance(value, (list, dict)):  # Pairs is a list
+            raise errors.RegistrationError(f"Property {shown(name)} must not be an object or an array")
+        column = rules.columns.get(key)
+        if column is None and key == PASSWORD:
+            column = Column(PASSWORD, ColumnType.STRING, max_length=PASSWORD_MAX_LENGTH)
+        if column is None and rules.dynamic_schema and not COLUMN_NAME.fullmatch(name):
+            raise errors.RegistrationError(
+                f"Property name {shown(name)} is not a valid column name (a letter, then letters, digits or _)"
+            )
+        values[key] = (name, clean_value(name, value, column.type if column else type_of(value)))
+    return SentValues(values, system)
+
+
+def check_unknown_properties(rules: AppRules, values: Mapping[str, tuple[str, Any]]) -> None:
+    """3010 for a property that is no column while `dynamicSchema` is off; 9007 when the new
+    columns would take the schema past `maxDynamicColumns`."""
+    unknown = [name for key, (name, _) in values.items() if key not in rules.columns and key != PASSWORD]
+    if unknown and not rules.dynamic_schema:
+        raise errors.UnknownProperty(f"Unknown property {shown(unknown[0])} and dynamic properties are disabled")
+    if unknown and rules.dynamic_column_count + len(unknown) > rules.max_dynamic_columns:
+        raise errors.TooManyDynamicColumns(
+            f"The app's Users schema may have {rules.max_dynamic_columns} columns besides the built-in"
+            f" ones; this request would add {len(unknown)} to its {rules.dynamic_column_count}"
+        )
+
+
+def check_lengths(rules: AppRules, values: Mapping[str, tuple[str, Any]]) -> tuple[Column, ...]:
+    """8000 for a value longer than its column's limit (the password's: 1024, the identity's: an
+    indexable size); the new (dynamic) columns the values need, sorted by name."""
+    identity_key = rules.identity_column.name.lower()
+    new_columns: list[Column] = []
+    for key, (name, value) in values.items():
+        column = rules.columns.get(key)
+        limit: int | None
+        if key == PASSWORD:
+            limit = (column.max_length if column else None) or PASSWORD_MAX_LENGTH
+        else:
+            if column is None:
+                column = Column(name, type_of(value), max_length=default_length(type_of(value)))
+                new_columns.append(column)
+            limit = column.max_length
+        if key == identity_key and limit is None:
+            limit = DEFAULT_STRING_LENGTH  # the identity is indexed: keep it to an indexable size
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            raise errors.ValueTooLong(f"The value of {shown(name)} is longer than {limit} characters")
+    return tuple(sorted(new_columns, key=lambda column: column.name.lower()))
+
+
+def check_email_value(rules: AppRules, values: Mapping[str, tuple[str, Any]], *, required: bool) -> None:
+    """3040 when `email` is given (or `required`) but is no valid address."""
+    email = values.get(EMAIL, (EMAIL, None))[1]
+    if email is not None or required:
+        if not isinstance(email, str) or not email:
+            raise errors.InvalidEmail("An email address is required: the app confirms email addresses")
+        check_email_address(email)
+
+
+def stored_properties(rules: AppRules, values: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
+    """The values under their columns' canonical names (a new column's: as sent), without the password."""
+    properties: dict[str, Any] = {}
+    for key, (name, value) in values.items():
+        if key != PASSWORD:
+            column = rules.columns.get(key)
+            properties[column.name if column else name] = value
+    return properties
 
 
 def check_email_address(value: str) -> None:
@@ -214,5 +255,5 @@ def shared_mailbox(rules: AppRules, candidate: Candidate) -> str | None:
     return mailbox_key(email) if isinstance(email, str) and email else None
 
 
-def _empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())

@@ -71,7 +71,8 @@ class AppRules:
     def identity_column(self) -> Column:
         """The identity column; an identity property missing from the schema is taken as STRING."""
         return self.columns.get(self.identity_property.lower()) or Column(
-            self.identity_property, ColumnType.STRING, max_length=DEFAULT_STRING_LENGTH, is_identity=True)
+            self.identity_property, ColumnType.STRING, max_length=DEFAULT_STRING_LENGTH, is_identity=True
+        )
 
 
 def app_rate_limit(setting: str) -> RateLimit | None:
@@ -94,8 +95,10 @@ def identity_key(identity: str, identity_property: str) -> str:
 
 # --- dynamic columns, checked again against the schema as it is when they are added ------------
 
-def check_dynamic_column_cap(existing: Mapping[str, bool], new_columns: Iterable[Column],
-                             max_dynamic_columns: int) -> None:
+
+def check_dynamic_column_cap(
+    existing: Mapping[str, bool], new_columns: Iterable[Column], max_dynamic_columns: int
+) -> None:
     """9007 when adding the new columns that do not exist yet would take the schema past
     `maxDynamicColumns`. `existing`: the schema's lower-cased column names → built in."""
     added = [column for column in new_columns if column.name.lower() not in existing]
@@ -103,11 +106,13 @@ def check_dynamic_column_cap(existing: Mapping[str, bool], new_columns: Iterable
     if added and dynamic + len(added) > max_dynamic_columns:
         raise errors.TooManyDynamicColumns(
             f"The app's Users schema may have {max_dynamic_columns} columns besides the "
-            f"built-in ones; this registration would add {len(added)} to its {dynamic}")
+            f"built-in ones; this registration would add {len(added)} to its {dynamic}"
+        )
 
 
-def fit_to_columns(properties: Mapping[str, Any], new_columns: Iterable[Column],
-                   columns: Iterable[Column]) -> dict[str, Any]:
+def fit_to_columns(
+    properties: Mapping[str, Any], new_columns: Iterable[Column], columns: Iterable[Column]
+) -> dict[str, Any]:
     """The properties with each new column's value under the name and in the type the column
     finally has (another request may have created it meanwhile, with another name case or type):
     3021 when the value does not fit that type, 8000 when it is longer than its limit."""

@@ -1,4 +1,5 @@
-"""When a session (a `user-token`) ends, and when its use is worth writing down (SPEC §3.6).
+"""When a session (a `user-token`) ends, and when its use is worth writing down (docs/api.md,
+Sessions and password recovery).
 
 A session ends `sessionTtl` seconds after its last use. Writing the time of every use would add a
 write to every request that carries the token; instead a use is recorded only when the recorded
@@ -43,5 +44,6 @@ def needs_refresh(last_used_at: datetime, ttl_seconds: int, now: datetime) -> bo
 
 
 def session_info(created_at: datetime, last_used_at: datetime, ttl_seconds: int, now: datetime) -> SessionInfo:
-    return SessionInfo(created_at, last_used_at, expires_at(last_used_at, ttl_seconds),
-                       is_expired(last_used_at, ttl_seconds, now))
+    return SessionInfo(
+        created_at, last_used_at, expires_at(last_used_at, ttl_seconds), is_expired(last_used_at, ttl_seconds, now)
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from userreg.registration import errors
@@ -52,8 +52,7 @@ def clean_value(name: str, value: Any, column_type: ColumnType) -> Any:
         if not isinstance(value, str):
             raise wrong
         if not storable_text(value):
-            raise errors.RegistrationError(
-                f"Property {shown(name)} contains characters that cannot be stored")
+            raise errors.RegistrationError(f"Property {shown(name)} contains characters that cannot be stored")
         return value
     if isinstance(value, bool):
         if column_type is ColumnType.BOOLEAN:
@@ -81,9 +80,10 @@ def clean_value(name: str, value: Any, column_type: ColumnType) -> Any:
             moment = datetime.fromisoformat(value)
         except ValueError:
             raise errors.RegistrationError(
-                f"Property {shown(name)} must be a date: epoch milliseconds or ISO-8601") from None
+                f"Property {shown(name)} must be a date: epoch milliseconds or ISO-8601"
+            ) from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         try:
             return epoch_ms(moment)
         except (OverflowError, ValueError):

@@ -23,9 +23,13 @@ def webhook_refusal(status: int, content_type: str | None, body: bytes) -> str |
         return None
     if not isinstance(answer, dict):
         return None
-    refused = (answer.get("allow") is False or answer.get("allowed") is False
-               or answer.get("reject") is True or answer.get("rejected") is True
-               or str(answer.get("status", "")).lower() in ("reject", "rejected", "deny", "denied"))
+    refused = (
+        answer.get("allow") is False
+        or answer.get("allowed") is False
+        or answer.get("reject") is True
+        or answer.get("rejected") is True
+        or str(answer.get("status", "")).lower() in ("reject", "rejected", "deny", "denied")
+    )
     if not refused:
         return None
     message = answer.get("message")
