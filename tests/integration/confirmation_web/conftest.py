@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -25,8 +25,7 @@ from userreg.shared.passwords import new_password_reset
 from userreg.shared.runtime.tasks import Supervised
 from userreg.shared.tokens import hash_token, new_guid, new_token
 
-LINK_PATH = re.compile(
-    r"^https?://[^/]+(?P<path>/(?P<app_id>[^/]+)/(?:confirm|reset-password)/(?P<token>[^/]+))$")
+LINK_PATH = re.compile(r"^https?://[^/]+(?P<path>/(?P<app_id>[^/]+)/(?:confirm|reset-password)/(?P<token>[^/]+))$")
 # The password of every user a reset link is made for, until a reset changes it.
 OLD_PASSWORD = "old password 1"
 # argon2id at its cheapest: the tests check which password a hash is of, not its cost.
@@ -40,7 +39,7 @@ class MadeLink:
     email: str
     token: str
     path: str  # /{appId}/confirm/{token}, to open on the test server
-    url: str   # the public link, as an email would carry it
+    url: str  # the public link, as an email would carry it
 
 
 @pytest.fixture
@@ -77,8 +76,9 @@ def url(server: TestServer):
     return make
 
 
-async def _link_owner(session, app: App, status: UserStatus, properties: dict | None, user_id: str | None,
-                      password_hash: str) -> tuple[App, User, str]:
+async def _link_owner(
+    session, app: App, status: UserStatus, properties: dict | None, user_id: str | None, password_hash: str
+) -> tuple[App, User, str]:
     """(the app as stored, the user a link is made for, its email): `user_id`'s user, or a new one."""
     db_app = await session.get(App, app.app_id)
     assert db_app is not None
@@ -86,9 +86,14 @@ async def _link_owner(session, app: App, status: UserStatus, properties: dict | 
     if user is not None:
         return db_app, user, user.properties["email"]
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"
-    user = User(object_id=new_guid(), app_id=app.app_id, identity_key=email.lower(),
-                properties={"email": email, "name": "Test User", **(properties or {})},
-                password_hash=password_hash, status=status)
+    user = User(
+        object_id=new_guid(),
+        app_id=app.app_id,
+        identity_key=email.lower(),
+        properties={"email": email, "name": "Test User", **(properties or {})},
+        password_hash=password_hash,
+        status=status,
+    )
     session.add(user)
     await session.flush()
     return db_app, user, email
@@ -96,7 +101,7 @@ async def _link_owner(session, app: App, status: UserStatus, properties: dict | 
 
 def _issued_at(ttl_seconds: int, expired: bool, issued_ago: timedelta | None) -> datetime:
     """When a link is made to have been issued: past its lifetime when `expired`, else `issued_ago`."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if expired:
         return now - timedelta(seconds=ttl_seconds + 60)
     return now - (issued_ago or timedelta(0))
@@ -107,19 +112,29 @@ def make_link(sessions, settings):
     """Create a user of `app` with `status` and a confirmation link; `expired=True` makes a link
     whose lifetime is over, `issued_ago` backdates it (for the resend cool-down)."""
 
-    async def make(app: App, *, status: UserStatus = UserStatus.EMAIL_CONFIRMATION_PENDING,
-                   expired: bool = False, issued_ago: timedelta | None = None,
-                   properties: dict | None = None, user_id: str | None = None) -> MadeLink:
+    async def make(
+        app: App,
+        *,
+        status: UserStatus = UserStatus.EMAIL_CONFIRMATION_PENDING,
+        expired: bool = False,
+        issued_ago: timedelta | None = None,
+        properties: dict | None = None,
+        user_id: str | None = None,
+    ) -> MadeLink:
         async with sessions() as session, session.begin():
             db_app, user, email = await _link_owner(session, app, status, properties, user_id, "not-a-real-hash")
             issued_at = _issued_at(db_app.confirmation_link_ttl, expired, issued_ago)
-            confirmation = issue_confirmation(
-                session, db_app, user, settings.public_confirmation_url, issued_at
-            )
+            confirmation = issue_confirmation(session, db_app, user, settings.public_confirmation_url, issued_at)
         match = LINK_PATH.match(confirmation.url)
         assert match, confirmation.url
-        return MadeLink(app=db_app, user_id=user.object_id, email=email, token=match["token"],
-                        path=match["path"], url=confirmation.url)
+        return MadeLink(
+            app=db_app,
+            user_id=user.object_id,
+            email=email,
+            token=match["token"],
+            path=match["path"],
+            url=confirmation.url,
+        )
 
     return make
 
@@ -141,9 +156,7 @@ def outbox_of(sessions):
         async with sessions() as session:
             return list(
                 await session.scalars(
-                    select(OutboxEvent.routing_key).where(
-                        OutboxEvent.payload["user"]["objectId"].astext == user_id
-                    )
+                    select(OutboxEvent.routing_key).where(OutboxEvent.payload["user"]["objectId"].astext == user_id)
                 )
             )
 
@@ -156,19 +169,27 @@ def make_reset_link(sessions, settings):
     password-reset link made as `restorepassword` makes one (without its event); `expired=True`
     makes a link past its lifetime, `issued_ago` backdates it (for the cool-down)."""
 
-    async def make(app: App, *, status: UserStatus = UserStatus.ENABLED, expired: bool = False,
-                   issued_ago: timedelta | None = None, properties: dict | None = None,
-                   user_id: str | None = None) -> MadeLink:
+    async def make(
+        app: App,
+        *,
+        status: UserStatus = UserStatus.ENABLED,
+        expired: bool = False,
+        issued_ago: timedelta | None = None,
+        properties: dict | None = None,
+        user_id: str | None = None,
+    ) -> MadeLink:
         async with sessions() as session, session.begin():
-            db_app, user, email = await _link_owner(session, app, status, properties, user_id,
-                                                    CHEAP_HASHER.hash(OLD_PASSWORD))
+            db_app, user, email = await _link_owner(
+                session, app, status, properties, user_id, CHEAP_HASHER.hash(OLD_PASSWORD)
+            )
             issued_at = _issued_at(db_app.password_reset_link_ttl, expired, issued_ago)
             row, link = new_password_reset(db_app, user, settings.public_confirmation_url, issued_at)
             session.add(row)
         match = LINK_PATH.match(link.url)
         assert match and "/reset-password/" in link.url, link.url
-        return MadeLink(app=db_app, user_id=user.object_id, email=email, token=match["token"],
-                        path=match["path"], url=link.url)
+        return MadeLink(
+            app=db_app, user_id=user.object_id, email=email, token=match["token"], path=match["path"], url=link.url
+        )
 
     return make
 
@@ -192,10 +213,8 @@ def account_of(sessions):
     async def read(user_id: str) -> tuple[str, int, int]:
         async with sessions() as session:
             password_hash = await session.scalar(select(User.password_hash).where(User.object_id == user_id))
-            live_sessions = await session.scalar(
-                select(func.count()).where(SessionToken.user_id == user_id))
-            reset_links = await session.scalar(
-                select(func.count()).where(PasswordResetToken.user_id == user_id))
+            live_sessions = await session.scalar(select(func.count()).where(SessionToken.user_id == user_id))
+            reset_links = await session.scalar(select(func.count()).where(PasswordResetToken.user_id == user_id))
         return password_hash, live_sessions, reset_links
 
     return read
@@ -207,9 +226,12 @@ def outbox_payloads_of(sessions):
 
     async def rows(user_id: str) -> list[dict]:
         async with sessions() as session:
-            return list(await session.scalars(
-                select(OutboxEvent.payload)
-                .where(OutboxEvent.payload["user"]["objectId"].astext == user_id)
-                .order_by(OutboxEvent.id)))
+            return list(
+                await session.scalars(
+                    select(OutboxEvent.payload)
+                    .where(OutboxEvent.payload["user"]["objectId"].astext == user_id)
+                    .order_by(OutboxEvent.id)
+                )
+            )
 
     return rows

@@ -39,13 +39,16 @@ async def wait_for_events(queue, user_id: str, event_type: str, outbox_of, timeo
             seen += await drain_events(queue, user_id)
             return [event for event in seen if event["type"] == event_type]
         if time.monotonic() > deadline:
-            raise AssertionError(f"no {event_type} published for {user_id} within {timeout}s "
-                                 f"(outbox: {pending}, seen: {[event['type'] for event in seen]})")
+            raise AssertionError(
+                f"no {event_type} published for {user_id} within {timeout}s "
+                f"(outbox: {pending}, seen: {[event['type'] for event in seen]})"
+            )
         await asyncio.sleep(0.05)
 
 
-async def wait_for_event_types(queue, user_id: str, event_types: set[str], outbox_of,
-                               timeout: float = 15) -> dict[str, list[dict]]:
+async def wait_for_event_types(
+    queue, user_id: str, event_types: set[str], outbox_of, timeout: float = 15
+) -> dict[str, list[dict]]:
     """Every event about the user by type, once each of `event_types` was seen and the outbox holds
     none of theirs any more (exact for the reason `wait_for_events` gives)."""
     deadline = time.monotonic() + timeout
@@ -60,6 +63,8 @@ async def wait_for_event_types(queue, user_id: str, event_types: set[str], outbo
                 by_type.setdefault(event["type"], []).append(event)
             return by_type
         if time.monotonic() > deadline:
-            raise AssertionError(f"not all of {sorted(event_types)} published for {user_id} within "
-                                 f"{timeout}s (outbox: {pending}, seen: {[event['type'] for event in seen]})")
+            raise AssertionError(
+                f"not all of {sorted(event_types)} published for {user_id} within "
+                f"{timeout}s (outbox: {pending}, seen: {[event['type'] for event in seen]})"
+            )
         await asyncio.sleep(0.05)

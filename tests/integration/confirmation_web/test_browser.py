@@ -40,8 +40,9 @@ PHONE = {"width": 390, "height": 760}
 async def public_settings(settings):
     """Settings whose public URL is the test server itself, so links in events open in the browser."""
     port = free_port()
-    return settings.model_copy(update={"public_confirmation_url": f"http://127.0.0.1:{port}",
-                                       "confirmation_port": port})
+    return settings.model_copy(
+        update={"public_confirmation_url": f"http://127.0.0.1:{port}", "confirmation_port": port}
+    )
 
 
 @pytest.fixture
@@ -95,9 +96,7 @@ class Watched:
         page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
 
     def _console(self, message) -> None:
-        if message.type == "error" and not message.text.startswith(
-            "Failed to load resource: the server responded"
-        ):
+        if message.type == "error" and not message.text.startswith("Failed to load resource: the server responded"):
             self.problems.append(message.text)
 
 
@@ -116,8 +115,9 @@ async def data_page(page: Page) -> str | None:
 
 
 @pytest.mark.usefixtures("site")
-async def test_pending_link_confirms_by_itself(browser, make_app, make_public_link, user_status, event_queue,
-                                               outbox_of):
+async def test_pending_link_confirms_by_itself(
+    browser, make_app, make_public_link, user_status, event_queue, outbox_of
+):
     app = await make_app("Northwind", email_confirmation_required=True)
     link = await make_public_link(app)
     watched = await new_page(browser)
@@ -153,8 +153,9 @@ async def test_without_script_the_button_confirms(browser, make_app, make_public
 
 
 @pytest.mark.usefixtures("site")
-async def test_expired_link_sends_a_new_link_that_confirms(browser, make_app, make_public_link, user_status,
-                                                           event_queue, outbox_of, tokens_of):
+async def test_expired_link_sends_a_new_link_that_confirms(
+    browser, make_app, make_public_link, user_status, event_queue, outbox_of, tokens_of
+):
     app = await make_app("Northwind", email_confirmation_required=True)
     link = await make_public_link(app, expired=True)
     watched = await new_page(browser)
@@ -185,9 +186,7 @@ async def test_expired_link_sends_a_new_link_that_confirms(browser, make_app, ma
 
 
 @pytest.mark.usefixtures("site")
-async def test_screenshots_of_every_page_in_both_languages_and_sizes(
-    browser, make_app, make_public_link, site
-):
+async def test_screenshots_of_every_page_in_both_languages_and_sizes(browser, make_app, make_public_link, site):
     app = await make_app("Northwind Traders", email_confirmation_required=True)
     for locale, browser_locale in (("en", "en-US"), ("de", "de-DE")):
         for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
@@ -237,15 +236,15 @@ def verifies(password_hash: str, password: str) -> bool:
 
 
 async def fill_reset_form(page: Page, password: str, repeat: str, *, german: bool = False) -> None:
-    labels = ("Neues Passwort", "Neues Passwort wiederholen") if german else (
-        "New password", "Repeat the new password")
+    labels = ("Neues Passwort", "Neues Passwort wiederholen") if german else ("New password", "Repeat the new password")
     await page.get_by_label(labels[0], exact=True).fill(password)
     await page.get_by_label(labels[1], exact=True).fill(repeat)
 
 
 @pytest.mark.usefixtures("site")
 async def test_the_reset_form_sets_the_password_and_a_pending_user_is_confirmed(
-        browser, make_app, make_public_reset_link, make_session, account_of, user_status):
+    browser, make_app, make_public_reset_link, make_session, account_of, user_status
+):
     app = await make_app("Northwind", email_confirmation_required=True)
     link = await make_public_reset_link(app, status=UserStatus.EMAIL_CONFIRMATION_PENDING)
     await make_session(link.user_id)
@@ -285,7 +284,8 @@ async def test_the_reset_form_sets_the_password_and_a_pending_user_is_confirmed(
 
 @pytest.mark.usefixtures("site")
 async def test_without_script_the_server_says_what_is_wrong_with_the_password(
-        browser, make_app, make_public_reset_link, account_of):
+    browser, make_app, make_public_reset_link, account_of
+):
     app = await make_app("Northwind")
     link = await make_public_reset_link(app)
     watched = await new_page(browser, javascript=False)
@@ -328,8 +328,7 @@ async def test_an_expired_reset_link_sends_a_new_link(browser, make_app, make_pu
 
 
 @pytest.mark.usefixtures("site")
-async def test_screenshots_of_every_reset_page_in_both_languages_and_sizes(
-        browser, make_app, make_public_reset_link):
+async def test_screenshots_of_every_reset_page_in_both_languages_and_sizes(browser, make_app, make_public_reset_link):
     app = await make_app("Northwind Traders")
     for locale, browser_locale in (("en", "en-US"), ("de", "de-DE")):
         for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):

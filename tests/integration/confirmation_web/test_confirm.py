@@ -23,8 +23,9 @@ async def post(http, url, data, headers=SAME_ORIGIN):
 
 
 @pytest.mark.usefixtures("server", "relay")
-async def test_post_confirms_and_publishes_one_user_confirmed(make_app, make_link, http, url, user_status,
-                                                             event_queue, outbox_of, sessions):
+async def test_post_confirms_and_publishes_one_user_confirmed(
+    make_app, make_link, http, url, user_status, event_queue, outbox_of, sessions
+):
     app = await make_app("Confirm Corp", email_confirmation_required=True)
     link = await make_link(app, properties={"blUserLocale": "en"})
     status, headers, html = await post(http, url(f"/{app.app_id}/confirm"), {"token": link.token})
@@ -86,9 +87,7 @@ async def test_twenty_concurrent_confirmations_change_the_status_once(
         await test_server.close()
 
 
-async def test_concurrent_confirmations_write_one_outbox_row(
-    settings, sessions, make_app, make_link, outbox_of
-):
+async def test_concurrent_confirmations_write_one_outbox_row(settings, sessions, make_app, make_link, outbox_of):
     """The same race without a relay: the outbox itself holds exactly one `user.confirmed`."""
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
@@ -96,16 +95,21 @@ async def test_concurrent_confirmations_write_one_outbox_row(
     await test_server.start_server()
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True)) as http:
-            await asyncio.gather(*(post(http, str(test_server.make_url(f"/{app.app_id}/confirm")),
-                                        {"token": link.token}) for _ in range(20)))
+            await asyncio.gather(
+                *(
+                    post(http, str(test_server.make_url(f"/{app.app_id}/confirm")), {"token": link.token})
+                    for _ in range(20)
+                )
+            )
         assert await outbox_of(link.user_id) == [USER_CONFIRMED]
     finally:
         await test_server.close()
 
 
 @pytest.mark.usefixtures("server")
-async def test_post_of_an_expired_disabled_or_unknown_link_does_not_confirm(make_app, make_link, http, url,
-                                                                           user_status, outbox_of):
+async def test_post_of_an_expired_disabled_or_unknown_link_does_not_confirm(
+    make_app, make_link, http, url, user_status, outbox_of
+):
     app = await make_app(email_confirmation_required=True)
     expired = await make_link(app, expired=True)
     disabled = await make_link(app, status=UserStatus.DISABLED)
@@ -121,32 +125,32 @@ async def test_post_of_an_expired_disabled_or_unknown_link_does_not_confirm(make
 
 
 @pytest.mark.usefixtures("server")
-@pytest.mark.parametrize("headers", [
-    {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
-    {"Sec-Fetch-Site": "same-site"},
-    {"Origin": "https://evil.example"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+    ],
+)
 async def test_cross_site_posts_are_refused(make_app, make_link, http, url, user_status, headers):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
     status, _, html = await post(http, url(f"/{app.app_id}/confirm"), {"token": link.token}, headers=headers)
     assert (status, data_page(html)) == (403, "confirmation-failed")
     assert "did not come from the confirmation page" in html
-    status, _, _ = await post(
-        http, url(f"/{app.app_id}/confirm/resend"), {"token": link.token}, headers=headers
-    )
+    status, _, _ = await post(http, url(f"/{app.app_id}/confirm/resend"), {"token": link.token}, headers=headers)
     assert status == 403
     assert await user_status(link.user_id) is UserStatus.EMAIL_CONFIRMATION_PENDING
 
 
 @pytest.mark.usefixtures("server")
-async def test_a_post_from_the_public_origin_is_accepted(
-    make_app, make_link, http, url, settings, user_status
-):
+async def test_a_post_from_the_public_origin_is_accepted(make_app, make_link, http, url, settings, user_status):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
-    status, _, _ = await post(http, url(f"/{app.app_id}/confirm"), {"token": link.token},
-                              headers={"Origin": settings.public_confirmation_url})
+    status, _, _ = await post(
+        http, url(f"/{app.app_id}/confirm"), {"token": link.token}, headers={"Origin": settings.public_confirmation_url}
+    )
     assert status == 200
     assert await user_status(link.user_id) is UserStatus.ENABLED
 

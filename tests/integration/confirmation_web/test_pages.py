@@ -31,8 +31,9 @@ async def fetch(http, url, method="GET", **kwargs):
         return response.status, response.headers, await response.text()
 
 
-async def test_pending_link_shows_the_pending_page_and_does_not_confirm(make_app, make_link, http, url,
-                                                                         user_status, outbox_of):
+async def test_pending_link_shows_the_pending_page_and_does_not_confirm(
+    make_app, make_link, http, url, user_status, outbox_of
+):
     app = await make_app("Pending Co", email_confirmation_required=True)
     link = await make_link(app)
     status, _, html = await fetch(http, url(link.path))
@@ -59,8 +60,9 @@ async def test_scanner_get_and_head_never_confirm(make_app, make_link, http, url
     assert await user_status(link.user_id) is UserStatus.EMAIL_CONFIRMATION_PENDING
 
 
-async def test_confirm_on_get_app_confirms_on_a_get_but_never_on_head(make_app, make_link, http, url,
-                                                                    user_status, outbox_of):
+async def test_confirm_on_get_app_confirms_on_a_get_but_never_on_head(
+    make_app, make_link, http, url, user_status, outbox_of
+):
     app = await make_app(email_confirmation_required=True, confirm_on_get=True)
     link = await make_link(app)
     status, _, _ = await fetch(http, url(link.path), method="HEAD")
@@ -106,13 +108,16 @@ async def test_every_link_of_a_confirmed_user_shows_the_confirmed_page(make_app,
         assert first.token not in html and second.token not in html
 
 
-@pytest.mark.parametrize("token", [
-    "short",
-    "x" * 44,
-    "has.a.dot.in.it_____________________________",
-    "%3Cscript%3Ealert(1)%3C%2Fscript%3E_________",
-    "Z" * 43 + "%00",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "short",
+        "x" * 44,
+        "has.a.dot.in.it_____________________________",
+        "%3Cscript%3Ealert(1)%3C%2Fscript%3E_________",
+        "Z" * 43 + "%00",
+    ],
+)
 async def test_malformed_tokens_fail(make_app, http, url, token):
     app = await make_app("Malformed Ltd")
     status, headers, html = await fetch(http, url(f"/{app.app_id}/confirm/{token}"))
@@ -129,16 +134,14 @@ async def test_unknown_well_formed_token_fails(make_app, http, url):
     assert (status, data_page(html)) == (404, "confirmation-failed")
 
 
-async def test_a_valid_looking_prefix_or_variant_of_a_real_token_fails(
-    make_app, make_link, http, url, user_status
-):
+async def test_a_valid_looking_prefix_or_variant_of_a_real_token_fails(make_app, make_link, http, url, user_status):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
     prefix = link.token[:-1]
     variants = [
-        prefix,                                    # a prefix of the real token
+        prefix,  # a prefix of the real token
         prefix + ("A" if link.token[-1] != "A" else "B"),  # the same but for its last character
-        link.token.swapcase(),                     # tokens are case-sensitive
+        link.token.swapcase(),  # tokens are case-sensitive
         hashlib.sha256(link.token.encode()).hexdigest()[:43],  # a prefix of its stored hash
     ]
     for token in variants:
@@ -154,9 +157,7 @@ async def test_token_of_another_app_fails(make_app, make_link, http, url, user_s
     status, _, html = await fetch(http, url(f"/{other.app_id}/confirm/{link.token}"))
     assert (status, data_page(html)) == (404, "confirmation-failed")
     assert "Other" in html and link.email not in html
-    status, _, _ = await fetch(
-        http, url(f"/{other.app_id}/confirm"), method="POST", data={"token": link.token}
-    )
+    status, _, _ = await fetch(http, url(f"/{other.app_id}/confirm"), method="POST", data={"token": link.token})
     assert status == 404
     assert await user_status(link.user_id) is UserStatus.EMAIL_CONFIRMATION_PENDING
 
@@ -188,7 +189,7 @@ async def test_security_headers_on_every_page(make_app, make_link, http, url, us
     assert headers["Content-Type"].startswith("text/html")
     # No external asset: every src/href is our own path, a data: URL or nothing.
     for reference in re.findall(r'(?:src|href|action)="([^"]*)"', html):
-        assert reference.startswith("/") or reference.startswith("data:"), reference
+        assert reference.startswith(("/", "data:")), reference
 
 
 async def test_static_assets_are_served_with_nosniff(http, url):
@@ -214,11 +215,9 @@ async def test_locale_follows_the_users_locale_then_the_browser(make_app, make_l
     assert "Accept-Language" in headers["Vary"]
 
     plain_user = await make_link(app)
-    _, _, html = await fetch(
-        http, url(plain_user.path), headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
-    )
+    _, _, html = await fetch(http, url(plain_user.path), headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
     assert '<html lang="de">' in html
-    _, _, html = await fetch(http, url(plain_user.path), headers={"Accept-Language": "fr"})
+    _, _, html = await fetch(http, url(plain_user.path), headers={"Accept-Language": "pt"})
     assert '<html lang="en">' in html and "Confirm your email address" in html
 
 
@@ -251,11 +250,21 @@ async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(
 
     async with sessions() as session, session.begin():
         await session.execute(delete(Template).where(Template.app_id == app.app_id))
-        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-pending", locale="",
-                             html_body="{{ user.name.__class__.__mro__ }}"))
+        session.add(
+            Template(
+                app_id=app.app_id,
+                kind="page",
+                name="confirmation-pending",
+                locale="",
+                html_body="{{ user.name.__class__.__mro__ }}",
+            )
+        )
         # And one that would put the token into its error message.
-        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-pending", locale="en",
-                             html_body="{{ {}[token].x }}"))
+        session.add(
+            Template(
+                app_id=app.app_id, kind="page", name="confirmation-pending", locale="en", html_body="{{ {}[token].x }}"
+            )
+        )
     with caplog.at_level(logging.WARNING, logger="userreg.confirmation_web"):
         status, _, html = await fetch(http, url(link.path))
     assert (status, data_page(html)) == (200, "confirmation-pending")
@@ -267,10 +276,24 @@ async def test_app_override_is_used_at_once_and_a_broken_one_falls_back(
 async def test_override_for_the_users_locale_wins(make_app, make_link, sessions, http, url):
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-confirmed", locale="de",
-                             html_body='<body data-page="{{ page }}">Deutsch: {{ identity_value }}</body>'))
-        session.add(Template(app_id=app.app_id, kind="page", name="confirmation-confirmed", locale="",
-                             html_body='<body data-page="{{ page }}">Any: {{ identity_value }}</body>'))
+        session.add(
+            Template(
+                app_id=app.app_id,
+                kind="page",
+                name="confirmation-confirmed",
+                locale="de",
+                html_body='<body data-page="{{ page }}">Deutsch: {{ identity_value }}</body>',
+            )
+        )
+        session.add(
+            Template(
+                app_id=app.app_id,
+                kind="page",
+                name="confirmation-confirmed",
+                locale="",
+                html_body='<body data-page="{{ page }}">Any: {{ identity_value }}</body>',
+            )
+        )
     german = await make_link(app, status=UserStatus.ENABLED, properties={"blUserLocale": "de"})
     english = await make_link(app, status=UserStatus.ENABLED)
     _, _, html = await fetch(http, url(german.path))
@@ -284,13 +307,14 @@ async def test_health_ready_and_metrics(http, url):
     assert status == 200 and "ok" in body
     status, _, body = await fetch(http, url("/ready"))
     assert status == 200 and '"database": "ok"' in body
-    status, headers, body = await fetch(http, url("/metrics"))
+    status, _, body = await fetch(http, url("/metrics"))
     assert status == 200 and "userreg_confirmation_pages_total" in body
 
 
 async def test_database_outage_answers_a_503_page_and_not_ready(settings, http):
-    unreachable = settings.model_copy(update={
-        "database_url": SecretStr(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere")})
+    unreachable = settings.model_copy(
+        update={"database_url": SecretStr(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere")}
+    )
     server = TestServer(create_app(unreachable, run_outbox_relay=False), host="127.0.0.1")
     await server.start_server()  # starts although the database is away
     try:

@@ -1,7 +1,7 @@
-"""The password-reset pages (SPEC §3.6) against the real database: the form a link opens (a GET
-changes nothing), the POST that sets the password (argon2id, every session and reset link ended,
-`user.password_changed`, a pending user confirmed), its refusals, and one change however many
-POSTs race."""
+"""The password-reset pages (docs/api.md, Sessions and password recovery) against the real database:
+the form a link opens (a GET changes nothing), the POST that sets the password (argon2id, every
+session and reset link ended, `user.password_changed`, a pending user confirmed), its refusals, and
+one change however many POSTs race."""
 
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ def is_hash_of(password_hash: str, password: str) -> bool:
 
 
 @pytest.mark.usefixtures("server")
-async def test_a_reset_link_shows_the_form_and_a_get_changes_nothing(make_app, make_reset_link, make_session,
-                                                                      http, url, account_of, outbox_of):
+async def test_a_reset_link_shows_the_form_and_a_get_changes_nothing(
+    make_app, make_reset_link, make_session, http, url, account_of, outbox_of
+):
     app = await make_app("Reset Co")
     link = await make_reset_link(app)
     await make_session(link.user_id)
@@ -65,38 +66,62 @@ async def test_a_reset_link_shows_the_form_and_a_get_changes_nothing(make_app, m
     assert "Reset Co" in html and link.email in html and "Choose a new password" in html
     assert f'action="/{app.app_id}/reset-password"' in html
     assert f'<input type="hidden" name="token" value="{link.token}">' in html
-    assert len(re.findall(r'<input type="password" name="(?:password|repeat)" autocomplete="new-password" '
-                          r'required maxlength="1024"', html)) == 2
+    assert (
+        len(
+            re.findall(
+                r'<input type="password" name="(?:password|repeat)" autocomplete="new-password" '
+                r'required maxlength="1024"',
+                html,
+            )
+        )
+        == 2
+    )
     assert await account_of(link.user_id) == before and before[1:] == (1, 1)
     assert await outbox_of(link.user_id) == []
 
 
 @pytest.mark.usefixtures("server")
-async def test_the_form_is_overridable_apart_from_the_email_of_the_same_name(make_app, make_reset_link,
-                                                                             sessions, http, url):
+async def test_the_form_is_overridable_apart_from_the_email_of_the_same_name(
+    make_app, make_reset_link, sessions, http, url
+):
     app = await make_app("Reset Co")
     link = await make_reset_link(app)
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, kind="email", name="password-reset", locale="",
-                             subject="Reset", html_body="<p>the email's HTML</p>"))
+        session.add(
+            Template(
+                app_id=app.app_id,
+                kind="email",
+                name="password-reset",
+                locale="",
+                subject="Reset",
+                html_body="<p>the email's HTML</p>",
+            )
+        )
     _, _, html = await fetch(http, url(link.path))
     assert data_page(html) == "password-reset" and "Choose a new password" in html
     assert "the email's HTML" not in html, "an override of the email is not the page's"
 
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, kind="page", name="password-reset", locale="",
-                             html_body='<body data-page="{{ page }}">Our own form for {{ identity_value }}'
-                                       '{% if password_problem %}: {{ password_problem }}{% endif %}</body>'))
+        session.add(
+            Template(
+                app_id=app.app_id,
+                kind="page",
+                name="password-reset",
+                locale="",
+                html_body='<body data-page="{{ page }}">Our own form for {{ identity_value }}'
+                "{% if password_problem %}: {{ password_problem }}{% endif %}</body>",
+            )
+        )
     status, _, html = await fetch(http, url(link.path))  # no restart
     assert (status, html) == (200, f'<body data-page="password-reset">Our own form for {link.email}</body>')
     status, _, html = await post(http, url(f"/{app.app_id}/reset-password"), form(link.token, repeat="other"))
-    assert (status, html) == (400, f'<body data-page="password-reset">Our own form for {link.email}: '
-                                   'mismatch</body>')
+    assert (status, html) == (400, f'<body data-page="password-reset">Our own form for {link.email}: mismatch</body>')
 
 
 @pytest.mark.usefixtures("server")
 async def test_the_post_sets_the_password_and_ends_every_session_and_reset_link(
-        make_app, make_reset_link, make_session, http, url, account_of, outbox_payloads_of, user_status):
+    make_app, make_reset_link, make_session, http, url, account_of, outbox_payloads_of, user_status
+):
     app = await make_app()
     link = await make_reset_link(app)
     other_link = await make_reset_link(app, user_id=link.user_id)
@@ -130,15 +155,20 @@ async def test_the_post_sets_the_password_and_ends_every_session_and_reset_link(
 
 @pytest.mark.usefixtures("server", "relay")
 async def test_a_pending_user_who_resets_is_confirmed_and_the_events_are_published(
-        make_app, http, url, settings, sessions, user_status, event_queue, outbox_of, account_of):
+    make_app, http, url, settings, sessions, user_status, event_queue, outbox_of, account_of
+):
     """The whole flow's events: the link as `restorepassword` issues it, then the reset."""
     app = await make_app("Pending Reset", email_confirmation_required=True)
     async with sessions() as session, session.begin():
         db_app = await session.get(App, app.app_id)
-        user = User(object_id=new_guid(), app_id=app.app_id, identity_key="pending@example.com",
-                    properties={"email": "pending@example.com", "blUserLocale": "en"},
-                    password_hash=CHEAP_HASHER.hash(OLD_PASSWORD),
-                    status=UserStatus.EMAIL_CONFIRMATION_PENDING)
+        user = User(
+            object_id=new_guid(),
+            app_id=app.app_id,
+            identity_key="pending@example.com",
+            properties={"email": "pending@example.com", "blUserLocale": "en"},
+            password_hash=CHEAP_HASHER.hash(OLD_PASSWORD),
+            status=UserStatus.EMAIL_CONFIRMATION_PENDING,
+        )
         session.add(user)
         await session.flush()
         await request_password_reset(session, db_app, user, settings.public_confirmation_url, 60)
@@ -157,8 +187,9 @@ async def test_a_pending_user_who_resets_is_confirmed_and_the_events_are_publish
     assert "Your email address is confirmed too" in html
     assert await user_status(user.object_id) is UserStatus.ENABLED
     assert is_hash_of((await account_of(user.object_id))[0], NEW_PASSWORD)
-    published = await wait_for_event_types(event_queue, user.object_id,
-                                           {USER_PASSWORD_CHANGED, USER_CONFIRMED}, outbox_of)
+    published = await wait_for_event_types(
+        event_queue, user.object_id, {USER_PASSWORD_CHANGED, USER_CONFIRMED}, outbox_of
+    )
     assert sorted(published) == [USER_CONFIRMED, USER_PASSWORD_CHANGED]  # and no other
     [changed], [confirmed] = published[USER_PASSWORD_CHANGED], published[USER_CONFIRMED]
     for event in (changed, confirmed):
@@ -169,7 +200,8 @@ async def test_a_pending_user_who_resets_is_confirmed_and_the_events_are_publish
 
 @pytest.mark.usefixtures("server")
 async def test_a_disabled_user_gets_the_failed_page_and_nothing_changes(
-        make_app, make_reset_link, make_session, http, url, account_of, outbox_of, user_status):
+    make_app, make_reset_link, make_session, http, url, account_of, outbox_of, user_status
+):
     app = await make_app()
     link = await make_reset_link(app, status=UserStatus.DISABLED)
     expired = await make_reset_link(app, user_id=link.user_id, expired=True)
@@ -190,7 +222,8 @@ async def test_a_disabled_user_gets_the_failed_page_and_nothing_changes(
 
 @pytest.mark.usefixtures("server")
 async def test_an_expired_link_changes_nothing_and_offers_a_new_link_with_its_cool_down(
-        make_app, make_reset_link, http, url, settings, account_of, outbox_payloads_of):
+    make_app, make_reset_link, http, url, settings, account_of, outbox_payloads_of
+):
     app = await make_app("Expiry Ltd")
     link = await make_reset_link(app, expired=True)
     before = await account_of(link.user_id)
@@ -227,8 +260,9 @@ async def test_an_expired_link_changes_nothing_and_offers_a_new_link_with_its_co
 
 
 @pytest.mark.usefixtures("server")
-async def test_the_cool_down_counts_from_the_last_reset_link_issued(make_app, make_reset_link, http, url,
-                                                                   settings, account_of):
+async def test_the_cool_down_counts_from_the_last_reset_link_issued(
+    make_app, make_reset_link, http, url, settings, account_of
+):
     app = await make_app()
     resend = url(f"/{app.app_id}/reset-password/resend")
     expired = await make_reset_link(app, expired=True)
@@ -239,23 +273,26 @@ async def test_the_cool_down_counts_from_the_last_reset_link_issued(make_app, ma
     assert (await account_of(expired.user_id))[2] == 2
 
     old = await make_reset_link(app, expired=True)
-    await make_reset_link(app, user_id=old.user_id,
-                          issued_ago=timedelta(seconds=settings.resend_cooldown_seconds + 5))
+    await make_reset_link(app, user_id=old.user_id, issued_ago=timedelta(seconds=settings.resend_cooldown_seconds + 5))
     assert (await post(http, resend, {"token": old.token}))[0] == 200
     assert (await account_of(old.user_id))[2] == 3
 
 
 @pytest.mark.usefixtures("server")
-@pytest.mark.parametrize(("password", "repeat", "message"), [
-    ("", "", "Please enter a new password."),
-    ("x" * 1025, "x" * 1025, "at most 1024 characters"),
-    ("x" * 5000, "x" * 5000, "at most 1024 characters"),
-    (NEW_PASSWORD, NEW_PASSWORD + " ", "did not match"),
-    (NEW_PASSWORD, "", "did not match"),
-    ("nul\x00inside", "nul\x00inside", "cannot be used"),
-])
+@pytest.mark.parametrize(
+    ("password", "repeat", "message"),
+    [
+        ("", "", "Please enter a new password."),
+        ("x" * 1025, "x" * 1025, "at most 1024 characters"),
+        ("x" * 5000, "x" * 5000, "at most 1024 characters"),
+        (NEW_PASSWORD, NEW_PASSWORD + " ", "did not match"),
+        (NEW_PASSWORD, "", "did not match"),
+        ("nul\x00inside", "nul\x00inside", "cannot be used"),
+    ],
+)
 async def test_a_refused_password_shows_the_form_again_with_a_message(
-        make_app, make_reset_link, make_session, http, url, account_of, outbox_of, password, repeat, message):
+    make_app, make_reset_link, make_session, http, url, account_of, outbox_of, password, repeat, message
+):
     app = await make_app()
     link = await make_reset_link(app)
     await make_session(link.user_id)
@@ -271,8 +308,9 @@ async def test_a_refused_password_shows_the_form_again_with_a_message(
 
 
 @pytest.mark.usefixtures("server")
-async def test_the_longest_password_is_accepted_whatever_its_characters(make_app, make_reset_link, http, url,
-                                                                       account_of):
+async def test_the_longest_password_is_accepted_whatever_its_characters(
+    make_app, make_reset_link, http, url, account_of
+):
     app = await make_app()
     link = await make_reset_link(app)
     longest = "🔑" * 1024  # four UTF-8 bytes each: 12 KiB a field once percent-encoded
@@ -282,13 +320,15 @@ async def test_the_longest_password_is_accepted_whatever_its_characters(make_app
 
 
 @pytest.mark.usefixtures("server")
-@pytest.mark.parametrize("headers", [
-    {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
-    {"Sec-Fetch-Site": "same-site"},
-    {"Origin": "https://evil.example"},
-])
-async def test_cross_site_posts_are_refused(make_app, make_reset_link, http, url, account_of, outbox_of,
-                                            headers):
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+    ],
+)
+async def test_cross_site_posts_are_refused(make_app, make_reset_link, http, url, account_of, outbox_of, headers):
     app = await make_app()
     link = await make_reset_link(app)
     expired = await make_reset_link(app, user_id=link.user_id, expired=True)
@@ -297,34 +337,44 @@ async def test_cross_site_posts_are_refused(make_app, make_reset_link, http, url
     status, _, html = await post(http, endpoint, form(link.token), headers=headers)
     assert (status, data_page(html)) == (403, "password-reset-failed")
     assert "did not come from the password-reset page" in html
-    status, _, html = await post(http, url(f"/{app.app_id}/reset-password/resend"), {"token": expired.token},
-                                 headers=headers)
+    status, _, html = await post(
+        http, url(f"/{app.app_id}/reset-password/resend"), {"token": expired.token}, headers=headers
+    )
     assert (status, data_page(html)) == (403, "password-reset-failed")
     assert await account_of(link.user_id) == before
     assert await outbox_of(link.user_id) == []
 
 
 @pytest.mark.usefixtures("server")
-async def test_a_post_from_the_public_origin_is_accepted(make_app, make_reset_link, http, url, settings,
-                                                         account_of):
+async def test_a_post_from_the_public_origin_is_accepted(make_app, make_reset_link, http, url, settings, account_of):
     app = await make_app()
     link = await make_reset_link(app)
-    status, _, _ = await post(http, url(f"/{app.app_id}/reset-password"), form(link.token),
-                              headers={"Origin": settings.public_confirmation_url})
+    status, _, _ = await post(
+        http,
+        url(f"/{app.app_id}/reset-password"),
+        form(link.token),
+        headers={"Origin": settings.public_confirmation_url},
+    )
     assert status == 200
     assert is_hash_of((await account_of(link.user_id))[0], NEW_PASSWORD)
 
 
 @pytest.mark.usefixtures("server")
-async def test_unknown_malformed_and_foreign_tokens_get_the_failed_page(make_app, make_reset_link, make_link,
-                                                                       http, url, account_of):
+async def test_unknown_malformed_and_foreign_tokens_get_the_failed_page(
+    make_app, make_reset_link, make_link, http, url, account_of
+):
     app = await make_app("Owner", email_confirmation_required=True)
     other = await make_app("Other")
     link = await make_reset_link(app)
     confirmation = await make_link(app)  # a confirmation token is no reset token
     before = await account_of(link.user_id)
-    for app_id, token in ((app.app_id, "short"), (app.app_id, link.token[:-1]), (app.app_id, new_token()),
-                          (other.app_id, link.token), (app.app_id, confirmation.token)):
+    for app_id, token in (
+        (app.app_id, "short"),
+        (app.app_id, link.token[:-1]),
+        (app.app_id, new_token()),
+        (other.app_id, link.token),
+        (app.app_id, confirmation.token),
+    ):
         status, headers, html = await fetch(http, url(f"/{app_id}/reset-password/{token}"))
         assert (status, data_page(html)) == (404, "password-reset-failed"), token
         assert headers["Cache-Control"] == "no-store"
@@ -344,21 +394,32 @@ async def test_unknown_malformed_and_foreign_tokens_get_the_failed_page(make_app
 @pytest.mark.usefixtures("server")
 async def test_security_headers_and_own_assets_on_every_reset_page(make_app, make_reset_link, http, url):
     app = await make_app()
-    links = [await make_reset_link(app), await make_reset_link(app, expired=True),
-             await make_reset_link(app, status=UserStatus.DISABLED)]
+    links = [
+        await make_reset_link(app),
+        await make_reset_link(app, expired=True),
+        await make_reset_link(app, status=UserStatus.DISABLED),
+    ]
     answers = [await fetch(http, url(link.path)) for link in links]
     answers.append(await post(http, url(f"/{app.app_id}/reset-password"), form(links[0].token)))
     assert [data_page(html) for _, _, html in answers] == [
-        "password-reset", "password-reset-expired", "password-reset-failed", "password-reset-done"]
+        "password-reset",
+        "password-reset-expired",
+        "password-reset-failed",
+        "password-reset-done",
+    ]
     for _, headers, html in answers:
-        for name, value in {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
-                            "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}.items():
+        for name, value in {
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+        }.items():
             assert headers[name] == value
         csp = headers["Content-Security-Policy"]
         assert "default-src 'none'" in csp and "form-action 'self'" in csp and "'nonce-" in csp
         assert "unsafe-inline" not in csp and "http" not in csp
         for reference in re.findall(r'(?:src|href|action)="([^"]*)"', html):
-            assert reference.startswith("/") or reference.startswith("data:"), reference
+            assert reference.startswith(("/", "data:")), reference
 
 
 @pytest.mark.usefixtures("server")
@@ -369,8 +430,9 @@ async def test_reset_pages_speak_the_users_language_then_the_browsers(make_app, 
     assert '<html lang="de">' in html and "Neues Passwort festlegen" in html
     status, _, html = await post(http, url(f"/{app.app_id}/reset-password"), form(german.token, "a", "b"))
     assert status == 400 and "stimmen nicht überein" in html
-    _, _, html = await fetch(http, url(f"/{app.app_id}/reset-password/{new_token()}"),
-                             headers={"Accept-Language": "de-CH"})
+    _, _, html = await fetch(
+        http, url(f"/{app.app_id}/reset-password/{new_token()}"), headers={"Accept-Language": "de-CH"}
+    )
     assert '<html lang="de">' in html and "Dieser Link funktioniert nicht" in html
     status, _, html = await post(http, url(f"/{app.app_id}/reset-password"), form(german.token))
     assert status == 200 and "Ihr Passwort wurde geändert" in html
@@ -385,8 +447,9 @@ async def test_identity_and_app_name_are_escaped(make_app, make_reset_link, http
     assert "<script>alert" not in html
 
 
-async def test_concurrent_posts_of_one_link_change_the_password_once(settings, make_app, make_reset_link,
-                                                                     account_of, outbox_payloads_of):
+async def test_concurrent_posts_of_one_link_change_the_password_once(
+    settings, make_app, make_reset_link, account_of, outbox_payloads_of
+):
     app = await make_app()
     link = await make_reset_link(app)
     test_server = TestServer(create_app(settings, run_outbox_relay=False), host="127.0.0.1")
@@ -394,20 +457,21 @@ async def test_concurrent_posts_of_one_link_change_the_password_once(settings, m
     try:
         endpoint = str(test_server.make_url(f"/{app.app_id}/reset-password"))
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True)) as http:
-            results = await asyncio.gather(*(post(http, endpoint, form(link.token, f"password {i}"))
-                                             for i in range(6)))
+            results = await asyncio.gather(*(post(http, endpoint, form(link.token, f"password {i}")) for i in range(6)))
     finally:
         await test_server.close()
     done = [i for i, (status, _, html) in enumerate(results) if data_page(html) == "password-reset-done"]
     assert len(done) == 1, [(status, data_page(html)) for status, _, html in results]
     assert {(status, data_page(html)) for i, (status, _, html) in enumerate(results) if i not in done} == {
-        (404, "password-reset-failed")}
+        (404, "password-reset-failed")
+    }
     assert is_hash_of((await account_of(link.user_id))[0], f"password {done[0]}")
     assert [event["type"] for event in await outbox_payloads_of(link.user_id)] == [USER_PASSWORD_CHANGED]
 
 
 async def test_concurrent_posts_of_two_links_of_one_user_change_the_password_once(
-        settings, make_app, make_reset_link, account_of, outbox_payloads_of):
+    settings, make_app, make_reset_link, account_of, outbox_payloads_of
+):
     """Each reset holds the user's row before the token's, so two links of one user never deadlock:
     the first changes the password and ends the other link, which then finds itself used."""
     app = await make_app()
@@ -418,8 +482,9 @@ async def test_concurrent_posts_of_two_links_of_one_user_change_the_password_onc
     try:
         endpoint = str(test_server.make_url(f"/{app.app_id}/reset-password"))
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True)) as http:
-            results = await asyncio.gather(*(post(http, endpoint, form(links[i % 4].token, f"password {i}"))
-                                             for i in range(8)))
+            results = await asyncio.gather(
+                *(post(http, endpoint, form(links[i % 4].token, f"password {i}")) for i in range(8))
+            )
     finally:
         await test_server.close()
     pages = sorted((status, data_page(html)) for status, _, html in results)
@@ -435,13 +500,13 @@ class FullHashing:
         raise HashingBusy(1.2)
 
 
-async def test_a_full_hashing_queue_answers_503_and_changes_nothing(settings, make_app, make_reset_link,
-                                                                    account_of, outbox_of):
+async def test_a_full_hashing_queue_answers_503_and_changes_nothing(
+    settings, make_app, make_reset_link, account_of, outbox_of
+):
     app = await make_app()
     link = await make_reset_link(app)
     before = await account_of(link.user_id)
-    test_server = TestServer(create_app(settings, run_outbox_relay=False, hashing=FullHashing()),
-                             host="127.0.0.1")
+    test_server = TestServer(create_app(settings, run_outbox_relay=False, hashing=FullHashing()), host="127.0.0.1")
     await test_server.start_server()
     try:
         async with aiohttp.ClientSession() as http:

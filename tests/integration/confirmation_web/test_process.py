@@ -17,8 +17,9 @@ from userreg.shared.db import UserStatus
 NEW_PASSWORD = "process reset passphrase"
 
 
-async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_app, make_link, user_status,
-                                                                  make_reset_link):
+async def test_service_process_serves_links_and_stops_on_sigterm(
+    settings, make_app, make_link, user_status, make_reset_link
+):
     port = free_port()
     service = ServiceProcess(
         f"confirmation-web-{uuid.uuid4().hex[:8]}",
@@ -44,16 +45,19 @@ async def test_service_process_serves_links_and_stops_on_sigterm(settings, make_
             await eventually(lambda: ready_is(http, f"{base}/ready", 200), what="the service to be ready")
             async with http.get(base + link.path) as response:
                 assert (response.status, data_page(await response.text())) == (200, "confirmation-pending")
-            async with http.post(f"{base}/{app.app_id}/confirm", data={"token": link.token},
-                                 headers={"Origin": base}) as response:
+            async with http.post(
+                f"{base}/{app.app_id}/confirm", data={"token": link.token}, headers={"Origin": base}
+            ) as response:
                 assert (response.status, data_page(await response.text())) == (200, "confirmation-confirmed")
             # A password reset, hashed by the process's own argon2id worker.
             reset = await make_reset_link(app, user_id=link.user_id)
             async with http.get(base + reset.path) as response:
                 assert (response.status, data_page(await response.text())) == (200, "password-reset")
-            async with http.post(f"{base}/{app.app_id}/reset-password", headers={"Origin": base},
-                                 data={"token": reset.token, "password": NEW_PASSWORD,
-                                       "repeat": NEW_PASSWORD}) as response:
+            async with http.post(
+                f"{base}/{app.app_id}/reset-password",
+                headers={"Origin": base},
+                data={"token": reset.token, "password": NEW_PASSWORD, "repeat": NEW_PASSWORD},
+            ) as response:
                 assert (response.status, data_page(await response.text())) == (200, "password-reset-done")
         assert await user_status(link.user_id) is UserStatus.ENABLED
     finally:

@@ -17,9 +17,7 @@ SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 
 async def resend(http, url, app_id, token):
-    async with http.post(
-        url(f"/{app_id}/confirm/resend"), data={"token": token}, headers=SAME_ORIGIN
-    ) as response:
+    async with http.post(url(f"/{app_id}/confirm/resend"), data={"token": token}, headers=SAME_ORIGIN) as response:
         return response.status, response.headers, await response.text()
 
 
@@ -46,9 +44,7 @@ async def test_expired_link_asks_for_a_new_one_which_works(
         assert response.status == 410  # the old link stays expired
 
 
-async def test_asking_again_within_the_cool_down_says_when(
-    make_app, make_link, http, url, tokens_of, settings
-):
+async def test_asking_again_within_the_cool_down_says_when(make_app, make_link, http, url, tokens_of, settings):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app, expired=True)
     assert (await resend(http, url, app.app_id, link.token))[0] == 200
@@ -61,9 +57,7 @@ async def test_asking_again_within_the_cool_down_says_when(
     assert await tokens_of(link.user_id) == 2
 
 
-async def test_cool_down_counts_from_the_last_link_issued(
-    make_app, make_link, http, url, tokens_of, settings
-):
+async def test_cool_down_counts_from_the_last_link_issued(make_app, make_link, http, url, tokens_of, settings):
     app = await make_app(email_confirmation_required=True)
     expired = await make_link(app, expired=True)
     # The user was sent another link 10 s ago (by registration's resend API, say).
@@ -73,9 +67,7 @@ async def test_cool_down_counts_from_the_last_link_issued(
     assert await tokens_of(expired.user_id) == 2
 
     old = await make_link(app, expired=True)
-    await make_link(
-        app, user_id=old.user_id, issued_ago=timedelta(seconds=settings.resend_cooldown_seconds + 5)
-    )
+    await make_link(app, user_id=old.user_id, issued_ago=timedelta(seconds=settings.resend_cooldown_seconds + 5))
     assert (await resend(http, url, app.app_id, old.token))[0] == 200
 
 
@@ -116,9 +108,7 @@ async def test_app_without_confirmation_sends_no_new_links(make_app, make_link, 
     assert await tokens_of(link.user_id) == 1
 
 
-async def test_unknown_malformed_or_foreign_tokens_get_the_failed_page(
-    make_app, make_link, http, url, tokens_of
-):
+async def test_unknown_malformed_or_foreign_tokens_get_the_failed_page(make_app, make_link, http, url, tokens_of):
     app = await make_app(email_confirmation_required=True)
     other = await make_app(email_confirmation_required=True)
     link = await make_link(app, expired=True)

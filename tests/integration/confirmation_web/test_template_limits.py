@@ -1,5 +1,5 @@
 """A page override that breaks a render limit or fails to render: the shipped page is served instead,
-with the same status, and the service goes on answering (SPEC §3.8)."""
+with the same status, and the service goes on answering (the README's Security section)."""
 
 from __future__ import annotations
 
@@ -44,22 +44,34 @@ async def override(sessions, app, page: str, html: str) -> None:
 
 
 def warnings_about(caplog, app) -> list[str]:
-    return [record.getMessage() for record in caplog.records
-            if record.levelno == logging.WARNING and app.app_id in record.getMessage()]
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING and app.app_id in record.getMessage()
+    ]
 
 
-@pytest.mark.parametrize("bomb, limit", [(SIZE_BOMB, "TEMPLATE_OUTPUT_BYTES"),
-                                         (OUTPUT_BOMB, "TEMPLATE_OUTPUT_BYTES"),
-                                         (TIME_BOMB, f"TEMPLATE_RENDER_SECONDS ({RENDER_SECONDS:g} s)")])
-async def test_a_bomb_override_gets_the_shipped_page_with_its_status(make_app, make_link, sessions, http, url,
-                                                                    caplog, bomb, limit):
+@pytest.mark.parametrize(
+    "bomb, limit",
+    [
+        (SIZE_BOMB, "TEMPLATE_OUTPUT_BYTES"),
+        (OUTPUT_BOMB, "TEMPLATE_OUTPUT_BYTES"),
+        (TIME_BOMB, f"TEMPLATE_RENDER_SECONDS ({RENDER_SECONDS:g} s)"),
+    ],
+)
+async def test_a_bomb_override_gets_the_shipped_page_with_its_status(
+    make_app, make_link, sessions, http, url, caplog, bomb, limit
+):
     app = await make_app("Bombed", email_confirmation_required=True)
     for page in ("confirmation-pending", "confirmation-expired", "confirmation-failed"):
         await override(sessions, app, page, bomb)
     pending = await make_link(app)
     expired = await make_link(app, expired=True)
-    cases = [(pending.path, 200, "confirmation-pending"), (expired.path, 410, "confirmation-expired"),
-             (f"/{app.app_id}/confirm/{new_token()}", 404, "confirmation-failed")]
+    cases = [
+        (pending.path, 200, "confirmation-pending"),
+        (expired.path, 410, "confirmation-expired"),
+        (f"/{app.app_id}/confirm/{new_token()}", 404, "confirmation-failed"),
+    ]
     with caplog.at_level(logging.WARNING, logger="userreg.confirmation_web"):
         for path, status, page in cases:
             answered, html, took = await fetch(http, url(path))
@@ -96,8 +108,9 @@ async def test_a_fixed_override_is_used_at_once(make_app, make_link, sessions, h
     assert html == '<body data-page="confirmation-confirmed">Fixed</body>'
 
 
-async def test_an_override_failing_otherwise_is_logged_without_the_users_data(make_app, make_link, sessions,
-                                                                             http, url, caplog):
+async def test_an_override_failing_otherwise_is_logged_without_the_users_data(
+    make_app, make_link, sessions, http, url, caplog
+):
     app = await make_app(email_confirmation_required=True)
     link = await make_link(app)
     await override(sessions, app, "confirmation-pending", "line one\n{{ {}[user.email ~ token].x }}")

@@ -23,11 +23,10 @@ from userreg.mailer.consumer import POISON_REDELIVERIES
 from userreg.mailer.dead_letters import list_dead_letters, replay
 from userreg.shared.db import Template
 from userreg.shared.db.mail import DeliveryStatus
-from userreg.shared.messaging import Topology
+from userreg.shared.messaging import Topology, declare_topology
 
 
-async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, inbox, make_app, sessions,
-                                                             counters):
+async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, inbox, make_app, sessions, counters):
     counters.track("userreg_mailer_retried_total", kind="smtp_4xx")
     app = await make_app(email_confirmation_required=True)
     inbox.fail_next(1, 421)
@@ -42,8 +41,9 @@ async def test_a_421_is_retried_and_the_email_delivered_once(mailer, publish, in
     assert len(inbox.to(event.user.email)) == 1
 
 
-async def test_a_550_is_dead_lettered_and_replay_sends_it_once_fixed(mailer, mail_settings, publish, inbox,
-                                                                     make_app, sessions, counters):
+async def test_a_550_is_dead_lettered_and_replay_sends_it_once_fixed(
+    mailer, mail_settings, publish, inbox, make_app, sessions, counters
+):
     counters.track("userreg_mailer_dead_lettered_total", kind="smtp_5xx")
     app = await make_app(email_confirmation_required=True)
     event = make_event(app)
@@ -52,8 +52,7 @@ async def test_a_550_is_dead_lettered_and_replay_sends_it_once_fixed(mailer, mai
 
     row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert row.reason.startswith("recipient refused: 550")
-    assert (row.event_type, row.app_id, row.attempts, row.replayed_at) == (
-        "user.registered", app.app_id, 1, None)
+    assert (row.event_type, row.app_id, row.attempts, row.replayed_at) == ("user.registered", app.app_id, 1, None)
     # The table keeps the event for people to read, without the link's token.
     assert row.payload["user"]["email"] == event.user.email
     assert row.payload["confirmation"]["url"].endswith("/confirm/[redacted]")
@@ -109,8 +108,7 @@ async def test_retries_run_out_into_the_dead_letter_queue(mailer, publish, inbox
     assert inbox.messages == []
 
 
-async def test_a_malformed_event_is_dead_lettered_with_its_reason(mailer, mail_settings, publish, make_app,
-                                                                  sessions):
+async def test_a_malformed_event_is_dead_lettered_with_its_reason(mailer, mail_settings, publish, make_app, sessions):
     app = await make_app()
     event = make_event(app)
     await publish(event, body=b'{"id": "x", "type": "user.registered"')
@@ -130,26 +128,36 @@ async def test_an_event_of_an_unknown_app_is_dead_lettered(mailer, publish, make
 
 
 async def test_a_broken_template_is_dead_lettered_and_replayed_after_the_fix(
-        mailer, mail_settings, publish, inbox, make_app, sessions):
+    mailer, mail_settings, publish, inbox, make_app, sessions
+):
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
-        session.add(Template(app_id=app.app_id, kind="email", name="confirmation", locale="",
-                             text_body="{{ user.name.__class__.__mro__ }}"))  # the sandbox refuses this
+        session.add(
+            Template(
+                app_id=app.app_id,
+                kind="email",
+                name="confirmation",
+                locale="",
+                text_body="{{ user.name.__class__.__mro__ }}",
+            )
+        )  # the sandbox refuses this
     event = make_event(app)
     await publish(event)
     row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert "the confirmation template of app" in row.reason and "SecurityError" in row.reason
 
     async with sessions() as session, session.begin():
-        await session.execute(update(Template).where(Template.app_id == app.app_id)
-                              .values(text_body="Fixed: {{ confirmation_url }}"))
+        await session.execute(
+            update(Template).where(Template.app_id == app.app_id).values(text_body="Fixed: {{ confirmation_url }}")
+        )
     assert await replay(mail_settings) == 1
     [message] = await inbox.wait_for(lambda m: m.recipients == [event.user.email])
     assert message.text.strip() == f"Fixed: {event.confirmation.url}"
 
 
 async def test_smtp_down_for_a_while_then_back_delivers_everything_once(
-        settings, inbox, topologies, publish_to, make_app, counters):
+    settings, inbox, topologies, publish_to, make_app, counters
+):
     counters.track("userreg_mailer_retried_total", kind="connection")
     async with TcpProxy("127.0.0.1", inbox.smtp_port) as proxy:
         mail_settings = settings_for(settings, smtp_port=proxy.port, retry_delays="0.2,0.4,0.8,1,1,1,1,1,1,1")
@@ -163,8 +171,10 @@ async def test_smtp_down_for_a_while_then_back_delivers_everything_once(
             await proxy.cut()
             for event in events[1:]:
                 await publish(event)
-            await eventually(lambda: counters("userreg_mailer_retried_total", kind="connection") >= 19,
-                             what="every email to fail at least once")
+            await eventually(
+                lambda: counters("userreg_mailer_retried_total", kind="connection") >= 19,
+                what="every email to fail at least once",
+            )
             await asyncio.sleep(1)  # down for a while longer, retrying
             await proxy.restore()
             await inbox.wait_for(count=20, timeout=30)
@@ -172,15 +182,21 @@ async def test_smtp_down_for_a_while_then_back_delivers_everything_once(
 
 
 async def test_a_message_redelivered_too_often_is_parked_as_poison(
-        mailer, mail_settings, amqp_connection, make_app, sessions, inbox):
+    mailer, mail_settings, amqp_connection, make_app, sessions, inbox
+):
     app = await make_app(email_confirmation_required=True)
     event = make_event(app)
     channel = await amqp_connection.channel(publisher_confirms=True)
     # As the quorum queue marks a message that crashed or stalled ten mailers before.
     await channel.default_exchange.publish(
-        aio_pika.Message(body=event.to_bytes(), message_id=event.id, type=event.type,
-                         headers={"x-delivery-count": POISON_REDELIVERIES}),
-        routing_key=Topology.from_settings(mail_settings).mailer_queue)
+        aio_pika.Message(
+            body=event.to_bytes(),
+            message_id=event.id,
+            type=event.type,
+            headers={"x-delivery-count": POISON_REDELIVERIES},
+        ),
+        routing_key=Topology.from_settings(mail_settings).mailer_queue,
+    )
     await channel.close()
     row = await eventually(lambda: dead_letter_row(sessions, event.id), what="the dead letter recorded")
     assert row.reason == f"handed out {POISON_REDELIVERIES + 1} times without being settled"
@@ -188,17 +204,25 @@ async def test_a_message_redelivered_too_often_is_parked_as_poison(
 
 
 async def test_what_the_broker_dead_lettered_by_itself_is_listed_and_replayable(
-        mailer, mail_settings, amqp_connection, make_app, inbox):
+    mailer, mail_settings, amqp_connection, make_app, inbox
+):
     app = await make_app(email_confirmation_required=True)
     event = make_event(app)
     topology = Topology.from_settings(mail_settings)
     channel = await amqp_connection.channel(publisher_confirms=True)
     # As the quorum queue's delivery limit leaves it: no reason of ours, only the broker's x-death.
     await channel.default_exchange.publish(
-        aio_pika.Message(body=event.to_bytes(), message_id=event.id, type=event.type,
-                         headers={"x-app-id": app.app_id, "x-death": [
-                             {"reason": "delivery_limit", "queue": topology.mailer_queue, "count": 1}]}),
-        routing_key=topology.mailer_dead_letter_queue)
+        aio_pika.Message(
+            body=event.to_bytes(),
+            message_id=event.id,
+            type=event.type,
+            headers={
+                "x-app-id": app.app_id,
+                "x-death": [{"reason": "delivery_limit", "queue": topology.mailer_queue, "count": 1}],
+            },
+        ),
+        routing_key=topology.mailer_dead_letter_queue,
+    )
     await channel.close()
 
     [listed] = await list_dead_letters(mail_settings)
@@ -207,3 +231,30 @@ async def test_what_the_broker_dead_lettered_by_itself_is_listed_and_replayable(
     assert listed["payload"]["confirmation"]["url"].endswith("/confirm/[redacted]")
     assert await replay(mail_settings, [event.id]) == 1
     await inbox.wait_for(lambda m: m.recipients == [event.user.email])
+
+
+async def test_browsing_the_dead_letters_again_and_again_loses_none(mail_settings, amqp_connection, make_app):
+    # RabbitMQ 4 counts a quorum queue's messages handed back towards a delivery limit (20 unless
+    # declared otherwise) and the dead-letter queue has nowhere to send those past it. Each listing
+    # and each replay that skips a letter hands letters back.
+    app = await make_app(email_confirmation_required=True)
+    events = [make_event(app) for _ in range(2)]
+    topology = Topology.from_settings(mail_settings)
+    channel = await amqp_connection.channel(publisher_confirms=True)
+    await declare_topology(channel, topology)
+    for event in events:
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                body=event.to_bytes(),
+                message_id=event.id,
+                type=event.type,
+                headers={"x-userreg-reason": "550 mailbox unavailable", "x-app-id": app.app_id},
+            ),
+            routing_key=topology.mailer_dead_letter_queue,
+        )
+    await channel.close()
+
+    for _ in range(12):
+        assert [letter["eventId"] for letter in await list_dead_letters(mail_settings)] == [e.id for e in events]
+        assert await replay(mail_settings, [events[1].id + "-not-queued"]) == 0
+    assert await replay(mail_settings) == 2

@@ -1,4 +1,4 @@
-"""No user data can end a mail header (SPEC §3.8 "Mail headers"), through the real mailer to a real
+"""No user data can end a mail header (the README's Security section "Mail headers"), through the real mailer to a real
 inbox: every line break `str.splitlines()` knows and every control character, in a user's name (left
 out of To, the email still sent) and in a property an app's subject template puts in (the subject
 made one safe line), and in the recipient address (dead-lettered).
@@ -76,10 +76,10 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         connection = await aio_pika.connect_robust(mail_settings.amqp_dsn)
         try:
             async with sessions() as session, session.begin():
-                app = await create_app(session, APP_NAME, email_confirmation_required=True,
-                                       welcome_email_enabled=True)
-                session.add(Template(app_id=app.app_id, kind="email", name="registration", locale="",
-                                     subject=WELCOME_SUBJECT))
+                app = await create_app(session, APP_NAME, email_confirmation_required=True, welcome_email_enabled=True)
+                session.add(
+                    Template(app_id=app.app_id, kind="email", name="registration", locale="", subject=WELCOME_SUBJECT)
+                )
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             async with running_mailer(mail_settings):
                 yield World(app, inbox, Publisher(channel, mail_settings.events_exchange), sessions)
@@ -138,19 +138,23 @@ async def test_the_issues_attack_adds_no_header_and_no_body(world: World):
 
 
 @pytest.mark.parametrize("character", unsafe_characters())
-async def test_an_unsafe_character_in_the_address_dead_letters_the_event(world: World, character: str,
-                                                                          counters: Counters):
+async def test_an_unsafe_character_in_the_address_dead_letters_the_event(
+    world: World, character: str, counters: Counters
+):
     counters.track("userreg_mailer_dead_lettered_total", kind="header_injection")
     address = f"eve-{uuid.uuid4().hex[:8]}@example.com"
     event = make_event(world.app, email=f"{address}{character}Bcc: {VICTIM}")
     await world.publish(event)
-    await eventually(lambda: counters("userreg_mailer_dead_lettered_total", kind="header_injection") == 1,
-                     what="the event dead-lettered")
+    await eventually(
+        lambda: counters("userreg_mailer_dead_lettered_total", kind="header_injection") == 1,
+        what="the event dead-lettered",
+    )
     if character != "\0":  # PostgreSQL's jsonb takes no NUL: that dead letter stays in the queue only
-        row = await eventually(partial(dead_letter_row, world.sessions, event.id),
-                               what="the dead letter recorded")
-        assert row.reason == ("the recipient address contains a line break, a control character or an "
-                              "encoded word; it is never put into a mail header")
+        row = await eventually(partial(dead_letter_row, world.sessions, event.id), what="the dead letter recorded")
+        assert row.reason == (
+            "the recipient address contains a line break, a control character or an "
+            "encoded word; it is never put into a mail header"
+        )
     assert await delivery_rows(world.sessions, event.id) == []  # refused before anything was claimed
     assert world.inbox.to(VICTIM) == [] and world.inbox.to(address) == []
 
@@ -175,10 +179,8 @@ async def test_an_encoded_word_in_the_address_dead_letters_the_event(world: Worl
     counters.track("userreg_mailer_dead_lettered_total", kind="header_injection")
     event = make_event(world.app, email=f"{ENCODED_CRLF}@example.com")  # a valid address, to email-validator
     await world.publish(event)
-    row = await eventually(partial(dead_letter_row, world.sessions, event.id),
-                           what="the dead letter recorded")
-    assert row.reason.startswith("the recipient address contains a line break, a control character or an "
-                                 "encoded word")
+    row = await eventually(partial(dead_letter_row, world.sessions, event.id), what="the dead letter recorded")
+    assert row.reason.startswith("the recipient address contains a line break, a control character or an encoded word")
     assert counters("userreg_mailer_dead_lettered_total", kind="header_injection") == 1
 
 

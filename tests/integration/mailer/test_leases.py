@@ -88,8 +88,10 @@ async def logs(engine: AsyncEngine) -> AsyncIterator[MakeLog]:
 async def proxied_engine(settings: Settings) -> AsyncIterator[tuple[TcpProxy, AsyncEngine]]:
     """An engine that reaches PostgreSQL through a proxy the test can cut."""
     async with TcpProxy.in_front_of(settings.database_dsn, 5432) as proxy:
-        engine = create_engine(settings.model_copy(
-            update={"database_url": SecretStr(proxy.url_through(settings.database_dsn))}), pool_pre_ping=False)
+        engine = create_engine(
+            settings.model_copy(update={"database_url": SecretStr(proxy.url_through(settings.database_dsn))}),
+            pool_pre_ping=False,
+        )
         yield proxy, engine
         await engine.dispose()
 
@@ -97,11 +99,16 @@ async def proxied_engine(settings: Settings) -> AsyncIterator[tuple[TcpProxy, As
 async def claim_row(engine: AsyncEngine, event_id: str) -> tuple[str, str, float]:
     """(status, claimed_by, seconds the claim has left) of the event's confirmation email."""
     async with engine.connect() as connection:
-        row = (await connection.execute(text(
-            "SELECT CAST(status AS text), claimed_by, "
-            "       extract(epoch FROM claimed_until - clock_timestamp()) "
-            "FROM mail_deliveries WHERE event_id = :event_id AND template = 'confirmation'"),
-            {"event_id": event_id})).one()
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT CAST(status AS text), claimed_by, "
+                    "       extract(epoch FROM claimed_until - clock_timestamp()) "
+                    "FROM mail_deliveries WHERE event_id = :event_id AND template = 'confirmation'"
+                ),
+                {"event_id": event_id},
+            )
+        ).one()
     return row[0], row[1], float(row[2])
 
 
@@ -178,7 +185,8 @@ async def test_a_claimant_whose_renewals_fail_starts_no_send(proxied_engine, log
 
 
 async def test_a_send_does_not_start_once_renewals_have_failed(
-        settings, proxied_engine, logs, inbox, make_app, sessions):
+    settings, proxied_engine, logs, inbox, make_app, sessions
+):
     """An event with two emails, sent one after the other on one claim. The database goes away
     while the first is being sent: the second is not started (the claim might lapse under it);
     the event's next delivery sends it once the database is back, and neither goes out twice."""
@@ -189,19 +197,27 @@ async def test_a_send_does_not_start_once_renewals_have_failed(
     templates = TemplateStore.from_settings(mail_settings)
     smtp = SmtpPool(mail_settings)
     deliverer = Deliverer(
-        apps=AppLookup(create_sessionmaker(through_proxy.execution_options(isolation_level="AUTOCOMMIT")),
-                       templates, ttl=0),
-        templates=templates, deliveries=logs("ours", through=through_proxy), sender=smtp,
-        mail_from=parse_mail_from(mail_settings.mail_from))
+        apps=AppLookup(
+            create_sessionmaker(through_proxy.execution_options(isolation_level="AUTOCOMMIT")), templates, ttl=0
+        ),
+        templates=templates,
+        deliveries=logs("ours", through=through_proxy),
+        sender=smtp,
+        mail_from=parse_mail_from(mail_settings.mail_from),
+    )
     inbox.reply_delay = LEASE  # each email takes longer to accept than may_start_send allows
     try:
         delivery = asyncio.create_task(deliverer.deliver(event))
 
         async def claimed() -> bool:
             async with sessions() as session:
-                return await session.scalar(text(
-                    "SELECT count(*) FROM mail_deliveries WHERE event_id = :id AND status = 'SENDING'"),
-                    {"id": event.id}) == 2
+                return (
+                    await session.scalar(
+                        text("SELECT count(*) FROM mail_deliveries WHERE event_id = :id AND status = 'SENDING'"),
+                        {"id": event.id},
+                    )
+                    == 2
+                )
 
         await eventually(claimed, interval=0.01, what="both emails claimed")
         await proxy.cut()
@@ -224,6 +240,8 @@ async def test_a_send_does_not_start_once_renewals_have_failed(
 
         await eventually(delivered, timeout=20, interval=0.2, what="both emails handled")
         assert sorted(m.message_id for m in inbox.messages) == [
-            f"<{event.id}.confirmation@mail.test>", f"<{event.id}.registration@mail.test>"]
+            f"<{event.id}.confirmation@mail.test>",
+            f"<{event.id}.registration@mail.test>",
+        ]
     finally:
         await smtp.close()

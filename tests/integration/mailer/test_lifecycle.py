@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 
 import aiohttp
 import aiosmtplib
@@ -27,22 +28,28 @@ async def test_health_ready_and_metrics(mailer, publish, inbox, make_app):
     await inbox.wait_for(lambda m: m.recipients == [event.user.email])
     async with aiohttp.ClientSession() as http:
         async with http.get(mailer.make_url("/health")) as response:
-            assert response.status == 200 and (await response.json()) == {"status": "ok"}
+            assert response.status == 200
+            assert await response.json() == {"status": "ok", "version": metadata.version("userreg-mailer")}
         async with http.get(mailer.make_url("/ready")) as response:
             assert response.status == 200
             assert await response.json() == {"status": "ready", "database": "ok", "broker": "ok"}
         async with http.get(mailer.make_url("/metrics")) as response:
             assert response.status == 200
             body = await response.text()
-    for name in ("userreg_mailer_sent_total", "userreg_mailer_retried_total",
-                 "userreg_mailer_dead_lettered_total", "userreg_mailer_send_seconds_bucket",
-                 "userreg_mailer_event_to_sent_seconds_bucket"):
+    for name in (
+        "userreg_mailer_sent_total",
+        "userreg_mailer_retried_total",
+        "userreg_mailer_dead_lettered_total",
+        "userreg_mailer_send_seconds_bucket",
+        "userreg_mailer_event_to_sent_seconds_bucket",
+    ):
         assert name in body
     assert 'userreg_mailer_sent_total{template="confirmation"}' in body
 
 
-async def test_stopping_finishes_the_email_being_sent(mail_settings, publish, inbox, make_app, sessions,
-                                                      amqp_connection):
+async def test_stopping_finishes_the_email_being_sent(
+    mail_settings, publish, inbox, make_app, sessions, amqp_connection
+):
     app = await make_app(email_confirmation_required=True)
     event = make_event(app)
     inbox.reply_delay = 1.0
@@ -59,17 +66,20 @@ async def test_stopping_finishes_the_email_being_sent(mail_settings, publish, in
     await channel.close()
 
 
-async def test_mailer_process_sends_and_stops_cleanly_on_sigterm(settings, inbox, topologies, publish_to,
-                                                                 make_app):
+async def test_mailer_process_sends_and_stops_cleanly_on_sigterm(settings, inbox, topologies, publish_to, make_app):
     mail_settings = settings_for(settings, smtp_port=inbox.smtp_port)
     topologies.append(mail_settings)
     port = free_port()
     env = {
-        "DATABASE_URL": mail_settings.database_dsn, "AMQP_URL": mail_settings.amqp_dsn,
+        "DATABASE_URL": mail_settings.database_dsn,
+        "AMQP_URL": mail_settings.amqp_dsn,
         "EVENTS_EXCHANGE": mail_settings.events_exchange,
         "MAILER_RETRY_DELAYS": mail_settings.mailer_retry_delays,
-        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(inbox.smtp_port), "MAIL_FROM": "Ops <ops@mail.test>",
-        "MAILER_PORT": str(port), "SMTP_PASSWORD": "not-printed-anywhere",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(inbox.smtp_port),
+        "MAIL_FROM": "Ops <ops@mail.test>",
+        "MAILER_PORT": str(port),
+        "SMTP_PASSWORD": "not-printed-anywhere",
     }
     process = ServiceProcess("mailer-test", "userreg-mailer", env, f"http://127.0.0.1:{port}/ready")
     await process.start()
@@ -93,9 +103,14 @@ async def test_inbox_process_receives_and_serves_messages():
     process = ServiceProcess("inbox-test", "userreg-inbox", env, f"http://127.0.0.1:{http_port}/health")
     await process.start()
     try:
-        await aiosmtplib.send("Subject: hello\r\nTo: someone@example.com\r\n\r\nHi there\r\n",
-                              sender="me@example.com", recipients=["someone@example.com"],
-                              hostname="127.0.0.1", port=smtp_port, start_tls=False)
+        await aiosmtplib.send(
+            "Subject: hello\r\nTo: someone@example.com\r\n\r\nHi there\r\n",
+            sender="me@example.com",
+            recipients=["someone@example.com"],
+            hostname="127.0.0.1",
+            port=smtp_port,
+            start_tls=False,
+        )
         base = f"http://127.0.0.1:{http_port}"
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/api/messages?to=SOMEONE@example.com") as response:
@@ -120,8 +135,9 @@ async def test_inbox_process_receives_and_serves_messages():
 async def test_waits_for_rabbitmq_and_survives_losing_it(settings, inbox, topologies, publish_to, make_app):
     async with TcpProxy.in_front_of(settings.amqp_dsn, 5672) as proxy:
         await proxy.cut()  # the broker is away when the mailer starts
-        mail_settings = settings_for(settings, smtp_port=inbox.smtp_port,
-                                     amqp_url=SecretStr(proxy.url_through(settings.amqp_dsn)))
+        mail_settings = settings_for(
+            settings, smtp_port=inbox.smtp_port, amqp_url=SecretStr(proxy.url_through(settings.amqp_dsn))
+        )
         # Removed straight through RabbitMQ, not through the proxy.
         topologies.append(mail_settings.model_copy(update={"amqp_url": settings.amqp_url}))
         server = TestServer(create_app(mail_settings))
@@ -151,10 +167,9 @@ async def test_waits_for_rabbitmq_and_survives_losing_it(settings, inbox, topolo
 @pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
 async def test_ready_reads_the_consumers_connection_and_opens_none_of_its_own(settings, inbox, topologies):
     async with TcpProxy.in_front_of(settings.amqp_dsn, 5672) as proxy:
-        mail_settings = settings_for(settings, smtp_port=inbox.smtp_port,
-                                     amqp_url=SecretStr(proxy.url_through(settings.amqp_dsn)))
+        mail_settings = settings_for(
+            settings, smtp_port=inbox.smtp_port, amqp_url=SecretStr(proxy.url_through(settings.amqp_dsn))
+        )
         topologies.append(mail_settings.model_copy(update={"amqp_url": settings.amqp_url}))
         async with running_mailer(mail_settings) as server, aiohttp.ClientSession() as http:
             await ready_follows_the_broker(http, str(server.make_url("/ready")), proxy, "consumer")
-
-

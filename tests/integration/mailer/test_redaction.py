@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -29,44 +29,71 @@ from userreg.shared.tokens import confirmation_url, new_token
 
 def _mailer_logs(caplog: pytest.LogCaptureFixture) -> str:
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
-    return "\n".join(formatter.format(record) for record in caplog.records
-                     if record.name.startswith("userreg"))
+    return "\n".join(formatter.format(record) for record in caplog.records if record.name.startswith("userreg"))
 
 
-async def _refused_event(settings, topologies, publish_to, make_app, sessions, caplog, *, code: int,
-                         prefix: str, retry_delays: str = "0.2,0.5"):
+async def _refused_event(
+    settings,
+    topologies,
+    publish_to,
+    make_app,
+    sessions,
+    caplog,
+    *,
+    code: int,
+    prefix: str,
+    retry_delays: str = "0.2,0.5",
+):
     """Send one confirmation email to a server that refuses it with `code`, quoting it; returns the
     token, the server's replies and every text the mailer kept about it."""
     caplog.set_level(logging.DEBUG, logger="userreg")
     app = await make_app(email_confirmation_required=True)
     async with sessions() as session, session.begin():
         # The link early in the body: what the reply quotes of it stays within the kept 500 characters.
-        session.add(Template(app_id=app.app_id, kind="email", name="confirmation", locale="",
-                             text_body=prefix + "{{ confirmation_url }}\n\nThanks!"))
+        session.add(
+            Template(
+                app_id=app.app_id,
+                kind="email",
+                name="confirmation",
+                locale="",
+                text_body=prefix + "{{ confirmation_url }}\n\nThanks!",
+            )
+        )
     token = new_token()
-    event = make_event(app).model_copy(update={"confirmation": Confirmation(
-        url=confirmation_url(settings.public_confirmation_url, app.app_id, token),
-        expiresAt=datetime.now(timezone.utc) + timedelta(days=1))})
+    event = make_event(app).model_copy(
+        update={
+            "confirmation": Confirmation(
+                url=confirmation_url(settings.public_confirmation_url, app.app_id, token),
+                expiresAt=datetime.now(UTC) + timedelta(days=1),
+            )
+        }
+    )
     async with QuotingServer(code) as server:
         mail_settings = settings_for(settings, smtp_port=server.port, retry_delays=retry_delays)
         topologies.append(mail_settings)
         async with running_mailer(mail_settings):
             publish = await publish_to(mail_settings)
             await publish(event)
-            row = await eventually(partial(dead_letter_row, sessions, event.id),
-                                   what="the dead letter recorded")
+            row = await eventually(partial(dead_letter_row, sessions, event.id), what="the dead letter recorded")
             listed = await list_dead_letters(mail_settings)
     [delivery] = await delivery_rows(sessions, event.id)
-    kept = {"last_error": delivery.last_error, "reason": row.reason, "record": json.dumps(row.payload),
-            "listing": json.dumps(listed), "logs": _mailer_logs(caplog)}
+    kept = {
+        "last_error": delivery.last_error,
+        "reason": row.reason,
+        "record": json.dumps(row.payload),
+        "listing": json.dumps(listed),
+        "logs": _mailer_logs(caplog),
+    }
     return token, server.replies, kept
 
 
 @pytest.mark.parametrize("prefix", ["", "x", "xy"], ids=["offset-0", "offset-1", "offset-2"])
 async def test_a_5xx_quoting_the_message_leaves_no_form_of_the_token(
-        settings, topologies, publish_to, make_app, sessions, caplog, prefix):
-    token, replies, kept = await _refused_event(settings, topologies, publish_to, make_app, sessions, caplog,
-                                                code=554, prefix=prefix)
+    settings, topologies, publish_to, make_app, sessions, caplog, prefix
+):
+    token, replies, kept = await _refused_event(
+        settings, topologies, publish_to, make_app, sessions, caplog, code=554, prefix=prefix
+    )
     [reply] = replies
     assert {"base64", "quoted-printable"} <= set(token_forms(reply, token))  # the reply carried it
     for where, text in kept.items():
@@ -77,9 +104,11 @@ async def test_a_5xx_quoting_the_message_leaves_no_form_of_the_token(
 
 
 async def test_a_4xx_quoting_the_message_leaves_no_form_of_the_token_through_its_retries(
-        settings, topologies, publish_to, make_app, sessions, caplog):
-    token, replies, kept = await _refused_event(settings, topologies, publish_to, make_app, sessions, caplog,
-                                                code=451, prefix="")
+    settings, topologies, publish_to, make_app, sessions, caplog
+):
+    token, replies, kept = await _refused_event(
+        settings, topologies, publish_to, make_app, sessions, caplog, code=451, prefix=""
+    )
     assert len(replies) == 3  # the first attempt and two retries
     assert all(token_forms(reply, token) for reply in replies)
     for where, text in kept.items():

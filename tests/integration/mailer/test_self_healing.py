@@ -4,8 +4,8 @@ consumes, with `/ready` saying 503 meanwhile."""
 
 from __future__ import annotations
 
-import aiohttp
 import aio_pika
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
@@ -31,9 +31,9 @@ async def _status_is(http: aiohttp.ClientSession, server: TestServer, status: in
     return (await _ready(http, server))[0] == status
 
 
-async def test_a_declaration_the_broker_refuses_is_retried_until_it_succeeds(settings, inbox, topologies,
-                                                                            publish_to, make_app,
-                                                                            amqp_connection):
+async def test_a_declaration_the_broker_refuses_is_retried_until_it_succeeds(
+    settings, inbox, topologies, publish_to, make_app, amqp_connection
+):
     mail_settings = settings_for(settings, smtp_port=inbox.smtp_port)
     topologies.append(mail_settings)
     mailer_queue = Topology.from_settings(mail_settings).mailer_queue
@@ -51,8 +51,9 @@ async def test_a_declaration_the_broker_refuses_is_retried_until_it_succeeds(set
             assert await _ready(http, server) == (503, UNAVAILABLE)
 
             await channel.queue_delete(mailer_queue)  # the operator removes the conflict
-            await eventually(lambda: _status_is(http, server, 200), timeout=30,
-                             what="the consumer to recover by itself")
+            await eventually(
+                lambda: _status_is(http, server, 200), timeout=30, what="the consumer to recover by itself"
+            )
             assert consuming.state is State.RUNNING
             app = await make_app(email_confirmation_required=True)
             event = make_event(app)
@@ -67,12 +68,13 @@ async def test_a_declaration_the_broker_refuses_is_retried_until_it_succeeds(set
 # aiormq does not close the StreamWriter of a connection the broker dropped (here: the cut); the
 # garbage collector does, with a ResourceWarning. Collected inside this test, it is ignored here only.
 @pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
-async def test_a_connection_cut_right_after_the_handshake_is_recovered_from(settings, inbox, topologies,
-                                                                           publish_to, make_app,
-                                                                           monkeypatch):
+async def test_a_connection_cut_right_after_the_handshake_is_recovered_from(
+    settings, inbox, topologies, publish_to, make_app, monkeypatch
+):
     async with TcpProxy.in_front_of(settings.amqp_dsn, 5672) as proxy:
-        mail_settings = settings_for(settings, smtp_port=inbox.smtp_port,
-                                     amqp_url=SecretStr(proxy.url_through(settings.amqp_dsn)))
+        mail_settings = settings_for(
+            settings, smtp_port=inbox.smtp_port, amqp_url=SecretStr(proxy.url_through(settings.amqp_dsn))
+        )
         topologies.append(mail_settings.model_copy(update={"amqp_url": settings.amqp_url}))
         handshakes = []
 
@@ -89,14 +91,18 @@ async def test_a_connection_cut_right_after_the_handshake_is_recovered_from(sett
         try:
             async with aiohttp.ClientSession() as http:
                 consuming = server.app[CONSUMING]
-                await eventually(lambda: consuming.restarts >= 2, timeout=20,
-                                 what="the consumer to fail (the cut, then the broker away)")
+                await eventually(
+                    lambda: consuming.restarts >= 2,
+                    timeout=20,
+                    what="the consumer to fail (the cut, then the broker away)",
+                )
                 assert len(handshakes) == 1
                 assert await _ready(http, server) == (503, UNAVAILABLE)
 
                 await proxy.restore()
-                await eventually(lambda: _status_is(http, server, 200), timeout=30,
-                                 what="the consumer to recover by itself")
+                await eventually(
+                    lambda: _status_is(http, server, 200), timeout=30, what="the consumer to recover by itself"
+                )
                 assert len(handshakes) == 2 and proxy.accepted == 2
                 app = await make_app(email_confirmation_required=True)
                 event = make_event(app)

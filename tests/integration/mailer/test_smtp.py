@@ -19,10 +19,28 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 (cert file, key file)."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(cert), str(key)
 
 
@@ -47,10 +65,14 @@ async def test_connections_are_reused_across_messages(mailer, publish, inbox, ma
 
 
 async def test_starttls_and_auth(settings, topologies, publish_to, make_app, server_tls):
-    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls,
-                     credentials=("mailer", "s3cret")) as inbox:
-        mail_settings = settings_for(settings, smtp_port=inbox.smtp_port, smtp_starttls=True,
-                                     smtp_username="mailer", smtp_password=SecretStr("s3cret"))
+    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls, credentials=("mailer", "s3cret")) as inbox:
+        mail_settings = settings_for(
+            settings,
+            smtp_port=inbox.smtp_port,
+            smtp_starttls=True,
+            smtp_username="mailer",
+            smtp_password=SecretStr("s3cret"),
+        )
         topologies.append(mail_settings)
         app = await make_app(email_confirmation_required=True)
         event = make_event(app)
@@ -71,12 +93,17 @@ async def test_implicit_tls(settings, topologies, publish_to, make_app, server_t
             await inbox.wait_for(lambda m: m.recipients == [event.user.email])
 
 
-async def test_wrong_password_is_retried_then_dead_lettered(settings, topologies, publish_to, make_app,
-                                                            sessions, server_tls):
-    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls,
-                     credentials=("mailer", "right")) as inbox:
-        mail_settings = settings_for(settings, smtp_port=inbox.smtp_port, smtp_starttls=True,
-                                     smtp_username="mailer", smtp_password=SecretStr("wrong"))
+async def test_wrong_password_is_retried_then_dead_lettered(
+    settings, topologies, publish_to, make_app, sessions, server_tls
+):
+    async with Inbox(smtp_port=0, http_port=None, tls_context=server_tls, credentials=("mailer", "right")) as inbox:
+        mail_settings = settings_for(
+            settings,
+            smtp_port=inbox.smtp_port,
+            smtp_starttls=True,
+            smtp_username="mailer",
+            smtp_password=SecretStr("wrong"),
+        )
         topologies.append(mail_settings)
         app = await make_app(email_confirmation_required=True)
         event = make_event(app)
@@ -92,14 +119,14 @@ def test_tls_and_starttls_exclude_each_other(settings):
         SmtpPool(settings.model_copy(update={"smtp_tls": True, "smtp_starttls": True}))
 
 
-async def test_plain_server_refuses_a_mailer_that_insists_on_starttls(settings, inbox, topologies, publish_to,
-                                                                      make_app, counters):
+async def test_plain_server_refuses_a_mailer_that_insists_on_starttls(
+    settings, inbox, topologies, publish_to, make_app, counters
+):
     counters.track("userreg_mailer_retried_total", kind="connection")
     mail_settings = settings_for(settings, smtp_port=inbox.smtp_port, smtp_starttls=True)
     topologies.append(mail_settings)
     app = await make_app(email_confirmation_required=True)
     async with running_mailer(mail_settings):
         await (await publish_to(mail_settings))(make_event(app))
-        await eventually(lambda: counters("userreg_mailer_retried_total", kind="connection") >= 1,
-                         what="a retry")
+        await eventually(lambda: counters("userreg_mailer_retried_total", kind="connection") >= 1, what="a retry")
     assert inbox.messages == []  # never sent in the clear

@@ -1,5 +1,5 @@
 """A template that breaks a render limit at send time dead-letters that email with the limit in its
-reason; the mailer goes on consuming and sends the next emails (SPEC §3.8). The overrides are
+reason; the mailer goes on consuming and sends the next emails (the README's Security section). The overrides are
 stored directly, as if `userreg template set` had been bypassed or the user's data made them big."""
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ async def broken_app(make_app, sessions, **parts: str):
 
 
 async def test_a_template_bomb_dead_letters_its_email_and_the_mailer_sends_on(
-        mailer, mail_settings, publish, inbox, make_app, sessions, counters):
+    mailer, mail_settings, publish, inbox, make_app, sessions, counters
+):
     counters.track("userreg_mailer_dead_lettered_total", kind="template")
     counters.track("userreg_mailer_sent_total", template="confirmation")
     size_bomb = await broken_app(make_app, sessions, text_body=SIZE_BOMB)
@@ -63,12 +64,15 @@ async def test_a_template_bomb_dead_letters_its_email_and_the_mailer_sends_on(
     def breaks(app) -> str:
         return f"the confirmation template of app {app.app_id} breaks a render limit: "
 
-    assert reasons[size_bomb.app_id] == \
-        breaks(size_bomb) + "a value would exceed TEMPLATE_OUTPUT_BYTES (524288 bytes)"
-    assert reasons[output_bomb.app_id] == \
-        breaks(output_bomb) + "its output would exceed TEMPLATE_OUTPUT_BYTES (524288 bytes)"
-    assert reasons[time_bomb.app_id] == \
-        breaks(time_bomb) + f"it takes longer than TEMPLATE_RENDER_SECONDS ({RENDER_SECONDS:g} s)"
+    assert reasons[size_bomb.app_id] == breaks(size_bomb) + "a value would exceed TEMPLATE_OUTPUT_BYTES (524288 bytes)"
+    assert (
+        reasons[output_bomb.app_id]
+        == breaks(output_bomb) + "its output would exceed TEMPLATE_OUTPUT_BYTES (524288 bytes)"
+    )
+    assert (
+        reasons[time_bomb.app_id]
+        == breaks(time_bomb) + f"it takes longer than TEMPLATE_RENDER_SECONDS ({RENDER_SECONDS:g} s)"
+    )
     listed = {letter["eventId"]: letter for letter in await list_dead_letters(mail_settings)}
     assert all(listed[event.id]["failure"] == "template" for event in bombs)
     assert counters("userreg_mailer_dead_lettered_total", kind="template") == 3

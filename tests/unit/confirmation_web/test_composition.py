@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -39,9 +39,9 @@ from userreg.shared.tokens import hash_token, new_token
 
 APP_ID = "0A1B2C3D-0000-4000-8000-00000000C0DE"
 TOKEN = new_token()
-EXPIRES_AT = datetime(2030, 1, 1, tzinfo=timezone.utc)
-BEFORE_EXPIRY = datetime(2029, 12, 31, tzinfo=timezone.utc)
-AFTER_EXPIRY = datetime(2030, 1, 2, tzinfo=timezone.utc)
+EXPIRES_AT = datetime(2030, 1, 1, tzinfo=UTC)
+BEFORE_EXPIRY = datetime(2029, 12, 31, tzinfo=UTC)
+AFTER_EXPIRY = datetime(2030, 1, 2, tzinfo=UTC)
 # Nothing listens there: a composition that connected anyway would fail, not pass by accident.
 NOWHERE = "postgresql+asyncpg://nobody@127.0.0.1:9/nowhere"
 
@@ -62,10 +62,18 @@ class FakeReadPool:
     async def fetchrow(self, sql: str, *args: object) -> dict | None:
         self._ask(sql, args)
         if sql in (LOOKUP_SQL, RESET_LOOKUP_SQL) and args[:2] == (hash_token(TOKEN), APP_ID):
-            return {"app_id": APP_ID, "name": "Composed App", "identity_property": "email",
-                    "confirm_on_get": False, "email_confirmation_required": True, "object_id": "USER-1",
-                    "status": "EMAIL_CONFIRMATION_PENDING", "properties": {"email": "ada@example.com"},
-                    "expires_at": EXPIRES_AT, "has_page_overrides": False}
+            return {
+                "app_id": APP_ID,
+                "name": "Composed App",
+                "identity_property": "email",
+                "confirm_on_get": False,
+                "email_confirmation_required": True,
+                "object_id": "USER-1",
+                "status": "EMAIL_CONFIRMATION_PENDING",
+                "properties": {"email": "ada@example.com"},
+                "expires_at": EXPIRES_AT,
+                "has_page_overrides": False,
+            }
         if sql == APP_NAME_SQL and args == (APP_ID,):
             return {"app_id": APP_ID, "name": "Composed App"}
         return None
@@ -122,14 +130,21 @@ class Clock:
 @pytest.fixture
 def settings() -> Settings:
     """Settings of no real server (this module needs none); overrides the session's fixture."""
-    return Settings(database_url=SecretStr(NOWHERE), amqp_url=SecretStr("amqp://guest:guest@127.0.0.1:9/"),
-                    public_confirmation_url="https://confirm.example.com/users")
+    return Settings(
+        database_url=SecretStr(NOWHERE),
+        amqp_url=SecretStr("amqp://guest:guest@127.0.0.1:9/"),
+        public_confirmation_url="https://confirm.example.com/users",
+    )
 
 
 @pytest.fixture
 def fakes():
-    return FakeEngine(), FakeReadPool(), RecordingStore(render_seconds=1.0, output_bytes=64 * 1024), \
-        Clock(BEFORE_EXPIRY)
+    return (
+        FakeEngine(),
+        FakeReadPool(),
+        RecordingStore(render_seconds=1.0, output_bytes=64 * 1024),
+        Clock(BEFORE_EXPIRY),
+    )
 
 
 @pytest.fixture
@@ -140,8 +155,9 @@ def hashing() -> FakeHashing:
 @pytest.fixture
 async def server(settings, fakes, hashing) -> AsyncIterator[TestServer]:
     engine, pool, store, clock = fakes
-    app = create_app(settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store,
-                     clock=clock, hashing=hashing)
+    app = create_app(
+        settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store, clock=clock, hashing=hashing
+    )
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     yield test_server
@@ -155,12 +171,14 @@ async def fetch(http, url, method="GET", **kwargs):
 
 def test_nothing_is_built_before_the_app_starts(settings, fakes, hashing):
     engine, pool, store, clock = fakes
-    app = create_app(settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store,
-                     clock=clock, hashing=hashing)
+    app = create_app(
+        settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store, clock=clock, hashing=hashing
+    )
     assert app[SETTINGS] is settings
     assert app[PUBLIC_ORIGIN] == "https://confirm.example.com"
-    assert all(key not in app for key in (ENGINE, READ_POOL, REPOSITORY, HASHING, CONFIRMATIONS,
-                                          PASSWORD_RESETS, PAGES, RELAY))
+    assert all(
+        key not in app for key in (ENGINE, READ_POOL, REPOSITORY, HASHING, CONFIRMATIONS, PASSWORD_RESETS, PAGES, RELAY)
+    )
     # engine, read pool, repository, password hashing, services, page renderer; the outbox relay
     # only when asked for.
     assert len(app.cleanup_ctx) == 6
@@ -169,8 +187,9 @@ def test_nothing_is_built_before_the_app_starts(settings, fakes, hashing):
 
 async def test_the_started_app_holds_the_fakes_and_leaves_them_open(settings, fakes, hashing):
     engine, pool, store, clock = fakes
-    app = create_app(settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store,
-                     clock=clock, hashing=hashing)
+    app = create_app(
+        settings, run_outbox_relay=False, engine=engine, read_pool=pool, templates=store, clock=clock, hashing=hashing
+    )
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     try:
@@ -210,8 +229,13 @@ async def test_failed_pages_come_from_the_service_through_the_renderer(server, f
     _, pool, store, _ = fakes
     status, _, html = await fetch(http, str(server.make_url("/other-app/confirm/not-a-token")))
     assert (status, data_page(html)) == (404, "confirmation-failed")
-    status, _, html = await fetch(http, str(server.make_url("/other-app/confirm")), method="POST",
-                                  data={"token": TOKEN}, headers={"Sec-Fetch-Site": "cross-site"})
+    status, _, html = await fetch(
+        http,
+        str(server.make_url("/other-app/confirm")),
+        method="POST",
+        data={"token": TOKEN},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
     assert (status, data_page(html)) == (403, "confirmation-failed")
     status, _, html = await fetch(http, str(server.make_url("/no/such/path")))
     assert (status, data_page(html)) == (404, "confirmation-failed")
@@ -238,7 +262,7 @@ async def test_a_database_outage_reaches_the_error_page_middleware(server, fakes
 
 
 async def test_a_reset_link_opens_through_the_reset_service(server, fakes, hashing, http):
-    _, pool, store, clock = fakes
+    _, pool, _store, clock = fakes
     status, headers, html = await fetch(http, str(server.make_url(f"/{APP_ID}/reset-password/{TOKEN}")))
     assert (status, data_page(html)) == (200, "password-reset")
     assert f'action="/users/{APP_ID}/reset-password"' in html and f'value="{TOKEN}"' in html
@@ -254,13 +278,15 @@ async def test_a_refused_password_or_a_full_hashing_queue_shows_the_form_again(s
     """Neither reaches the database's write side: the fake engine is never connected."""
     url = str(server.make_url(f"/{APP_ID}/reset-password"))
     same_origin = {"Sec-Fetch-Site": "same-origin"}
-    status, _, html = await fetch(http, url, method="POST", headers=same_origin,
-                                  data={"token": TOKEN, "password": "one", "repeat": "two"})
+    status, _, html = await fetch(
+        http, url, method="POST", headers=same_origin, data={"token": TOKEN, "password": "one", "repeat": "two"}
+    )
     assert (status, data_page(html)) == (400, "password-reset")
     assert "did not match" in html and hashing.hashed == []
     hashing.busy = True
-    status, headers, html = await fetch(http, url, method="POST", headers=same_origin,
-                                        data={"token": TOKEN, "password": "same", "repeat": "same"})
+    status, headers, html = await fetch(
+        http, url, method="POST", headers=same_origin, data={"token": TOKEN, "password": "same", "repeat": "same"}
+    )
     assert (status, data_page(html)) == (503, "password-reset")
     assert headers["Retry-After"] == "3" and "try again in 3 seconds" in html
     assert f'value="{TOKEN}"' in html  # the link still works: the form posts it again

@@ -5,7 +5,7 @@ sender is `RecordingSender`."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -33,8 +33,7 @@ class FakeApps:
         self.forgotten: list[str] = []
 
     async def sources(self, app_id, names, locale):
-        return self.app, {name: self._templates.default_source(Email(name), locale)
-                          for name in names(self.app)}
+        return self.app, {name: self._templates.default_source(Email(name)) for name in names(self.app)}
 
     def forget(self, app_id: str) -> None:
         self.forgotten.append(app_id)
@@ -48,8 +47,11 @@ class FakeDeliveryLog:
         self.released: list[tuple[str, tuple[str, ...], str]] = []
 
     async def claim(self, event_id: str, app_id: str, templates: tuple[str, ...]) -> Claim:
-        return Claim(claimed=tuple(t for t in templates if (event_id, t) not in self.sent),
-                     already_sent=tuple(t for t in templates if (event_id, t) in self.sent), busy=())
+        return Claim(
+            claimed=tuple(t for t in templates if (event_id, t) not in self.sent),
+            already_sent=tuple(t for t in templates if (event_id, t) in self.sent),
+            busy=(),
+        )
 
     def ensure_claim(self, event_id: str, template: str) -> None:
         pass
@@ -65,17 +67,24 @@ class FakeDeliveryLog:
 
 
 def _event(type: str = USER_REGISTERED, *, email: str | None = "ada@example.com") -> Event:
-    return Event(type=type, appId="APP",
-                 user=EventUser(objectId="U1", identityProperty="email", identity=email, email=email,
-                                name="Ada", properties={}),
-                 confirmation=Confirmation(url=LINK, expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc)))
+    return Event(
+        type=type,
+        appId="APP",
+        user=EventUser(objectId="U1", identityProperty="email", identity=email, email=email, name="Ada", properties={}),
+        confirmation=Confirmation(url=LINK, expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=UTC)),
+    )
 
 
 def _deliverer(sender: RecordingSender, *, welcome: bool = True) -> tuple[Deliverer, FakeDeliveryLog]:
     templates = TemplateStore.from_settings(Settings())
     log = FakeDeliveryLog()
-    deliverer = Deliverer(apps=FakeApps(templates, welcome_email_enabled=welcome), templates=templates,
-                          deliveries=log, sender=sender, mail_from=MAIL_FROM)
+    deliverer = Deliverer(
+        apps=FakeApps(templates, welcome_email_enabled=welcome),
+        templates=templates,
+        deliveries=log,
+        sender=sender,
+        mail_from=MAIL_FROM,
+    )
     return deliverer, log
 
 
@@ -98,12 +107,15 @@ async def test_an_events_emails_are_composed_and_handed_to_the_sender():
     assert outcome == Outcome(sent=("confirmation", "registration"))
     assert log.sent == [(event.id, "confirmation"), (event.id, "registration")]
     assert [(email.mail_from, email.rcpt_to) for email in sender.sent] == [
-        ("no-reply@club.example", "ada@example.com")] * 2
+        ("no-reply@club.example", "ada@example.com")
+    ] * 2
     confirmation, welcome = (email.message for email in sender.sent)
     assert confirmation["Message-ID"] == f"<{event.id}.confirmation@club.example>"
     assert welcome["Message-ID"] == f"<{event.id}.registration@club.example>"
-    assert (str(confirmation["From"]), str(confirmation["To"])) == ("Club <no-reply@club.example>",
-                                                                    "Ada <ada@example.com>")
+    assert (str(confirmation["From"]), str(confirmation["To"])) == (
+        "Club <no-reply@club.example>",
+        "Ada <ada@example.com>",
+    )
     assert "Rocket Club" in str(confirmation["Subject"])
     assert LINK in confirmation.get_body(("plain",)).get_content()
     assert [part.get_content_type() for part in confirmation.iter_parts()] == ["text/plain", "text/html"]

@@ -10,7 +10,7 @@ import quopri
 import sys
 import time
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 
 import aiosmtplib
@@ -57,22 +57,33 @@ LINK = "https://confirm.example/APP/confirm/" + "A" * 43
 
 
 def _event(type: str = USER_REGISTERED, *, confirmation: bool = True, **user: object) -> Event:
-    fields = {"objectId": "U1", "identityProperty": "email", "identity": "ada@example.com",
-              "email": "ada@example.com", "name": "Ada", **user}
-    return Event(type=type, appId="APP", user=EventUser(**fields),
-                 confirmation=Confirmation(url=LINK,
-                                           expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc))
-                 if confirmation else None)
+    fields = {
+        "objectId": "U1",
+        "identityProperty": "email",
+        "identity": "ada@example.com",
+        "email": "ada@example.com",
+        "name": "Ada",
+        **user,
+    }
+    return Event(
+        type=type,
+        appId="APP",
+        user=EventUser(**fields),
+        confirmation=Confirmation(url=LINK, expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=UTC)) if confirmation else None,
+    )
 
 
-@pytest.mark.parametrize(("type", "confirmation", "welcome", "expected"), [
-    (USER_REGISTERED, True, False, ("confirmation",)),
-    (USER_REGISTERED, False, True, ("registration",)),
-    (USER_REGISTERED, True, True, ("confirmation", "registration")),
-    (USER_REGISTERED, False, False, ()),
-    (USER_CONFIRMATION_REQUESTED, True, True, ("confirmation",)),
-    (USER_CONFIRMED, False, True, ()),
-])
+@pytest.mark.parametrize(
+    ("type", "confirmation", "welcome", "expected"),
+    [
+        (USER_REGISTERED, True, False, ("confirmation",)),
+        (USER_REGISTERED, False, True, ("registration",)),
+        (USER_REGISTERED, True, True, ("confirmation", "registration")),
+        (USER_REGISTERED, False, False, ()),
+        (USER_CONFIRMATION_REQUESTED, True, True, ("confirmation",)),
+        (USER_CONFIRMED, False, True, ()),
+    ],
+)
 def test_which_emails_an_event_causes(type, confirmation, welcome, expected):
     assert emails_for(_event(type, confirmation=confirmation), welcome_email_enabled=welcome) == expected
 
@@ -83,9 +94,17 @@ def test_a_resend_without_a_link_is_malformed():
     assert failure.value.kind == "malformed"
 
 
-@pytest.mark.parametrize("body", [b"", b"not json", b"[]", b'{"type": "user.registered"}',
-                                  _event().to_bytes().replace(b'"version":1', b'"version":2')],
-                         ids=["empty", "not-json", "array", "no-fields", "version-2"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"type": "user.registered"}',
+        _event().to_bytes().replace(b'"version":1', b'"version":2'),
+    ],
+    ids=["empty", "not-json", "array", "no-fields", "version-2"],
+)
 def test_malformed_bodies_are_permanent_failures(body):
     with pytest.raises(PermanentFailure) as failure:
         decode_event(body)
@@ -116,10 +135,11 @@ def test_a_value_with_a_line_break_or_a_control_character_is_refused(character):
     assert header_text(f" a{character}{character}b {character}") == "a b"
 
 
-@pytest.mark.parametrize("value", ["fine: value", "Zoë Ünal", "non\u00a0breaking", "emoji 👩\u200d💻", "",
-                                   "a = b? c?= d=", "= ?utf-8?q?x?="],
-                         ids=["ascii", "latin", "nbsp", "zwj", "empty", "equals-question",
-                              "broken-encoded-word"])
+@pytest.mark.parametrize(
+    "value",
+    ["fine: value", "Zoë Ünal", "non\u00a0breaking", "emoji 👩\u200d💻", "", "a = b? c?= d=", "= ?utf-8?q?x?="],
+    ids=["ascii", "latin", "nbsp", "zwj", "empty", "equals-question", "broken-encoded-word"],
+)
 def test_other_values_are_header_safe(value):
     assert is_header_safe(value) and header_value(value, "subject") == value
 
@@ -132,8 +152,7 @@ ENCODED_CRLF_SHOWN = "= ?utf-8?q? =0D=0AReply-To=3A_x=40evil.example=0D=0A? ="
 
 
 def test_header_text_is_one_line_without_forbidden_characters():
-    assert header_text("Hi\x0bEve\u2028Reply-To: x@evil.example\x85\x00!") == (
-        "Hi Eve Reply-To: x@evil.example !")
+    assert header_text("Hi\x0bEve\u2028Reply-To: x@evil.example\x85\x00!") == ("Hi Eve Reply-To: x@evil.example !")
     assert header_text("  Hello   world \t") == "Hello world"
     assert header_text("\r\n\x1c") == ""
     assert header_text(f"Hi {ENCODED_CRLF}") == f"Hi {ENCODED_CRLF_SHOWN}"
@@ -189,7 +208,8 @@ def test_sender_from_settings():
     mail_from = parse_mail_from("Rocket Club <hello@rocket.example>")
     assert (mail_from.address, mail_from.domain) == ("hello@rocket.example", "rocket.example")
     assert str(parse_mail_from("Müller Club <no-reply@club.example>").from_header) == (
-        "Müller Club <no-reply@club.example>")
+        "Müller Club <no-reply@club.example>"
+    )
     long_group = ("a: x@evil.example, " * 5).strip()
     for bad in ("nobody", "Club <x@y>\r\nBcc: z@w", f'"{long_group}" <no-reply@club.example>'):
         with pytest.raises(ValueError):
@@ -207,8 +227,7 @@ MAIL_FROM = parse_mail_from("Club <no-reply@club.example>")
 
 
 def _wire(rendered: RenderedEmail, recipient: Recipient, event_id: str = "E") -> bytes:
-    message = build_message(rendered, event_id=event_id, template="confirmation", mail_from=MAIL_FROM,
-                            to=recipient)
+    message = build_message(rendered, event_id=event_id, template="confirmation", mail_from=MAIL_FROM, to=recipient)
     data, _ = serialise(message, MAIL_FROM.address, recipient.address)
     return data
 
@@ -217,10 +236,8 @@ def test_message_is_multipart_with_stable_message_id_and_checked_headers():
     event = _event(name="Zoë")
     recipient = recipient_of(event.user)
     rendered = RenderedEmail(subject="Bestätigen", text="plain ✓", html="<p>rich ✓</p>")
-    message = build_message(rendered, event_id=event.id, template="confirmation", mail_from=MAIL_FROM,
-                            to=recipient)
-    again = build_message(rendered, event_id=event.id, template="confirmation", mail_from=MAIL_FROM,
-                          to=recipient)
+    message = build_message(rendered, event_id=event.id, template="confirmation", mail_from=MAIL_FROM, to=recipient)
+    again = build_message(rendered, event_id=event.id, template="confirmation", mail_from=MAIL_FROM, to=recipient)
     assert message["Message-ID"] == again["Message-ID"] == f"<{event.id}.confirmation@club.example>"
     assert message_id(event.id, "registration", "club.example") != message["Message-ID"]
     assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
@@ -229,12 +246,19 @@ def test_message_is_multipart_with_stable_message_id_and_checked_headers():
     assert b"\r\nSubject: =?utf-8?q?Best=C3=A4tigen?=\r\n" in wire
     received = assert_clean_headers(_wire(rendered, recipient, event.id))
     assert (received.get_body(("plain",)).get_content(), received.get_body(("html",)).get_content()) == (
-        "plain ✓", "<p>rich ✓</p>")
+        "plain ✓",
+        "<p>rich ✓</p>",
+    )
 
 
 def test_every_header_is_made_by_the_header_registry():
-    message = build_message(RenderedEmail(subject="Hi", text="t", html="h"), event_id="E",
-                            template="confirmation", mail_from=MAIL_FROM, to=recipient_of(_event().user))
+    message = build_message(
+        RenderedEmail(subject="Hi", text="t", html="h"),
+        event_id="E",
+        template="confirmation",
+        mail_from=MAIL_FROM,
+        to=recipient_of(_event().user),
+    )
     for name, value in message.items():
         assert hasattr(value, "fold") and value.name == name, name  # not a raw string (set_raw)
 
@@ -242,8 +266,9 @@ def test_every_header_is_made_by_the_header_registry():
 @pytest.mark.parametrize("character", unsafe_characters())
 def test_a_subject_with_an_unsafe_character_is_sent_as_one_safe_line(character):
     subject = f"Hi {character}Eve{character}Reply-To: x@evil.example{character}{character}"
-    received = assert_clean_headers(_wire(RenderedEmail(subject=subject, text="t", html="h"),
-                                          recipient_of(_event(name=f"Eve{character}").user)))
+    received = assert_clean_headers(
+        _wire(RenderedEmail(subject=subject, text="t", html="h"), recipient_of(_event(name=f"Eve{character}").user))
+    )
     assert subject_of(received) == "Hi Eve Reply-To: x@evil.example"
     assert bare_address(received) == "ada@example.com"
 
@@ -257,10 +282,15 @@ def test_the_issues_name_makes_no_header():
     assert received.get_body(("plain",)).get_content() == ISSUE_NAME
 
 
-@pytest.mark.parametrize("name", ["a: x@evil.example, " * 5, "Reply-To: x@evil.example " * 4,
-                                  "0000Reply-To: x@evil.exampleReply-To: x@evil.exampleReply-To: "
-                                  "x@evil.example"],
-                         ids=["group", "reply-to", "fuzzed"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a: x@evil.example, " * 5,
+        "Reply-To: x@evil.example " * 4,
+        "0000Reply-To: x@evil.exampleReply-To: x@evil.exampleReply-To: x@evil.example",
+    ],
+    ids=["group", "reply-to", "fuzzed"],
+)
 def test_a_name_python_would_write_without_its_quotes_is_left_out(name):
     # Python's folder (3.11) drops the quotes of a display name too long for a line: these names
     # would be read as a group and addresses of their own, x@evil.example among them.
@@ -270,8 +300,11 @@ def test_a_name_python_would_write_without_its_quotes_is_left_out(name):
     assert bare_address(received) == "ada@example.com"
 
 
-@pytest.mark.parametrize("name", ['a: x@evil.example, b <y@evil.example>', 'Zoë "q" a: x@evil.example, ' * 3,
-                                  "Ünal " * 30], ids=["short-specials", "long-not-ascii", "long-words"])
+@pytest.mark.parametrize(
+    "name",
+    ["a: x@evil.example, b <y@evil.example>", 'Zoë "q" a: x@evil.example, ' * 3, "Ünal " * 30],
+    ids=["short-specials", "long-not-ascii", "long-words"],
+)
 def test_a_name_that_reads_back_as_itself_is_kept_whatever_it_holds(name):
     recipient = recipient_of(_event(name=name).user)
     assert recipient.display_name == name.strip()
@@ -284,18 +317,29 @@ def test_a_name_that_reads_back_as_itself_is_kept_whatever_it_holds(name):
 def test_an_unsafe_message_id_is_a_permanent_failure():
     # `decode_event` takes "\u2028" + 31 hex digits for a UUID (int() skips blanks); the header does not.
     with pytest.raises(PermanentFailure) as failure:
-        build_message(RenderedEmail(subject="s", text="t", html="h"), event_id="\u2028" + "1" * 31,
-                      template="confirmation", mail_from=MAIL_FROM, to=recipient_of(_event().user))
+        build_message(
+            RenderedEmail(subject="s", text="t", html="h"),
+            event_id="\u2028" + "1" * 31,
+            template="confirmation",
+            mail_from=MAIL_FROM,
+            to=recipient_of(_event().user),
+        )
     assert failure.value.kind == "header_injection"
 
 
-@pytest.mark.parametrize("name", ['Ada "Countess" Lovelace, Jr.', "Zoë Ünal",
-                                  "Ada (admin) <root@example.com>", "back\\slash", "x" * 150])
+@pytest.mark.parametrize(
+    "name", ['Ada "Countess" Lovelace, Jr.', "Zoë Ünal", "Ada (admin) <root@example.com>", "back\\slash", "x" * 150]
+)
 def test_names_and_subjects_arrive_as_written(name):
     mail_from = parse_mail_from("Club <no-reply@club.example>")
     recipient = recipient_of(_event(name=name).user)
-    message = build_message(RenderedEmail(subject=f"Hello {name}", text="t", html="h"), event_id="E",
-                            template="confirmation", mail_from=mail_from, to=recipient)
+    message = build_message(
+        RenderedEmail(subject=f"Hello {name}", text="t", html="h"),
+        event_id="E",
+        template="confirmation",
+        mail_from=mail_from,
+        to=recipient,
+    )
     data, utf8 = serialise(message, mail_from.address, recipient.address)
     received = email.message_from_bytes(data, policy=policy.default)
     assert not utf8 and data.isascii()
@@ -306,8 +350,13 @@ def test_names_and_subjects_arrive_as_written(name):
 
 def test_a_non_ascii_address_keeps_its_name():
     recipient = recipient_of(_event(email="zoë@exämple.com", name="Zoë").user)
-    message = build_message(RenderedEmail(subject="s", text="t", html="h"), event_id="E",
-                            template="confirmation", mail_from=MAIL_FROM, to=recipient)
+    message = build_message(
+        RenderedEmail(subject="s", text="t", html="h"),
+        event_id="E",
+        template="confirmation",
+        mail_from=MAIL_FROM,
+        to=recipient,
+    )
     data, utf8 = serialise(message, MAIL_FROM.address, recipient.address)
     assert utf8
     received = email.message_from_string(data.decode("utf-8"), policy=policy.default)
@@ -322,8 +371,7 @@ def test_template_variables():
     assert context["confirmation_url"] == LINK
     assert context["expires_at"] == "2030-01-02 03:04 UTC"
     user = context["user"]
-    assert (user.items, user.score, user["score"], user.objectId, user.name) == (
-        "a column", 3, 3, "U1", "Ada")
+    assert (user.items, user.score, user["score"], user.objectId, user.name) == ("a column", 3, 3, "U1", "Ada")
     with pytest.raises(AttributeError):
         user.missing  # noqa: B018
     assert template_context(_event(confirmation=False), app_name="Club")["confirmation_url"] is None
@@ -331,30 +379,40 @@ def test_template_variables():
 
 def test_user_properties_in_the_sandbox():
     context = template_context(_event(properties={"keys": "k", "__html__": "x"}), app_name="Club")
-    rendered = TemplateStore.from_settings(Settings()).render_email(TemplateSource(
-        subject="{{ user.keys }} {{ user.nope }}", text="{{ user._values }}",
-        html="{{ user['__html__'] }} {% for column in user %}{{ column }} {% endfor %}"), context)
+    rendered = TemplateStore.from_settings(Settings()).render_email(
+        TemplateSource(
+            subject="{{ user.keys }} {{ user.nope }}",
+            text="{{ user._values }}",
+            html="{{ user['__html__'] }} {% for column in user %}{{ column }} {% endfor %}",
+        ),
+        context,
+    )
     assert rendered.subject == "k"
     assert rendered.text == ""  # underscored names stay out of templates' reach
     assert rendered.html.split() == ["x", "keys", "__html__", "objectId", "email", "name"]
     assert len(UserProperties({"a": 1})) == 1
 
 
-@pytest.mark.parametrize(("error", "transient", "kind"), [
-    (aiosmtplib.SMTPConnectError("refused"), True, "connection"),
-    (ConnectionRefusedError(), True, "connection"),
-    (aiosmtplib.SMTPServerDisconnected("gone"), True, "connection"),
-    (aiosmtplib.SMTPReadTimeoutError("slow"), True, "timeout"),
-    (asyncio.TimeoutError(), True, "timeout"),
-    (aiosmtplib.SMTPDataError(421, "busy"), True, "smtp_4xx"),
-    (aiosmtplib.SMTPSenderRefused(451, "later", "x@y"), True, "smtp_4xx"),
-    (aiosmtplib.SMTPDataError(554, "spam"), False, "smtp_5xx"),
-    (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "x@y")]),
-     False, "smtp_5xx"),
-    (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(452, "full", "x@y")]),
-     True, "smtp_4xx"),
-    (aiosmtplib.SMTPNotSupported("SMTPUTF8"), False, "smtp_unsupported"),
-])
+@pytest.mark.parametrize(
+    ("error", "transient", "kind"),
+    [
+        (aiosmtplib.SMTPConnectError("refused"), True, "connection"),
+        (ConnectionRefusedError(), True, "connection"),
+        (aiosmtplib.SMTPServerDisconnected("gone"), True, "connection"),
+        (aiosmtplib.SMTPReadTimeoutError("slow"), True, "timeout"),
+        (TimeoutError(), True, "timeout"),
+        (aiosmtplib.SMTPDataError(421, "busy"), True, "smtp_4xx"),
+        (aiosmtplib.SMTPSenderRefused(451, "later", "x@y"), True, "smtp_4xx"),
+        (aiosmtplib.SMTPDataError(554, "spam"), False, "smtp_5xx"),
+        (
+            aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "x@y")]),
+            False,
+            "smtp_5xx",
+        ),
+        (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(452, "full", "x@y")]), True, "smtp_4xx"),
+        (aiosmtplib.SMTPNotSupported("SMTPUTF8"), False, "smtp_unsupported"),
+    ],
+)
 def test_smtp_errors_are_transient_or_permanent(error, transient, kind):
     failure = classify_smtp_error(error)
     assert isinstance(failure, TransientFailure if transient else PermanentFailure)
@@ -377,13 +435,14 @@ def _quoting_reply(prefix: str, separator: str = "\n") -> str:
     """An SMTP reply's text as aiosmtplib hands it over, quoting a body that carries the link:
     its base64 lines, then a quoted-printable copy (soft line breaks inside the link)."""
     body = f"{prefix}Hi Ada,\n\nplease confirm your address for the Rocket Club:\n{TOKEN_LINK}\n\nBye"
-    quoted = [*base64.encodebytes(body.encode()).decode().splitlines(),
-              *quopri.encodestring(body.encode()).decode().splitlines()]
+    quoted = [
+        *base64.encodebytes(body.encode()).decode().splitlines(),
+        *quopri.encodestring(body.encode()).decode().splitlines(),
+    ]
     return separator.join(["5.7.1 Message refused, it contains:", *quoted, "Goodbye"])
 
 
-@pytest.mark.parametrize("prefix", ["", "x", "xy", "\u00e4"],
-                         ids=["offset-0", "offset-1", "offset-2", "utf-8"])
+@pytest.mark.parametrize("prefix", ["", "x", "xy", "\u00e4"], ids=["offset-0", "offset-1", "offset-2", "utf-8"])
 @pytest.mark.parametrize("separator", ["\n", " "], ids=["lines", "joined"])
 def test_failure_reasons_carry_no_form_of_a_token(prefix, separator):
     reply = _quoting_reply(prefix, separator)
@@ -396,16 +455,20 @@ def test_failure_reasons_carry_no_form_of_a_token(prefix, separator):
     assert failure.reason.endswith(" Goodbye") and "[redacted]" in failure.reason
 
 
-@pytest.mark.parametrize("text", [
-    "server answered 550 5.1.1 <ada@example.com>: Recipient address rejected: User unknown in virtual "
-    "mailbox table",
-    "SMTP connection failed: ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 1025)",
-    "timed out talking to the SMTP server: SMTPReadTimeoutError",
-    "app 0A1B2C3D-1111-2222-3333-444455556666 does not exist",
-    "gave up after 3 attempts; last error: server answered 451 4.3.0 Temporary trouble",
-    "the confirmation template of app 0A1B2C3D-1111-2222-3333-444455556666 cannot be rendered: "
-    "UndefinedError: 'dict object' has no attribute 'x'",
-], ids=["550", "refused", "timeout", "unknown-app", "gave-up", "template"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "server answered 550 5.1.1 <ada@example.com>: Recipient address rejected: User unknown in virtual "
+        "mailbox table",
+        "SMTP connection failed: ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 1025)",
+        "timed out talking to the SMTP server: SMTPReadTimeoutError",
+        "app 0A1B2C3D-1111-2222-3333-444455556666 does not exist",
+        "gave up after 3 attempts; last error: server answered 451 4.3.0 Temporary trouble",
+        "the confirmation template of app 0A1B2C3D-1111-2222-3333-444455556666 cannot be rendered: "
+        "UndefinedError: 'dict object' has no attribute 'x'",
+    ],
+    ids=["550", "refused", "timeout", "unknown-app", "gave-up", "template"],
+)
 def test_redaction_keeps_what_people_read(text):
     assert redact(text) == text
 
@@ -414,8 +477,9 @@ def test_redaction_keeps_links_and_events_readable():
     assert redact(f"see {TOKEN_LINK} now") == f"see {TOKEN_LINK.removesuffix(TOKEN)}[redacted] now"
     quoted = TOKEN_LINK.replace("/", "=2F")
     assert redact(f"see {quoted}") == f"see {quoted.removesuffix(TOKEN)}[redacted]"
-    event = _event().model_copy(update={"confirmation": Confirmation(
-        url=TOKEN_LINK, expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc))})
+    event = _event().model_copy(
+        update={"confirmation": Confirmation(url=TOKEN_LINK, expiresAt=datetime(2030, 1, 2, 3, 4, tzinfo=UTC))}
+    )
     # What the dead-letter table keeps of an event: all of it but the token.
     redacted = json.loads(redact(event.to_bytes().decode()))
     expected = event.to_json_dict()
@@ -450,7 +514,8 @@ def test_retry_delays_setting_names_the_delay_queues(monkeypatch):
     topology = Topology.from_settings(settings)
     assert topology.mailer_retry_delays == (0.2, 0.5, 5.0)
     assert [topology.mailer_retry_queue(d) for d in topology.mailer_retry_delays] == [
-        f"{settings.events_exchange}.mailer.retry.{label}s" for label in ("0.2", "0.5", "5")]
+        f"{settings.events_exchange}.mailer.retry.{label}s" for label in ("0.2", "0.5", "5")
+    ]
     assert Topology("x").mailer_retry_queue(300) == "x.mailer.retry.300s"
     for bad in ("", "0", "-1", "five", "1,nan", "9999999"):
         monkeypatch.setenv("MAILER_RETRY_DELAYS", bad)

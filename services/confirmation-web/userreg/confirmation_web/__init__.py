@@ -1,5 +1,5 @@
-"""confirmation-web: the pages a confirmation link opens (SPEC §6), and those of a password-reset
-link (SPEC §3.6).
+"""confirmation-web: the pages a confirmation link opens (docs/api.md, Confirmation pages), and those of a
+password-reset link (docs/api.md, Sessions and password recovery).
 
 * `__main__` — the process: settings, logging, `web.run_app(create_app(settings))`;
 * `app` — the composition root: `create_app(settings, …)` builds engine, read pool, repository,
@@ -15,6 +15,7 @@ link (SPEC §3.6).
 * `rules/` — the decisions as pure functions (`links`, `outcomes`, `passwords`, `origin`, `dates`);
 * `pages` — the renderer: an `Outcome` into an HTML response (override or shipped template);
 * `page_context` — what a page template may use; `samples` — sample contexts for previews;
-* `operations` — what the admin command may use (`sample_contexts`);
-* `access_log` — an access log that never writes a token.
+* `operations` — what the admin command may use (`sample_contexts`).
+
+Its access log is every service's (`userreg.shared.runtime.access`): a link's token is never written.
 """

@@ -5,31 +5,35 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import web
-
-from userreg.confirmation_web.access_log import RedactingAccessLogger
 from userreg.confirmation_web.app import create_app
 from userreg.shared.logs import configure_logging
-from userreg.shared.settings import load_settings
+from userreg.shared.runtime.processes import serve
+from userreg.shared.settings_loader import load_settings
 
 logger = logging.getLogger("userreg.confirmation_web")
 
 SHUTDOWN_GRACE_SECONDS = 10.0
+# A server process's whole stop: requests (10 s), then the outbox relay (10 s).
+STOP_SECONDS = 25.0
 
 
 def main() -> None:
     settings = load_settings("userreg-confirmation-web")
-    configure_logging(settings.log_level)
-    logger.info("confirmation-web listening on %s:%s; links point to %s", settings.bind_host,
-                settings.confirmation_port, settings.public_confirmation_url)
-    web.run_app(
-        create_app(settings),
-        host=settings.bind_host,
+    configure_logging("confirmation-web", settings)
+    logger.info(
+        "confirmation-web listening on %s:%s; links point to %s",
+        settings.bind_host,
+        settings.confirmation_port,
+        settings.public_confirmation_url,
+    )
+    # With WEB_PROCESSES > 1, as many processes serve the port (`shared/runtime/processes.py`).
+    serve(
+        create_app,
+        settings,
         port=settings.confirmation_port,
-        access_log_class=RedactingAccessLogger,
-        access_log=logging.getLogger("userreg.confirmation_web.access"),
+        stop_seconds=STOP_SECONDS,
+        access_log=None,  # the app's own access log (shared/runtime/access.py) writes no token
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-        print=None,
     )
     logger.info("confirmation-web stopped")
 

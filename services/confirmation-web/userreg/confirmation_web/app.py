@@ -15,8 +15,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from userreg.confirmation_web import views
+from userreg.confirmation_web.email_changes import EmailChanges
 from userreg.confirmation_web.keys import (
     CONFIRMATIONS,
+    EMAIL_CHANGES,
     ENGINE,
     HASHING,
     PAGES,
@@ -34,10 +36,11 @@ from userreg.confirmation_web.repository import Repository, open_read_pool
 from userreg.confirmation_web.rules.origin import origin_of
 from userreg.confirmation_web.service import Confirmations
 from userreg.shared.clock import utcnow
-from userreg.shared.db import create_engine, create_sessionmaker
+from userreg.shared.db import create_engine, create_sessionmaker, session_dsn
 from userreg.shared.hashing import Argon2Parameters, PasswordHashing
 from userreg.shared.messaging import Topology
-from userreg.shared.outbox import OutboxRelay
+from userreg.shared.outbox import CONFIRMATION_WEB_PRODUCER, OutboxRelay
+from userreg.shared.runtime.access import access_log
 from userreg.shared.runtime.tasks import Supervised, supervised_in
 from userreg.shared.settings import Settings
 from userreg.shared.templates import TemplateStore
@@ -54,10 +57,16 @@ DEFAULT_HASH_WORKERS = 1
 CleanupStep = Callable[[web.Application], AsyncIterator[None]]
 
 
-def create_app(settings: Settings, *, run_outbox_relay: bool = True, engine: AsyncEngine | None = None,
-               read_pool: asyncpg.Pool | None = None, templates: TemplateStore | None = None,
-               clock: Callable[[], datetime] | None = None,
-               hashing: PasswordHashing | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    run_outbox_relay: bool = True,
+    engine: AsyncEngine | None = None,
+    read_pool: asyncpg.Pool | None = None,
+    templates: TemplateStore | None = None,
+    clock: Callable[[], datetime] | None = None,
+    hashing: PasswordHashing | None = None,
+) -> web.Application:
     """The aiohttp application of confirmation-web. The outbox relay that publishes the
     `user.confirmed`, `user.confirmation_requested`, `user.password_reset_requested` and
     `user.password_changed` events runs in the same process unless `run_outbox_relay` is off (for a
@@ -67,17 +76,19 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True, engine: Asy
     SQLAlchemy `engine` and the asyncpg `read_pool` (their caller closes what it passes in), the
     page `templates` store, the `clock` the services read the time from, and the password
     `hashing` (its caller starts and closes it)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_pages])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[access_log, error_pages])
     app[SETTINGS] = settings
     app[PUBLIC_ORIGIN] = origin_of(settings.public_confirmation_url)
-    app.cleanup_ctx.extend((
-        _engine(engine),
-        _read_pool(read_pool),
-        _repository,
-        _password_hashing(hashing),
-        _services(clock or utcnow),
-        _page_renderer(templates),
-    ))
+    app.cleanup_ctx.extend(
+        (
+            _engine(engine),
+            _read_pool(read_pool),
+            _repository,
+            _password_hashing(hashing),
+            _services(clock or utcnow),
+            _page_renderer(templates),
+        )
+    )
     if run_outbox_relay:
         app.cleanup_ctx.append(supervised_in(RELAY, _outbox_relay))
     app.on_response_prepare.append(baseline_headers)
@@ -100,6 +111,9 @@ def _add_routes(app: web.Application) -> None:
     # As for confirming: the address bar shows this path after the POST.
     app.router.add_get("/{app_id}/reset-password", views.reset_link_without_token, name="reset-page")
     app.router.add_post("/{app_id}/reset-password/resend", views.resend_reset_link, name="reset-resend")
+    app.router.add_get("/{app_id}/change-email/{token}", views.open_email_change, name="email-change-link")
+    app.router.add_post("/{app_id}/change-email", views.change_email, name="change-email")
+    app.router.add_get("/{app_id}/change-email", views.email_change_without_token, name="email-change-page")
 
 
 def _engine(given: AsyncEngine | None) -> CleanupStep:
@@ -111,7 +125,7 @@ def _engine(given: AsyncEngine | None) -> CleanupStep:
             app[ENGINE] = given
             yield
             return
-        created = create_engine(app[SETTINGS])
+        created = create_engine(app[SETTINGS], application_name=CONFIRMATION_WEB_PRODUCER)
         app[ENGINE] = created
         yield
         await created.dispose()
@@ -153,9 +167,11 @@ def _password_hashing(given: PasswordHashing | None) -> CleanupStep:
             yield
             return
         settings = app[SETTINGS]
-        started = PasswordHashing(Argon2Parameters.from_settings(settings),
-                                  settings.hash_workers or DEFAULT_HASH_WORKERS,
-                                  queue_seconds=settings.hash_queue_seconds)
+        started = PasswordHashing(
+            Argon2Parameters.from_settings(settings),
+            settings.hash_workers or DEFAULT_HASH_WORKERS,
+            queue_seconds=settings.hash_queue_seconds,
+        )
         await started.start()
         app[HASHING] = started
         yield
@@ -169,10 +185,17 @@ def _services(clock: Callable[[], datetime]) -> CleanupStep:
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        app[CONFIRMATIONS] = Confirmations(app[REPOSITORY], settings.public_confirmation_url,
-                                           settings.resend_cooldown_seconds, clock=clock)
-        app[PASSWORD_RESETS] = PasswordResets(app[REPOSITORY], app[HASHING], settings.public_confirmation_url,
-                                              settings.resend_cooldown_seconds, clock=clock)
+        app[CONFIRMATIONS] = Confirmations(
+            app[REPOSITORY], settings.public_confirmation_url, settings.resend_cooldown_seconds, clock=clock
+        )
+        app[PASSWORD_RESETS] = PasswordResets(
+            app[REPOSITORY],
+            app[HASHING],
+            settings.public_confirmation_url,
+            settings.resend_cooldown_seconds,
+            clock=clock,
+        )
+        app[EMAIL_CHANGES] = EmailChanges(app[REPOSITORY], clock=clock)
         yield
 
     return services
@@ -193,6 +216,13 @@ def _page_renderer(given: TemplateStore | None) -> CleanupStep:
 def _outbox_relay(app: web.Application) -> Supervised:
     """Publishes the events of confirmations and password resets; `/ready` reads its state."""
     settings = app[SETTINGS]
-    relay = OutboxRelay(app[ENGINE], settings.amqp_dsn, Topology.from_settings(settings),
-                        batch_size=settings.outbox_batch_size, poll_seconds=settings.outbox_poll_seconds)
+    relay = OutboxRelay(
+        app[ENGINE],
+        settings.amqp_dsn,
+        Topology.from_settings(settings),
+        batch_size=settings.outbox_batch_size,
+        poll_seconds=settings.outbox_poll_seconds,
+        listen_dsn=session_dsn(settings),
+        producer=CONFIRMATION_WEB_PRODUCER,
+    )
     return Supervised("outbox-relay", relay.run, ready=lambda: relay.connected)

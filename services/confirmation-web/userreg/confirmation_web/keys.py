@@ -7,6 +7,7 @@ import asyncpg
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from userreg.confirmation_web.email_changes import EmailChanges
 from userreg.confirmation_web.pages import PageRenderer
 from userreg.confirmation_web.password_resets import PasswordResets
 from userreg.confirmation_web.repository import Repository
@@ -23,5 +24,6 @@ REPOSITORY = web.AppKey("repository", Repository)
 CONFIRMATIONS = web.AppKey("confirmations", Confirmations)  # the service of the confirmation pages
 HASHING = web.AppKey("hashing", PasswordHashing)  # argon2id workers for the new password of a reset
 PASSWORD_RESETS = web.AppKey("password_resets", PasswordResets)  # the service of the reset pages
+EMAIL_CHANGES = web.AppKey("email_changes", EmailChanges)  # the service of the email-change pages
 PAGES = web.AppKey("pages", PageRenderer)
 RELAY = web.AppKey("outbox_relay", Supervised)  # the supervised OutboxRelay

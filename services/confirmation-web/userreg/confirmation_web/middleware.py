@@ -28,8 +28,9 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
     except Exception as error:
         if database_unreachable(error):
             # The error's text may quote SQL parameters: its type is enough to tell the outage.
-            logger.error("%s %s failed: database unreachable (%s)", request.method, _route_name(request),
-                         type(error).__name__)
+            logger.error(
+                "%s %s failed: database unreachable (%s)", request.method, _route_name(request), type(error).__name__
+            )
             return request.app[PAGES].render_error(503, request.headers.get("Accept-Language"))
         logger.exception("%s %s failed", request.method, _route_name(request))
         return request.app[PAGES].render_error(500, request.headers.get("Accept-Language"))

@@ -48,6 +48,8 @@ class Failure:
     UNKNOWN = "unknown"  # no such token in this app (a used reset link is gone: single use)
     CROSS_SITE = "cross_site"
     DISABLED = "disabled"  # a reset link of a DISABLED user: disabling stays in force
+    EXPIRED = "expired"  # an email-change link past its lifetime
+    TAKEN = "taken"  # an email-change link whose address another user took meanwhile
 
 
 class PasswordProblem:
@@ -81,3 +83,5 @@ class Outcome:
     new_link_expires_at: datetime | None = None
     failure: str | None = None
     password_problem: str | None = None
+    # The address an email-change link makes the user's (its pending and done pages).
+    new_email: str | None = None

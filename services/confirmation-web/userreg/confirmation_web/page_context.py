@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from userreg.confirmation_web.model import Link, Outcome
-from userreg.confirmation_web.rules.dates import format_datetime
+from userreg.confirmation_web.rules.dates import format_datetime, format_wait
 from userreg.confirmation_web.rules.outcomes import can_resend
 from userreg.confirmation_web.rules.passwords import PASSWORD_MAX_LENGTH
 from userreg.shared.confirmations import SECRET_PROPERTIES
@@ -34,8 +34,7 @@ def page_context(outcome: Outcome, locale: str, nonce: str, base_path: str) -> d
         "app_initial": (app_name or "").strip()[:1].upper(),
         "identity_name": link.identity_property if link else None,
         "identity_value": identity_of(link) if link else None,
-        "user": {key: value for key, value in link.properties.items() if key not in SECRET_PROPERTIES}
-        if link else {},
+        "user": {key: value for key, value in link.properties.items() if key not in SECRET_PROPERTIES} if link else {},
         "expires_at": link.expires_at if link else None,
         "expires_at_text": format_datetime(link.expires_at if link else None, locale),
         "token": outcome.token,
@@ -43,12 +42,15 @@ def page_context(outcome: Outcome, locale: str, nonce: str, base_path: str) -> d
         "resend_url": f"{base_path}/{app_id}/confirm/resend" if app_id else None,
         "reset_url": f"{base_path}/{app_id}/reset-password" if app_id else None,
         "reset_resend_url": f"{base_path}/{app_id}/reset-password/resend" if app_id else None,
+        "change_email_url": f"{base_path}/{app_id}/change-email" if app_id else None,
+        "new_email": outcome.new_email,
         "password_max_length": PASSWORD_MAX_LENGTH,
         "password_problem": outcome.password_problem,
         "can_resend": can_resend(outcome),
         "just_confirmed": outcome.just_confirmed,
         "resend": outcome.resend,
         "retry_after_seconds": outcome.retry_after_seconds,
+        "retry_after_text": format_wait(outcome.retry_after_seconds, locale),
         "new_link_expires_at": outcome.new_link_expires_at,
         "new_link_expires_at_text": format_datetime(outcome.new_link_expires_at, locale),
         "failure": outcome.failure,

@@ -39,7 +39,8 @@ BROKEN_OVERRIDES_KEPT = 1000
 # The page shown when something on our side failed (not a template an app can override).
 ERROR_PAGE = "error"
 ERROR_SOURCE = TemplateSource(
-    subject=None, text=None,
+    subject=None,
+    text=None,
     html=resources.files("userreg.confirmation_web").joinpath("error.html").read_text(encoding="utf-8"),
 )
 
@@ -108,15 +109,16 @@ class PageRenderer:
         may_override = outcome.link is None or outcome.link.has_page_overrides
         html = await self._html(outcome.page, context["app_id"] if may_override else None, locale, context)
         PAGES_SERVED.labels(outcome.page.value, str(outcome.status)).inc()
-        response = web.Response(text=html, status=outcome.status, content_type="text/html", charset="utf-8",
-                                headers=page_headers(nonce))
+        response = web.Response(
+            text=html, status=outcome.status, content_type="text/html", charset="utf-8", headers=page_headers(nonce)
+        )
         if outcome.retry_after_seconds is not None:
             response.headers["Retry-After"] = str(outcome.retry_after_seconds)
         return response
 
     async def _html(self, page: Page, app_id: str | None, locale: str, context: dict[str, Any]) -> str:
         """The page from the app's override, or from the shipped default when `app_id` is None."""
-        default = self._store.default_source(page, locale)
+        default = self._store.default_source(page)
         if app_id is None:
             return self._store.render_page(default, context)
         source = await self._repository.page_source(self._store, app_id, page, locale)
@@ -133,10 +135,14 @@ class PageRenderer:
             # message: a template can put any value, the user's data or the token, into it.
             if isinstance(error, TemplateLimitExceeded):
                 self._remember_broken(broken)
-            logger.warning("app %s: page template %s (%s) failed to render (%s); serving the shipped page%s",
-                           app_id, page.value, locale, describe_failure(error),
-                           f" for {BROKEN_OVERRIDE_SECONDS:g} s" if isinstance(error, TemplateLimitExceeded)
-                           else "")
+            logger.warning(
+                "app %s: page template %s (%s) failed to render (%s); serving the shipped page%s",
+                app_id,
+                page.value,
+                locale,
+                describe_failure(error),
+                f" for {BROKEN_OVERRIDE_SECONDS:g} s" if isinstance(error, TemplateLimitExceeded) else "",
+            )
             return self._store.render_page(default, context)
 
     def _remember_broken(self, key: tuple[str, str, int]) -> None:
@@ -151,10 +157,22 @@ class PageRenderer:
         """Our own failure (database away, a bug): a page that says so, never a traceback."""
         locale = best_match(accepted_languages(accept_language), self._locales, DEFAULT_LOCALE)
         nonce = secrets.token_urlsafe(16)
-        context = {"page": ERROR_PAGE, "locale": locale, "app_name": None, "app_initial": "",
-                   "status": status, "static_url": self.static_url, "csp_nonce": nonce}
-        response = web.Response(text=self._store.render_page(ERROR_SOURCE, context), status=status,
-                                content_type="text/html", charset="utf-8", headers=page_headers(nonce))
+        context = {
+            "page": ERROR_PAGE,
+            "locale": locale,
+            "app_name": None,
+            "app_initial": "",
+            "status": status,
+            "static_url": self.static_url,
+            "csp_nonce": nonce,
+        }
+        response = web.Response(
+            text=self._store.render_page(ERROR_SOURCE, context),
+            status=status,
+            content_type="text/html",
+            charset="utf-8",
+            headers=page_headers(nonce),
+        )
         if status == 503:
             response.headers["Retry-After"] = "5"
         return response

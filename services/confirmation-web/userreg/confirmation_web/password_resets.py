@@ -1,6 +1,6 @@
-"""What happens when a password-reset link is opened, used or renewed (SPEC §3.6): the service of
-the reset pages, as `service.Confirmations` is of the confirmation pages. Each action takes plain
-values from the view and returns an `Outcome`; the database work is the repository's, the writes
+"""What happens when a password-reset link is opened, used or renewed (docs/api.md, Sessions and password
+recovery): the service of the reset pages, as `service.Confirmations` is of the confirmation pages. Each
+action takes plain values from the view and returns an `Outcome`; the database work is the repository's, the writes
 in one explicit transaction.
 
 Setting a password costs an argon2id hash, the one slow step, so it runs in the hashing workers
@@ -32,10 +32,10 @@ from userreg.shared.tokens import hash_token, is_well_formed
 
 logger = logging.getLogger(__name__)
 
-PASSWORD_RESETS = Counter("userreg_password_resets_total", "Passwords set through a reset link, by result",
-                          ["result"])
-RESET_RESENDS = Counter("userreg_password_reset_resends_total",
-                        "New reset links asked for on the expired page", ["result"])
+PASSWORD_RESETS = Counter("userreg_password_resets_total", "Passwords set through a reset link, by result", ["result"])
+RESET_RESENDS = Counter(
+    "userreg_password_reset_resends_total", "New reset links asked for on the expired page", ["result"]
+)
 # When hashing failed for want of a worker (one died and is being replaced): try again after this.
 HASHING_UNAVAILABLE_RETRY_SECONDS = 5
 
@@ -43,8 +43,15 @@ HASHING_UNAVAILABLE_RETRY_SECONDS = 5
 class PasswordResets:
     """The three things a visitor can do with a reset link: open it, set a password, ask for a new one."""
 
-    def __init__(self, repository: Repository, hashing: PasswordHashing, public_confirmation_url: str,
-                 resend_cooldown_seconds: int, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        hashing: PasswordHashing,
+        public_confirmation_url: str,
+        resend_cooldown_seconds: int,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._repository = repository
         self._hashing = hashing
         self._public_url = public_confirmation_url
@@ -86,8 +93,9 @@ class PasswordResets:
         changed = await self._change(app_id, token_hash, token, link.user_id, password_hash)
         return changed if changed is not None else await self.failed(app_id, Failure.UNKNOWN)
 
-    async def _change(self, app_id: str, token_hash: bytes, token: str, user_id: str,
-                      password_hash: str) -> Outcome | None:
+    async def _change(
+        self, app_id: str, token_hash: bytes, token: str, user_id: str, password_hash: str
+    ) -> Outcome | None:
         """The reset's one transaction, holding the user's and the token's rows: the done page, the
         link's page when it expired (or its user was disabled) since the form was checked, or None
         when it is gone (used by a request that held the rows first)."""
@@ -107,9 +115,13 @@ class PasswordResets:
                 confirmed = user_event(USER_CONFIRMED, app, user)
                 transaction.record(confirmed)
                 events.append(confirmed.id)
-        logger.info("user %s of app %s set a new password through a reset link%s (events %s)",
-                    user.object_id, app.app_id, " and so confirmed their email address" if confirms else "",
-                    ", ".join(events))
+        logger.info(
+            "user %s of app %s set a new password through a reset link%s (events %s)",
+            user.object_id,
+            app.app_id,
+            " and so confirmed their email address" if confirms else "",
+            ", ".join(events),
+        )
         PASSWORD_RESETS.labels("changed").inc()
         return show(Page.PASSWORD_RESET_DONE, link_of(app, user, None), just_confirmed=confirms)
 
@@ -117,8 +129,14 @@ class PasswordResets:
         """The form again, 503: nothing changed, and the link still works; try again shortly."""
         PASSWORD_RESETS.labels(PasswordProblem.BUSY).inc()
         assert form.link is not None
-        return show(Page.PASSWORD_RESET, form.link, form.token, status=503,
-                    password_problem=PasswordProblem.BUSY, retry_after_seconds=retry_after_seconds)
+        return show(
+            Page.PASSWORD_RESET,
+            form.link,
+            form.token,
+            status=503,
+            password_problem=PasswordProblem.BUSY,
+            retry_after_seconds=retry_after_seconds,
+        )
 
     async def resend(self, app_id: str, token: str) -> Outcome:
         """Email a new reset link to the user of this (typically expired) link, with the cool-down
@@ -134,20 +152,31 @@ class PasswordResets:
                 if opened.page is Page.PASSWORD_RESET_FAILED:
                     return opened  # a DISABLED user gets no new link from here
                 try:
-                    event = await transaction.request_password_reset(app, user, self._public_url,
-                                                                     self._cooldown)
+                    event = await transaction.request_password_reset(app, user, self._public_url, self._cooldown)
                 except ResendTooSoon as refused:
                     RESET_RESENDS.labels(Resend.TOO_SOON).inc()
-                    return show(Page.PASSWORD_RESET_EXPIRED, link, token, status=429, resend=Resend.TOO_SOON,
-                                retry_after_seconds=refused.retry_after_seconds)
+                    return show(
+                        Page.PASSWORD_RESET_EXPIRED,
+                        link,
+                        token,
+                        status=429,
+                        resend=Resend.TOO_SOON,
+                        retry_after_seconds=refused.retry_after_seconds,
+                    )
         if found is None:
             return await self.failed(app_id, Failure.UNKNOWN)
-        logger.info("new password-reset link issued for user %s of app %s (event %s)",
-                    user.object_id, app.app_id, event.id)
+        logger.info(
+            "new password-reset link issued for user %s of app %s (event %s)", user.object_id, app.app_id, event.id
+        )
         RESET_RESENDS.labels(Resend.SENT).inc()
         assert event.password_reset is not None
-        return show(Page.PASSWORD_RESET_EXPIRED, link, status=200, resend=Resend.SENT,
-                    new_link_expires_at=event.password_reset.expires_at)
+        return show(
+            Page.PASSWORD_RESET_EXPIRED,
+            link,
+            status=200,
+            resend=Resend.SENT,
+            new_link_expires_at=event.password_reset.expires_at,
+        )
 
     async def failed(self, app_id: str | None, failure: str, status: int | None = None) -> Outcome:
         """The reset's failed page, naming the app of the path when it exists."""

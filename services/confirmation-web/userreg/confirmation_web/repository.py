@@ -125,6 +125,12 @@ class Repository:
             return await store.source(session, app_id, page, locale)
 
     @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in one explicit transaction, for the SQL of `email_change_queries`."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One explicit transaction: committed when the block ends, rolled back when it raises."""
         async with self._sessions() as session, session.begin():
@@ -177,22 +183,23 @@ class Transaction:
         in this transaction."""
         if not can_name_an_app(app_id):
             return None
-        row = (await self._session.execute(
-            select(App, User, ConfirmationToken.expires_at)
-            .select_from(ConfirmationToken)
-            .join(User, User.object_id == ConfirmationToken.user_id)
-            .join(App, App.app_id == User.app_id)
-            .where(ConfirmationToken.token_hash == token_hash,
-                   ConfirmationToken.app_id == normalise_app_id(app_id))
-        )).first()
+        row = (
+            await self._session.execute(
+                select(App, User, ConfirmationToken.expires_at)
+                .select_from(ConfirmationToken)
+                .join(User, User.object_id == ConfirmationToken.user_id)
+                .join(App, App.app_id == User.app_id)
+                .where(ConfirmationToken.token_hash == token_hash, ConfirmationToken.app_id == normalise_app_id(app_id))
+            )
+        ).first()
         return None if row is None else (row[0], row[1], row[2])
 
-    async def request_new_confirmation(self, app: App, user: User, public_confirmation_url: str,
-                                       cooldown_seconds: int) -> Event:
+    async def request_new_confirmation(
+        self, app: App, user: User, public_confirmation_url: str, cooldown_seconds: int
+    ) -> Event:
         """`shared.confirmations.request_new_confirmation` in this transaction: the same rule, locks
         and cool-down as the REST API; raises its `ResendRefused` errors."""
-        return await request_new_confirmation(self._session, app, user, public_confirmation_url,
-                                              cooldown_seconds)
+        return await request_new_confirmation(self._session, app, user, public_confirmation_url, cooldown_seconds)
 
     async def reset_link_rows(self, app_id: str, token_hash: bytes) -> tuple[App, User, datetime] | None:
         """The app and user of a password-reset link as ORM objects, and the link's expiry, for
@@ -201,8 +208,7 @@ class Transaction:
             return None
         return await self._reset_rows(app_id, token_hash)
 
-    async def lock_reset_link(self, app_id: str, token_hash: bytes,
-                              user_id: str) -> tuple[App, User, datetime] | None:
+    async def lock_reset_link(self, app_id: str, token_hash: bytes, user_id: str) -> tuple[App, User, datetime] | None:
         """Like `reset_link_rows`, holding the user's row and then the token's until the transaction
         ends; None when the token is gone (used by a request that held them first).
 
@@ -214,27 +220,27 @@ class Transaction:
         await self._session.execute(select(User.object_id).where(User.object_id == user_id).with_for_update())
         return await self._reset_rows(app_id, token_hash, user_id=user_id)
 
-    async def _reset_rows(self, app_id: str, token_hash: bytes,
-                          user_id: str | None = None) -> tuple[App, User, datetime] | None:
+    async def _reset_rows(
+        self, app_id: str, token_hash: bytes, user_id: str | None = None
+    ) -> tuple[App, User, datetime] | None:
         statement = (
             select(App, User, PasswordResetToken.expires_at)
             .select_from(PasswordResetToken)
             .join(User, User.object_id == PasswordResetToken.user_id)
             .join(App, App.app_id == User.app_id)
-            .where(PasswordResetToken.token_hash == token_hash,
-                   PasswordResetToken.app_id == normalise_app_id(app_id))
+            .where(PasswordResetToken.token_hash == token_hash, PasswordResetToken.app_id == normalise_app_id(app_id))
         )
         if user_id is not None:
             statement = statement.where(User.object_id == user_id).with_for_update(of=PasswordResetToken)
         row = (await self._session.execute(statement)).first()
         return None if row is None else (row[0], row[1], row[2])
 
-    async def request_password_reset(self, app: App, user: User, public_confirmation_url: str,
-                                     cooldown_seconds: int) -> Event:
+    async def request_password_reset(
+        self, app: App, user: User, public_confirmation_url: str, cooldown_seconds: int
+    ) -> Event:
         """`shared.passwords.request_password_reset` in this transaction: the same cool-down (per
         user, per mailbox, and the mailbox's daily cap) as `restorepassword`; raises `ResendTooSoon`."""
-        return await request_password_reset(self._session, app, user, public_confirmation_url,
-                                            cooldown_seconds)
+        return await request_password_reset(self._session, app, user, public_confirmation_url, cooldown_seconds)
 
     async def change_password(self, app: App, user: User, password_hash: str, now: datetime) -> Event:
         """`shared.passwords.change_password` in this transaction (the caller holds the user's row):

@@ -36,8 +36,14 @@ RESENDS = Counter("userreg_confirmation_resends_total", "New links asked for on 
 class Confirmations:
     """The three things a visitor can do with a link: open it, confirm it, ask for a new one."""
 
-    def __init__(self, repository: Repository, public_confirmation_url: str, resend_cooldown_seconds: int,
-                 *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        public_confirmation_url: str,
+        resend_cooldown_seconds: int,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._repository = repository
         self._public_url = public_confirmation_url
         self._cooldown = resend_cooldown_seconds
@@ -69,8 +75,9 @@ class Confirmations:
                 event = user_event(USER_CONFIRMED, app, user)
                 transaction.record(event)
         if user is not None:
-            logger.info("user %s of app %s confirmed their email address (event %s)",
-                        user.object_id, app.app_id, event.id)
+            logger.info(
+                "user %s of app %s confirmed their email address (event %s)", user.object_id, app.app_id, event.id
+            )
             CONFIRMATIONS.inc()
             return show(Page.CONFIRMED, link_of(app, user, None), just_confirmed=True)
         # Nothing changed: a concurrent request confirmed first, or the link is not (or no longer)
@@ -103,17 +110,29 @@ class Confirmations:
                 return show(page_for(link, now), link)
             except ResendTooSoon as refused:
                 RESENDS.labels(Resend.TOO_SOON).inc()
-                return show(Page.EXPIRED, link_of(app, user, expires_at), token, status=429,
-                            resend=Resend.TOO_SOON, retry_after_seconds=refused.retry_after_seconds)
+                return show(
+                    Page.EXPIRED,
+                    link_of(app, user, expires_at),
+                    token,
+                    status=429,
+                    resend=Resend.TOO_SOON,
+                    retry_after_seconds=refused.retry_after_seconds,
+                )
             except ConfirmationNotRequired:
                 RESENDS.labels(Resend.UNAVAILABLE).inc()
                 return show(Page.EXPIRED, link_of(app, user, expires_at), token, resend=Resend.UNAVAILABLE)
-        logger.info("new confirmation link issued for user %s of app %s (event %s)",
-                    user.object_id, app.app_id, event.id)
+        logger.info(
+            "new confirmation link issued for user %s of app %s (event %s)", user.object_id, app.app_id, event.id
+        )
         RESENDS.labels(Resend.SENT).inc()
         assert event.confirmation is not None
-        return show(Page.EXPIRED, link_of(app, user, expires_at), status=200, resend=Resend.SENT,
-                    new_link_expires_at=event.confirmation.expires_at)
+        return show(
+            Page.EXPIRED,
+            link_of(app, user, expires_at),
+            status=200,
+            resend=Resend.SENT,
+            new_link_expires_at=event.confirmation.expires_at,
+        )
 
     async def failed(self, app_id: str | None, failure: str, status: int | None = None) -> Outcome:
         """The failed page, naming the app of the path when it exists."""

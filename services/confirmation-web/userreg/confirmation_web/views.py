@@ -13,6 +13,7 @@ from aiohttp.http_exceptions import BadHttpMessage
 
 from userreg.confirmation_web.keys import (
     CONFIRMATIONS,
+    EMAIL_CHANGES,
     PAGES,
     PASSWORD_RESETS,
     PUBLIC_ORIGIN,
@@ -37,7 +38,8 @@ async def _page(request: web.Request, outcome: Outcome) -> web.Response:
 async def open_link(request: web.Request) -> web.Response:
     """GET (and HEAD) of a confirmation link."""
     outcome = await request.app[CONFIRMATIONS].open(
-        request.match_info["app_id"], request.match_info["token"], request.method, request.headers)
+        request.match_info["app_id"], request.match_info["token"], request.method, request.headers
+    )
     return await _page(request, outcome)
 
 
@@ -125,6 +127,29 @@ async def resend_reset_link(request: web.Request) -> web.Response:
 
 async def reset_link_without_token(request: web.Request) -> web.Response:
     outcome = await request.app[PASSWORD_RESETS].failed(request.match_info["app_id"], Failure.MALFORMED)
+    return await _page(request, outcome)
+
+
+async def open_email_change(request: web.Request) -> web.Response:
+    """GET (and HEAD) of an email-change link: its page, never a change."""
+    outcome = await request.app[EMAIL_CHANGES].open(request.match_info["app_id"], request.match_info["token"])
+    return await _page(request, outcome)
+
+
+async def change_email(request: web.Request) -> web.Response:
+    """The email-change page's POST (sent by its script, or by its button)."""
+    changes = request.app[EMAIL_CHANGES]
+    app_id = request.match_info["app_id"]
+    if not _admitted(request, "change-email"):
+        outcome = await changes.failed(app_id, Failure.CROSS_SITE)
+    else:
+        [token] = await _posted(request, "token")
+        outcome = await changes.confirm(app_id, token)
+    return await _page(request, outcome)
+
+
+async def email_change_without_token(request: web.Request) -> web.Response:
+    outcome = await request.app[EMAIL_CHANGES].failed(request.match_info["app_id"], Failure.MALFORMED)
     return await _page(request, outcome)
 
 

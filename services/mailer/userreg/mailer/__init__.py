@@ -1,7 +1,7 @@
 """The userreg mailer: turns `user.registered` and `user.confirmation_requested` events into
 confirmation and welcome emails, `user.password_reset_requested` into the password-reset email and
-`user.password_changed` into the "your password was changed" notice (SPEC §3.6, §4–§5), at most
-once each, never silently lost.
+`user.password_changed` into the "your password was changed" notice (docs/api.md: Sessions and password
+recovery, Events, Emails), at most once each, never silently lost.
 
     __main__.py      `userreg-mailer`: settings, logging, `web.run_app(create_app(settings))`
     app.py           the composition root: `create_app(settings, *, sender=None)`, /health, /ready, /metrics

@@ -32,15 +32,15 @@ class _AppEntry:
 class AppLookup:
     """The app an event belongs to and the template sources it uses, through a short-lived cache."""
 
-    def __init__(self, sessions: async_sessionmaker, templates: TemplateStore,
-                 ttl: float = APP_CACHE_SECONDS) -> None:
+    def __init__(self, sessions: async_sessionmaker, templates: TemplateStore, ttl: float = APP_CACHE_SECONDS) -> None:
         self._sessions = sessions
         self._templates = templates
         self._ttl = ttl
         self._entries: dict[str, _AppEntry] = {}
 
-    async def sources(self, app_id: str, names: Callable[[AppInfo], tuple[str, ...]],
-                      locale: str | None) -> tuple[AppInfo, dict[str, TemplateSource]]:
+    async def sources(
+        self, app_id: str, names: Callable[[AppInfo], tuple[str, ...]], locale: str | None
+    ) -> tuple[AppInfo, dict[str, TemplateSource]]:
         """The app and the sources of the emails `names(app)` picks (by their plain names, as
         `emails_for` gives them); `PermanentFailure` for an app that does not exist,
         `TransientFailure` when the database cannot be read."""
@@ -60,8 +60,7 @@ class AppLookup:
                         source = await self._templates.source(session, app_id, Email(name), locale)
                         entry.sources[(name, locale)] = source
         except RETRYABLE_DATABASE_ERRORS as error:
-            raise TransientFailure(DATABASE, f"cannot read the app or its templates: "
-                                             f"{type(error).__name__}") from error
+            raise TransientFailure(DATABASE, f"cannot read the app or its templates: {type(error).__name__}") from error
         return entry.app, {name: entry.sources[(name, locale)] for name in wanted}
 
     def forget(self, app_id: str) -> None:

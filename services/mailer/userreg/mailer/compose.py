@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage, MIMEPart
 from email.utils import parseaddr
 from functools import lru_cache
@@ -80,8 +80,10 @@ def parse_mail_from(mail_from: str) -> MailFrom:
     """Raises ValueError for a `MAIL_FROM` that is not a usable address (checked at start-up), one
     that `is_header_safe` refuses included."""
     if not is_header_safe(mail_from):
-        raise ValueError("MAIL_FROM contains a line break, a control character or an encoded word "
-                         "(write a name that is not ASCII as it is, in UTF-8)")
+        raise ValueError(
+            "MAIL_FROM contains a line break, a control character or an encoded word "
+            "(write a name that is not ASCII as it is, in UTF-8)"
+        )
     _, address = parseaddr(mail_from)
     if "@" not in address:
         raise ValueError(f"MAIL_FROM {mail_from!r} has no email address in it")
@@ -132,11 +134,12 @@ def _subject(rendered: str) -> Any:
 @lru_cache(maxsize=2)
 def _date(second: int) -> Any:
     """The Date header of a second since the epoch: every email of that second shares it."""
-    return parsed("Date", datetime.fromtimestamp(second, timezone.utc))
+    return parsed("Date", datetime.fromtimestamp(second, UTC))
 
 
-def build_message(rendered: RenderedEmail, *, event_id: str, template: str, mail_from: MailFrom,
-                  to: Recipient) -> EmailMessage:
+def build_message(
+    rendered: RenderedEmail, *, event_id: str, template: str, mail_from: MailFrom, to: Recipient
+) -> EmailMessage:
     """A multipart/alternative message (text, then HTML).
 
     Every header is made by the email package's header registry (which quotes and encodes what

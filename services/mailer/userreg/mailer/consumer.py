@@ -33,6 +33,7 @@ from userreg.mailer.rules.policy import (
 )
 from userreg.mailer.service import Deliverer
 from userreg.shared.db.errors import RETRYABLE_DATABASE_ERRORS
+from userreg.shared.logs import log_context, plain_word
 from userreg.shared.messaging import (
     MAILER_DELIVERY_LIMIT,
     Topology,
@@ -55,8 +56,7 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 # What settling a message raises when its channel or connection is gone.
-_SETTLING_ERRORS = (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError,
-                    ConnectionError)
+_SETTLING_ERRORS = (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
 
 
 class _Unexpected(Exception):
@@ -86,8 +86,13 @@ class MailConsumer:
         connection, while the broker is away (until the robust connection has reopened the channel
         and its consumer) and once stopping. Readiness reads it, rather than opening a connection."""
         connection, channel = self._connection, self._channel
-        return (self._consuming and connection is not None and channel is not None
-                and connection.connected.is_set() and not channel.is_closed)
+        return (
+            self._consuming
+            and connection is not None
+            and channel is not None
+            and connection.connected.is_set()
+            and not channel.is_closed
+        )
 
     async def run(self) -> None:
         """One life of the consumer: connect, open a channel, set its prefetch, declare the
@@ -143,14 +148,16 @@ class MailConsumer:
         self._inflight.add(task)
         try:
             async with message.process(requeue=True, ignore_processed=True):
-                await self._handle_or_pause(message)
+                with log_context(
+                    event_id=plain_word(message.message_id), app_id=plain_word((message.headers or {}).get("x-app-id"))
+                ):
+                    await self._handle_or_pause(message)
         except _Unexpected:
             pass  # logged; the message went back into the queue
         except _SETTLING_ERRORS as error:
             # Its fate is safe elsewhere (sent and recorded, or copied to a delay or dead-letter
             # queue); unsettled, the broker hands it out again and the delivery record says "sent".
-            logger.warning("message %s could not be settled (%s: %s)", message.message_id,
-                           type(error).__name__, error)
+            logger.warning("message %s could not be settled (%s: %s)", message.message_id, type(error).__name__, error)
         finally:
             self._inflight.discard(task)
 
@@ -158,8 +165,7 @@ class MailConsumer:
         try:
             await self._handle(message)
         except Exception as error:
-            logger.exception("unexpected error handling message %s; it goes back to the queue",
-                             message.message_id)
+            logger.exception("unexpected error handling message %s; it goes back to the queue", message.message_id)
             await asyncio.sleep(UNEXPECTED_ERROR_PAUSE)
             raise _Unexpected() from error
 
@@ -167,8 +173,11 @@ class MailConsumer:
         failed_attempts = envelope.failed_attempts(message)
         redeliveries = envelope.redeliveries(message)
         if redeliveries >= POISON_REDELIVERIES:
-            await self._dead_letter(message, PermanentFailure(
-                "poison", f"handed out {redeliveries + 1} times without being settled"), failed_attempts)
+            await self._dead_letter(
+                message,
+                PermanentFailure("poison", f"handed out {redeliveries + 1} times without being settled"),
+                failed_attempts,
+            )
             return
         try:
             event = decode_event(message.body)
@@ -184,16 +193,24 @@ class MailConsumer:
             # for as long as it takes, never counted against the email's retries.
             delay = await self._defer(message, DATABASE_DEFERRAL_LIMIT)
             metrics.RETRIED.labels(failure.kind).inc()
-            logger.warning("message %s: %s; looking again in %ss (not counted as an attempt)",
-                           message.message_id, failure.reason, delay)
+            logger.warning(
+                "message %s: %s; looking again in %ss (not counted as an attempt)",
+                message.message_id,
+                failure.reason,
+                delay,
+            )
             return
         if outcome.busy:
             # Held by a live mailer (done in moments) or a crashed one (its claim lapses within a
             # lease): looked at again every few seconds, never pushed up the retry ladder.
             delay = await self._defer(message, busy_deferral_limit(self._settings.mailer_claim_seconds))
             metrics.DEFERRED.inc()
-            logger.info("event %s: %s being sent by another mailer; looking again in %ss",
-                        event.id, ", ".join(outcome.busy), delay)
+            logger.info(
+                "event %s: %s being sent by another mailer; looking again in %ss",
+                event.id,
+                ", ".join(outcome.busy),
+                delay,
+            )
         elif outcome.sent:
             metrics.EVENTS.labels("sent").inc()
         elif outcome.already_sent:
@@ -201,20 +218,26 @@ class MailConsumer:
         else:
             metrics.EVENTS.labels("nothing_to_send").inc()
 
-    async def _retry(self, message: AbstractIncomingMessage, failure: TransientFailure,
-                     failed_attempts: int) -> None:
+    async def _retry(self, message: AbstractIncomingMessage, failure: TransientFailure, failed_attempts: int) -> None:
         delay = retry_delay(failed_attempts, self._delays)
         if delay is None:
-            exhausted = PermanentFailure(failure.kind, f"gave up after {failed_attempts} attempts; "
-                                                       f"last error: {failure.reason}")
+            exhausted = PermanentFailure(
+                failure.kind, f"gave up after {failed_attempts} attempts; last error: {failure.reason}"
+            )
             await self._dead_letter(message, exhausted, failed_attempts)
             return
-        await self._publish(envelope.retry(message, self._topology, delay=delay, attempts=failed_attempts,
-                                           last_error=failure.reason))
+        await self._publish(
+            envelope.retry(message, self._topology, delay=delay, attempts=failed_attempts, last_error=failure.reason)
+        )
         metrics.RETRIED.labels(failure.kind).inc()
         metrics.EVENTS.labels("retried").inc()
-        logger.warning("message %s: attempt %d failed (%s); retrying in %ss",
-                       message.message_id, failed_attempts, failure.reason, delay)
+        logger.warning(
+            "message %s: attempt %d failed (%s); retrying in %ss",
+            message.message_id,
+            failed_attempts,
+            failure.reason,
+            delay,
+        )
 
     async def _defer(self, message: AbstractIncomingMessage, longest: float) -> float:
         """Put the message into a delay queue without counting an attempt (`policy.deferral_delay`:
@@ -228,22 +251,26 @@ class MailConsumer:
         """Publish a copy of a message (confirmed by the broker); the caller acknowledges the
         original afterwards."""
         assert self._channel is not None
-        await self._channel.default_exchange.publish(outgoing.message, routing_key=outgoing.queue,
-                                                     mandatory=True, timeout=envelope.PUBLISH_TIMEOUT_SECONDS)
+        await self._channel.default_exchange.publish(
+            outgoing.message, routing_key=outgoing.queue, mandatory=True, timeout=envelope.PUBLISH_TIMEOUT_SECONDS
+        )
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, failure: PermanentFailure,
-                           attempts: int) -> None:
-        parked = envelope.dead_letter(message, self._topology, kind=failure.kind, reason=failure.reason,
-                                      attempts=attempts)
+    async def _dead_letter(self, message: AbstractIncomingMessage, failure: PermanentFailure, attempts: int) -> None:
+        parked = envelope.dead_letter(
+            message, self._topology, kind=failure.kind, reason=failure.reason, attempts=attempts
+        )
         await self._publish(parked)
         metrics.DEAD_LETTERED.labels(failure.kind).inc()
         metrics.EVENTS.labels("dead_lettered").inc()
-        logger.error("message %s dead-lettered after %d attempt(s): %s",
-                     parked.message.message_id, attempts, failure.reason)
+        logger.error(
+            "message %s dead-lettered after %d attempt(s): %s", parked.message.message_id, attempts, failure.reason
+        )
         try:
-            await self._deliverer.record_dead_letter(envelope.dead_letter_record(
-                parked.message, reason=failure.reason, attempts=attempts))
+            await self._deliverer.record_dead_letter(
+                envelope.dead_letter_record(parked.message, reason=failure.reason, attempts=attempts)
+            )
         except RETRYABLE_DATABASE_ERRORS as error:
             # The queue has it, which is what replay needs; listing records it later.
-            logger.warning("dead letter %s is queued but not recorded (%s)",
-                           parked.message.message_id, type(error).__name__)
+            logger.warning(
+                "dead letter %s is queued but not recorded (%s)", parked.message.message_id, type(error).__name__
+            )

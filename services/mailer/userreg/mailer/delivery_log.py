@@ -76,8 +76,12 @@ class DeliveryLog:
         # Our own claim that lapsed while the database was away, on an email we sent: still sent.
         sent_here = tuple(template for template in claim.claimed if (event_id, template) in self._unrecorded)
         if sent_here:
-            claim = Claim(claimed=tuple(template for template in claim.claimed if template not in sent_here),
-                          already_sent=claim.already_sent + sent_here, busy=claim.busy, since=claim.since)
+            claim = Claim(
+                claimed=tuple(template for template in claim.claimed if template not in sent_here),
+                already_sent=claim.already_sent + sent_here,
+                busy=claim.busy,
+                since=claim.since,
+            )
         if self._held and (self._heartbeat is None or self._heartbeat.done()):
             self._heartbeat = asyncio.create_task(self._renew_periodically(), name="mail-claims-heartbeat")
         return claim
@@ -92,9 +96,12 @@ class DeliveryLog:
             raise TransientFailure(DATABASE, f"the claim on the {template} email is not held")
         renewed_ago = time.monotonic() - since
         if not may_start_send(renewed_ago, self._claim_seconds):
-            raise TransientFailure(DATABASE, f"the claim on the {template} email was last renewed "
-                                             f"{renewed_ago:.1f}s ago (lease {self._claim_seconds:g}s): "
-                                             f"not sending on it")
+            raise TransientFailure(
+                DATABASE,
+                f"the claim on the {template} email was last renewed "
+                f"{renewed_ago:.1f}s ago (lease {self._claim_seconds:g}s): "
+                f"not sending on it",
+            )
 
     def let_lapse(self, event_id: str, templates: tuple[str, ...]) -> None:
         """Stop renewing these claims (what became of their sends is unknown): each lapses within
@@ -115,8 +122,11 @@ class DeliveryLog:
             except RETRYABLE_DATABASE_ERRORS as error:
                 pause = min(RENEW_RETRY_SECONDS, pause)
                 if not failing:
-                    logger.warning("cannot renew the claims on %d email(s) (%s); no send starts on them "
-                                   "until a renewal succeeds", len(self._held), type(error).__name__)
+                    logger.warning(
+                        "cannot renew the claims on %d email(s) (%s); no send starts on them until a renewal succeeds",
+                        len(self._held),
+                        type(error).__name__,
+                    )
                 failing = True
                 continue
             except Exception:  # the heartbeat must outlive anything; a bug here is logged, not fatal
@@ -134,8 +144,9 @@ class DeliveryLog:
         held = sorted(self._held)
         if not held:
             return
-        renewed, started = await repository.renew_claims(self._engine, held, owner=self._owner,
-                                                         claim_seconds=self._claim_seconds)
+        renewed, started = await repository.renew_claims(
+            self._engine, held, owner=self._owner, claim_seconds=self._claim_seconds
+        )
         for key in renewed:
             if key in self._held:
                 self._held[key] = max(self._held[key], started)
@@ -145,12 +156,15 @@ class DeliveryLog:
         for key in lost:
             del self._held[key]
         if lost:
-            logger.warning("the claims on %s lapsed and are no longer ours; not sending on them",
-                           ", ".join(f"{event_id}/{template}" for event_id, template in lost))
+            logger.warning(
+                "the claims on %s lapsed and are no longer ours; not sending on them",
+                ", ".join(f"{event_id}/{template}" for event_id, template in lost),
+            )
 
     async def _claim_batch(self, requests: list[ClaimRequest]) -> list[Claim]:
-        rows = await repository.claim_deliveries(self._engine, rows_to_claim(requests), owner=self._owner,
-                                                 claim_seconds=self._claim_seconds)
+        rows = await repository.claim_deliveries(
+            self._engine, rows_to_claim(requests), owner=self._owner, claim_seconds=self._claim_seconds
+        )
         return claims_of(requests, rows.claimed, rows.statuses, rows.started)
 
     async def mark_sent(self, event_id: str, template: str) -> None:
@@ -164,8 +178,13 @@ class DeliveryLog:
                     self._held.pop((event_id, template), None)
                     return
                 except RETRYABLE_DATABASE_ERRORS as error:
-                    logger.warning("recording the sent email %s/%s failed (%s); retrying in %ss",
-                                   event_id, template, type(error).__name__, pause)
+                    logger.warning(
+                        "recording the sent email %s/%s failed (%s); retrying in %ss",
+                        event_id,
+                        template,
+                        type(error).__name__,
+                        pause,
+                    )
                     await asyncio.sleep(pause)
         except asyncio.CancelledError:
             self._record_in_background(event_id, template)  # its claim must not stay held for ever
@@ -191,8 +210,12 @@ class DeliveryLog:
                 logger.info("the sent email %s/%s is recorded at last", event_id, template)
                 return
         except asyncio.CancelledError:
-            logger.error("the sent email %s/%s could not be recorded before the mailer stopped; a "
-                         "redelivered copy of its event may send it again", event_id, template)
+            logger.error(
+                "the sent email %s/%s could not be recorded before the mailer stopped; a "
+                "redelivered copy of its event may send it again",
+                event_id,
+                template,
+            )
             raise
 
     async def close(self, grace: float = 5.0) -> None:
@@ -220,11 +243,9 @@ class DeliveryLog:
             return
         self.let_lapse(event_id, templates)
         try:
-            await repository.release_claims(self._engine, event_id, templates, owner=self._owner,
-                                            reason=reason)
+            await repository.release_claims(self._engine, event_id, templates, owner=self._owner, reason=reason)
         except RETRYABLE_DATABASE_ERRORS as error:
-            logger.warning("cannot release the claim on %s (%s); it lapses by itself",
-                           event_id, type(error).__name__)
+            logger.warning("cannot release the claim on %s (%s); it lapses by itself", event_id, type(error).__name__)
 
     async def record_dead_letter(self, record: DeadLetterRecord) -> None:
         """Record an event that was dead-lettered (for `userreg dead-letters list`)."""

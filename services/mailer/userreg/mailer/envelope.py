@@ -1,7 +1,7 @@
 """The envelope of the messages the mailer moves between its queues. The body is the event; the
 headers carry the event's history: its failed attempts and deferrals, why it was dead-lettered,
-the broker's own bookkeeping (x-death, x-delivery-count). Here the mailer reads them, and makes
-the copies it publishes, each with the queue it goes to:
+the broker's own bookkeeping (x-death, x-delivery-count, x-acquired-count). Here the mailer reads
+them, and makes the copies it publishes, each with the queue it goes to:
 
 * a retry (counted attempt) or a deferral (not counted) → the delay queue of its delay, which
   dead-letters it back into the mailer queue when the delay is over;
@@ -29,18 +29,30 @@ from userreg.shared.events import Event
 from userreg.shared.messaging import Topology
 
 # Headers the mailer puts on the messages it moves between its queues.
-ATTEMPTS = "x-userreg-attempts"          # failed attempts so far
-DEFERRALS = "x-userreg-deferrals"        # times put back because another mailer was sending
+ATTEMPTS = "x-userreg-attempts"  # failed attempts so far
+DEFERRALS = "x-userreg-deferrals"  # times put back because another mailer was sending
 LAST_ERROR = "x-userreg-last-error"
-REASON = "x-userreg-reason"              # why it was dead-lettered
-FAILURE = "x-userreg-failure"            # the kind of failure, as in the metrics
+REASON = "x-userreg-reason"  # why it was dead-lettered
+FAILURE = "x-userreg-failure"  # the kind of failure, as in the metrics
 DEAD_LETTERED_AT = "x-userreg-dead-lettered-at"
 REPLAYED_AT = "x-userreg-replayed-at"
-# How often the broker handed the message out without it being settled (quorum queues count).
+# How often a quorum queue handed the message out before without it being settled. RabbitMQ 3 and
+# 4.0–4.2 count every such return in x-delivery-count; from 4.3 x-delivery-count counts only failed
+# ones (a reject, a closed channel, a lost connection) and x-acquired-count all of them.
 DELIVERY_COUNT = "x-delivery-count"
+ACQUIRED_COUNT = "x-acquired-count"
 # The broker's own bookkeeping, which would otherwise pile up on every trip through a delay queue.
-_BROKER_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-                   "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", DELIVERY_COUNT)
+_BROKER_HEADERS = (
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+    DELIVERY_COUNT,
+    ACQUIRED_COUNT,
+)
 _DEAD_LETTER_HEADERS = (REASON, FAILURE, DEAD_LETTERED_AT, LAST_ERROR)
 # Publishing a copy waits this long for the broker's confirmation.
 PUBLISH_TIMEOUT_SECONDS = 15.0
@@ -65,8 +77,10 @@ def decode_event(body: bytes) -> Event:
     except pydantic.ValidationError as error:
         first = error.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise PermanentFailure("malformed", f"not a valid version-1 event ({error.error_count()} "
-                                            f"problem(s); first: {where}: {first['msg']})") from None
+        raise PermanentFailure(
+            "malformed",
+            f"not a valid version-1 event ({error.error_count()} problem(s); first: {where}: {first['msg']})",
+        ) from None
     try:
         uuid.UUID(event.id)
     except ValueError:
@@ -78,6 +92,7 @@ def int_header(message: Received, name: str) -> int:
     """A count the headers carry; 0 when it is missing or not a count."""
     value = (message.headers or {}).get(name)
     try:
+        # Whatever the header holds: int() refuses (TypeError, ValueError) what is not a count.
         return max(int(value), 0)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return 0
@@ -92,15 +107,16 @@ def deferrals(message: Received) -> int:
 
 
 def redeliveries(message: Received) -> int:
-    """How often the broker handed this message out before without it being settled."""
-    return int_header(message, DELIVERY_COUNT)
+    """How often the broker handed this message out before without it being settled, whichever
+    RabbitMQ counted it (the larger count: x-acquired-count where there is one)."""
+    return max(int_header(message, DELIVERY_COUNT), int_header(message, ACQUIRED_COUNT))
 
 
-def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any], drop: tuple[str, ...] = ()
-          ) -> aio_pika.Message:
+def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any], drop: tuple[str, ...] = ()) -> aio_pika.Message:
     """A persistent copy of a received message to publish elsewhere, with its headers updated."""
-    kept = {key: value for key, value in (message.headers or {}).items()
-            if key not in _BROKER_HEADERS and key not in drop}
+    kept = {
+        key: value for key, value in (message.headers or {}).items() if key not in _BROKER_HEADERS and key not in drop
+    }
     return aio_pika.Message(
         body=message.body,
         headers={**kept, **headers},
@@ -112,11 +128,13 @@ def _copy(message: AbstractIncomingMessage, *, headers: dict[str, Any], drop: tu
     )
 
 
-def retry(message: AbstractIncomingMessage, topology: Topology, *, delay: float, attempts: int,
-          last_error: str) -> Outgoing:
+def retry(
+    message: AbstractIncomingMessage, topology: Topology, *, delay: float, attempts: int, last_error: str
+) -> Outgoing:
     """Into the delay queue of `delay` after a failed attempt (`attempts` failed so far)."""
-    return Outgoing(_copy(message, headers={ATTEMPTS: attempts, LAST_ERROR: last_error}),
-                    topology.mailer_retry_queue(delay))
+    return Outgoing(
+        _copy(message, headers={ATTEMPTS: attempts, LAST_ERROR: last_error}), topology.mailer_retry_queue(delay)
+    )
 
 
 def deferral(message: AbstractIncomingMessage, topology: Topology, *, delay: float) -> Outgoing:
@@ -125,8 +143,9 @@ def deferral(message: AbstractIncomingMessage, topology: Topology, *, delay: flo
     return Outgoing(_copy(message, headers=headers), topology.mailer_retry_queue(delay))
 
 
-def dead_letter(message: AbstractIncomingMessage, topology: Topology, *, kind: str, reason: str,
-                attempts: int) -> Outgoing:
+def dead_letter(
+    message: AbstractIncomingMessage, topology: Topology, *, kind: str, reason: str, attempts: int
+) -> Outgoing:
     """Into the dead-letter queue, with why (`kind` as in the metrics, `reason` for people)."""
     headers = {REASON: reason, FAILURE: kind, ATTEMPTS: attempts, DEAD_LETTERED_AT: utcnow().isoformat()}
     return Outgoing(_copy(message, headers=headers), topology.mailer_dead_letter_queue)
@@ -140,13 +159,15 @@ def replay(message: AbstractIncomingMessage, topology: Topology) -> Outgoing:
 
 # -- what the dead-letter table keeps of a message ----------------------------------------------
 
+
 def dead_letter_id(message: Received) -> str:
     return message.message_id or "unknown"
 
 
 def failure_kind(message: Received) -> str | None:
     """The kind of failure the mailer dead-lettered it for (None when the broker did)."""
-    return (message.headers or {}).get(FAILURE)
+    kind = (message.headers or {}).get(FAILURE)
+    return kind if isinstance(kind, str) else None
 
 
 def recorded_reason(message: AbstractIncomingMessage) -> str:
@@ -155,10 +176,12 @@ def recorded_reason(message: AbstractIncomingMessage) -> str:
     reason = (message.headers or {}).get(REASON)
     if reason:
         return str(reason)
-    deaths = (message.headers or {}).get("x-death") or []
-    if deaths and isinstance(deaths[0], dict):
-        return f"dead-lettered by RabbitMQ: {deaths[0].get('reason', 'unknown reason')} " \
-               f"in {deaths[0].get('queue', 'a queue')}"
+    deaths = (message.headers or {}).get("x-death")
+    death = deaths[0] if isinstance(deaths, list) and deaths else None
+    if isinstance(death, dict):
+        return (
+            f"dead-lettered by RabbitMQ: {death.get('reason', 'unknown reason')!s} in {death.get('queue', 'a queue')!s}"
+        )
     return "dead-lettered without a recorded reason"
 
 

@@ -1,4 +1,4 @@
-"""Mail headers (SPEC §3.8): which values may reach a header at all, and the header registry that
+"""Mail headers (the README's Security section): which values may reach a header at all, and the header registry that
 makes every header of the mailer's messages (none is set from a raw string). No I/O.
 
 A value reaches a header only if `is_header_safe` passes it: no line break of any kind, no control
@@ -14,8 +14,8 @@ import sys
 import unicodedata
 from email import errors, policy
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
-from email.policy import Policy
-from typing import Any
+from email.policy import EmailPolicy, Policy
+from typing import Any, cast
 
 from userreg.mailer.rules.policy import PermanentFailure
 
@@ -27,7 +27,8 @@ class _FoldOnce(BaseHeader):
 
     def fold(self, *, policy: Policy) -> str:
         folds: dict[tuple, str] = self.__dict__.setdefault("_folds", {})
-        key = (policy.max_line_length, policy.linesep, policy.utf8, policy.cte_type)
+        # Header objects exist only under an `EmailPolicy` (compat32 has no header registry).
+        key = (policy.max_line_length, policy.linesep, cast(EmailPolicy, policy).utf8, policy.cte_type)
         folded = folds.get(key)
         if folded is None:
             folded = folds[key] = super().fold(policy=policy)
@@ -53,7 +54,7 @@ class _ReusingHeaderRegistry(HeaderRegistry):
 # Serialised with CRLF line ends, as SMTP wants them.
 MAIL_POLICY = policy.SMTP.clone(header_factory=_ReusingHeaderRegistry())
 # How a message to an address that is not ASCII is written (SMTPUTF8).
-_UTF8_POLICY = MAIL_POLICY.clone(utf8=True)
+UTF8_MAIL_POLICY = MAIL_POLICY.clone(utf8=True)
 
 
 def parsed(name: str, value: Any) -> Any:
@@ -73,14 +74,13 @@ def address_header(name: str, display_name: str, address: str) -> Any:
     folder may move)."""
     username, _, domain = address.rpartition("@")
     header = parsed(name, Address(display_name=display_name, username=username, domain=domain))
-    folded = header.fold(policy=MAIL_POLICY if address.isascii() else _UTF8_POLICY)
+    folded = header.fold(policy=MAIL_POLICY if address.isascii() else UTF8_MAIL_POLICY)
     # An ASCII name on one line is written as `Address` quoted it: the folder did not touch it.
     if display_name and not (display_name.isascii() and folded.count(MAIL_POLICY.linesep) == 1):
         back = parsed(name, "".join(folded.split(MAIL_POLICY.linesep)).partition(":")[2].strip())
         read = [("".join(a.display_name.split()), a.addr_spec) for a in back.addresses]
         # A local part that is not ASCII is a defect to the parser, not to SMTPUTF8.
-        defects = [defect for defect in back.defects
-                   if not isinstance(defect, errors.NonASCIILocalPartDefect)]
+        defects = [defect for defect in back.defects if not isinstance(defect, errors.NonASCIILocalPartDefect)]
         if defects or read != [("".join(display_name.split()), header.addresses[0].addr_spec)]:
             return None
     return header
@@ -119,8 +119,11 @@ def is_header_safe(value: str) -> bool:
 def header_value(value: str, what: str) -> str:
     """The value unchanged, or `PermanentFailure` if it could start a header of its own."""
     if not is_header_safe(value):
-        raise PermanentFailure("header_injection", f"the {what} contains a line break, a control character "
-                                                   "or an encoded word; it is never put into a mail header")
+        raise PermanentFailure(
+            "header_injection",
+            f"the {what} contains a line break, a control character "
+            "or an encoded word; it is never put into a mail header",
+        )
     return value
 
 

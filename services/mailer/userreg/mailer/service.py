@@ -50,8 +50,9 @@ class Deliverer:
     """Sends the emails an event causes. Raises `TransientFailure` (try again later) or
     `PermanentFailure` (dead-letter it); returns what happened otherwise."""
 
-    def __init__(self, *, apps: AppLookup, templates: TemplateStore, deliveries: DeliveryLog,
-                 sender: Sender, mail_from: MailFrom) -> None:
+    def __init__(
+        self, *, apps: AppLookup, templates: TemplateStore, deliveries: DeliveryLog, sender: Sender, mail_from: MailFrom
+    ) -> None:
         self._apps = apps
         self._templates = templates
         self._deliveries = deliveries
@@ -96,15 +97,13 @@ class Deliverer:
                     # Only on a claim sure to outlast the send's start (renewals are succeeding).
                     self._deliveries.ensure_claim(event.id, name)
                     started = time.perf_counter()
-                    await connection.send(messages[name], mail_from=self._mail_from.address,
-                                          rcpt_to=composed.recipient)
+                    await connection.send(messages[name], mail_from=self._mail_from.address, rcpt_to=composed.recipient)
                     metrics.SEND_SECONDS.observe(time.perf_counter() - started)
                     pending.pop(0)
                     await self._deliveries.mark_sent(event.id, name)
                     sent.append(name)
                     metrics.SENT.labels(name).inc()
-                    metrics.EVENT_TO_SENT_SECONDS.observe(
-                        (utcnow() - event.occurred_at).total_seconds())
+                    metrics.EVENT_TO_SENT_SECONDS.observe((utcnow() - event.occurred_at).total_seconds())
                     logger.info("sent %s email for event %s of app %s", name, event.id, event.app_id)
             except DeliveryFailure as failure:
                 await self._deliveries.release(event.id, tuple(pending), failure.reason)
@@ -119,14 +118,18 @@ class Deliverer:
     async def _compose(self, event: Event) -> Composed | None:
         """The event's emails, rendered; None when it causes none."""
         app, sources = await self._apps.sources(
-            event.app_id, lambda app: emails_for(event, welcome_email_enabled=app.welcome_email_enabled),
-            event.user.locale)
+            event.app_id,
+            lambda app: emails_for(event, welcome_email_enabled=app.welcome_email_enabled),
+            event.user.locale,
+        )
         if not sources:
             return None
-        recipient = recipient_of(event.user)
+        # An email-change link goes to the new address, which the user does not have yet.
+        recipient = recipient_of(
+            event.user if event.new_email is None else event.user.model_copy(update={"email": event.new_email})
+        )
         if recipient is None:
-            logger.info("event %s of app %s: the user has no email address, nothing to send",
-                        event.id, event.app_id)
+            logger.info("event %s of app %s: the user has no email address, nothing to send", event.id, event.app_id)
             return None
         context = template_context(event, app_name=app.name)
         messages: dict[str, EmailMessage] = {}
@@ -136,12 +139,16 @@ class Deliverer:
                 rendered = self._templates.render_email(source, context)
             except TemplateLimitExceeded as error:
                 self._apps.forget(app.app_id)
-                raise PermanentFailure("template", f"the {name} template of app {app.app_id} breaks a "
-                                                   f"render limit: {error.reason}") from error
+                raise PermanentFailure(
+                    "template", f"the {name} template of app {app.app_id} breaks a render limit: {error.reason}"
+                ) from error
             except Exception as error:  # an operator's template may fail in any way; it is data, not code
                 self._apps.forget(app.app_id)
-                raise PermanentFailure("template", f"the {name} template of app {app.app_id} cannot be "
-                                                   f"rendered: {type(error).__name__}: {error}") from error
-            messages[name] = build_message(rendered, event_id=event.id, template=name,
-                                           mail_from=self._mail_from, to=recipient)
+                raise PermanentFailure(
+                    "template",
+                    f"the {name} template of app {app.app_id} cannot be rendered: {type(error).__name__}: {error}",
+                ) from error
+            messages[name] = build_message(
+                rendered, event_id=event.id, template=name, mail_from=self._mail_from, to=recipient
+            )
         return Composed(recipient=recipient.address, messages=messages)

@@ -20,6 +20,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
+from userreg.mailer.headers import MAIL_POLICY, UTF8_MAIL_POLICY
 from userreg.mailer.rules.policy import DeliveryFailure, TransientFailure, classify_smtp_error
 from userreg.shared.settings import Settings
 
@@ -52,17 +53,18 @@ class SmtpConnection:
             # A reply code: the server is in step with us unless it hung up (a 421 makes aiosmtplib close).
             self.broken = not self._client.is_connected
             raise classify_smtp_error(error) from error
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             self.broken = True
             raise classify_smtp_error(error) from error
 
 
 def serialise(message: EmailMessage, mail_from: str, rcpt_to: str) -> tuple[bytes, bool]:
-    """The message as SMTP carries it, and whether that needs SMTPUTF8 (an address that is not
-    ASCII). Done here rather than by `send_message`, which copies the whole message first."""
+    """The message (made by `compose.build_message`, with `MAIL_POLICY`) as SMTP carries it, and
+    whether that needs SMTPUTF8 (an address that is not ASCII). Done here rather than by
+    `send_message`, which copies the whole message first."""
     utf8 = not (mail_from.isascii() and rcpt_to.isascii())
     buffer = io.BytesIO()
-    BytesGenerator(buffer, policy=message.policy.clone(utf8=utf8)).flatten(message)
+    BytesGenerator(buffer, policy=UTF8_MAIL_POLICY if utf8 else MAIL_POLICY).flatten(message)
     return buffer.getvalue(), utf8
 
 
@@ -72,8 +74,9 @@ class SmtpPool:
 
     def __init__(self, settings: Settings, size: int | None = None) -> None:
         if settings.smtp_tls and settings.smtp_starttls:
-            raise ValueError("SMTP_TLS (TLS from the start) and SMTP_STARTTLS (upgrade after connecting) "
-                             "exclude each other; set one")
+            raise ValueError(
+                "SMTP_TLS (TLS from the start) and SMTP_STARTTLS (upgrade after connecting) exclude each other; set one"
+            )
         self._settings = settings
         self._size = size or settings.mailer_smtp_connections
         self._slots = asyncio.Semaphore(self._size)
@@ -114,7 +117,7 @@ class SmtpPool:
             try:
                 await client.noop()
                 return client
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
         return await self._open()
 
@@ -129,18 +132,20 @@ class SmtpPool:
             username=settings.smtp_username or None,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             use_tls=settings.smtp_tls,
-            # Upgrade only when told to: an opportunistic STARTTLS would fail on self-signed certificates.
-            start_tls=True if settings.smtp_starttls else False,
+            # Upgrade only when told to (False, never aiosmtplib's default None, which means "when offered"):
+            # an opportunistic STARTTLS would fail on self-signed certificates.
+            start_tls=settings.smtp_starttls,
             timeout=settings.smtp_timeout,
             local_hostname=self._local_hostname,
         )
         try:
             await client.connect()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             client.close()
             failure = classify_smtp_error(error)
-            logger.warning("cannot open an SMTP session to %s:%s: %s",
-                           settings.smtp_host, settings.smtp_port, failure.reason)
+            logger.warning(
+                "cannot open an SMTP session to %s:%s: %s", settings.smtp_host, settings.smtp_port, failure.reason
+            )
             # Whatever the server said while we were only connecting (even a 5xx to our AUTH) is about
             # the server or our configuration, not about a message: always worth a later retry.
             raise TransientFailure(failure.kind, failure.reason) from error

@@ -23,13 +23,15 @@ async def send_test_email(settings: Settings, rendered: RenderedEmail, *, to: st
     `PermanentFailure` for an address that is none, or the SMTP server's refusal, and
     `TransientFailure` when the server cannot be reached or answers 4xx."""
     address = to.strip()
-    recipient = recipient_of(EventUser(objectId=new_guid(), identityProperty="email", identity=address,
-                                       email=address))
+    recipient = recipient_of(
+        EventUser(object_id=new_guid(), identity_property="email", identity=address, email=address)
+    )
     if recipient is None:
         raise PermanentFailure("invalid_recipient", "no recipient address given")
     mail_from = parse_mail_from(settings.mail_from)
-    message = build_message(rendered, event_id=new_guid().lower(), template=TEST_PREFIX + template,
-                            mail_from=mail_from, to=recipient)
+    message = build_message(
+        rendered, event_id=new_guid().lower(), template=TEST_PREFIX + template, mail_from=mail_from, to=recipient
+    )
     pool = SmtpPool(settings, size=1)
     try:
         async with pool.connection() as connection:

@@ -1,14 +1,15 @@
-"""The variables an email template sees for one event (SPEC §5): the app's name, the identity,
-the event's link (a confirmation or a password-reset link) and when it expires, when the event
-happened, and the user's properties. No I/O."""
+"""The variables an email template sees for one event: the app's name, the identity, the event's
+link (a confirmation or a password-reset link) and when it expires, when the event happened, the
+user's properties, and the language the email is written in. No I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from userreg.shared.events import Event
+from userreg.shared.templates import pick_locale
 
 
 class UserProperties:
@@ -43,14 +44,14 @@ class UserProperties:
 
 
 def format_time(moment: datetime) -> str:
-    """"2030-01-02 03:04 UTC". Written out rather than with strftime, which took three times as
+    """ "2030-01-02 03:04 UTC". Written out rather than with strftime, which took three times as
     long: every email formats one or two of these."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d} UTC"
 
 
 def template_context(event: Event, *, app_name: str) -> dict[str, Any]:
-    """The variables of SPEC §5 for one event. An event carries at most one link: the confirmation
+    """The variables of docs/api.md, Emails for one event. An event carries at most one link: the confirmation
     link (`confirmation_url`) or the password-reset link (`reset_url`); `expires_at` is the expiry
     of the one it carries. The variable of the link an event does not carry is None, so that a
     template can ask `{% if reset_url %}`."""
@@ -72,4 +73,8 @@ def template_context(event: Event, *, app_name: str) -> dict[str, Any]:
         # When the event happened: for the password-changed notice, when the password was changed.
         "occurred_at": format_time(event.occurred_at),
         "user": UserProperties(properties),
+        # The address an email-change link confirms (`user.email_change_requested`), else None.
+        "new_email": event.new_email,
+        # The shipped language closest to the user's `blUserLocale`: the email's words and its `lang`.
+        "locale": pick_locale(user.locale),
     }

@@ -24,9 +24,17 @@ class Inbox:
     real ones. `messages` is oldest first and keeps at most `max_messages`.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", smtp_port: int = 1025, http_port: int | None = 8025,
-                 max_messages: int = DEFAULT_MAX_MESSAGES, tls_context: ssl.SSLContext | None = None,
-                 implicit_tls: bool = False, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        smtp_port: int = 1025,
+        http_port: int | None = 8025,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         """`tls_context` offers STARTTLS (and requires it), or with `implicit_tls` wraps the whole
         connection in TLS; `credentials` makes AUTH (over TLS) mandatory, like a real relay."""
         self.host = host
@@ -34,8 +42,9 @@ class Inbox:
         self.http_port = http_port
         self._store = MessageStore(max_messages)
         self._faults = Faults()
-        self._smtp = SmtpServer(self._store, self._faults, tls_context=tls_context, implicit_tls=implicit_tls,
-                                credentials=credentials)
+        self._smtp = SmtpServer(
+            self._store, self._faults, tls_context=tls_context, implicit_tls=implicit_tls, credentials=credentials
+        )
         self._runner: web.AppRunner | None = None
 
     # -- running -------------------------------------------------------------------------------
@@ -49,8 +58,12 @@ class Inbox:
             site = web.TCPSite(self._runner, self.host, self.http_port, reuse_address=True)
             await site.start()
             self.http_port = self._runner.addresses[0][1]
-        logger.info("inbox: SMTP on %s:%d%s", self.host, self.smtp_port,
-                    f", web on http://{self.host}:{self.http_port}/" if self.http_port is not None else "")
+        logger.info(
+            "inbox: SMTP on %s:%d%s",
+            self.host,
+            self.smtp_port,
+            f", web on http://{self.host}:{self.http_port}/" if self.http_port is not None else "",
+        )
 
     async def stop(self) -> None:
         """Stop listening and hang up on every open SMTP session, as a server going away would."""
@@ -86,8 +99,13 @@ class Inbox:
         """The messages whose envelope includes this recipient."""
         return self._store.to(address)
 
-    async def wait_for(self, predicate: Callable[[ReceivedMessage], bool] = lambda message: True, *,
-                       count: int = 1, timeout: float = 10.0) -> list[ReceivedMessage]:
+    async def wait_for(
+        self,
+        predicate: Callable[[ReceivedMessage], bool] = lambda message: True,
+        *,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> list[ReceivedMessage]:
         """The first `count` messages matching `predicate`, waiting up to `timeout` s for them."""
         return await self._store.wait_for(predicate, count=count, timeout=timeout)
 
@@ -106,15 +124,13 @@ class Inbox:
     def reply_delay(self, seconds: float) -> None:
         self._faults.reply_delay = seconds
 
-    def fail_next(self, count: int = 1, code: int = 421,
-                  text: str = "4.3.2 Service not available, try later") -> None:
+    def fail_next(self, count: int = 1, code: int = 421, text: str = "4.3.2 Service not available, try later") -> None:
         """Answer the next `count` messages with `code` after their DATA instead of accepting them
         (a 421 also closes the connection, as a real server does)."""
         for _ in range(count):
             self._faults.next_messages.append(Failure(code, text))
 
-    def reject_recipient(self, address: str, code: int = 550,
-                         text: str = "5.1.1 Mailbox unavailable") -> None:
+    def reject_recipient(self, address: str, code: int = 550, text: str = "5.1.1 Mailbox unavailable") -> None:
         """Refuse this recipient at RCPT TO until `accept_recipient()`."""
         self._faults.recipients[address.lower()] = Failure(code, text)
 

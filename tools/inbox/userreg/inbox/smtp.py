@@ -47,8 +47,15 @@ class SmtpServer:
     `tls_context` offers STARTTLS (and requires it), or with `implicit_tls` wraps the whole
     connection in TLS; `credentials` makes AUTH (over TLS) mandatory."""
 
-    def __init__(self, store: MessageStore, faults: Faults, *, tls_context: ssl.SSLContext | None = None,
-                 implicit_tls: bool = False, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        faults: Faults,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self._store = store
         self._faults = faults
         self._tls_context = tls_context
@@ -71,13 +78,20 @@ class SmtpServer:
 
         def session() -> SMTP:
             self.connections_opened += 1
-            return _TrackedSMTP(self._sessions, handler, hostname=HOSTNAME, ident="userreg inbox",
-                                enable_SMTPUTF8=True, data_size_limit=MAX_MESSAGE_BYTES, loop=loop,
-                                **security)
+            return _TrackedSMTP(
+                self._sessions,
+                handler,
+                hostname=HOSTNAME,
+                ident="userreg inbox",
+                enable_SMTPUTF8=True,
+                data_size_limit=MAX_MESSAGE_BYTES,
+                loop=loop,
+                **security,
+            )
 
         self._server = await loop.create_server(
-            session, host=host, port=port, reuse_address=True,
-            ssl=self._tls_context if self._implicit_tls else None)
+            session, host=host, port=port, reuse_address=True, ssl=self._tls_context if self._implicit_tls else None
+        )
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -91,11 +105,15 @@ class SmtpServer:
         await self._server.wait_closed()
         self._server = None
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         expected = self._credentials
-        ok = (expected is not None and isinstance(auth_data, LoginPassword)
-              and (auth_data.login, auth_data.password) == (expected[0].encode(), expected[1].encode()))
+        ok = (
+            expected is not None
+            and isinstance(auth_data, LoginPassword)
+            and (auth_data.login, auth_data.password) == (expected[0].encode(), expected[1].encode())
+        )
         return AuthResult(success=ok, handled=False)
 
 
@@ -122,8 +140,9 @@ class _Handler:
         self._store = store
         self._faults = faults
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         fault = self._faults.recipient_fault(address)
         if fault is not None:
             return f"{fault.code} {fault.text}"
@@ -139,7 +158,9 @@ class _Handler:
                 # The reply is written before this runs; closing flushes it first.
                 asyncio.get_running_loop().call_soon(server.transport.close)
             return f"{fault.code} {fault.text}"
-        received = await self._store.add(mail_from=envelope.mail_from or "",
-                                         recipients=list(envelope.rcpt_tos),
-                                         data=bytes(envelope.original_content or envelope.content or b""))
+        received = await self._store.add(
+            mail_from=envelope.mail_from or "",
+            recipients=list(envelope.rcpt_tos),
+            data=envelope.original_content or b"",
+        )
         return f"250 OK queued as {received.id}"

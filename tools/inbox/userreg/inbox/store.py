@@ -31,8 +31,7 @@ class ReceivedMessage:
     @cached_property
     def parsed(self) -> EmailMessage:
         # SMTP carries CRLF line ends; people and tests read parts with plain newlines.
-        return email.message_from_bytes(self.data.replace(b"\r\n", b"\n"),
-                                        policy=policy.default)  # type: ignore[return-value]
+        return email.message_from_bytes(self.data.replace(b"\r\n", b"\n"), policy=policy.default)
 
     @property
     def subject(self) -> str:
@@ -89,8 +88,9 @@ class MessageStore:
         self._arrived = asyncio.Condition()
 
     async def add(self, mail_from: str, recipients: list[str], data: bytes) -> ReceivedMessage:
-        received = ReceivedMessage(id=next(self._ids), received_at=utcnow(),
-                                   mail_from=mail_from, recipients=recipients, data=data)
+        received = ReceivedMessage(
+            id=next(self._ids), received_at=utcnow(), mail_from=mail_from, recipients=recipients, data=data
+        )
         self.messages.append(received)
         if len(self.messages) > self.max_messages:
             del self.messages[: len(self.messages) - self.max_messages]
@@ -112,16 +112,23 @@ class MessageStore:
         wanted = address.lower()
         return [message for message in self.messages if wanted in (r.lower() for r in message.recipients)]
 
-    async def wait_for(self, predicate: Callable[[ReceivedMessage], bool] = lambda message: True, *,
-                       count: int = 1, timeout: float = 10.0) -> list[ReceivedMessage]:
+    async def wait_for(
+        self,
+        predicate: Callable[[ReceivedMessage], bool] = lambda message: True,
+        *,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> list[ReceivedMessage]:
         """The first `count` messages matching `predicate`, waiting up to `timeout` s for them."""
+
         def matching() -> list[ReceivedMessage]:
             return [message for message in self.messages if predicate(message)]
 
         async with self._arrived:
             try:
                 await asyncio.wait_for(self._arrived.wait_for(lambda: len(matching()) >= count), timeout)
-            except asyncio.TimeoutError:
-                raise AssertionError(f"only {len(matching())} of {count} expected message(s) arrived "
-                                     f"within {timeout}s") from None
+            except TimeoutError:
+                raise AssertionError(
+                    f"only {len(matching())} of {count} expected message(s) arrived within {timeout}s"
+                ) from None
         return matching()[:count]

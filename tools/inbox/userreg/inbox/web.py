@@ -7,13 +7,14 @@ from aiohttp import web
 from jinja2 import DictLoader, Environment
 
 from userreg.inbox.store import MessageStore, ReceivedMessage
+from userreg.shared.runtime.access import access_log
 
 STORE = web.AppKey("store", MessageStore)
 SMTP_ADDRESS = web.AppKey("smtp_address", str)  # shown in the page's header
 
 
 def web_app(store: MessageStore, smtp_address: str) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[access_log])
     app[STORE] = store
     app[SMTP_ADDRESS] = smtp_address
     app.router.add_get("/", page_index)
@@ -59,13 +60,15 @@ async def api_clear(request: web.Request) -> web.Response:
 
 
 async def page_index(request: web.Request) -> web.Response:
-    return _html(_PAGES.get_template("index").render(messages=list(reversed(request.app[STORE].messages)),
-                                                     smtp=request.app[SMTP_ADDRESS]))
+    return _html(
+        _PAGES.get_template("index").render(
+            messages=list(reversed(request.app[STORE].messages)), smtp=request.app[SMTP_ADDRESS]
+        )
+    )
 
 
 async def page_message(request: web.Request) -> web.Response:
-    return _html(_PAGES.get_template("message").render(message=_find(request),
-                                                       smtp=request.app[SMTP_ADDRESS]))
+    return _html(_PAGES.get_template("message").render(message=_find(request), smtp=request.app[SMTP_ADDRESS]))
 
 
 async def page_raw(request: web.Request) -> web.Response:
@@ -128,5 +131,4 @@ _MESSAGE = """{% extends "layout" %}{% block title %}{{ message.subject }}{% end
 
 # The inbox shows whatever it was sent: autoescaped everywhere, and the HTML part only inside a
 # sandboxed iframe (no scripts, no same-origin access).
-_PAGES = Environment(autoescape=True,
-                     loader=DictLoader({"layout": _LAYOUT, "index": _INDEX, "message": _MESSAGE}))
+_PAGES = Environment(autoescape=True, loader=DictLoader({"layout": _LAYOUT, "index": _INDEX, "message": _MESSAGE}))

@@ -10,7 +10,7 @@ from userreg.confirmation_web.rules.outcomes import show, show_failure
 from userreg.shared.db.models import UserStatus
 from userreg.shared.templates import Page
 
-# The registration API's limit for a password (SPEC §3.1), so that every password it accepts can
+# The registration API's limit for a password (docs/api.md, register), so that every password it accepts can
 # be reset to, and no reset sets one it would refuse. In characters, as the form's maxlength counts.
 PASSWORD_MAX_LENGTH = 1024
 # Who may set a new password through a link: a pending user too (the link proves the address).

@@ -1,10 +1,11 @@
-"""Which emails an event causes (SPEC §5). No I/O."""
+"""Which emails an event causes (docs/api.md, Emails). No I/O."""
 
 from __future__ import annotations
 
 from userreg.mailer.rules.policy import PermanentFailure
 from userreg.shared.events import (
     USER_CONFIRMATION_REQUESTED,
+    USER_EMAIL_CHANGE_REQUESTED,
     USER_PASSWORD_CHANGED,
     USER_PASSWORD_RESET_REQUESTED,
     USER_REGISTERED,
@@ -21,6 +22,7 @@ def emails_for(event: Event, *, welcome_email_enabled: bool) -> tuple[str, ...]:
     * `user.confirmation_requested` → the confirmation email;
     * `user.password_reset_requested` → the password-reset email (its link);
     * `user.password_changed` → the "your password was changed" notice;
+    * `user.email_change_requested` → the email-change email (its link), to the new address;
     * `user.confirmed` → none.
 
     A resend without a confirmation link, or a reset request without its reset link, is a
@@ -46,4 +48,8 @@ def emails_for(event: Event, *, welcome_email_enabled: bool) -> tuple[str, ...]:
         return (Email.PASSWORD_RESET.value,)
     if event.type == USER_PASSWORD_CHANGED:
         return (Email.PASSWORD_CHANGED.value,)
+    if event.type == USER_EMAIL_CHANGE_REQUESTED:
+        if event.confirmation is None or not event.new_email:
+            raise PermanentFailure("malformed", "user.email_change_requested without its link or newEmail")
+        return (Email.EMAIL_CHANGE.value,)
     return ()

@@ -52,8 +52,9 @@ def rows_to_claim(requests: Iterable[ClaimRequest]) -> dict[DeliveryKey, str]:
     return {key: first[key] for key in sorted(first)}
 
 
-def claims_of(requests: Sequence[ClaimRequest], claimed: set[DeliveryKey],
-              statuses: dict[DeliveryKey, str], since: float) -> list[Claim]:
+def claims_of(
+    requests: Sequence[ClaimRequest], claimed: set[DeliveryKey], statuses: dict[DeliveryKey, str], since: float
+) -> list[Claim]:
     """Each request's `Claim`, from the rows the batch claimed and the statuses of the others: a
     row not claimed is sent when its status says so, busy otherwise. Two copies of one event in
     the same batch: the first claims, the second finds it busy. (Consumes `claimed`.)"""

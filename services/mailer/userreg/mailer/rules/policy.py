@@ -39,7 +39,7 @@ class PermanentFailure(DeliveryFailure):
 
 
 def classify_smtp_error(error: BaseException) -> DeliveryFailure:
-    """Map an aiosmtplib (or socket) error to a transient or a permanent failure (SPEC §5)."""
+    """Map an aiosmtplib (or socket) error to a transient or a permanent failure (docs/api.md, Emails)."""
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
         # One recipient per message: its answer is the answer.
         refused = error.recipients[0] if error.recipients else None

@@ -10,11 +10,14 @@ import re
 
 REDACTED = "[redacted]"
 # The path segments that precede a token in the links userreg emails (`tokens.confirmation_url`,
-# `tokens.password_reset_url`).
-LINK_PATHS = ("confirm", "reset-password")
+# `tokens.password_reset_url`, `email_changes.email_change_url`).
+LINK_PATHS = ("confirm", "reset-password", "change-email")
 # A link's token as written (or with its slashes quoted-printable or percent encoded).
-_LINK_TOKEN = re.compile(r"((?:/|=2F|%2F)(?:" + "|".join(map(re.escape, LINK_PATHS)) + r")(?:/|=2F|%2F))"
-                         r"[A-Za-z0-9_-]{8,}", re.IGNORECASE)
+_LINK_TOKEN = re.compile(
+    r"((?:/|=2F|%2F)(?:" + "|".join(map(re.escape, LINK_PATHS)) + r")(?:/|=2F|%2F))"
+    r"[A-Za-z0-9_-]{8,}",
+    re.IGNORECASE,
+)
 # Quoted-printable text broken by soft line breaks ("=" at a line's end), with the words on both
 # sides: a token split there would otherwise survive in pieces no other rule recognises. The second
 # form is a soft break whose line end was already turned into a space.
