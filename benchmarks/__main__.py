@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import importlib
 
-BENCHMARKS = ("registration", "mailer", "confirmation")
+BENCHMARKS = ("registration", "mailer", "confirmation", "system")
 
 
 def main() -> None:

@@ -24,7 +24,10 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
+
+from benchmarks.scratch import stop
 from userreg.shared.apps import create_app
 from userreg.shared.confirmations import issue_confirmation
 from userreg.shared.db import (
@@ -39,8 +42,6 @@ from userreg.shared.db import (
 from userreg.shared.messaging import Topology, delete_topology
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import new_guid
-
-from benchmarks.scratch import stop
 
 LOG = Path(__file__).resolve().parents[1] / "test-artifacts" / "logs" / "bench-confirmation.log"
 CONFIRMED_MARK = b'data-page="confirmation-confirmed"'
@@ -78,9 +79,16 @@ async def _make_links(settings: Settings, users: int) -> list[str]:
     try:
         async with sessions() as session, session.begin():
             app = await create_app(session, "Benchmark App", email_confirmation_required=True)
-            people = [User(object_id=new_guid(), app_id=app.app_id, identity_key=f"bench-{n}@example.com",
-                           properties={"email": f"bench-{n}@example.com", "name": f"User {n}"},
-                           status=UserStatus.ENABLED) for n in range(users)]
+            people = [
+                User(
+                    object_id=new_guid(),
+                    app_id=app.app_id,
+                    identity_key=f"bench-{n}@example.com",
+                    properties={"email": f"bench-{n}@example.com", "name": f"User {n}"},
+                    status=UserStatus.ENABLED,
+                )
+                for n in range(users)
+            ]
             session.add_all(people)
             await session.flush()  # the users before their tokens (the models declare no relationships)
             for user in people:
@@ -105,8 +113,9 @@ async def _wait_healthy(base: str, process: asyncio.subprocess.Process, timeout:
     raise RuntimeError(f"confirmation-web did not become healthy in {timeout}s; see {LOG}")
 
 
-async def _load(base: str, paths: list[str], concurrency: int, seconds: float,
-                service_pid: int) -> tuple[list[float], int, float, float | None, float]:
+async def _load(
+    base: str, paths: list[str], concurrency: int, seconds: float, service_pid: int
+) -> tuple[list[float], int, float, float | None, float]:
     """Open links round-robin from `concurrency` clients. Returns the latencies and errors of the
     measured window, its length, and the CPU seconds the service and this load generator used in it."""
     latencies: list[float] = []
@@ -141,7 +150,7 @@ async def _load(base: str, paths: list[str], concurrency: int, seconds: float,
             service = None if service_start is None or service_end is None else service_end - service_start
             return service, client_end - client_start
 
-        cpu, *_ = await asyncio.gather(measure_cpu(), *(client() for _ in range(concurrency)))
+        cpu, _ = await asyncio.gather(measure_cpu(), asyncio.gather(*(client() for _ in range(concurrency))))
     return latencies, errors, seconds, cpu[0], cpu[1]
 
 
@@ -154,14 +163,16 @@ async def run() -> None:
     base_settings = Settings()
     suffix = uuid.uuid4().hex[:8]
     database = f"userreg_bench_confirmation_{suffix}"
-    database_url = (
-        make_url(base_settings.database_dsn).set(database=database).render_as_string(hide_password=False)
-    )
+    database_url = make_url(base_settings.database_dsn).set(database=database).render_as_string(hide_password=False)
     port = _free_port()
     public_url = f"http://127.0.0.1:{port}"
     # Everything else as the environment says, like the service process below.
-    settings = Settings(database_url=database_url, events_exchange=f"userreg.bench.confirmation.{suffix}",
-                        public_confirmation_url=public_url, confirmation_port=port)
+    settings = Settings(
+        database_url=SecretStr(database_url),
+        events_exchange=f"userreg.bench.confirmation.{suffix}",
+        public_confirmation_url=public_url,
+        confirmation_port=port,
+    )
     topology = Topology.from_settings(settings)
 
     await ensure_database(database_url)
@@ -170,9 +181,16 @@ async def run() -> None:
         await migrate(database_url)
         paths = await _make_links(settings, users)
         LOG.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "DATABASE_URL": database_url, "AMQP_URL": settings.amqp_dsn,
-               "EVENTS_EXCHANGE": settings.events_exchange, "PUBLIC_CONFIRMATION_URL": public_url,
-               "BIND_HOST": "127.0.0.1", "CONFIRMATION_PORT": str(port), "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "AMQP_URL": settings.amqp_dsn,
+            "EVENTS_EXCHANGE": settings.events_exchange,
+            "PUBLIC_CONFIRMATION_URL": public_url,
+            "BIND_HOST": "127.0.0.1",
+            "CONFIRMATION_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+        }
         with LOG.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -184,7 +202,8 @@ async def run() -> None:
             )
         await _wait_healthy(public_url, process)
         latencies, errors, elapsed, service_cpu, client_cpu = await _load(
-            public_url, paths, concurrency, seconds, process.pid)
+            public_url, paths, concurrency, seconds, process.pid
+        )
     finally:
         if process is not None:
             await stop(process, timeout=20)
@@ -193,16 +212,22 @@ async def run() -> None:
         await delete_topology(settings.amqp_dsn, topology)
 
     latencies.sort()
-    print(f"already-confirmed link opens: {len(latencies) / elapsed:,.0f} opens/s "
-          f"({len(latencies)} in {elapsed:.0f} s, {concurrency} concurrent clients, {users} links, "
-          f"1 service process)")
+    print(
+        f"already-confirmed link opens: {len(latencies) / elapsed:,.0f} opens/s "
+        f"({len(latencies)} in {elapsed:.0f} s, {concurrency} concurrent clients, {users} links, "
+        f"1 service process)"
+    )
     if latencies:
-        print(f"latency: p50 {_percentile(latencies, 0.50) * 1000:.1f} ms, "
-              f"p99 {_percentile(latencies, 0.99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms, "
-              f"mean {statistics.fmean(latencies) * 1000:.1f} ms")
+        print(
+            f"latency: p50 {_percentile(latencies, 0.50) * 1000:.1f} ms, "
+            f"p99 {_percentile(latencies, 0.99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms, "
+            f"mean {statistics.fmean(latencies) * 1000:.1f} ms"
+        )
     print(f"errors (not the confirmed page with 200): {errors}")
     if latencies:
         opens = len(latencies)
         service = "n/a" if service_cpu is None else f"{service_cpu / opens * 1e6:.0f} µs"
-        print(f"CPU per open: service {service}, load generator {client_cpu / opens * 1e6:.0f} µs "
-              f"(machine load average before the run: {load_before})")
+        print(
+            f"CPU per open: service {service}, load generator {client_cpu / opens * 1e6:.0f} µs "
+            f"(machine load average before the run: {load_before})"
+        )

@@ -21,21 +21,21 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aio_pika
 import aiohttp
 from aiosmtpd.smtp import SMTP
 from pydantic import SecretStr
+
+from benchmarks.scratch import scratch_database, stop
 from userreg.shared.apps import create_app
 from userreg.shared.db import create_engine, create_sessionmaker
 from userreg.shared.events import USER_REGISTERED, Confirmation, Event, EventUser
 from userreg.shared.messaging import Topology, declare_topology, delete_topology
 from userreg.shared.settings import Settings
 from userreg.shared.tokens import confirmation_url, new_token
-
-from benchmarks.scratch import scratch_database, stop
 
 LOG = Path(__file__).resolve().parents[1] / "test-artifacts" / "logs" / "bench-mailer.log"
 
@@ -58,7 +58,7 @@ class Sink:
         start = content.find(b"Message-ID: <")
         if start >= 0:
             start += len(b"Message-ID: <")
-            self.accepted[content[start:content.index(b".", start)].decode()] = time.monotonic()
+            self.accepted[content[start : content.index(b".", start)].decode()] = time.monotonic()
         for count, future in self._waiters:
             if len(self.accepted) >= count and not future.done():
                 future.set_result(None)
@@ -71,26 +71,40 @@ class Sink:
             future.set_result(None)
         try:
             await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise SystemExit(f"only {len(self.accepted)} of {count} emails arrived within {timeout}s; "
-                             f"see {LOG}") from None
+        except TimeoutError:
+            raise SystemExit(
+                f"only {len(self.accepted)} of {count} emails arrived within {timeout}s; see {LOG}"
+            ) from None
 
 
 def _event(app_id: str, base_url: str) -> Event:
     email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
     return Event(
-        type=USER_REGISTERED, appId=app_id,
-        user=EventUser(objectId=str(uuid.uuid4()).upper(), identityProperty="email", identity=email,
-                       email=email, name="Bench User", properties={"email": email, "name": "Bench User"}),
-        confirmation=Confirmation(url=confirmation_url(base_url, app_id, new_token()),
-                                  expiresAt=datetime.now(timezone.utc) + timedelta(days=1)),
+        type=USER_REGISTERED,
+        app_id=app_id,
+        user=EventUser(
+            object_id=str(uuid.uuid4()).upper(),
+            identity_property="email",
+            identity=email,
+            email=email,
+            name="Bench User",
+            properties={"email": email, "name": "Bench User"},
+        ),
+        confirmation=Confirmation(
+            url=confirmation_url(base_url, app_id, new_token()), expires_at=datetime.now(UTC) + timedelta(days=1)
+        ),
     )
 
 
 def _message(event: Event) -> aio_pika.Message:
-    return aio_pika.Message(body=event.to_bytes(), message_id=event.id, type=event.type,
-                            content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            headers={"x-app-id": event.app_id, "x-event-version": 1})
+    return aio_pika.Message(
+        body=event.to_bytes(),
+        message_id=event.id,
+        type=event.type,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        headers={"x-app-id": event.app_id, "x-event-version": 1},
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -108,8 +122,9 @@ def _percentile(values: list[float], fraction: float) -> float:
 async def _start_mailer(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with LOG.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "userreg.mailer",
-                                                       env={**os.environ, **env}, stdout=log, stderr=log)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "userreg.mailer", env={**os.environ, **env}, stdout=log, stderr=log
+        )
     deadline = time.monotonic() + 30
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -131,10 +146,10 @@ async def run() -> None:
     suffix = uuid.uuid4().hex[:8]
     topology = Topology(f"userreg.bench.{suffix}")
     async with contextlib.AsyncExitStack() as stack:
-        database_url = await stack.enter_async_context(
-            scratch_database(base, f"userreg_bench_mailer_{suffix}"))
-        settings = base.model_copy(update={"database_url": SecretStr(database_url),
-                                           "events_exchange": topology.exchange})
+        database_url = await stack.enter_async_context(scratch_database(base, f"userreg_bench_mailer_{suffix}"))
+        settings = base.model_copy(
+            update={"database_url": SecretStr(database_url), "events_exchange": topology.exchange}
+        )
         engine = create_engine(settings, pool_size=1, max_overflow=0)
         try:
             async with create_sessionmaker(engine)() as session, session.begin():
@@ -144,16 +159,22 @@ async def run() -> None:
 
         sink = Sink()
         loop = asyncio.get_running_loop()
-        smtp_server = await loop.create_server(lambda: SMTP(sink, hostname="bench-sink", loop=loop),
-                                               "127.0.0.1", 0)
+        smtp_server = await loop.create_server(lambda: SMTP(sink, hostname="bench-sink", loop=loop), "127.0.0.1", 0)
         stack.push_async_callback(smtp_server.wait_closed)
         stack.callback(smtp_server.close)
         smtp_port = smtp_server.sockets[0].getsockname()[1]
         mailer_port = _free_port()
-        env = {"DATABASE_URL": database_url, "AMQP_URL": settings.amqp_dsn,
-               "EVENTS_EXCHANGE": topology.exchange, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port),
-               "MAILER_PORT": str(mailer_port), "SMTP_TLS": "false", "SMTP_STARTTLS": "false",
-               "SMTP_USERNAME": ""}
+        env = {
+            "DATABASE_URL": database_url,
+            "AMQP_URL": settings.amqp_dsn,
+            "EVENTS_EXCHANGE": topology.exchange,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "MAILER_PORT": str(mailer_port),
+            "SMTP_TLS": "false",
+            "SMTP_STARTTLS": "false",
+            "SMTP_USERNAME": "",
+        }
         connection = await aio_pika.connect(settings.amqp_dsn)
         stack.push_async_callback(connection.close)
         stack.push_async_callback(delete_topology, settings.amqp_dsn, topology)
@@ -163,8 +184,9 @@ async def run() -> None:
         # Throughput: a backlog, then the mailer drains it as fast as it can.
         backlog = [_event(app.app_id, settings.public_confirmation_url) for _ in range(events_count)]
         for start in range(0, len(backlog), 500):
-            await asyncio.gather(*(exchange.publish(_message(event), routing_key=event.type)
-                                   for event in backlog[start:start + 500]))
+            await asyncio.gather(
+                *(exchange.publish(_message(event), routing_key=event.type) for event in backlog[start : start + 500])
+            )
         mailer = await _start_mailer(env, mailer_port)
         stack.push_async_callback(stop, mailer)
         cpu_before = _cpu_seconds(mailer.pid)
@@ -172,9 +194,12 @@ async def run() -> None:
         cpu_used = _cpu_seconds(mailer.pid) - cpu_before
         times = [sink.accepted[event.id] for event in backlog]
         throughput = (events_count - 1) / (max(times) - min(times))
-        print(f"throughput at saturation: {throughput:.0f} emails/s "
-              f"({events_count} queued events, one mailer process; "
-              f"it used {cpu_used / events_count * 1000:.2f} ms CPU per email)", flush=True)
+        print(
+            f"throughput at saturation: {throughput:.0f} emails/s "
+            f"({events_count} queued events, one mailer process; "
+            f"it used {cpu_used / events_count * 1000:.2f} ms CPU per email)",
+            flush=True,
+        )
 
         # Latency: a steady rate below saturation.
         paced = [_event(app.app_id, settings.public_confirmation_url) for _ in range(int(rate * seconds))]
@@ -188,6 +213,9 @@ async def run() -> None:
             await exchange.publish(_message(event), routing_key=event.type)
         await sink.wait_for(events_count + len(paced), timeout=60)
         latencies = [(sink.accepted[event_id] - at) * 1000 for event_id, at in published.items()]
-        print(f"latency event→accepted at {rate:.0f} events/s ({len(paced)} events): "
-              f"p50 {statistics.median(latencies):.1f} ms, p99 {_percentile(latencies, 0.99):.1f} ms, "
-              f"max {max(latencies):.1f} ms", flush=True)
+        print(
+            f"latency event→accepted at {rate:.0f} events/s ({len(paced)} events): "
+            f"p50 {statistics.median(latencies):.1f} ms, p99 {_percentile(latencies, 0.99):.1f} ms, "
+            f"max {max(latencies):.1f} ms",
+            flush=True,
+        )

@@ -9,6 +9,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from sqlalchemy.engine import make_url
+
 from userreg.shared.db import drop_database, ensure_database, migrate
 from userreg.shared.settings import Settings
 
@@ -31,6 +32,6 @@ async def stop(process: asyncio.subprocess.Process, timeout: float = 30.0) -> No
         process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()

@@ -1,4 +1,4 @@
-"""A small client of the registration API (SPEC §3), as a client app or a server would call it."""
+"""A small client of the registration API (docs/api.md, register), as a client app or a server would call it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import aiohttp
 
 # The password every system test registers with: the services must never show it anywhere.
 PASSWORD = "correct horse battery"
-# The password a reset sets (SPEC §3.6): never shown anywhere either.
+# The password a reset sets (docs/api.md, Sessions and password recovery): never shown anywhere either.
 NEW_PASSWORD = "staple battery horse correct"
 
 
@@ -26,8 +26,12 @@ class Answer:
 
     def is_envelope(self) -> bool:
         """`{"code": int, "message": str}` and nothing else: the error shape of every failure."""
-        return (isinstance(self.body, dict) and set(self.body) == {"code", "message"}
-                and isinstance(self.body["code"], int) and isinstance(self.body["message"], str))
+        return (
+            isinstance(self.body, dict)
+            and set(self.body) == {"code", "message"}
+            and isinstance(self.body["code"], int)
+            and isinstance(self.body["message"], str)
+        )
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,7 @@ class Api:
         return await self._call("GET", self.url(app, "/users/logout"), headers={"user-token": token})
 
     async def set_status(self, app: Any, object_id: str, status: str) -> Answer:
-        return await self._call("PUT", self.url(app, f"/users/{object_id}/status", server=True),
-                                {"userStatus": status})
+        return await self._call("PUT", self.url(app, f"/users/{object_id}/status", server=True), {"userStatus": status})
 
     async def ready(self) -> Answer:
         return await self._call("GET", f"{self.base_url}/ready")

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 from sqlalchemy.engine import make_url
+
 from userreg.shared.db import drop_database, ensure_database, migrate
 
 

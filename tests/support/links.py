@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from userreg.shared.confirmations import mailbox_of
 from userreg.shared.db import ConfirmationToken, MailboxEmail, PasswordResetToken, User
 
@@ -18,12 +19,18 @@ async def age_links(sessions: async_sessionmaker, user_id: str, seconds: float, 
 
 
 async def age_reset_links(sessions: async_sessionmaker, user_id: str, seconds: float, *, expire: bool = False) -> None:
-    """`age_links` for the user's password-reset links (SPEC §3.6)."""
+    """`age_links` for the user's password-reset links (docs/api.md, Sessions and password recovery)."""
     await _age(sessions, PasswordResetToken, user_id, seconds, expire=expire)
 
 
-async def _age(sessions: async_sessionmaker, tokens: type[ConfirmationToken] | type[PasswordResetToken],
-               user_id: str, seconds: float, *, expire: bool) -> None:
+async def _age(
+    sessions: async_sessionmaker,
+    tokens: type[ConfirmationToken] | type[PasswordResetToken],
+    user_id: str,
+    seconds: float,
+    *,
+    expire: bool,
+) -> None:
     shift = timedelta(seconds=seconds)
     values = {"created_at": tokens.created_at - shift}
     if expire:
@@ -37,6 +44,8 @@ async def _age_mailbox(session: AsyncSession, user_id: str, shift: timedelta) ->
     user = await session.scalar(select(User).where(User.object_id == user_id))
     mailbox = mailbox_of(user) if user is not None else None
     if mailbox is not None:
-        await session.execute(update(MailboxEmail).where(
-            MailboxEmail.app_id == user.app_id, MailboxEmail.mailbox == mailbox).values(
-            sent_at=MailboxEmail.sent_at - shift))
+        await session.execute(
+            update(MailboxEmail)
+            .where(MailboxEmail.app_id == user.app_id, MailboxEmail.mailbox == mailbox)
+            .values(sent_at=MailboxEmail.sent_at - shift)
+        )

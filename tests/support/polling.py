@@ -7,7 +7,7 @@ import inspect
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 T = TypeVar("T")
 
@@ -18,8 +18,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def eventually(check: Callable[[], T | Awaitable[T]], *, timeout: float = 15.0,
-                     interval: float = 0.05, what: str = "condition") -> T:
+@overload
+async def eventually(
+    check: Callable[[], Awaitable[T]], *, timeout: float = ..., interval: float = ..., what: str = ...
+) -> T: ...
+
+
+@overload
+async def eventually(check: Callable[[], T], *, timeout: float = ..., interval: float = ..., what: str = ...) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T]], *, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
+) -> T:
     """Call `check` until it returns something truthy and return that; fail after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:

@@ -7,7 +7,6 @@ kill it in another, and the teardown can stop it without any loop at all.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -56,32 +55,52 @@ class ServiceProcess:
         """Start it (again, after a stop or a kill) and wait until its health check answers 200."""
         if self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
+        self.process = self._spawn()
+        health_url = self.health_url
+        if health_url:
+            await eventually(
+                lambda: self._healthy(health_url), timeout=timeout, interval=0.1, what=f"{self.name} to be healthy"
+            )
+
+    def _spawn(self) -> subprocess.Popen:
+        """The process itself, detached from any event loop (see the module's docstring)."""
         with self.log_path.open("ab") as log:
             log.write(f"---- {time.strftime('%H:%M:%S')} starting {self.script}\n".encode())
             log.flush()
-            self.process = subprocess.Popen([str(BIN / self.script)], env=self.env, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        if self.health_url:
-            await eventually(self._healthy, timeout=timeout, interval=0.1, what=f"{self.name} to be healthy")
+            return subprocess.Popen(
+                [str(BIN / self.script)],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
-    async def _healthy(self) -> bool:
+    async def _healthy(self, health_url: str) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
         try:
-            async with aiohttp.ClientSession() as http, \
-                    http.get(self.health_url, timeout=aiohttp.ClientTimeout(1)) as response:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(health_url, timeout=aiohttp.ClientTimeout(1)) as response,
+            ):
                 return response.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return False
 
     async def wait(self, timeout: float) -> int | None:
         """The exit code, or None if it is still running after `timeout` seconds."""
-        if self.process is None:
+        process = self.process
+        if process is None:
             return None
-        deadline = time.monotonic() + timeout
-        while self.process.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(EXIT_POLL_SECONDS)
-        return self.process.poll()
+        with contextlib.suppress(AssertionError):
+            await eventually(
+                lambda: process.poll() is not None,
+                timeout=timeout,
+                interval=EXIT_POLL_SECONDS,
+                what=f"{self.name} to exit",
+            )
+        return process.poll()
 
     async def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, as an orchestrator would; SIGKILL if it does not exit in time."""

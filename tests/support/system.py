@@ -4,8 +4,8 @@
 from their console scripts, as `userreg run` does (the same service table, the same environment for
 each child), against the test session's own database and events exchange, on free ports. The SMTP
 server is the local `Inbox`, running in a background event loop of the test process so tests can
-read what it received and take it down. With `via_proxies=True` the services reach RabbitMQ, PostgreSQL (registration only) and
-SMTP (the mailer) through `TcpProxy`s a fault test can cut:
+read what it received and take it down. With `via_proxies=True` the services reach RabbitMQ,
+PostgreSQL (registration only) and SMTP (the mailer) through `TcpProxy`s a fault test can cut:
 
     registration ──db proxy──▶ PostgreSQL ◀── mailer, confirmation-web, console
     registration, mailer, confirmation-web, console ──amqp proxy──▶ RabbitMQ
@@ -34,17 +34,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
-from userreg.admin.local.environment import child_environment, environment_value
-from userreg.admin.local.services import CONSOLE, INBOX, SERVICES, Service
-from userreg.inbox import Inbox, ReceivedMessage
-from userreg.shared.messaging import Topology, delete_queues
-from userreg.shared.settings import Settings
 
 from tests.support.api import NEW_PASSWORD, PASSWORD
 from tests.support.background import BackgroundLoop
 from tests.support.polling import eventually, free_port
 from tests.support.processes import ServiceProcess
 from tests.support.tcp_proxy import TcpProxy
+from userreg.admin.local.environment import child_environment, environment_value
+from userreg.admin.local.services import CONSOLE, INBOX, SERVICES, Service
+from userreg.inbox import Inbox, ReceivedMessage
+from userreg.shared.messaging import Topology, delete_queues
+from userreg.shared.settings import Settings
 
 # Short retry delays, many of them: an SMTP outage of several seconds is waited out, never
 # dead-lettered. A short SMTP timeout keeps the mailer's claim on an email short (a claim of a
@@ -58,9 +58,11 @@ TEST_TUNING: dict[str, Any] = {
     "log_level": "INFO",
 }
 START_TIMEOUT = 60.0
-LEAKS = {"an argon2 hash": re.compile(r"\$argon2id?\$"),
-         "a confirmation link's token": re.compile(r"/confirm/[A-Za-z0-9_-]{20,}"),
-         "a password-reset link's token": re.compile(r"/reset-password/[A-Za-z0-9_-]{20,}")}
+LEAKS = {
+    "an argon2 hash": re.compile(r"\$argon2id?\$"),
+    "a confirmation link's token": re.compile(r"/confirm/[A-Za-z0-9_-]{20,}"),
+    "a password-reset link's token": re.compile(r"/reset-password/[A-Za-z0-9_-]{20,}"),
+}
 MAX_INBOX_MESSAGES = 1_000_000
 
 
@@ -90,9 +92,14 @@ class Email:
 
     @classmethod
     def of(cls, message: ReceivedMessage) -> Email:
-        return cls(recipient=message.recipients[0].lower() if message.recipients else "",
-                   subject=message.subject, message_id=message.message_id, text=message.text or "",
-                   html=message.html, received_at=message.received_at)
+        return cls(
+            recipient=message.recipients[0].lower() if message.recipients else "",
+            subject=message.subject,
+            message_id=message.message_id,
+            text=message.text or "",
+            html=message.html,
+            received_at=message.received_at,
+        )
 
 
 class System:
@@ -102,8 +109,16 @@ class System:
     `start()` and `stop()` are plain calls (for a package-scoped fixture); everything a test does
     with it is awaited from the test's own loop."""
 
-    def __init__(self, settings: Settings, name: str, *, via_proxies: bool = False,
-                 replicas: dict[str, int] | None = None, with_console: bool = False, **tuning: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        *,
+        via_proxies: bool = False,
+        replicas: dict[str, int] | None = None,
+        with_console: bool = False,
+        **tuning: Any,
+    ) -> None:
         self.name = name
         self.with_console = with_console
         self.replica_counts = {service.name: 1 for service in self.services} | (replicas or {})
@@ -127,8 +142,9 @@ class System:
     def services(self) -> list[Service]:
         """What runs as a process: every service of `userreg run` but its inbox (ours is in-process),
         and the console only when asked for (`with_console=True`): the API's tests need none."""
-        return [service for service in SERVICES
-                if service is not INBOX and (self.with_console or service is not CONSOLE)]
+        return [
+            service for service in SERVICES if service is not INBOX and (self.with_console or service is not CONSOLE)
+        ]
 
     def start(self) -> None:
         self.background.start()
@@ -153,24 +169,27 @@ class System:
                 await proxy.restore()
         host = "127.0.0.1"
         confirmation_port = free_port()
-        self.settings = self.base_settings.model_copy(update={
-            **self.tuning,
-            "bind_host": host,
-            "registration_port": free_port(),
-            "confirmation_port": confirmation_port,
-            "mailer_port": free_port(),
-            "console_port": free_port(),
-            "public_confirmation_url": f"http://{host}:{confirmation_port}",
-            "smtp_host": host,
-            "smtp_port": self.inbox.smtp_port,
-            "smtp_tls": False,
-            "smtp_starttls": False,
-            "mail_from": "userreg tests <no-reply@userreg.test>",
-        })
+        self.settings = self.base_settings.model_copy(
+            update={
+                **self.tuning,
+                "bind_host": host,
+                "registration_port": free_port(),
+                "confirmation_port": confirmation_port,
+                "mailer_port": free_port(),
+                "console_port": free_port(),
+                "public_confirmation_url": f"http://{host}:{confirmation_port}",
+                "smtp_host": host,
+                "smtp_port": self.inbox.smtp_port,
+                "smtp_tls": False,
+                "smtp_starttls": False,
+                "mail_from": "userreg tests <no-reply@userreg.test>",
+            }
+        )
         for service in self.services:
             self.service_settings[service.name] = self._proxied(service, self.settings)
-            self.replicas[service.name] = [self._replica(service, number)
-                                           for number in range(1, self.replica_counts[service.name] + 1)]
+            self.replicas[service.name] = [
+                self._replica(service, number) for number in range(1, self.replica_counts[service.name] + 1)
+            ]
             self.processes[service.name] = self.replicas[service.name][0]
         for process in self.all_processes:
             process.log_path.write_bytes(b"")  # this run's logs only: `leaks()` reads them
@@ -186,8 +205,9 @@ class System:
             name = f"{name}-{number}"
             settings = settings.model_copy(update={service.port_setting: free_port()})
         port = getattr(settings, service.port_setting)
-        return ServiceProcess(name, service.command, self._environment(service, settings),
-                              f"http://127.0.0.1:{port}{service.health_path}")
+        return ServiceProcess(
+            name, service.command, self._environment(service, settings), f"http://127.0.0.1:{port}{service.health_path}"
+        )
 
     @property
     def all_processes(self) -> list[ServiceProcess]:
@@ -241,8 +261,9 @@ class System:
         """The session's topology (default delays) is removed at the end of the session; the delay
         queues of this system's own delays are removed here."""
         topology = Topology.from_settings(self.settings)
-        await delete_queues(self.settings.amqp_dsn,
-                            [topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays])
+        await delete_queues(
+            self.settings.amqp_dsn, [topology.mailer_retry_queue(delay) for delay in topology.mailer_retry_delays]
+        )
 
     def leaks(self, secrets: Iterable[str] = (PASSWORD, NEW_PASSWORD)) -> list[str]:
         """Where this run's logs of the services show a secret: one of `secrets`, an argon2 hash,
@@ -264,8 +285,7 @@ class System:
     @property
     def registration_urls(self) -> list[str]:
         """The base URL of every registration replica (the first is `registration_url`)."""
-        return [f"http://127.0.0.1:{urlsplit(process.health_url).port}"
-                for process in self.replicas["registration"]]
+        return [f"http://127.0.0.1:{urlsplit(process.health_url).port}" for process in self.replicas["registration"]]
 
     @property
     def confirmation_url(self) -> str:
@@ -325,16 +345,24 @@ class System:
     def arrivals(self, recipients: Iterable[str]) -> list[tuple[str, datetime]]:
         """(recipient, received at) of every message to these recipients: cheap, nothing is parsed."""
         wanted = {address.lower() for address in recipients}
-        return [(recipient, message.received_at) for message in list(self.inbox.messages)
-                for recipient in (r.lower() for r in message.recipients[:1]) if recipient in wanted]
+        return [
+            (recipient, message.received_at)
+            for message in list(self.inbox.messages)
+            for recipient in (r.lower() for r in message.recipients[:1])
+            if recipient in wanted
+        ]
 
     def emails_to(self, address: str) -> list[Email]:
         return self.emails([address])
 
     async def wait_for_emails(self, address: str, count: int = 1, *, timeout: float = 30.0) -> list[Email]:
         """The first `count` emails to `address`, waiting up to `timeout` s for them."""
-        found = await eventually(lambda: len(self.emails_to(address)) >= count and self.emails_to(address),
-                                 timeout=timeout, interval=0.1, what=f"{count} email(s) to {address}")
+
+        def arrived() -> list[Email]:
+            emails = self.emails_to(address)
+            return emails if len(emails) >= count else []
+
+        found = await eventually(arrived, timeout=timeout, interval=0.1, what=f"{count} email(s) to {address}")
         return found[:count]
 
     def link_in(self, email: Email) -> str:

@@ -43,8 +43,11 @@ class TcpProxy:
     def url_through(self, url: str) -> str:
         """The URL with its host and port replaced by the proxy's."""
         netloc = urlsplit(url).netloc
-        return url.replace(netloc, f"{netloc.rsplit('@', 1)[0]}@127.0.0.1:{self.port}" if "@" in netloc
-                           else f"127.0.0.1:{self.port}", 1)
+        return url.replace(
+            netloc,
+            f"{netloc.rsplit('@', 1)[0]}@127.0.0.1:{self.port}" if "@" in netloc else f"127.0.0.1:{self.port}",
+            1,
+        )
 
     @property
     def is_open(self) -> bool:
@@ -55,14 +58,12 @@ class TcpProxy:
         closed. What arrives meanwhile is held back (and forwarded after `restore()`)."""
         self._flowing.clear()
         if self._server is None:
-            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port,
-                                                      reuse_address=True)
+            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
 
     async def restore(self) -> None:
         self._flowing.set()
         if self._server is None:
-            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port,
-                                                      reuse_address=True)
+            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
 
     async def cut(self) -> None:
         server, self._server = self._server, None
@@ -96,8 +97,10 @@ class TcpProxy:
             client_writer.transport.abort()
             return
         self._writers.update((client_writer, upstream_writer))
-        pipes = [asyncio.create_task(self._pipe(client_reader, upstream_writer)),
-                 asyncio.create_task(self._pipe(upstream_reader, client_writer))]
+        pipes = [
+            asyncio.create_task(self._pipe(client_reader, upstream_writer)),
+            asyncio.create_task(self._pipe(upstream_reader, client_writer)),
+        ]
         self._pipes.update(pipes)
         try:
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)

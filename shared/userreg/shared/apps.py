@@ -1,4 +1,4 @@
-"""Apps (tenants), their settings and their Users schema (SPEC §2)."""
+"""Apps (tenants), their settings and their Users schema (docs/api.md, Apps)."""
 
 from __future__ import annotations
 
@@ -62,11 +62,18 @@ async def create_app(session: AsyncSession, name: str, **settings: Any) -> App:
     session.add(app)
     await session.flush()
     for column in BUILT_IN_COLUMNS:
-        session.add(SchemaColumn(
-            app_id=app.app_id, name_key=column.name.lower(), name=column.name, type=column.type,
-            required=False, max_length=1024 if column.name == "password" else DEFAULT_STRING_LENGTH,
-            is_identity=column.is_identity, built_in=True,
-        ))
+        session.add(
+            SchemaColumn(
+                app_id=app.app_id,
+                name_key=column.name.lower(),
+                name=column.name,
+                type=column.type,
+                required=False,
+                max_length=1024 if column.name == "password" else DEFAULT_STRING_LENGTH,
+                is_identity=column.is_identity,
+                built_in=True,
+            )
+        )
     await session.flush()
     await session.refresh(app)
     return app
@@ -116,5 +123,4 @@ def settings_of(app: App) -> dict[str, Any]:
 
 
 def app_as_json(app: App) -> dict[str, Any]:
-    return {"appId": app.app_id, "restApiKey": app.rest_api_key, "serverApiKey": app.server_api_key,
-            **settings_of(app)}
+    return {"appId": app.app_id, "restApiKey": app.rest_api_key, "serverApiKey": app.server_api_key, **settings_of(app)}

@@ -34,7 +34,7 @@ class Batcher(Generic[T, R]):
         try:
             while self._pending:
                 await asyncio.sleep(0)  # calls made in this same turn of the loop join the batch
-                batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size:]
+                batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size :]
                 batch = [(item, future) for item, future in batch if not future.cancelled()]
                 if not batch:
                     continue

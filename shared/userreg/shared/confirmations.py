@@ -40,8 +40,9 @@ class ResendTooSoon(ResendRefused):
     """Within the cool-down (of the user, or of its mailbox), or the mailbox had its daily number of
     emails; `reason` says which, for the client."""
 
-    def __init__(self, retry_after_seconds: int, reason: str = "A new confirmation link was issued too recently"
-                 ) -> None:
+    def __init__(
+        self, retry_after_seconds: int, reason: str = "A new confirmation link was issued too recently"
+    ) -> None:
         super().__init__(f"{reason}; retry in {retry_after_seconds} s")
         self.retry_after_seconds = retry_after_seconds
         self.reason = reason
@@ -58,27 +59,35 @@ def mailbox_email(app: App, mailbox: str, now: datetime) -> MailboxEmail:
     return MailboxEmail(app_id=app.app_id, mailbox=mailbox, sent_at=now)
 
 
-async def check_mailbox(connection: AsyncSession | AsyncConnection, app: App, mailbox: str,
-                        cooldown_seconds: int, now: datetime) -> None:
+async def check_mailbox(
+    connection: AsyncSession | AsyncConnection, app: App, mailbox: str, cooldown_seconds: int, now: datetime
+) -> None:
     """`ResendTooSoon` when the mailbox got a confirmation or reset email of the app within the
-    cool-down, or has had `mailboxDailyEmailLimit` of them in the last 24 hours (SPEC §3.8): many
+    cool-down, or has had `mailboxDailyEmailLimit` of them in the last 24 hours (the README's Security section): many
     users (identities that are not the address) can share one mailbox, and it is the mailbox that
     gets the emails. Inside a transaction, concurrent callers for one mailbox are serialised."""
     await connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"mailbox {app.app_id} {mailbox}"))))
-    last, count, oldest = (await connection.execute(
-        select(func.max(MailboxEmail.sent_at), func.count(), func.min(MailboxEmail.sent_at)).where(
-            MailboxEmail.app_id == app.app_id, MailboxEmail.mailbox == mailbox,
-            MailboxEmail.sent_at > now - MAILBOX_DAY))).one()
+    last, count, oldest = (
+        await connection.execute(
+            select(func.max(MailboxEmail.sent_at), func.count(), func.min(MailboxEmail.sent_at)).where(
+                MailboxEmail.app_id == app.app_id,
+                MailboxEmail.mailbox == mailbox,
+                MailboxEmail.sent_at > now - MAILBOX_DAY,
+            )
+        )
+    ).one()
     if last is not None and (wait := cooldown_seconds - (now - last).total_seconds()) > 0:
         raise ResendTooSoon(int(wait) + 1, "An email was sent to this address too recently")
     if count >= app.mailbox_daily_email_limit:
         wait = (oldest + MAILBOX_DAY - now).total_seconds()
-        raise ResendTooSoon(int(wait) + 1, f"This address has had its {app.mailbox_daily_email_limit} "
-                                           "emails of the day")
+        raise ResendTooSoon(
+            int(wait) + 1, f"This address has had its {app.mailbox_daily_email_limit} emails of the day"
+        )
 
 
-def issue_confirmation(session: AsyncSession, app: App, user: User, public_confirmation_url: str,
-                       now: datetime | None = None) -> Confirmation:
+def issue_confirmation(
+    session: AsyncSession, app: App, user: User, public_confirmation_url: str, now: datetime | None = None
+) -> Confirmation:
     """Add a new confirmation token for the user to the session and return its link and expiry.
     Only the token's hash is stored; the raw link exists in the returned value and the event."""
     row, confirmation = new_confirmation(app, user, public_confirmation_url, now)
@@ -86,23 +95,25 @@ def issue_confirmation(session: AsyncSession, app: App, user: User, public_confi
     return confirmation
 
 
-def new_confirmation(app: App, user: User, public_confirmation_url: str,
-                     now: datetime | None = None) -> tuple[ConfirmationToken, Confirmation]:
+def new_confirmation(
+    app: App, user: User, public_confirmation_url: str, now: datetime | None = None
+) -> tuple[ConfirmationToken, Confirmation]:
     """A new token's row (its hash only) and its link, for a caller that writes the row itself."""
     now = now or utcnow()
     token = new_token()
     expires_at = now + timedelta(seconds=app.confirmation_link_ttl)
-    row = ConfirmationToken(token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id,
-                            created_at=now, expires_at=expires_at)
-    return row, Confirmation(url=confirmation_url(public_confirmation_url, app.app_id, token), expiresAt=expires_at)
+    row = ConfirmationToken(
+        token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id, created_at=now, expires_at=expires_at
+    )
+    return row, Confirmation(url=confirmation_url(public_confirmation_url, app.app_id, token), expires_at=expires_at)
 
 
 def event_user(app: App, user: User) -> EventUser:
     properties = {key: value for key, value in user.properties.items() if key not in SECRET_PROPERTIES}
     identity = properties.get(app.identity_property)
     return EventUser(
-        objectId=user.object_id,
-        identityProperty=app.identity_property,
+        object_id=user.object_id,
+        identity_property=app.identity_property,
         identity=None if identity is None else str(identity),
         email=properties.get("email"),
         name=properties.get("name"),
@@ -112,11 +123,12 @@ def event_user(app: App, user: User) -> EventUser:
 
 
 def user_event(event_type: EventType, app: App, user: User, confirmation: Confirmation | None = None) -> Event:
-    return Event(type=event_type, appId=app.app_id, user=event_user(app, user), confirmation=confirmation)
+    return Event(type=event_type, app_id=app.app_id, user=event_user(app, user), confirmation=confirmation)
 
 
-async def request_new_confirmation(session: AsyncSession, app: App, user: User, public_confirmation_url: str,
-                                   cooldown_seconds: int) -> Event:
+async def request_new_confirmation(
+    session: AsyncSession, app: App, user: User, public_confirmation_url: str, cooldown_seconds: int
+) -> Event:
     """Issue a new link for a pending user and put `user.confirmation_requested` in the outbox.
 
     Runs inside the caller's transaction. The user's row is locked so that concurrent requests
@@ -142,7 +154,8 @@ async def request_new_confirmation(session: AsyncSession, app: App, user: User, 
     if mailbox is not None:
         await check_mailbox(session, app, mailbox, cooldown_seconds, now)
         session.add(mailbox_email(app, mailbox, now))
-    event = user_event(USER_CONFIRMATION_REQUESTED, app, user, issue_confirmation(session, app, user,
-                                                                                public_confirmation_url, now))
+    event = user_event(
+        USER_CONFIRMATION_REQUESTED, app, user, issue_confirmation(session, app, user, public_confirmation_url, now)
+    )
     enqueue(session, event)
     return event

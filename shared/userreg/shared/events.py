@@ -1,22 +1,29 @@
-"""The events userreg publishes (SPEC §4), version 1. Serialised only at the edges."""
+"""The events userreg publishes (docs/api.md, Events), version 1. Serialised only at the edges."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from userreg.shared.clock import utcnow
 
-USER_REGISTERED = "user.registered"
-USER_CONFIRMATION_REQUESTED = "user.confirmation_requested"
-USER_CONFIRMED = "user.confirmed"
-USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"
-USER_PASSWORD_CHANGED = "user.password_changed"
-EventType = Literal["user.registered", "user.confirmation_requested", "user.confirmed",
-                    "user.password_reset_requested", "user.password_changed"]
+USER_REGISTERED: Final = "user.registered"
+USER_CONFIRMATION_REQUESTED: Final = "user.confirmation_requested"
+USER_CONFIRMED: Final = "user.confirmed"
+USER_PASSWORD_RESET_REQUESTED: Final = "user.password_reset_requested"
+USER_PASSWORD_CHANGED: Final = "user.password_changed"
+USER_EMAIL_CHANGE_REQUESTED: Final = "user.email_change_requested"
+EventType = Literal[
+    "user.registered",
+    "user.confirmation_requested",
+    "user.confirmed",
+    "user.password_reset_requested",
+    "user.password_changed",
+    "user.email_change_requested",
+]
 
 
 class _Frozen(BaseModel):
@@ -51,6 +58,9 @@ class Event(_Frozen):
     confirmation: Confirmation | None = None
     # `user.password_reset_requested` only: the reset link (never in any other event).
     password_reset: Confirmation | None = Field(default=None, alias="passwordReset")
+    # `user.email_change_requested` only: the new address, which its `confirmation` link confirms
+    # and its email goes to (`user` still has the old one).
+    new_email: str | None = Field(default=None, alias="newEmail")
 
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form: camelCase keys, ISO-8601 UTC times."""

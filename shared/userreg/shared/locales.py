@@ -1,5 +1,5 @@
-"""The one locale negotiation of every service: which languages a request accepts, and which shipped
-language serves a user.
+"""The one locale negotiation of every service: which languages are shipped, which a request accepts,
+and which shipped language serves a user.
 
 * registration stores a new user's `blUserLocale` from the request: `preferred_language`;
 * the mailer writes an email in the best shipped language for that locale: `best_match`;
@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable
 
 DEFAULT_LOCALE = "en"
+# The languages the shipped emails and pages speak: English, the language of the templates' own
+# text, and one message catalog (`locale/<lang>/LC_MESSAGES/messages.po`) for each other.
+SUPPORTED_LOCALES = ("de", "en", "fr")
 # A language tag as userreg keeps it: a 2-3 letter primary language and optional subtags, with "-" or "_".
 LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
 

@@ -1,4 +1,4 @@
-"""Console operators (SPEC §8): accounts made with `userreg operator create`, signed in to the
+"""Console operators (services/console/README.md): accounts made with `userreg operator create`, signed in to the
 console with a password hashed with argon2id (`shared.hashing`, by the caller: off the event loop).
 An operator's email is kept in `mailbox_key` form, so one mailbox is one operator."""
 

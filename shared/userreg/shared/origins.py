@@ -1,4 +1,4 @@
-"""Web origins as an app's `allowedOrigins` holds them (SPEC §3.7): each in the form a browser sends
+"""Web origins as an app's `allowedOrigins` holds them (docs/api.md, Browser clients): each in the form a browser sends
 in its `Origin` header (`scheme://host[:port]`: lower case, the host in IDNA form, without the
 scheme's default port), so that a request's origin is allowed exactly when it is one of them.
 Registration applies them (its CORS rules); the command and the console validate what an operator
@@ -29,8 +29,15 @@ def normalize_origin(text: str) -> str | None:
     except ValueError:
         return None
     scheme, host = parts.scheme.lower(), parts.hostname
-    if (not _SCHEME.fullmatch(scheme) or not host or "@" in parts.netloc or parts.path not in ("", "/")
-            or parts.query or parts.fragment or text.endswith(("?", "#"))):
+    if (
+        not _SCHEME.fullmatch(scheme)
+        or not host
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or text.endswith(("?", "#"))
+    ):
         return None
     if parts.netloc.startswith("["):
         if not _IPV6.fullmatch(host):

@@ -1,5 +1,5 @@
-"""Password-reset links and password changes (SPEC §3.6), shared by registration (`restorepassword`)
-and confirmation-web (the reset pages, and a new link from the expired page).
+"""Password-reset links and password changes (docs/api.md, Sessions and password recovery), shared by
+registration (`restorepassword`) and confirmation-web (the reset pages, and a new link from the expired page).
 
 A reset link is like a confirmation link: a random token stored only as its digest, built from
 configuration (never from a request's Host), issued under the same cool-down (per user, and per
@@ -22,19 +22,22 @@ from userreg.shared.outbox import enqueue
 from userreg.shared.tokens import hash_token, new_token, password_reset_url
 
 
-def new_password_reset(app: App, user: User, public_base_url: str,
-                       now: datetime | None = None) -> tuple[PasswordResetToken, Confirmation]:
+def new_password_reset(
+    app: App, user: User, public_base_url: str, now: datetime | None = None
+) -> tuple[PasswordResetToken, Confirmation]:
     """A new reset token's row (its digest only) and its link, valid `passwordResetLinkTtl`."""
     now = now or utcnow()
     token = new_token()
     expires_at = now + timedelta(seconds=app.password_reset_link_ttl)
-    row = PasswordResetToken(token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id,
-                             created_at=now, expires_at=expires_at)
-    return row, Confirmation(url=password_reset_url(public_base_url, app.app_id, token), expiresAt=expires_at)
+    row = PasswordResetToken(
+        token_hash=hash_token(token), app_id=app.app_id, user_id=user.object_id, created_at=now, expires_at=expires_at
+    )
+    return row, Confirmation(url=password_reset_url(public_base_url, app.app_id, token), expires_at=expires_at)
 
 
-async def request_password_reset(session: AsyncSession, app: App, user: User, public_base_url: str,
-                                 cooldown_seconds: int) -> Event:
+async def request_password_reset(
+    session: AsyncSession, app: App, user: User, public_base_url: str, cooldown_seconds: int
+) -> Event:
     """Issue a reset link for the user and put `user.password_reset_requested` in the outbox.
 
     Runs inside the caller's transaction, holding the user's row, so that the cool-down (counted
@@ -45,7 +48,8 @@ async def request_password_reset(session: AsyncSession, app: App, user: User, pu
     await session.execute(select(User.object_id).where(User.object_id == user.object_id).with_for_update())
     now = utcnow()
     last_issued = await session.scalar(
-        select(func.max(PasswordResetToken.created_at)).where(PasswordResetToken.user_id == user.object_id))
+        select(func.max(PasswordResetToken.created_at)).where(PasswordResetToken.user_id == user.object_id)
+    )
     if last_issued is not None:
         wait = cooldown_seconds - (now - last_issued).total_seconds()
         if wait > 0:
@@ -56,22 +60,35 @@ async def request_password_reset(session: AsyncSession, app: App, user: User, pu
         session.add(mailbox_email(app, mailbox, now))
     row, link = new_password_reset(app, user, public_base_url, now)
     session.add(row)
-    event = Event(type=USER_PASSWORD_RESET_REQUESTED, appId=app.app_id, user=event_user(app, user),
-                  passwordReset=link)
+    event = Event(
+        type=USER_PASSWORD_RESET_REQUESTED, app_id=app.app_id, user=event_user(app, user), password_reset=link
+    )
     enqueue(session, event)
     return event
 
 
-async def change_password(session: AsyncSession, app: App, user: User, password_hash: str,
-                          now: datetime | None = None) -> Event:
-    """Store the user's new password hash, end every session and every reset link of the user, and
-    put `user.password_changed` in the outbox (the mailer sends the "your password was changed"
+async def change_password(
+    session: AsyncSession,
+    app: App,
+    user: User,
+    password_hash: str,
+    now: datetime | None = None,
+    *,
+    keep_session: bytes | None = None,
+) -> Event:
+    """Store the user's new password hash, end every session (but the one whose token digest is
+    `keep_session`: the signed-in user who changed it) and every reset link of the user, and put
+    `user.password_changed` in the outbox (the mailer sends the "your password was changed"
     notice). Runs inside the caller's transaction; the caller holds the user's row."""
     now = now or utcnow()
-    await session.execute(update(User).where(User.object_id == user.object_id)
-                          .values(password_hash=password_hash, updated_at=now))
-    await session.execute(delete(SessionToken).where(SessionToken.user_id == user.object_id))
+    await session.execute(
+        update(User).where(User.object_id == user.object_id).values(password_hash=password_hash, updated_at=now)
+    )
+    ended = delete(SessionToken).where(SessionToken.user_id == user.object_id)
+    if keep_session is not None:
+        ended = ended.where(SessionToken.token_hash != keep_session)
+    await session.execute(ended)
     await session.execute(delete(PasswordResetToken).where(PasswordResetToken.user_id == user.object_id))
-    event = Event(type=USER_PASSWORD_CHANGED, appId=app.app_id, user=event_user(app, user))
+    event = Event(type=USER_PASSWORD_CHANGED, app_id=app.app_id, user=event_user(app, user))
     enqueue(session, event)
     return event

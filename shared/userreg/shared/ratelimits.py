@@ -1,4 +1,4 @@
-"""Rate limits shared by every replica, kept in PostgreSQL (SPEC §3.8).
+"""Rate limits shared by every replica, kept in PostgreSQL (the README's Security section).
 
 A limit is "N requests per S seconds" (`60/60s`). Counts live in fixed windows of S seconds, one
 row per (bucket, client, window), and a request is judged by the sliding-window estimate
@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from userreg.shared.db.engine import autocommit
 
 OFF = "off"
 MAX_WINDOW_SECONDS = 86400
@@ -170,7 +172,7 @@ class RateLimiter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         # Single statements: no BEGIN/COMMIT round trips.
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = autocommit(engine)
         self._pruned_at = time.monotonic()
         self._seen: dict[tuple[str, str], _Seen] = {}
 
@@ -186,8 +188,9 @@ class RateLimiter:
         if seen is not None:
             seen.pending = 0  # taken into this statement; counted again should it fail
         try:
-            async with self._engine.connect() as connection:
+            async with self._engine.begin() as connection:
                 driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None  # a connection checked out of the pool is open
                 current, previous, elapsed = await driver.fetchrow(_HIT, *key, limit.seconds, pending + 1)
                 if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
                     self._pruned_at = time.monotonic()

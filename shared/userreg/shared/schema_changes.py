@@ -1,4 +1,4 @@
-"""Changes to an app's Users schema (SPEC §2) as an operator makes them, with `userreg schema` or in
+"""Changes to an app's Users schema (docs/api.md, Apps) as an operator makes them, with `userreg schema` or in
 the console: one implementation behind both. Add a column, change whether one is required and how
 long its values may be, make one the identity (re-keying the users). The caller owns the
 transaction (and locks the app's row first, so two operators' changes do not interleave).
@@ -71,19 +71,27 @@ def check_max_length(column_type: ColumnType, max_length: int | None, *, label: 
     if max_length is None:
         return DEFAULT_STRING_LENGTH if column_type is ColumnType.STRING else None
     if column_type not in TEXT_TYPES:
-        raise ColumnRefused(f"{label} applies to STRING and TEXT columns, not {column_type.value}",
-                            field="max_length")
+        raise ColumnRefused(f"{label} applies to STRING and TEXT columns, not {column_type.value}", field="max_length")
     if not 1 <= max_length <= MAX_LENGTH_LIMIT:
         raise ColumnRefused(f"{label} must be between 1 and {MAX_LENGTH_LIMIT}", field="max_length")
     return max_length
 
 
-def check_new_column(name: str, column_type: ColumnType, max_length: int | None, rules: PropertyRules, *,
-                     max_length_label: str = MAX_LENGTH) -> int | None:
+def check_new_column(
+    name: str,
+    column_type: ColumnType,
+    max_length: int | None,
+    rules: PropertyRules,
+    *,
+    max_length_label: str = MAX_LENGTH,
+) -> int | None:
     """The max length the new column gets; `ColumnRefused` for a name or length it cannot have."""
     if not rules.column_name.fullmatch(name):
-        raise ColumnRefused(f"column name {name!r} must start with a letter and have only letters, digits and _"
-                            " (at most 200 characters)", field="name")
+        raise ColumnRefused(
+            f"column name {name!r} must start with a letter and have only letters, digits and _"
+            " (at most 200 characters)",
+            field="name",
+        )
     if name.lower() in rules.reserved:
         raise ColumnRefused(f"{name!r} is a system property of every user and cannot be a column", field="name")
     return check_max_length(column_type, max_length, label=max_length_label)
@@ -97,15 +105,24 @@ async def column_of(session: AsyncSession, app: App, name: str) -> SchemaColumn:
     return column
 
 
-async def add_column(session: AsyncSession, app: App, name: str, column_type: ColumnType, *, required: bool,
-                     max_length: int | None) -> SchemaColumn:
+async def add_column(
+    session: AsyncSession, app: App, name: str, column_type: ColumnType, *, required: bool, max_length: int | None
+) -> SchemaColumn:
     """Add a column (its name and `max_length` passed `check_new_column`); `SchemaConflict` when the
     app has one of that name (in any case) already."""
     existing = (await schema_of(session, app.app_id)).get(name.lower())
     if existing is not None:
         raise SchemaConflict(f"app {app.name!r} has a column {existing.name!r} already")
-    column = SchemaColumn(app_id=app.app_id, name_key=name.lower(), name=name, type=column_type,
-                          required=required, max_length=max_length, is_identity=False, built_in=False)
+    column = SchemaColumn(
+        app_id=app.app_id,
+        name_key=name.lower(),
+        name=name,
+        type=column_type,
+        required=required,
+        max_length=max_length,
+        is_identity=False,
+        built_in=False,
+    )
     session.add(column)
     try:
         await session.flush()
@@ -115,14 +132,23 @@ async def add_column(session: AsyncSession, app: App, name: str, column_type: Co
     return column
 
 
-async def change_column(session: AsyncSession, app: App, name: str, *, required: bool, max_length: int | None,
-                        max_length_label: str = MAX_LENGTH) -> SchemaColumn:
+async def change_column(
+    session: AsyncSession,
+    app: App,
+    name: str,
+    *,
+    required: bool,
+    max_length: int | None,
+    max_length_label: str = MAX_LENGTH,
+) -> SchemaColumn:
     """Whether the column is required and how long its values may be (None: a STRING's default,
     a TEXT's unlimited). The password column keeps the registration's own rules for it."""
     column = await column_of(session, app, name)
     if column.name_key == PASSWORD_COLUMN:
-        raise SchemaConflict("the password column's rules are the registration's own: it is always required "
-                             "and at most 1024 characters long")
+        raise SchemaConflict(
+            "the password column's rules are the registration's own: it is always required "
+            "and at most 1024 characters long"
+        )
     column.max_length = check_max_length(column.type, max_length, label=max_length_label)
     column.required = required
     await session.flush()
@@ -134,11 +160,16 @@ async def make_identity(session: AsyncSession, app: App, name: str, rules: Prope
     case-insensitive). Existing users are re-keyed; it fails if two of them share a value."""
     column = await column_of(session, app, name)
     if column.type is not ColumnType.STRING or column.name_key == PASSWORD_COLUMN:
-        raise SchemaConflict(f"the identity must be a STRING column other than password; {column.name!r} "
-                             f"is {'the password' if column.name_key == PASSWORD_COLUMN else column.type.value}")
+        raise SchemaConflict(
+            f"the identity must be a STRING column other than password; {column.name!r} "
+            f"is {'the password' if column.name_key == PASSWORD_COLUMN else column.type.value}"
+        )
     # Clear the old flag first: the database allows one identity column per app at any moment.
-    await session.execute(update(SchemaColumn).where(SchemaColumn.app_id == app.app_id, SchemaColumn.is_identity)
-                          .values(is_identity=False))
+    await session.execute(
+        update(SchemaColumn)
+        .where(SchemaColumn.app_id == app.app_id, SchemaColumn.is_identity)
+        .values(is_identity=False)
+    )
     await session.flush()
     column.is_identity = True
     app.identity_property = column.name
@@ -150,8 +181,11 @@ async def make_identity(session: AsyncSession, app: App, name: str, rules: Prope
 async def rekey_users(session: AsyncSession, app: App, column: SchemaColumn, rules: PropertyRules) -> None:
     """Store every registered user's identity key from the column's value (guests have none).
     `SchemaConflict` when two users share a value: the identity must be unique."""
-    users = (await session.execute(select(User.object_id, User.properties).where(
-        User.app_id == app.app_id, User.status != UserStatus.GUEST))).all()
+    users = (
+        await session.execute(
+            select(User.object_id, User.properties).where(User.app_id == app.app_id, User.status != UserStatus.GUEST)
+        )
+    ).all()
     keys = []
     for object_id, properties in users:
         value = properties.get(column.name)
@@ -165,5 +199,7 @@ async def rekey_users(session: AsyncSession, app: App, column: SchemaColumn, rul
             await session.execute(update(User).where(User.app_id == app.app_id).values(identity_key=None))
             await session.execute(update(User), keys)
     except IntegrityError:
-        raise SchemaConflict(f"cannot make {column.name!r} the identity of app {app.name!r}: some of its users"
-                             " share a value (compared case-insensitively)") from None
+        raise SchemaConflict(
+            f"cannot make {column.name!r} the identity of app {app.name!r}: some of its users"
+            " share a value (compared case-insensitively)"
+        ) from None

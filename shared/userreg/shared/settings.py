@@ -2,20 +2,22 @@
 
 Secrets are `SecretStr`, so printing or logging a `Settings` never shows them; `describe()` gives
 an operator-friendly dump with passwords inside URLs masked too. Every process reads its settings
-with `load_settings`, which reports bad ones as one line each, naming the environment variable.
+with `settings_loader.load_settings`, which reports bad ones as one line each, naming the environment variable.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import sys
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from userreg.shared.service_urls import parse_service_urls
 
 # The password of a URL: what follows `scheme://user:` up to the authority's last `@`.
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s]*@")
@@ -33,6 +35,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/userreg")
+    # DATABASE_URL goes through a pooler in transaction mode (PgBouncer's `pool_mode = transaction`):
+    # then no prepared statement outlives its transaction and no session setting is sent at connect
+    # (PgBouncer refuses unknown startup parameters; set the timeouts on the role instead, see the
+    # README), and what needs a session of its own connects to DATABASE_DIRECT_URL.
+    database_transaction_pooler: bool = False
+    # PostgreSQL itself, for what needs a session: the LISTEN loops and the migrations' advisory
+    # lock. Unset: DATABASE_URL (right whenever that is not a transaction pooler).
+    database_direct_url: SecretStr | None = None
     # Connections to PostgreSQL, kept few so that every replica fits into the server's
     # max_connections (100 by default; see the README's "Connection budget", which
     # tests/system/test_connection_budget.py keeps true). A process's engine keeps up to
@@ -80,6 +90,10 @@ class Settings(BaseSettings):
     inbox_smtp_port: int = 1025
     inbox_http_port: int = 8025
     bind_host: str = "127.0.0.1"
+    # Where the console's System page reaches each service: "name=URL" pairs, comma-separated (names
+    # in CONSOLE_SERVICE_NAMES). A service not named is asked on BIND_HOST and its port, which is
+    # right only when it runs on the console's host (not under compose or Kubernetes).
+    console_service_urls: str = ""
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -111,6 +125,9 @@ class Settings(BaseSettings):
     # Back-pressure: at most this many seconds of hashing wait in the queue (counted from how long
     # the workers took per hash at start-up); a request beyond that answers 9009 without hashing.
     hash_queue_seconds: float = Field(3.0, gt=0)
+    # Processes serving the registration (and confirmation-web) port together, SO_REUSEPORT, each
+    # with its share of the hashing workers: one per core lets a bigger machine use all of them.
+    web_processes: int = Field(1, ge=1, le=64)
     # Proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client; any other peer is the
     # client itself, whatever it sends.
     trusted_proxies: str = ""
@@ -133,18 +150,23 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(2.0, gt=0)
 
     log_level: str = "INFO"
+    # "text" (one line per record) or "json" (one object per line): `shared/logs.py`.
+    log_format: Literal["text", "json"] = "text"
 
     # The messages of the two URLs' checks never quote the URL: it may hold a password.
-    @field_validator("database_url")
+    @field_validator("database_url", "database_direct_url")
     @classmethod
-    def _database_url_is_asyncpg(cls, value: SecretStr) -> SecretStr:
+    def _database_url_is_asyncpg(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
         try:
             driver = make_url(value.get_secret_value()).drivername
         except (ArgumentError, ValueError):
             driver = None
         if driver != "postgresql+asyncpg":
-            raise ValueError("must be a PostgreSQL URL for the asyncpg driver, "
-                             "e.g. postgresql+asyncpg://user@host:5432/userreg")
+            raise ValueError(
+                "must be a PostgreSQL URL for the asyncpg driver, e.g. postgresql+asyncpg://user@host:5432/userreg"
+            )
         return value
 
     @field_validator("amqp_url")
@@ -167,6 +189,11 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("console_service_urls")
+    @classmethod
+    def _service_urls_are_named_base_urls(cls, value: str) -> str:
+        return ",".join(f"{name}={url}" for name, url in parse_service_urls(value).items())
+
     @field_validator("mailer_retry_delays")
     @classmethod
     def _delays_are_positive_seconds(cls, value: str) -> str:
@@ -182,8 +209,7 @@ class Settings(BaseSettings):
     @classmethod
     def _proxies_are_networks(cls, value: str) -> str:
         try:
-            networks = [ipaddress.ip_network(part.strip(), strict=False)
-                        for part in value.split(",") if part.strip()]
+            networks = [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
         except ValueError as error:
             raise ValueError(f"must be comma-separated CIDRs, e.g. 10.0.0.0/8,::1/128 ({error})") from None
         return ",".join(str(network) for network in networks)
@@ -194,20 +220,28 @@ class Settings(BaseSettings):
         # statement timeout cancels just the statement. The server's must come first.
         command, statement = self.database_command_timeout, self.database_statement_timeout
         if command and (not statement or command <= statement):
-            raise ValueError("DATABASE_COMMAND_TIMEOUT must be longer than DATABASE_STATEMENT_TIMEOUT "
-                             "(and 0 when that is 0)")
+            raise ValueError(
+                "DATABASE_COMMAND_TIMEOUT must be longer than DATABASE_STATEMENT_TIMEOUT (and 0 when that is 0)"
+            )
         return self
 
     @property
     def database_dead_connection_seconds(self) -> int:
         """How long TCP keeps a database connection that stopped answering: the keepalive probes'
         time, also used as TCP_USER_TIMEOUT for data that stays unacknowledged."""
-        return (self.database_tcp_keepalives_idle
-                + self.database_tcp_keepalives_interval * self.database_tcp_keepalives_count)
+        return (
+            self.database_tcp_keepalives_idle
+            + self.database_tcp_keepalives_interval * self.database_tcp_keepalives_count
+        )
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(part) for part in self.trusted_proxies.split(",") if part)
+
+    @property
+    def console_service_url_overrides(self) -> dict[str, str]:
+        """CONSOLE_SERVICE_URLS as service name → base URL (no trailing slash)."""
+        return parse_service_urls(self.console_service_urls)
 
     @property
     def mailer_retry_delay_seconds(self) -> tuple[float, ...]:
@@ -216,6 +250,11 @@ class Settings(BaseSettings):
     @property
     def database_dsn(self) -> str:
         return self.database_url.get_secret_value()
+
+    @property
+    def database_session_dsn(self) -> str:
+        """Where a connection that needs a session of its own goes (LISTEN, migrations)."""
+        return (self.database_direct_url or self.database_url).get_secret_value()
 
     @property
     def amqp_dsn(self) -> str:
@@ -231,36 +270,3 @@ class Settings(BaseSettings):
                 value = mask_url(raw) if "://" in raw else "***"
             shown[name] = value
         return shown
-
-
-def load_settings(program: str) -> Settings:
-    """The settings from the environment, for a process's entry point. When one is bad, the
-    process cannot do anything useful: each problem goes to stderr as a line naming its environment
-    variable (`settings_problems`) and the process exits with status 2."""
-    try:
-        return Settings()
-    except ValidationError as error:
-        for problem in settings_problems(error):
-            print(f"{program}: {problem}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def settings_problems(error: ValidationError) -> list[str]:
-    """One line per problem of `Settings()`: the environment variable and what is wrong with it.
-    Never the value, which may be a secret: pydantic's messages leave the input out, ours never
-    quote it, and any URL's password in a message is masked all the same."""
-    problems = []
-    for problem in error.errors(include_input=False, include_url=False):
-        cause = problem.get("ctx", {}).get("error") if problem["type"] == "value_error" else None
-        message = mask_url(str(cause) if cause is not None else problem["msg"])
-        if problem["loc"]:
-            problems.append(f"invalid setting {environment_variable(str(problem['loc'][0]))}: {message}")
-        else:  # a check of several settings together: its message names them
-            problems.append(f"invalid settings: {message}")
-    return problems
-
-
-def environment_variable(field: str) -> str:
-    """The environment variable a setting is read from (pydantic-settings reads the field's name,
-    after any prefix, in any case; the upper-case spelling is the documented one)."""
-    return f"{Settings.model_config.get('env_prefix') or ''}{field}".upper()

@@ -35,10 +35,11 @@ def new_api_key() -> str:
 
 
 def confirmation_url(public_base_url: str, app_id: str, token: str) -> str:
-    """The link of SPEC §6, built from configuration only (never from a request's Host)."""
+    """The link of docs/api.md, Confirmation pages, built from configuration only (never from a request's Host)."""
     return f"{public_base_url}/{app_id}/confirm/{token}"
 
 
 def password_reset_url(public_base_url: str, app_id: str, token: str) -> str:
-    """A password-reset link (SPEC §3.6), built from configuration only, like a confirmation link."""
+    """A password-reset link (docs/api.md, Sessions and password recovery), built from configuration only,
+    like a confirmation link."""
     return f"{public_base_url}/{app_id}/reset-password/{token}"

@@ -13,17 +13,22 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from tests.support.polling import eventually
+from tests.support.tcp_proxy import TcpProxy
 from userreg.shared.db.engine import asyncpg_dsn, connect_arguments, create_engine
 from userreg.shared.outbox import PUBLISH_TIMEOUT_SECONDS
 from userreg.shared.settings import Settings
 
-from tests.support.polling import eventually
-from tests.support.tcp_proxy import TcpProxy
-
 DEFAULTS = Settings.model_construct()
-SERVER_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
-                   "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
-                   "tcp_user_timeout")
+SERVER_SETTINGS = (
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "tcp_keepalives_idle",
+    "tcp_keepalives_interval",
+    "tcp_keepalives_count",
+    "tcp_user_timeout",
+)
 LOCK_APP = text("SELECT 1 FROM apps WHERE app_id = :app_id FOR UPDATE")
 
 
@@ -37,11 +42,13 @@ def sqlstate(error: DBAPIError) -> str | None:
 
 def client_keepalive(connection: asyncpg.Connection) -> tuple[int, ...]:
     sock = connection._transport.get_extra_info("socket")
-    return (sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0,
-            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
-            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
-            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
-            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+    return (
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0,
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+    )
 
 
 def test_the_default_waits_are_bounded_and_in_the_right_order():
@@ -62,14 +69,19 @@ def test_the_default_waits_are_bounded_and_in_the_right_order():
 
 
 async def test_every_connection_of_the_engine_and_a_plain_one_carry_the_waits(settings):
-    expected = {"statement_timeout": "30s", "lock_timeout": "10s",
-                "idle_in_transaction_session_timeout": "1min", "tcp_keepalives_idle": "10",
-                "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3", "tcp_user_timeout": "25000"}
+    expected = {
+        "statement_timeout": "30s",
+        "lock_timeout": "10s",
+        "idle_in_transaction_session_timeout": "1min",
+        "tcp_keepalives_idle": "10",
+        "tcp_keepalives_interval": "5",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "25000",
+    }
     engine = create_engine(settings)
     try:
         async with engine.connect() as connection:
-            shown = {name: (await connection.execute(text(f"SHOW {name}"))).scalar()
-                     for name in SERVER_SETTINGS}
+            shown = {name: (await connection.execute(text(f"SHOW {name}"))).scalar() for name in SERVER_SETTINGS}
             driver = (await connection.get_raw_connection()).driver_connection
             assert client_keepalive(driver) == (True, 10, 5, 3, 25000)
     finally:
@@ -117,7 +129,8 @@ async def test_a_lock_wait_longer_than_the_lock_timeout_fails_fast(settings, eng
 
 
 async def test_a_session_idle_in_a_transaction_is_ended_by_the_server_and_its_locks_released(
-        settings, engine, make_app):
+    settings, engine, make_app
+):
     app = await make_app()
     stuck = create_engine(with_waits(settings, idle_in_transaction_timeout=1.0), pool_pre_ping=False)
     try:
@@ -133,11 +146,13 @@ async def test_a_session_idle_in_a_transaction_is_ended_by_the_server_and_its_lo
 
             await eventually(session_is_gone, timeout=10, interval=0.2, what="the idle session to be ended")
             async with engine.begin() as other:
-                assert (await other.execute(text("SELECT count(*) FROM pg_locks WHERE pid = :pid"),
-                                            {"pid": pid})).scalar() == 0
+                assert (
+                    await other.execute(text("SELECT count(*) FROM pg_locks WHERE pid = :pid"), {"pid": pid})
+                ).scalar() == 0
                 # The row is free at once: NOWAIT fails if anyone still holds it.
-                await other.execute(text("SELECT 1 FROM apps WHERE app_id = :app_id FOR UPDATE NOWAIT"),
-                                    {"app_id": app.app_id})
+                await other.execute(
+                    text("SELECT 1 FROM apps WHERE app_id = :app_id FOR UPDATE NOWAIT"), {"app_id": app.app_id}
+                )
             with pytest.raises(DBAPIError):
                 await connection.execute(text("SELECT 1"))
     finally:
@@ -146,8 +161,13 @@ async def test_a_session_idle_in_a_transaction_is_ended_by_the_server_and_its_lo
 
 async def test_a_blackholed_database_costs_seconds_not_minutes(settings):
     async with TcpProxy.in_front_of(settings.database_dsn, 5432) as proxy:
-        through = with_waits(settings, url=SecretStr(proxy.url_through(settings.database_dsn)),
-                             connect_timeout=2.0, statement_timeout=1.0, command_timeout=2.0)
+        through = with_waits(
+            settings,
+            url=SecretStr(proxy.url_through(settings.database_dsn)),
+            connect_timeout=2.0,
+            statement_timeout=1.0,
+            command_timeout=2.0,
+        )
         engine = create_engine(through)
         try:
             async with engine.connect() as connection:

@@ -16,9 +16,14 @@ from userreg.shared.runtime.listen import PING_TIMEOUT_SECONDS, Listener
 async def test_the_listen_loop_reconnects_and_tells_its_owner_to_catch_up(database_url):
     dsn = asyncpg_dsn(database_url)
     events: list[object] = []
-    listener = Listener(dsn, "userreg_test_runtime", events.append,
-                        on_connect=lambda: events.append("connected"),
-                        on_disconnect=lambda: events.append("lost"), check_seconds=0.2)
+    listener = Listener(
+        dsn,
+        "userreg_test_runtime",
+        events.append,
+        on_connect=lambda: events.append("connected"),
+        on_disconnect=lambda: events.append("lost"),
+        check_seconds=0.2,
+    )
     listening = asyncio.create_task(listener.run())
     admin = await asyncpg.connect(dsn)
     try:
@@ -27,9 +32,11 @@ async def test_the_listen_loop_reconnects_and_tells_its_owner_to_catch_up(databa
         await eventually(lambda: "one" in events, timeout=5, what="the first notification")
 
         # The server drops the LISTEN connection: the owner hears of it at once, then it reconnects.
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                            "AND (query LIKE 'LISTEN %userreg_test_runtime%' OR query = 'SELECT 1')")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND (query LIKE 'LISTEN %userreg_test_runtime%' OR query = 'SELECT 1')"
+        )
         await eventually(lambda: events.count("connected") == 2, timeout=10, what="the listener to reconnect")
         assert events[:4] == ["connected", "one", "lost", "connected"]
         assert listener.supervised.restarts == 1
@@ -45,9 +52,14 @@ async def test_the_listen_loop_reconnects_and_tells_its_owner_to_catch_up(databa
 async def test_a_listen_connection_that_goes_silent_is_replaced_within_seconds(database_url):
     async with TcpProxy.in_front_of(asyncpg_dsn(database_url), 5432) as proxy:
         events: list[object] = []
-        listener = Listener(proxy.url_through(asyncpg_dsn(database_url)), "userreg_test_silent", events.append,
-                            on_connect=lambda: events.append("connected"),
-                            on_disconnect=lambda: events.append("lost"), check_seconds=0.2)
+        listener = Listener(
+            proxy.url_through(asyncpg_dsn(database_url)),
+            "userreg_test_silent",
+            events.append,
+            on_connect=lambda: events.append("connected"),
+            on_disconnect=lambda: events.append("lost"),
+            check_seconds=0.2,
+        )
         listening = asyncio.create_task(listener.run())
         try:
             await eventually(lambda: listener.listening, timeout=10, what="the listener to listen")

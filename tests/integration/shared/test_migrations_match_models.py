@@ -15,7 +15,8 @@ async def test_the_migrated_database_has_exactly_the_models_tables_columns_and_i
     try:
         async with engine.connect() as connection:
             differences = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
     finally:
         await engine.dispose()
     assert differences == []

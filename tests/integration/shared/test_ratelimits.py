@@ -15,10 +15,13 @@ from userreg.shared.ratelimits import (
     RateLimiter,
 )
 
+
 async def _shared_hits(engine, bucket: str) -> int:
     async with engine.connect() as connection:
-        return await connection.scalar(text("SELECT coalesce(sum(hits), 0) FROM rate_limit_windows "
-                                            "WHERE bucket LIKE :bucket"), {"bucket": f"{bucket} %"})
+        return await connection.scalar(
+            text("SELECT coalesce(sum(hits), 0) FROM rate_limit_windows WHERE bucket LIKE :bucket"),
+            {"bucket": f"{bucket} %"},
+        )
 
 
 async def test_far_below_its_limit_a_client_is_counted_locally_then_in_postgresql(engine):

@@ -12,10 +12,16 @@ from userreg.shared.ratelimits import RateLimit, client_address, client_key, par
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
-@pytest.mark.parametrize(("written", "limit"), [
-    ("60/60s", RateLimit(60, 60)), (" 5 / 1m ", RateLimit(5, 60)), ("1000/1h", RateLimit(1000, 3600)),
-    ("10/30", RateLimit(10, 30)), ("OFF", None),
-])
+@pytest.mark.parametrize(
+    ("written", "limit"),
+    [
+        ("60/60s", RateLimit(60, 60)),
+        (" 5 / 1m ", RateLimit(5, 60)),
+        ("1000/1h", RateLimit(1000, 3600)),
+        ("10/30", RateLimit(10, 30)),
+        ("OFF", None),
+    ],
+)
 def test_limits_as_operators_write_them(written, limit):
     assert parse_rate_limit(written) == limit
 
@@ -26,15 +32,18 @@ def test_malformed_limits_are_refused(written):
         parse_rate_limit(written)
 
 
-@pytest.mark.parametrize(("peer", "forwarded", "client"), [
-    ("203.0.113.7", ["198.51.100.1"], "203.0.113.7"),          # an untrusted peer's header is ignored
-    ("10.0.0.2", ["198.51.100.1"], "198.51.100.1"),             # a trusted proxy names the client
-    ("10.0.0.2", ["192.0.2.9, 198.51.100.1, 10.0.0.3"], "198.51.100.1"),  # right-most untrusted hop
-    ("10.0.0.2", ["192.0.2.9", "198.51.100.1"], "198.51.100.1"),  # several headers read as one list
-    ("10.0.0.2", [], "10.0.0.2"),                               # a proxy that forwarded nothing
-    ("10.0.0.2", ["not-an-address"], "10.0.0.2"),               # garbage ends the walk
-    ("::1", ["2001:db8::5"], "2001:db8::5"),
-])
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("203.0.113.7", ["198.51.100.1"], "203.0.113.7"),  # an untrusted peer's header is ignored
+        ("10.0.0.2", ["198.51.100.1"], "198.51.100.1"),  # a trusted proxy names the client
+        ("10.0.0.2", ["192.0.2.9, 198.51.100.1, 10.0.0.3"], "198.51.100.1"),  # right-most untrusted hop
+        ("10.0.0.2", ["192.0.2.9", "198.51.100.1"], "198.51.100.1"),  # several headers read as one list
+        ("10.0.0.2", [], "10.0.0.2"),  # a proxy that forwarded nothing
+        ("10.0.0.2", ["not-an-address"], "10.0.0.2"),  # garbage ends the walk
+        ("::1", ["2001:db8::5"], "2001:db8::5"),
+    ],
+)
 def test_the_client_is_the_peer_unless_a_trusted_proxy_forwarded(peer, forwarded, client):
     assert client_address(peer, forwarded, PROXIES) == client
 

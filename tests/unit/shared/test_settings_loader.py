@@ -11,7 +11,8 @@ import sys
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from userreg.shared.settings import Settings, environment_variable, mask_url, settings_problems
+from userreg.shared.settings import Settings, mask_url
+from userreg.shared.settings_loader import environment_variable, settings_problems
 
 PASSWORD = "Sup3rS3cretPassw0rd"
 # Every process entry point reads its settings through `load_settings`.
@@ -38,8 +39,9 @@ CASES = [
 def test_a_bad_setting_stops_the_process_with_a_line_naming_it(entry_point, setting):
     variable, value = setting
     environment = {**os.environ, variable: value}
-    outcome = subprocess.run([sys.executable, *ENTRY_POINTS[entry_point]], env=environment,
-                             capture_output=True, text=True, timeout=60)
+    outcome = subprocess.run(
+        [sys.executable, *ENTRY_POINTS[entry_point]], env=environment, capture_output=True, text=True, timeout=60
+    )
     assert outcome.returncode == 2, outcome.stderr
     [line] = outcome.stderr.splitlines()
     assert f"invalid setting {variable}: " in line
@@ -49,14 +51,16 @@ def test_a_bad_setting_stops_the_process_with_a_line_naming_it(entry_point, sett
 
 def test_each_problem_is_a_line_with_the_variable_and_what_is_wrong():
     with pytest.raises(ValidationError) as raised:
-        Settings(database_url=SecretStr(f"postgresql://admin:{PASSWORD}@db/userreg"), argon2_time_cost="two",
-                 database_pool_size=0)
+        Settings(
+            database_url=SecretStr(f"postgresql://admin:{PASSWORD}@db/userreg"),
+            argon2_time_cost="two",
+            database_pool_size=0,
+        )
     assert settings_problems(raised.value) == [
         "invalid setting DATABASE_URL: must be a PostgreSQL URL for the asyncpg driver, "
         "e.g. postgresql+asyncpg://user@host:5432/userreg",
         "invalid setting DATABASE_POOL_SIZE: Input should be greater than or equal to 1",
-        "invalid setting ARGON2_TIME_COST: "
-        "Input should be a valid integer, unable to parse string as an integer",
+        "invalid setting ARGON2_TIME_COST: Input should be a valid integer, unable to parse string as an integer",
     ]
 
 
@@ -71,11 +75,18 @@ def test_a_check_of_several_settings_is_reported_in_its_own_words():
 
 def test_no_message_shows_a_value_not_even_one_that_quotes_a_url():
     # pydantic's own messages leave the input out; a check's message that quotes a URL is masked.
-    error = ValidationError.from_exception_data("Settings", [
-        {"type": "int_parsing", "loc": ("mailer_port",), "input": PASSWORD},
-        {"type": "value_error", "loc": ("amqp_url",), "input": f"amqp://guest:{PASSWORD}@rabbitmq/",
-         "ctx": {"error": ValueError(f"cannot use amqp://guest:{PASSWORD}@rabbitmq/")}},
-    ])
+    error = ValidationError.from_exception_data(
+        "Settings",
+        [
+            {"type": "int_parsing", "loc": ("mailer_port",), "input": PASSWORD},
+            {
+                "type": "value_error",
+                "loc": ("amqp_url",),
+                "input": f"amqp://guest:{PASSWORD}@rabbitmq/",
+                "ctx": {"error": ValueError(f"cannot use amqp://guest:{PASSWORD}@rabbitmq/")},
+            },
+        ],
+    )
     assert settings_problems(error) == [
         "invalid setting MAILER_PORT: Input should be a valid integer, unable to parse string as an integer",
         "invalid setting AMQP_URL: cannot use amqp://guest:***@rabbitmq/",
@@ -87,12 +98,15 @@ def test_the_variable_is_the_upper_case_field_name():
     assert environment_variable("template_output_bytes") == "TEMPLATE_OUTPUT_BYTES"
 
 
-@pytest.mark.parametrize("text, masked", [
-    ("amqp://guest:guest@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"),
-    ("postgresql+asyncpg://postgres@db:5432/userreg", "postgresql+asyncpg://postgres@db:5432/userreg"),
-    ("postgresql+asyncpg://db:5432/userreg", "postgresql+asyncpg://db:5432/userreg"),
-    ("postgresql+asyncpg://admin:p@ss:w#rd@[::1]:5432/db", "postgresql+asyncpg://admin:***@[::1]:5432/db"),
-    ("from a://u:one@h to b://v:two@k.", "from a://u:***@h to b://v:***@k."),
-])
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        ("amqp://guest:guest@127.0.0.1:5672/", "amqp://guest:***@127.0.0.1:5672/"),
+        ("postgresql+asyncpg://postgres@db:5432/userreg", "postgresql+asyncpg://postgres@db:5432/userreg"),
+        ("postgresql+asyncpg://db:5432/userreg", "postgresql+asyncpg://db:5432/userreg"),
+        ("postgresql+asyncpg://admin:p@ss:w#rd@[::1]:5432/db", "postgresql+asyncpg://admin:***@[::1]:5432/db"),
+        ("from a://u:one@h to b://v:two@k.", "from a://u:***@h to b://v:***@k."),
+    ],
+)
 def test_mask_url_hides_every_password(text, masked):
     assert mask_url(text) == masked

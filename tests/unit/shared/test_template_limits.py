@@ -1,4 +1,4 @@
-"""Templates render under a time and an output-size budget (SPEC §3.8): bombs are stopped with
+"""Templates render under a time and an output-size budget (the README's Security section): bombs are stopped with
 `TemplateLimitExceeded`, normal templates render exactly as in Jinja's sandbox, and nothing of the
 time limit outlives a render."""
 
@@ -9,18 +9,21 @@ import threading
 import time
 
 import pytest
-from jinja2 import FileSystemLoader
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from userreg.shared.locales import SUPPORTED_LOCALES
 from userreg.shared.settings import Settings
 from userreg.shared.templates import (
     DEFAULTS,
+    DefaultsLoader,
     Email,
     Page,
     TemplateLimitExceeded,
     TemplateSource,
     TemplateStore,
+    in_language,
 )
+from userreg.shared.templates.i18n import I18N_EXTENSION
 
 OUTPUT_BYTES = 64 * 1024
 SECONDS = 0.5
@@ -31,6 +34,17 @@ def store() -> TemplateStore:
     return TemplateStore(render_seconds=SECONDS, output_bytes=OUTPUT_BYTES)
 
 
+def reference_sandbox(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
+    """Jinja's own sandbox with the shipped files and `{% trans %}` as the store sets it up; a render
+    in it gets the same context (`in_language`)."""
+    environment = ImmutableSandboxedEnvironment(
+        loader=DefaultsLoader(DEFAULTS), autoescape=autoescape, extensions=[I18N_EXTENSION]
+    )
+    environment.newstyle_gettext = True
+    environment.policies["ext.i18n.trimmed"] = True
+    return environment
+
+
 def page(html: str) -> TemplateSource:
     return TemplateSource(subject=None, text=None, html=html)
 
@@ -39,7 +53,7 @@ def timed(call) -> tuple[float, BaseException | None]:
     started = time.monotonic()
     try:
         call()
-    except Exception as error:  # noqa: BLE001 - what it raised is the result
+    except Exception as error:
         return time.monotonic() - started, error
     return time.monotonic() - started, None
 
@@ -90,9 +104,14 @@ SIZE_BOMBS = [
     "{% block b %}{% for i in range(3) %}{{ 'x' * 30000 }}{% endfor %}{% endblock %}{{ self.b() }}",
     # Quadratic sum of lists in C; many big values kept alive at once.
     "{{ ([[0]] * 50000)|sum(start=[]) }}",
-    "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}"
-    "{% set ns.l = ns.l + ['x' * 60000] %}{% endfor %}",
+    "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + ['x' * 60000] %}{% endfor %}",
     "{% macro f(n, s) %}{% if n %}{{ f(n - 1, s ~ 'x') }}{% endif %}{% endmacro %}{{ f(150, 'y' * 60000) }}",
+    # The gettext callables format through the same guarded `%`, in any language.
+    "{{ _('%(x)0999999999d', x=1) }}",
+    "{{ gettext('%(x)s' * 10000, x='x' * 10000) }}",
+    "{{ ngettext('%(num)s', '%(num)0999999999d', 2) }}",
+    "{{ pgettext('c', '%(x).999999999f', x=1) }}",
+    "{% trans x='x' * 10000 %}{{ x }}{{ x }}{{ x }}{{ x }}{{ x }}{{ x }}{{ x }}{{ x }}{% endtrans %}",
 ]
 
 
@@ -131,8 +150,7 @@ TIME_BOMBS = [
     "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     "{% set s = 'x' * 50000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
     "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
-    "{% set x %}{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}"
-    "{% endset %}",
+    "{% set x %}{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}{% endfor %}{% endset %}",
     "{% for i in range(100000) %}{{ range(10000)|sum }}{% endfor %}",
 ]
 
@@ -207,7 +225,7 @@ def test_nothing_fires_after_a_render_returned():
 
 
 def test_a_template_that_breaks_no_limit_renders_exactly_as_in_the_sandbox(store):
-    reference = ImmutableSandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=True)
+    reference = reference_sandbox(autoescape=True)
     html = """{% extends "en/pages/base.html" %}
 {% macro item(x) %}<li>{{ x }}{{ caller() if caller }}</li>{% endmacro %}
 {% block headline %}Hello {{ user.name|title }}{% endblock %}
@@ -219,35 +237,66 @@ def test_a_template_that_breaks_no_limit_renders_exactly_as_in_the_sandbox(store
 {{ 'x' * 3 }} {{ 2 ** 10 }} {{ [1] + [2] }} {{ 'a\nb'|indent(2, true) }} {{ 'one two'|wordwrap(3) }}
 {% for row in numbers|batch(2, 0) %}{{ row }}{% endfor %} {{ numbers|slice(2)|list }} {{ self.headline() }}
 {% filter upper %}shout{% endfilter %} {{ 'a-b'.replace('-', '+') }} {{ ', '.join(items) }}{% endblock %}"""
-    context = {"user": {"name": "ann <lee>"}, "app_name": "App & Co", "items": ["a", "", "<b>"],
-               "numbers": [3, 4, 5], "locale": "en", "page": "p", "static_url": "/s", "csp_nonce": "n"}
-    expected = reference.from_string(html).render(context)
+    context = {
+        "user": {"name": "ann <lee>"},
+        "app_name": "App & Co",
+        "items": ["a", "", "<b>"],
+        "numbers": [3, 4, 5],
+        "locale": "en",
+        "page": "p",
+        "static_url": "/s",
+        "csp_nonce": "n",
+    }
+    expected = reference.from_string(html).render(in_language(context))
     assert store.render_page(page(html), context) == expected
 
 
 def test_the_shipped_templates_render_as_in_the_sandbox(store):
-    reference_html = ImmutableSandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=True)
-    reference_text = ImmutableSandboxedEnvironment(loader=FileSystemLoader(DEFAULTS), autoescape=False)
-    context = {"app_name": "App", "identity_name": "email", "identity_value": "ann@example.com",
-               "confirmation_url": "http://confirm.test/x", "expires_at": "2030-01-01 00:00 UTC",
-               "user": {"name": "Ann"}, "page": "confirmation-pending", "locale": "en", "static_url": "/s",
-               "csp_nonce": "n", "token": "t", "can_resend": True, "confirm_url": "/c", "resend_url": "/r"}
-    for locale in ("en", "de"):
+    reference_html, reference_text = reference_sandbox(autoescape=True), reference_sandbox(autoescape=False)
+    shared = {
+        "app_name": "App",
+        "identity_name": "email",
+        "identity_value": "ann@example.com",
+        "confirmation_url": "http://confirm.test/x",
+        "expires_at": "2030-01-01 00:00 UTC",
+        "user": {"name": "Ann"},
+        "page": "confirmation-pending",
+        "locale": "en",
+        "static_url": "/s",
+        "csp_nonce": "n",
+        "token": "t",
+        "can_resend": True,
+        "confirm_url": "/c",
+        "resend_url": "/r",
+    }
+    for locale in SUPPORTED_LOCALES:
+        context = {**shared, "locale": locale}
         for email in Email:
-            source = store.default_source(email, locale)
+            source = store.default_source(email)
             rendered = store.render_email(source, context)
-            assert rendered.text == reference_text.from_string(source.text).render(context)
-            assert rendered.html == reference_html.from_string(source.html).render(context)
+            assert rendered.text == reference_text.from_string(source.text).render(in_language(context))
+            assert rendered.html == reference_html.from_string(source.html).render(in_language(context))
         for page in Page:
-            source = store.default_source(page, locale)
-            assert store.render_page(source, {**context, "page": page.value}) == \
-                reference_html.from_string(source.html).render({**context, "page": page.value})
+            source = store.default_source(page)
+            page_context = {**context, "page": page.value}
+            assert store.render_page(source, page_context) == reference_html.from_string(source.html).render(
+                in_language(page_context)
+            )
 
 
 def test_the_limits_cost_a_shipped_page_little(store):
-    source = store.default_source(Page.PENDING, "en")
-    context = {"page": "confirmation-pending", "app_name": "App", "locale": "en", "static_url": "/s",
-               "csp_nonce": "n", "token": "t", "can_resend": True, "confirm_url": "/c", "resend_url": "/r"}
+    source = store.default_source(Page.PENDING)
+    context = {
+        "page": "confirmation-pending",
+        "app_name": "App",
+        "locale": "en",
+        "static_url": "/s",
+        "csp_nonce": "n",
+        "token": "t",
+        "can_resend": True,
+        "confirm_url": "/c",
+        "resend_url": "/r",
+    }
     store.render_page(source, context)
     started = time.perf_counter()
     for _ in range(200):
@@ -271,4 +320,5 @@ def test_compiling_counts_against_the_time_limit():
         with pytest.raises(TemplateLimitExceeded, match="TEMPLATE_RENDER_SECONDS"):
             hurried.render_page(page(html), {"x": True, "user": {"name": "Ann"}})
     assert "Ann 299" in TemplateStore(render_seconds=30, output_bytes=OUTPUT_BYTES).render_page(
-        page(html), {"x": True, "user": {"name": "Ann"}})
+        page(html), {"x": True, "user": {"name": "Ann"}}
+    )

@@ -1,5 +1,6 @@
-"""A template is an `Email` or a `Page` member: `password-reset` names one of each (SPEC §5, §6), and
-the two enums are `str` enums with equal values there, so only the type tells them apart."""
+"""A template is an `Email` or a `Page` member: `password-reset` names one of each (docs/api.md,
+Emails and Confirmation pages), and the two enums are `str` enums with equal values there, so only
+the type tells them apart."""
 
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ def test_the_shared_name_without_a_kind_is_ambiguous():
         template_named("password-reset")
 
 
-@pytest.mark.parametrize(("name", "kind"), [("welcome", None), ("confirmation", "page"),
-                                            ("confirmation-failed", "email"), ("", None)])
+@pytest.mark.parametrize(
+    ("name", "kind"), [("welcome", None), ("confirmation", "page"), ("confirmation-failed", "email"), ("", None)]
+)
 def test_an_unknown_name_or_one_of_the_other_kind_is_unknown(name, kind):
     with pytest.raises(UnknownTemplate):
         template_named(name, kind)
@@ -54,20 +56,21 @@ def test_a_kind_is_email_or_page():
 
 
 def test_the_shipped_defaults_of_the_shared_name_are_the_page_and_the_email(store):
-    for locale in ("en", "de"):
-        page, email = store.default_source(Page.PASSWORD_RESET, locale), store.default_source(
-            Email.PASSWORD_RESET, locale)
-        assert page.subject is None and page.text is None and email.subject and email.text
-        assert 'extends "email-layout.html"' in email.html and 'extends "email-layout.html"' not in page.html
+    page, email = store.default_source(Page.PASSWORD_RESET), store.default_source(Email.PASSWORD_RESET)
+    assert page.subject is None and page.text is None and email.subject and email.text
+    assert 'extends "email-layout.html"' in email.html and 'extends "email-layout.html"' not in page.html
     # Asked again, each comes from its own cache entry.
-    assert store.default_source(Page.PASSWORD_RESET, "en") is store.default_source(Page.PASSWORD_RESET, "en")
-    assert store.default_source(Email.PASSWORD_RESET, "en").subject is not None
+    assert store.default_source(Page.PASSWORD_RESET) is store.default_source(Page.PASSWORD_RESET)
+    assert store.default_source(Email.PASSWORD_RESET).subject is not None
 
 
-@pytest.mark.parametrize("call", [
-    lambda store: store.default_source("password-reset", "en"),
-    lambda store: store.check("confirmation", TemplateSource(subject="Hi", text=None, html=None)),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda store: store.default_source("password-reset"),
+        lambda store: store.check("confirmation", TemplateSource(subject="Hi", text=None, html=None)),
+    ],
+)
 def test_a_bare_name_is_refused(store, call):
     with pytest.raises(TypeError):
         call(store)

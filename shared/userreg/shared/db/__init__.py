@@ -7,11 +7,13 @@ whenever any part of the package is imported, so the metadata the migrations com
 
 from userreg.shared.db import mail
 from userreg.shared.db.engine import (
+    autocommit,
     create_engine,
     create_sessionmaker,
     drop_database,
     ensure_database,
     migrate,
+    session_dsn,
 )
 from userreg.shared.db.models import (
     App,
@@ -19,6 +21,7 @@ from userreg.shared.db.models import (
     Base,
     ColumnType,
     ConfirmationToken,
+    EmailChangeToken,
     MailboxEmail,
     Operator,
     OperatorSession,
@@ -33,8 +36,29 @@ from userreg.shared.db.models import (
 )
 
 __all__ = [
-    "App", "AuditEntry", "Base", "ColumnType", "ConfirmationToken", "MailboxEmail", "Operator",
-    "OperatorSession", "OutboxEvent", "PasswordResetToken", "RateLimitWindow", "SchemaColumn", "SessionToken",
-    "Template", "User", "UserStatus", "create_engine", "create_sessionmaker", "drop_database",
-    "ensure_database", "mail", "migrate",
+    "App",
+    "AuditEntry",
+    "Base",
+    "ColumnType",
+    "ConfirmationToken",
+    "EmailChangeToken",
+    "MailboxEmail",
+    "Operator",
+    "OperatorSession",
+    "OutboxEvent",
+    "PasswordResetToken",
+    "RateLimitWindow",
+    "SchemaColumn",
+    "SessionToken",
+    "Template",
+    "User",
+    "UserStatus",
+    "autocommit",
+    "create_engine",
+    "create_sessionmaker",
+    "drop_database",
+    "ensure_database",
+    "mail",
+    "migrate",
+    "session_dsn",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,27 +13,61 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
 from userreg.shared.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# The engine's execution option that says its connections go through a transaction pooler.
+TRANSACTION_POOLER = "userreg_transaction_pooler"
 
 
-def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:
+def create_engine(settings: Settings, *, application_name: str = "userreg", **overrides: object) -> AsyncEngine:
     """The engine every service and command uses: at most `DATABASE_POOL_SIZE` +
     `DATABASE_MAX_OVERFLOW` connections, each with the settings' bounded waits
     (`connect_arguments`). Statement parameters never appear in error messages: they hold
     password hashes, token hashes and outbox rows with confirmation links, and error messages end
-    up in logs and on an operator's terminal."""
+    up in logs and on an operator's terminal. `application_name` names the process's sessions in
+    PostgreSQL (and the outbox notifications of what it inserts: `outbox.RELAYING_PRODUCERS`)."""
     extra_connect_args: Any = overrides.pop("connect_args", None) or {}
+    connect_args = {**connect_arguments(settings), **extra_connect_args}
+    # PgBouncer passes application_name on, unlike the other session settings.
+    connect_args["server_settings"] = {**connect_args.get("server_settings", {}), "application_name": application_name}
+    url = make_url(settings.database_dsn)
+    if settings.database_transaction_pooler:
+        # SQLAlchemy prepares every statement by name to learn its columns: a name of its own per
+        # statement, never cached, so that no two clients' statements meet on a server connection.
+        url = url.update_query_dict({"prepared_statement_cache_size": "0"})
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
     options: dict[str, object] = {
+        "execution_options": {TRANSACTION_POOLER: settings.database_transaction_pooler},
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,
         "pool_pre_ping": True,
         "hide_parameters": True,
-        "connect_args": {**connect_arguments(settings), **extra_connect_args},
+        "connect_args": connect_args,
     }
     options.update(overrides)
-    return create_async_engine(settings.database_dsn, **options)
+    return create_async_engine(url, **options)
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for statements that are atomic on their own, without the round trips of BEGIN
+    and COMMIT. Through a transaction pooler it is the engine itself: SQLAlchemy prepares each
+    statement, then executes it, and outside a transaction a pooler may send the two to different
+    server connections."""
+    if engine.get_execution_options().get(TRANSACTION_POOLER):
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _unique_statement_name() -> str:
+    return f"__userreg_{uuid.uuid4().hex}__"
+
+
+def session_dsn(settings: Settings) -> str:
+    """The plain asyncpg DSN of a connection that needs a session of its own (a LISTEN loop):
+    PostgreSQL itself, past any transaction pooler (`DATABASE_DIRECT_URL`)."""
+    return asyncpg_dsn(settings.database_session_dsn)
 
 
 def connect_arguments(settings: Settings) -> dict[str, Any]:
@@ -40,17 +75,20 @@ def connect_arguments(settings: Settings) -> dict[str, Any]:
     that bound every wait on the connection: connecting, each round trip (command timeout), the
     server's statement, lock and idle-in-transaction timeouts, and TCP keepalive on both ends.
     A connection made outside the engine (LISTEN, a plain asyncpg pool) should use them too."""
-    keepalive = _Keepalive(settings.database_tcp_keepalives_idle, settings.database_tcp_keepalives_interval,
-                           settings.database_tcp_keepalives_count, settings.database_dead_connection_seconds)
-    return {
+    keepalive = _Keepalive(
+        settings.database_tcp_keepalives_idle,
+        settings.database_tcp_keepalives_interval,
+        settings.database_tcp_keepalives_count,
+        settings.database_dead_connection_seconds,
+    )
+    arguments: dict[str, Any] = {
         "timeout": settings.database_connect_timeout,
         # asyncpg takes None for "no bound" (and fails every command at once with 0).
         "command_timeout": settings.database_command_timeout or None,
         "server_settings": {
             "statement_timeout": _milliseconds(settings.database_statement_timeout),
             "lock_timeout": _milliseconds(settings.database_lock_timeout),
-            "idle_in_transaction_session_timeout":
-                _milliseconds(settings.database_idle_in_transaction_timeout),
+            "idle_in_transaction_session_timeout": _milliseconds(settings.database_idle_in_transaction_timeout),
             # The server notices a client that vanished (its locks and its slot are freed) too.
             "tcp_keepalives_idle": str(keepalive.idle),
             "tcp_keepalives_interval": str(keepalive.interval),
@@ -60,6 +98,13 @@ def connect_arguments(settings: Settings) -> dict[str, Any]:
         # asyncpg has no option for the client socket's keepalive: a connection class sets it.
         "connection_class": _keepalive_connection_class(keepalive),
     }
+    if settings.database_transaction_pooler:
+        # Each transaction may run on another server connection: no statement is kept prepared
+        # beyond it, and no session setting is sent (PgBouncer refuses unknown startup
+        # parameters; the README shows how to set the server's timeouts on the role instead).
+        del arguments["server_settings"]
+        arguments["statement_cache_size"] = 0
+    return arguments
 
 
 def _milliseconds(seconds: float) -> str:
@@ -80,10 +125,12 @@ class _Keepalive:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         # Linux names; macOS calls the idle time TCP_KEEPALIVE and has no TCP_USER_TIMEOUT.
         idle_option = getattr(socket, "TCP_KEEPIDLE", getattr(socket, "TCP_KEEPALIVE", None))
-        for option, value in ((idle_option, self.idle),
-                              (getattr(socket, "TCP_KEEPINTVL", None), self.interval),
-                              (getattr(socket, "TCP_KEEPCNT", None), self.count),
-                              (getattr(socket, "TCP_USER_TIMEOUT", None), self.dead_after * 1000)):
+        for option, value in (
+            (idle_option, self.idle),
+            (getattr(socket, "TCP_KEEPINTVL", None), self.interval),
+            (getattr(socket, "TCP_KEEPCNT", None), self.count),
+            (getattr(socket, "TCP_USER_TIMEOUT", None), self.dead_after * 1000),
+        ):
             if option is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
@@ -146,7 +193,8 @@ async def _maintenance_connection(url, settings: Settings | None) -> asyncpg.Con
     """A connection to the server's `postgres` database, for statements about databases."""
     arguments = connect_arguments(settings or Settings.model_construct())
     return await asyncpg.connect(
-        asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)), **arguments)
+        asyncpg_dsn(url.set(database="postgres").render_as_string(hide_password=False)), **arguments
+    )
 
 
 def _identifier(name: str | None) -> str:

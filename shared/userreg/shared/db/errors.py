@@ -12,8 +12,13 @@ from sqlalchemy import exc as sa_exc
 # What a database that is away, restarting or overloaded raises (not what a bug raises), for
 # `except` clauses; `database_unreachable` also looks through an error's causes.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, asyncio.TimeoutError, sa_exc.TimeoutError, asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.InterfaceError,
+    OSError,
+    asyncio.TimeoutError,
+    sa_exc.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
 )
 
 

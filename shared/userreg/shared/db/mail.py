@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import DateTime, Enum, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
+
 from userreg.shared.db.models import Base
 
 

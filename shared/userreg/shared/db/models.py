@@ -54,7 +54,7 @@ class ColumnType(str, enum.Enum):
 
 
 class App(Base):
-    """A tenant: its keys and its registration settings (SPEC §2)."""
+    """A tenant: its keys and its registration settings (docs/api.md, Apps)."""
 
     __tablename__ = "apps"
 
@@ -71,15 +71,16 @@ class App(Base):
     # Off by default: a mail scanner's plain GET of a link must not confirm the account.
     confirm_on_get: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     before_register_webhook_url: Mapped[str | None] = mapped_column(Text)
-    # Abuse limits (SPEC §3.8): requests per client address ("60/60s", or "off"), dynamic columns,
+    # Abuse limits (the README's Security section): requests per client address ("60/60s", or "off"), dynamic columns,
     # confirmation/reset emails per mailbox and day, and how long an unconverted guest is kept.
     client_rate_limit: Mapped[str] = mapped_column(String(40), server_default="60/60s")
     max_dynamic_columns: Mapped[int] = mapped_column(Integer, server_default=text("100"))
     mailbox_daily_email_limit: Mapped[int] = mapped_column(Integer, server_default=text("10"))
     guest_ttl: Mapped[int] = mapped_column(Integer, server_default=text("2592000"))
-    # Browser clients (SPEC §3.7): "*" or the origins allowed, separated by spaces.
+    # Browser clients (docs/api.md, Browser clients): "*" or the origins allowed, separated by spaces.
     allowed_origins: Mapped[str] = mapped_column(Text, server_default="*")
-    # Sessions end after this many seconds without use; a reset link lives this long (SPEC §3.6).
+    # Sessions end after this many seconds without use; a reset link lives this long (docs/api.md, Sessions
+    # and password recovery).
     session_ttl: Mapped[int] = mapped_column(Integer, server_default=text("2592000"))
     password_reset_link_ttl: Mapped[int] = mapped_column(Integer, server_default=text("3600"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -119,8 +120,13 @@ class User(Base):
     last_login: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        Index("uq_users_app_identity", "app_id", "identity_key", unique=True,
-              postgresql_where=text("identity_key IS NOT NULL")),
+        Index(
+            "uq_users_app_identity",
+            "app_id",
+            "identity_key",
+            unique=True,
+            postgresql_where=text("identity_key IS NOT NULL"),
+        ),
         Index("ix_users_guests_created", "app_id", "created_at", postgresql_where=text("status = 'GUEST'")),
     )
 
@@ -165,8 +171,29 @@ class PasswordResetToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_password_reset_tokens_user_created", "user_id", "created_at"),
-                      Index("ix_password_reset_tokens_expires_at", "expires_at"))
+    __table_args__ = (
+        Index("ix_password_reset_tokens_user_created", "user_id", "created_at"),
+        Index("ix_password_reset_tokens_expires_at", "expires_at"),
+    )
+
+
+class EmailChangeToken(Base):
+    """A link that confirms a new email address (the app confirms emails), stored only as its
+    SHA-256 digest; single use. Until it is opened the user keeps its old address. A user has at
+    most one: asking again replaces it."""
+
+    __tablename__ = "email_change_tokens"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.app_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.object_id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(Text)
+    # The user's identity key once the address is its, when the address is the identity; else NULL.
+    identity_key: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_email_change_tokens_user_id", "user_id"),)
 
 
 class MailboxEmail(Base):
@@ -180,8 +207,10 @@ class MailboxEmail(Base):
     mailbox: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (Index("ix_mailbox_emails_mailbox_sent", "app_id", "mailbox", "sent_at"),
-                      Index("ix_mailbox_emails_sent_at", "sent_at"))
+    __table_args__ = (
+        Index("ix_mailbox_emails_mailbox_sent", "app_id", "mailbox", "sent_at"),
+        Index("ix_mailbox_emails_sent_at", "sent_at"),
+    )
 
 
 class RateLimitWindow(Base):
@@ -195,8 +224,7 @@ class RateLimitWindow(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     hits: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_rate_limit_windows_window_start", "window_start"),
-                      {"prefixes": ["UNLOGGED"]})
+    __table_args__ = (Index("ix_rate_limit_windows_window_start", "window_start"), {"prefixes": ["UNLOGGED"]})
 
 
 class OutboxEvent(Base):
@@ -230,7 +258,7 @@ class Template(Base):
 
 
 class Operator(Base):
-    """Someone who operates userreg through the console (SPEC §8); `email` in `mailbox_key` form."""
+    """Someone who operates userreg through the console (services/console/README.md); `email` in `mailbox_key` form."""
 
     __tablename__ = "operators"
 
@@ -253,7 +281,7 @@ class OperatorSession(Base):
 
 
 class AuditEntry(Base):
-    """One change made in the console or with `userreg` (SPEC §8): who, what, when, which app. No
+    """One change made in the console or with `userreg` (services/console/README.md): who, what, when, which app. No
     password, hash, token or key is ever in `details`. Entries outlive the apps they name."""
 
     __tablename__ = "audit_log"

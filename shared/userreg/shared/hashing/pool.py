@@ -7,7 +7,7 @@ costs one write and one read on the event loop, with no helper threads (`concurr
 process pool needs a feeder and a manager thread and several wake-ups per call, which at cheap
 hash settings cost more than the hash).
 
-Back-pressure (SPEC §3.8): every login costs a full hash, even of an unknown identity, so a flood
+Back-pressure (the README's Security section): every login costs a full hash, even of an unknown identity, so a flood
 must not buy minutes of CPU. Each worker holds at most `IN_FLIGHT` requests in its socket (the one
 it hashes and the next, ready the moment it finishes; more only when hashes are so cheap that two
 take less than `IN_FLIGHT_SECONDS`); the others wait on the event loop's side in one bounded queue
@@ -107,11 +107,17 @@ class PasswordHashing:
             raise
         seconds_per_hash = max(self.seconds_per_hash, 1e-6)
         self.in_flight = max(IN_FLIGHT, math.floor(IN_FLIGHT_SECONDS / seconds_per_hash))
-        self.capacity = max(MIN_QUEUED_PER_WORKER * self.workers,
-                            math.ceil(self.queue_seconds * self.workers / seconds_per_hash))
-        logger.info("password hashing: %d workers, %.2f ms per hash, %d in flight per worker, a queue of "
-                    "%d requests (%.1f s)", self.workers, self.seconds_per_hash * 1000, self.in_flight,
-                    self.capacity, self.queue_seconds)
+        self.capacity = max(
+            MIN_QUEUED_PER_WORKER * self.workers, math.ceil(self.queue_seconds * self.workers / seconds_per_hash)
+        )
+        logger.info(
+            "password hashing: %d workers, %.2f ms per hash, %d in flight per worker, a queue of %d requests (%.1f s)",
+            self.workers,
+            self.seconds_per_hash * 1000,
+            self.in_flight,
+            self.capacity,
+            self.queue_seconds,
+        )
 
     async def close(self) -> None:
         """Fail the requests that wait, let a replacement under way finish, stop every worker."""

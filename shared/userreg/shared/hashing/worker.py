@@ -49,8 +49,11 @@ class Argon2Parameters:
         parameters = cls(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
         if not parameters.meets_owasp_minimum:
             # Allowed (tests and benchmarks measure the minimal cost), never silently.
-            logger.warning("argon2id parameters %s are below OWASP's minimum (m=%d KiB, t=%d, p=%d): "
-                           "not for production", parameters, *OWASP_MINIMUM)
+            logger.warning(
+                "argon2id parameters %s are below OWASP's minimum (m=%d KiB, t=%d, p=%d): not for production",
+                parameters,
+                *OWASP_MINIMUM,
+            )
         return parameters
 
     @property
@@ -59,8 +62,9 @@ class Argon2Parameters:
         return self.memory_kib >= memory and self.time_cost >= time_cost and self.parallelism >= parallelism
 
     def hasher(self) -> PasswordHasher:
-        return PasswordHasher(time_cost=self.time_cost, memory_cost=self.memory_kib,
-                              parallelism=self.parallelism, type=Type.ID)
+        return PasswordHasher(
+            time_cost=self.time_cost, memory_cost=self.memory_kib, parallelism=self.parallelism, type=Type.ID
+        )
 
 
 class HashingUnavailable(RuntimeError):
@@ -68,6 +72,7 @@ class HashingUnavailable(RuntimeError):
 
 
 # --- what runs inside a worker process ---------------------------------------------------------
+
 
 def serve(connection: Any, parameters: Argon2Parameters) -> None:
     """A worker: answer `(op, args)` requests in order until the service closes the socket.
@@ -105,14 +110,21 @@ def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> tuple[
 
 # --- the event loop's end ----------------------------------------------------------------------
 
+
 class HashingWorker:
     """One worker process and the event loop's end of its socket.
 
     `pending` holds the futures of the requests written to the socket, in order. `answered` is
     called after each answer (the worker has room again), `stopped` once the socket is done with."""
 
-    def __init__(self, process: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 answered: Callable[[], None], stopped: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        process: Any,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        answered: Callable[[], None],
+        stopped: Callable[[], None],
+    ) -> None:
         self.process = process
         self._reader = reader
         self._writer = writer
@@ -122,14 +134,14 @@ class HashingWorker:
         self._answers = asyncio.create_task(self._read_answers(), name=f"hashing-worker-{process.pid}")
 
     @classmethod
-    async def start(cls, parameters: Argon2Parameters, answered: Callable[[], None],
-                    stopped: Callable[[], None]) -> HashingWorker:
+    async def start(
+        cls, parameters: Argon2Parameters, answered: Callable[[], None], stopped: Callable[[], None]
+    ) -> HashingWorker:
         # forkserver: workers are forked from a small clean process, never from this threaded one.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         ours, theirs = context.Pipe(duplex=True)
-        process = context.Process(target=serve, args=(theirs, parameters), name="userreg-hashing",
-                                  daemon=True)
+        process = context.Process(target=serve, args=(theirs, parameters), name="userreg-hashing", daemon=True)
         process.start()
         theirs.close()
         sock = socket.socket(fileno=os.dup(ours.fileno()))

@@ -44,8 +44,7 @@ def _run(connection) -> None:
 def _lock(connection) -> None:
     """Wait for the migration lock; no transaction stays open meanwhile (see the module's docstring)."""
     while True:
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
-                                   {"key": MIGRATION_LOCK}).scalar()
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": MIGRATION_LOCK}).scalar()
         connection.commit()
         if taken:
             return

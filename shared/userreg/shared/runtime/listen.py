@@ -42,9 +42,17 @@ class Listener:
     first notification can arrive; `on_disconnect()` as soon as a listening connection is lost.
     """
 
-    def __init__(self, dsn: str, channel: str, on_notify: Callable[[str], None], *,
-                 on_connect: Callable[[], None], on_disconnect: Callable[[], None] | None = None,
-                 name: str | None = None, check_seconds: float = CHECK_SECONDS) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        channel: str,
+        on_notify: Callable[[str], None],
+        *,
+        on_connect: Callable[[], None],
+        on_disconnect: Callable[[], None] | None = None,
+        name: str | None = None,
+        check_seconds: float = CHECK_SECONDS,
+    ) -> None:
         self._dsn = dsn
         self._channel = channel
         self._on_notify = on_notify
@@ -55,8 +63,7 @@ class Listener:
         self._connection: asyncpg.Connection | None = None
         self._round: asyncio.Future[None] | None = None  # the round trip in flight
         self._next_round: asyncio.Future[None] | None = None  # the one that starts after it
-        self.supervised = Supervised(name or f"LISTEN {channel}", self._listen_once,
-                                     ready=lambda: self.listening)
+        self.supervised = Supervised(name or f"LISTEN {channel}", self._listen_once, ready=lambda: self.listening)
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting after each loss of the connection."""
@@ -90,7 +97,7 @@ class Listener:
             raise ListenConnectionLost(f"the LISTEN {self._channel} connection is not open")
         try:
             await self._connection.execute("SELECT 1", timeout=PING_TIMEOUT_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ListenConnectionLost(f"the LISTEN {self._channel} connection did not answer a ping") from None
 
     async def _listen_once(self) -> None:
@@ -104,7 +111,8 @@ class Listener:
         try:
             connection.add_termination_listener(connection_lost)
             await connection.add_listener(
-                self._channel, lambda _connection, _pid, _channel, payload: self._on_notify(payload))
+                self._channel, lambda _connection, _pid, _channel, payload: self._on_notify(payload)
+            )
             self._connection = connection
             self.listening = True
             self._on_connect()

@@ -1,6 +1,7 @@
 """The operations endpoints, answered the same way by every service.
 
-* `GET /health`: 200 `{"status": "ok"}` while the process serves requests.
+* `GET /health`: 200 `{"status": "ok", "version": "0.2.0"}` while the process serves requests; the
+  version is the installed packages' (one for all of them: the repository's VERSION file).
 * `GET /ready`: 200 `{"status": "ready", "database": "ok", "broker": "ok"}`, or 503 with
   `"status": "unavailable"` and `"unreachable"` for each check that failed. The checks read what
   the service keeps anyway (its database pool, the state of its supervised parts): the endpoint is
@@ -16,6 +17,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from importlib import metadata
 
 from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -27,14 +29,16 @@ from userreg.shared.runtime.tasks import Supervised
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT_SECONDS = 2.0
+# Every userreg package carries the same version; the shared one is installed wherever a service is.
+VERSION = metadata.version("userreg-shared")
 
 Check = Callable[[web.Application], Awaitable[bool] | bool]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def health(_request: web.Request) -> web.Response:
-    """Liveness: the process serves requests."""
-    return web.json_response({"status": "ok"})
+    """Liveness: the process serves requests, and which version it runs."""
+    return web.json_response({"status": "ok", "version": VERSION})
 
 
 def ready_view(**checks: Check) -> Handler:
@@ -44,9 +48,12 @@ def ready_view(**checks: Check) -> Handler:
         results = {name: await _passes(name, check, request.app) for name, check in checks.items()}
         ok = all(results.values())
         return web.json_response(
-            {"status": "ready" if ok else "unavailable",
-             **{name: "ok" if passed else "unreachable" for name, passed in results.items()}},
-            status=200 if ok else 503)
+            {
+                "status": "ready" if ok else "unavailable",
+                **{name: "ok" if passed else "unreachable" for name, passed in results.items()},
+            },
+            status=200 if ok else 503,
+        )
 
     return ready
 
@@ -62,8 +69,9 @@ async def _passes(name: str, check: Check, app: web.Application) -> bool:
     return bool(outcome)
 
 
-def reachable(query: Callable[[web.Application], Awaitable[object]], *,
-              timeout: float = READY_TIMEOUT_SECONDS) -> Check:
+def reachable(
+    query: Callable[[web.Application], Awaitable[object]], *, timeout: float = READY_TIMEOUT_SECONDS
+) -> Check:
     """Passes when `query(app)` completes within `timeout` (taking a connection from the pool
     included: a new one while the pool is empty)."""
 

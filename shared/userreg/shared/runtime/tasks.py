@@ -39,16 +39,19 @@ MAX_BACKOFF_SECONDS = 10.0
 HEALTHY_SECONDS = 30.0
 STOP_SECONDS = 10.0
 
-RESTARTS = Counter("userreg_background_task_restarts_total",
-                   "Background tasks (relays, consumers, LISTEN loops) restarted after a failure", ["task"])
+RESTARTS = Counter(
+    "userreg_background_task_restarts_total",
+    "Background tasks (relays, consumers, LISTEN loops) restarted after a failure",
+    ["task"],
+)
 
 # `password=…` (a libpq DSN's or a driver's keyword): an error's text may quote it.
 _KEY_PASSWORD = re.compile(r"(?P<head>password\s*=\s*)[^\s,;&)]+", re.IGNORECASE)
 
 
 class State(enum.Enum):
-    STOPPED = "stopped"        # not started yet, or stopped
-    RUNNING = "running"        # a life is running (`Supervised.ready` also asks the part itself)
+    STOPPED = "stopped"  # not started yet, or stopped
+    RUNNING = "running"  # a life is running (`Supervised.ready` also asks the part itself)
     RESTARTING = "restarting"  # the last life failed; the next one starts after the back-off
 
 
@@ -102,12 +105,19 @@ class Supervised:
     that shutdown always finishes.
     """
 
-    def __init__(self, name: str, run: Callable[[], Awaitable[None]], *,
-                 ready: Callable[[], bool] | None = None,
-                 stop: Callable[[], Awaitable[None]] | None = None,
-                 grace_seconds: float = STOP_SECONDS, stop_seconds: float = STOP_SECONDS,
-                 initial_backoff: float = INITIAL_BACKOFF_SECONDS, max_backoff: float = MAX_BACKOFF_SECONDS,
-                 healthy_seconds: float = HEALTHY_SECONDS) -> None:
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[], Awaitable[None]],
+        *,
+        ready: Callable[[], bool] | None = None,
+        stop: Callable[[], Awaitable[None]] | None = None,
+        grace_seconds: float = STOP_SECONDS,
+        stop_seconds: float = STOP_SECONDS,
+        initial_backoff: float = INITIAL_BACKOFF_SECONDS,
+        max_backoff: float = MAX_BACKOFF_SECONDS,
+        healthy_seconds: float = HEALTHY_SECONDS,
+    ) -> None:
         self.name = name
         self._run = run
         self._readiness = ready
@@ -131,8 +141,10 @@ class Supervised:
         return self._readiness is None or bool(self._readiness())
 
     def __repr__(self) -> str:
-        return (f"<Supervised {self.name}: {self.state.value}, {self.restarts} restarts"
-                f"{f', last error {self.last_error}' if self.last_error else ''}>")
+        return (
+            f"<Supervised {self.name}: {self.state.value}, {self.restarts} restarts"
+            f"{f', last error {self.last_error}' if self.last_error else ''}>"
+        )
 
     async def supervise(self) -> None:
         """Run the part in the calling task, restarting it after each failure, until cancelled
@@ -194,10 +206,9 @@ class Supervised:
                 await asyncio.wait({task}, timeout=self._stop_seconds)
             if not task.done():
                 task.cancel()  # once more, for a part that swallowed the first; not waited for
-                logger.warning("%s did not stop within %.1fs; going on without it", self.name,
-                               self._stop_seconds)
-            elif not task.cancelled() and task.exception() is not None:
-                logger.error("%s ended with %s", self.name, describe(task.exception()))
+                logger.warning("%s did not stop within %.1fs; going on without it", self.name, self._stop_seconds)
+            elif not task.cancelled() and (failure := task.exception()) is not None:
+                logger.error("%s ended with %s", self.name, describe(failure))
         finally:
             self.state = State.STOPPED
 
@@ -209,8 +220,9 @@ class Supervised:
         await self.stop()
 
 
-def supervised_in(key: web.AppKey[Supervised], build: Callable[[web.Application], Supervised]
-                  ) -> Callable[[web.Application], AsyncIterator[None]]:
+def supervised_in(
+    key: web.AppKey[Supervised], build: Callable[[web.Application], Supervised]
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """An aiohttp `cleanup_ctx` entry: when the app starts, `build(app)` makes the part (the
     resources it needs are open by then), it is stored under `key` (where `/ready` finds it) and
     started; when the app shuts down, it is stopped."""

@@ -7,7 +7,6 @@ import contextvars
 import time
 from dataclasses import dataclass
 
-
 # Everything one render builds (results of operators, calls and filters, nested output) may add up
 # to this many times the output limit: room for templates that build and discard, not for a
 # render that holds gigabytes by keeping many values each under the limit.
@@ -48,7 +47,7 @@ class RenderLimits:
 class Render:
     """The state of the render in progress: its deadline and what it may still produce."""
 
-    __slots__ = ("limits", "deadline", "output_left", "build_left", "running", "finished")
+    __slots__ = ("build_left", "deadline", "finished", "limits", "output_left", "running")
 
     def __init__(self, limits: RenderLimits) -> None:
         self.limits = limits
@@ -69,7 +68,8 @@ class Render:
         if self.build_left < 0:
             raise TemplateLimitExceeded(
                 f"it builds more than {BUILD_FACTOR} times TEMPLATE_OUTPUT_BYTES "
-                f"({self.limits.output_bytes * BUILD_FACTOR} characters) of values")
+                f"({self.limits.output_bytes * BUILD_FACTOR} characters) of values"
+            )
 
 
 # The render in progress on this context, if any: what the sandbox's checks charge.

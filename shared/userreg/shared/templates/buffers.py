@@ -9,11 +9,11 @@ from io import StringIO
 from userreg.shared.templates.budget import Render, RenderLimits, check_time
 
 
-class CountedBuffer(list):  # type: ignore[type-arg]
+class CountedBuffer(list[str]):
     """Nested output, counted as it is appended (each buffer may hold up to the output limit, and
     counts into what the render built). Empty chunks are dropped: they would only cost memory."""
 
-    __slots__ = ("_limits", "_render", "_left")
+    __slots__ = ("_left", "_limits", "_render")
 
     def __init__(self, limits: RenderLimits, render: Render | None) -> None:
         super().__init__()

@@ -20,14 +20,15 @@ from userreg.shared.templates.measure import measure_text, text_size
 from userreg.shared.templates.operators import check_printf, check_replace, joinable
 
 
-
 class FilterEnvironment(Protocol):
     """What the limited filters use of the environment they are installed in (`LimitedSandbox`)."""
 
     limits: RenderLimits
     filters: dict[str, Any]
-    newline_sequence: str
     policies: dict[str, Any]
+
+    @property
+    def newline_sequence(self) -> str: ...
 
     def check_result(self, value: Any) -> Any: ...
 
@@ -37,23 +38,47 @@ class FilterEnvironment(Protocol):
 
 
 # Filters that turn their value into text (`str()` of it), which is measured first.
-TEXT_FILTERS = frozenset({
-    "capitalize", "center", "e", "escape", "forceescape", "format", "indent", "lower", "replace", "safe",
-    "string", "striptags", "title", "trim", "truncate", "upper", "urlencode", "urlize", "wordcount",
-    "wordwrap", "xmlattr",
-})
+TEXT_FILTERS = frozenset(
+    {
+        "capitalize",
+        "center",
+        "e",
+        "escape",
+        "forceescape",
+        "format",
+        "indent",
+        "lower",
+        "replace",
+        "safe",
+        "string",
+        "striptags",
+        "title",
+        "trim",
+        "truncate",
+        "upper",
+        "urlencode",
+        "urlize",
+        "wordcount",
+        "wordwrap",
+        "xmlattr",
+    }
+)
 
 
 def limited_filters(environment: FilterEnvironment) -> dict[str, Any]:
     """The environment's filters, each wrapped by `_limited`, with the counting replacements."""
     pre_checks = {
-        "center": _check_center, "indent": _check_indent, "wordwrap": _check_wordwrap,
-        "format": _check_format, "replace": _check_replace, "batch": _check_batch, "slice": _check_slice,
+        "center": _check_center,
+        "indent": _check_indent,
+        "wordwrap": _check_wordwrap,
+        "format": _check_format,
+        "replace": _check_replace,
+        "batch": _check_batch,
+        "slice": _check_slice,
         "urlize": _check_urlize,
     }
     filters = {**environment.filters, "join": _join, "sum": _sum, "pprint": _pprint, "tojson": _tojson}
-    return {name: _limited(environment, name, function, pre_checks.get(name))
-            for name, function in filters.items()}
+    return {name: _limited(environment, name, function, pre_checks.get(name)) for name, function in filters.items()}
 
 
 def _limited(environment: FilterEnvironment, name: str, function: Any, pre_check: Any) -> Any:
@@ -80,20 +105,28 @@ def _limited(environment: FilterEnvironment, name: str, function: Any, pre_check
 
 # -- checks before the filters that multiply text (each gets the environment, then the filter's arguments)
 
+
 def _check_center(environment: FilterEnvironment, value: Any, width: Any = 80) -> None:
     if isinstance(width, int):
         environment.limits.check_size(width)
 
 
-def _check_indent(environment: FilterEnvironment, value: Any, width: Any = 4, first: bool = False,
-                  blank: bool = False) -> None:
+def _check_indent(
+    environment: FilterEnvironment, value: Any, width: Any = 4, first: bool = False, blank: bool = False
+) -> None:
     indent = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
     text = str(value)
     environment.limits.check_size(len(text) + (text.count("\n") + 1) * max(indent, 0))
 
 
-def _check_wordwrap(environment: FilterEnvironment, value: Any, width: Any = 79, break_long_words: bool = True,
-                    wrapstring: Any = None, break_on_hyphens: bool = True) -> None:
+def _check_wordwrap(
+    environment: FilterEnvironment,
+    value: Any,
+    width: Any = 79,
+    break_long_words: bool = True,
+    wrapstring: Any = None,
+    break_on_hyphens: bool = True,
+) -> None:
     if wrapstring is None:
         wrapstring = environment.newline_sequence
     if isinstance(wrapstring, str) and len(wrapstring) > 1:
@@ -119,14 +152,22 @@ def _check_slice(environment: FilterEnvironment, value: Any, slices: Any, fill_w
         environment.limits.check_size(slices)
 
 
-def _check_urlize(environment: FilterEnvironment, value: Any, trim_url_limit: Any = None, nofollow: bool = False,
-                  target: Any = None, rel: Any = None, extra_schemes: Any = None) -> None:
+def _check_urlize(
+    environment: FilterEnvironment,
+    value: Any,
+    trim_url_limit: Any = None,
+    nofollow: bool = False,
+    target: Any = None,
+    rel: Any = None,
+    extra_schemes: Any = None,
+) -> None:
     # Every word may become a link carrying the target and rel attributes.
     extra = sum(len(str(option)) for option in (target, rel) if option is not None)
     environment.limits.check_size(len(str(value).split()) * extra)
 
 
 # -- replacements for the filters Python runs in C, where no deadline can stop them -----------------
+
 
 @pass_eval_context
 def _join(eval_ctx: Any, value: Any, d: Any = "", attribute: Any = None) -> str:

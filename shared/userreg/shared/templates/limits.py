@@ -1,4 +1,4 @@
-"""Rendering operator templates under a time budget and an output-size budget (SPEC §3.8).
+"""Rendering operator templates under a time budget and an output-size budget (the README's Security section).
 
 An operator's template is data, not code: whatever it does, a render ends within
 `TEMPLATE_RENDER_SECONDS` and never builds more text than `TEMPLATE_OUTPUT_BYTES` allows, or it
@@ -53,8 +53,8 @@ import time
 
 # `signal.signal` without its wrapper, which turns the handler it returns into an enum member by
 # trying and failing: that costs more than rendering a small template, twice per render.
-from _signal import signal as _set_handler
-from collections.abc import Callable, Iterator, Mapping
+from _signal import signal as _set_handler  # type: ignore[import-not-found]  # CPython's C module: typeshed has no stub
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -65,7 +65,6 @@ from jinja2 import Template
 
 from userreg.shared.templates.budget import ACTIVE, Render, RenderLimits, TemplateLimitExceeded
 from userreg.shared.templates.sandbox import LimitedSandbox
-
 
 __all__ = ["LimitedSandbox", "RenderLimits", "TemplateLimitExceeded", "limited_render", "render_limited"]
 
@@ -79,17 +78,28 @@ _ALARM_REPEAT_SECONDS = 0.05
 # leave broken (Jinja's template caches at worst miss an entry). Not anything else that may run on
 # the thread meanwhile: a library's weak-reference callback or `__del__`, run by the garbage
 # collector in the middle of a render, or the context's own objects.
-_INTERRUPTIBLE_FILES = tuple(str(path) for path in (
-    Path(jinja2.__file__).parent, Path(markupsafe.__file__).parent,
-    *(Path(__file__).with_name(f"{name}.py")
-      for name in ("limits", "budget", "measure", "sandbox", "operators", "filters", "formatter", "buffers")),
-    Path(json.__file__).parent, Path(pprint.__file__), Path(string.__file__), Path(textwrap.__file__),
-))
+_INTERRUPTIBLE_FILES = tuple(
+    str(path)
+    for path in (
+        Path(jinja2.__file__).parent,
+        Path(markupsafe.__file__).parent,
+        *(
+            Path(__file__).with_name(f"{name}.py")
+            for name in ("limits", "budget", "measure", "sandbox", "operators", "filters", "formatter", "buffers")
+        ),
+        Path(json.__file__).parent,
+        Path(pprint.__file__),
+        Path(string.__file__),
+        Path(textwrap.__file__),
+    )
+)
 
 
 def _interruptible(frame: FrameType | None) -> bool:
-    return frame is not None and (isinstance(frame.f_globals.get("environment"), LimitedSandbox)
-                                  or frame.f_code.co_filename.startswith(_INTERRUPTIBLE_FILES))
+    return frame is not None and (
+        isinstance(frame.f_globals.get("environment"), LimitedSandbox)
+        or frame.f_code.co_filename.startswith(_INTERRUPTIBLE_FILES)
+    )
 
 
 def _on_alarm(render: Render, signum: int, frame: FrameType | None) -> None:
@@ -140,7 +150,7 @@ def limited_render(limits: RenderLimits) -> Iterator[None]:
         ACTIVE.reset(token)
 
 
-def render_limited(compile_template: Callable[[], Template], context: Mapping[str, Any]) -> str:
+def render_limited(compile_template: Callable[[], Template], context: dict[str, Any]) -> str:
     """The template (compiled by `compile_template`, which counts against the time limit too)
     rendered inside `limited_render`, its output counted in UTF-8 bytes as it is produced: a render
     stops as soon as it passes the budget, it never holds more."""

@@ -3,7 +3,7 @@ the conversions of a printf-style format."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MappingView
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
 from jinja2.runtime import Undefined
@@ -59,7 +59,7 @@ def measure_text(value: Any, budget: int, limits: RenderLimits) -> tuple[int, in
             for key, element in item.items():
                 stack.append((key, depth + 1))
                 stack.append((element, depth + 1))
-        elif isinstance(item, MappingView):
+        elif isinstance(item, (KeysView, ValuesView, ItemsView)):
             size += 16 + 2 * len(item)
             stack.extend((element, depth + 1) for element in item)
         elif isinstance(item, Namespace):
@@ -92,7 +92,7 @@ def printf_specs(fmt: str) -> Iterator[tuple[str | None, str, str | None, str]]:
             while position < end and depth:
                 depth += {"(": 1, ")": -1}.get(fmt[position], 0)
                 position += 1
-            key = fmt[start:position - 1]
+            key = fmt[start : position - 1]
         while position < end and fmt[position] in "-+ #0":
             position += 1
         start, position = position, _past_number(fmt, position)

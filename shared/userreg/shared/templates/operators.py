@@ -22,16 +22,25 @@ def check_repeat(limits: RenderLimits, left: Any, right: Any) -> None:
             raise _number_too_big()
         return
     for sequence, times in ((left, right), (right, left)):
-        if isinstance(sequence, SIZED) and isinstance(times, int) and times > 0:
-            if len(sequence) * times > limits.output_bytes:
-                raise limits.too_big("a value")
+        if (
+            isinstance(sequence, SIZED)
+            and isinstance(times, int)
+            and times > 0
+            and len(sequence) * times > limits.output_bytes
+        ):
+            raise limits.too_big("a value")
 
 
 def check_power(left: Any, right: Any) -> None:
     """`left ** right`: a number of at most `MAX_NUMBER_BITS`."""
-    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
-        if left.bit_length() * right > MAX_NUMBER_BITS:
-            raise _number_too_big()
+    if (
+        isinstance(left, int)
+        and isinstance(right, int)
+        and right > 0
+        and abs(left) > 1
+        and left.bit_length() * right > MAX_NUMBER_BITS
+    ):
+        raise _number_too_big()
 
 
 def _number_too_big() -> TemplateLimitExceeded:
@@ -80,8 +89,9 @@ def check_printf(limits: RenderLimits, fmt: str | bytes | bytearray, values: Any
             raise limits.too_big("a formatted value")
 
 
-def check_text_method(limits: RenderLimits, owner: str | bytes | bytearray, method: str,
-                      args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def check_text_method(
+    limits: RenderLimits, owner: str | bytes | bytearray, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     """`owner.method(*args, **kwargs)` for the methods of text that multiply it."""
     if method in ("center", "ljust", "rjust", "zfill"):
         width = args[0] if args else None
@@ -90,8 +100,8 @@ def check_text_method(limits: RenderLimits, owner: str | bytes | bytearray, meth
     elif method == "expandtabs":
         size = args[0] if args else kwargs.get("tabsize", 8)
         if isinstance(size, int):
-            tab = b"\t" if isinstance(owner, (bytes, bytearray)) else "\t"
-            limits.check_size(len(owner) + owner.count(tab) * size)
+            tabs = owner.count(b"\t") if isinstance(owner, (bytes, bytearray)) else owner.count("\t")
+            limits.check_size(len(owner) + tabs * size)
     elif method == "replace" and len(args) >= 2:
         count = args[2] if len(args) > 2 else kwargs.get("count", -1)
         check_replace(limits, owner, args[0], args[1], count)

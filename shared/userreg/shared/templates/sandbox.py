@@ -4,7 +4,8 @@ text or values grow guarded against the render's budget (the size half of `limit
 The guards live by job: `operators.py` sizes what operators and text methods would make,
 `filters.py` wraps the filters, `formatter.py` bounds `str.format`, `buffers.py` counts nested
 output, `measure.py` sizes a value's text without building it. This module wires them into the
-environment: the compiled code's hooks, the output's finalisation and concatenation, and loops."""
+environment: the compiled code's hooks, the output's finalisation and concatenation, and loops;
+`i18n.py` gives it `{% trans %}`, whose callables format through the same guarded `%`."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, 
 from jinja2.utils import generate_lorem_ipsum
 from markupsafe import Markup
 
+from userreg.shared.locales import DEFAULT_LOCALE
 from userreg.shared.templates.budget import ACTIVE, Render, RenderLimits, check_time
 from userreg.shared.templates.buffers import CountedBuffer
 from userreg.shared.templates.filters import limited_filters
 from userreg.shared.templates.formatter import LimitedEscapeFormatter, LimitedFormatter
+from userreg.shared.templates.i18n import I18N_EXTENSION, gettext_callables
 from userreg.shared.templates.measure import SIZED, text_size
 from userreg.shared.templates.operators import (
     check_power,
@@ -61,8 +64,9 @@ class _LimitedCodeGenerator(CodeGenerator):
 
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         guarded = copy.copy(node)
-        guarded.iter = nodes.Call(nodes.EnvironmentAttribute("guard_loop"), [node.iter], [], None, None,
-                                  lineno=node.lineno)
+        guarded.iter = nodes.Call(
+            nodes.EnvironmentAttribute("guard_loop"), [node.iter], [], None, None, lineno=node.lineno
+        )
         super().visit_For(guarded, frame)
 
 
@@ -74,9 +78,13 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, limits: RenderLimits, **options: Any) -> None:
-        super().__init__(finalize=self._finalize, **options)
+        super().__init__(finalize=self._finalize, extensions=[I18N_EXTENSION], **options)
         self.limits = limits
-        self.concat = self._concat  # nested buffers and `{{ self.block() }}` join through this
+        # `{% trans %}`: newstyle gettext (the callables format and escape), whitespace trimmed as
+        # `pybabel extract` trims it; English unless a render's context brings its language's callables.
+        self.newstyle_gettext = True
+        self.policies["ext.i18n.trimmed"] = True
+        self.globals.update(gettext_callables(DEFAULT_LOCALE))
         self.filters = limited_filters(self)
         self.globals["lipsum"] = self._lipsum
 
@@ -98,7 +106,8 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             text_size(value, self.limits)
         return value
 
-    def _concat(self, parts: Iterable[str]) -> str:
+    def concat(self, parts: Iterable[str]) -> str:
+        """How Jinja joins nested buffers and `{{ self.block() }}`: counted as the output is."""
         if type(parts) is CountedBuffer:  # counted while it was filled
             return "".join(parts)
         buffer = self.output_buffer()
@@ -153,7 +162,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
             check_printf(self.limits, left, right)
         return self.check_result(self.binop_table[operator](left, right))
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         check_time()
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, (str, bytes, bytearray)):
@@ -192,7 +201,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
 
     # -- globals --------------------------------------------------------------------------------
 
-    def _lipsum(self, n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    def _lipsum(self, n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
         if isinstance(n, int) and isinstance(max, int):
             self.limits.check_size(n * max * 12)  # words of up to 12 characters
         return generate_lorem_ipsum(n, html, min, max)
