@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
 from tests.support.databases import migrated_database
 from userreg.shared.apps import create_app
 from userreg.shared.db import App, create_engine
@@ -62,12 +63,12 @@ def service_urls() -> Iterator[tuple[str, str]]:
             if not database_url:
                 from testcontainers.postgres import PostgresContainer
 
-                postgres = stack.enter_context(PostgresContainer("postgres:16-alpine", driver="asyncpg"))
+                postgres = stack.enter_context(PostgresContainer("postgres:16.6-alpine", driver="asyncpg"))
                 database_url = postgres.get_connection_url()
             if not amqp_url:
                 from testcontainers.rabbitmq import RabbitMqContainer
 
-                rabbit = stack.enter_context(RabbitMqContainer("rabbitmq:3.13-management"))
+                rabbit = stack.enter_context(RabbitMqContainer("rabbitmq:4.1-management"))
                 params = rabbit.get_connection_params()
                 amqp_url = f"amqp://guest:guest@{params.host}:{params.port}/"
         yield database_url or LOCAL_DATABASE_URL, amqp_url or LOCAL_AMQP_URL

@@ -4,6 +4,7 @@ at once, and the tally of users against the emails the SMTP server received."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -60,8 +61,9 @@ class Burst:
     fault can strike while they are under way. With `retry`, a client whose connection failed (the
     service was killed) tries again until it gets an answer; without, the first answer counts."""
 
-    def __init__(self, api: Api, app, count: int = REGISTRATIONS, *, label: str, seconds: float = 0.0,
-                 retry: bool = False) -> None:
+    def __init__(
+        self, api: Api, app, count: int = REGISTRATIONS, *, label: str, seconds: float = 0.0, retry: bool = False
+    ) -> None:
         self.api = api
         self.app = app
         self.attempts = [Attempt(unique_address(label)) for _ in range(count)]
@@ -85,8 +87,12 @@ class Burst:
     async def reached(self, fraction: float, timeout: float = 120.0) -> None:
         """Wait until this fraction of the registrations has been answered."""
         wanted = int(self.count * fraction)
-        await eventually(lambda: self.finished >= wanted or (self._task is not None and self._task.done()),
-                         timeout=timeout, interval=0.02, what=f"{wanted} registrations")
+        await eventually(
+            lambda: self.finished >= wanted or (self._task is not None and self._task.done()),
+            timeout=timeout,
+            interval=0.02,
+            what=f"{wanted} registrations",
+        )
 
     async def _run(self) -> None:
         clients = asyncio.Semaphore(CLIENTS)
@@ -108,7 +114,7 @@ class Burst:
             attempt.tries += 1
             try:
                 answer = await self.api.register(self.app, {"email": attempt.address, "password": PASSWORD})
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientConnectionError) as error:
                 attempt.errors.append(type(error).__name__)
                 if self.retry and time.monotonic() < give_up:
                     await asyncio.sleep(CLIENT_RETRY_SECONDS)
@@ -122,9 +128,12 @@ class Burst:
 
     def statuses(self) -> dict[str, int]:
         """How the registrations were answered: {"200": 140, "503/3021": 10, "no answer": 0, …}."""
-        return dict(Counter(
-            "no answer" if a.status is None else str(a.status) if a.code is None else f"{a.status}/{a.code}"
-            for a in self.attempts))
+        return dict(
+            Counter(
+                "no answer" if a.status is None else str(a.status) if a.code is None else f"{a.status}/{a.code}"
+                for a in self.attempts
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -153,8 +162,7 @@ async def users_without_link(sessions: async_sessionmaker, app_id: str) -> int:
     """Users with no confirmation link: a registration that was half done."""
     async with sessions() as session:
         linked = select(ConfirmationToken.user_id).where(ConfirmationToken.user_id == User.object_id).exists()
-        return await session.scalar(select(func.count()).select_from(User)
-                                    .where(User.app_id == app_id, ~linked))
+        return await session.scalar(select(func.count()).select_from(User).where(User.app_id == app_id, ~linked))
 
 
 async def tally(system: System, sessions: async_sessionmaker, app_id: str) -> Tally:
@@ -162,8 +170,11 @@ async def tally(system: System, sessions: async_sessionmaker, app_id: str) -> Ta
     arrivals = system.arrivals(users)
     per_user = Counter(recipient for recipient, _ in arrivals)
     async with sessions() as session:
-        unsettled = await session.scalar(select(func.count()).select_from(MailDelivery).where(
-            MailDelivery.app_id == app_id, MailDelivery.status != DeliveryStatus.SENT))
+        unsettled = await session.scalar(
+            select(func.count())
+            .select_from(MailDelivery)
+            .where(MailDelivery.app_id == app_id, MailDelivery.status != DeliveryStatus.SENT)
+        )
     emailed = sum(1 for user in users if per_user[user] > 0)
     return Tally(
         registered=len(users),
@@ -184,8 +195,6 @@ async def settle(system: System, sessions: async_sessionmaker, app_id: str, *, t
         latest["tally"] = await tally(system, sessions, app_id)
         return latest["tally"].settled
 
-    try:
+    with contextlib.suppress(AssertionError):
         await eventually(check, timeout=timeout, interval=0.25, what="every email")
-    except AssertionError:
-        pass
     return latest["tally"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,8 +24,7 @@ SETTLE_SECONDS = 120.0
 RECOVERY_LIMIT_SECONDS = 30.0
 
 
-async def test_rabbitmq_cut_while_registrations_are_under_way(system, api, make_app, sessions,
-                                                              record_property):
+async def test_rabbitmq_cut_while_registrations_are_under_way(system, api, make_app, sessions, record_property):
     app = await make_app("Broker Cut", email_confirmation_required=True)
     burst = Burst(api, app, label="amqp", seconds=PACED_SECONDS).start()
 
@@ -35,7 +34,7 @@ async def test_rabbitmq_cut_while_registrations_are_under_way(system, api, make_
     during = await api.ready()
     await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
     await system.restore("amqp")
-    restored_at = datetime.now(timezone.utc)
+    restored_at = datetime.now(UTC)
     restored = time.monotonic()
     await eventually(lambda: _ready(api), timeout=30, what="registration to be ready again")
     ready_after = time.monotonic() - restored
@@ -43,10 +42,19 @@ async def test_rabbitmq_cut_while_registrations_are_under_way(system, api, make_
     await burst.done()
     result = await settle(system, sessions, app.app_id, timeout=SETTLE_SECONDS)
     recovery = (result.last_email_at - restored_at).total_seconds() if result.last_email_at else None
-    line = report(record_property, "RabbitMQ connection cut", registrations=burst.count,
-                  answers=burst.statuses(), registered=result.registered, emailed=result.emailed,
-                  lost=result.lost, duplicated=result.duplicated, outage=OUTAGE_SECONDS,
-                  ready_again=ready_after, recovery=recovery)
+    line = report(
+        record_property,
+        "RabbitMQ connection cut",
+        registrations=burst.count,
+        answers=burst.statuses(),
+        registered=result.registered,
+        emailed=result.emailed,
+        lost=result.lost,
+        duplicated=result.duplicated,
+        outage=OUTAGE_SECONDS,
+        ready_again=ready_after,
+        recovery=recovery,
+    )
 
     assert (during.status, during.body.get("broker")) == (503, "unreachable"), during
     assert burst.statuses() == {"200": burst.count}, line

@@ -55,10 +55,20 @@ async def test_postgresql_unreachable_then_back(system, api, make_app, sessions,
     users = set(await users_of(sessions, app.app_id))
     half_created = await users_without_link(sessions, app.app_id)
     refused = [a for a in burst.attempts if a.status != 200]
-    line = report(record_property, "PostgreSQL unreachable", registrations=burst.count,
-                  answers=burst.statuses(), registered=result.registered, emailed=result.emailed,
-                  lost=result.lost, duplicated=result.duplicated, half_created=half_created,
-                  outage=OUTAGE_SECONDS, recovery=recovery, ready_again=ready_again)
+    line = report(
+        record_property,
+        "PostgreSQL unreachable",
+        registrations=burst.count,
+        answers=burst.statuses(),
+        registered=result.registered,
+        emailed=result.emailed,
+        lost=result.lost,
+        duplicated=result.duplicated,
+        half_created=half_created,
+        outage=OUTAGE_SECONDS,
+        recovery=recovery,
+        ready_again=ready_again,
+    )
 
     # While it is away: a clear answer, in the envelope, and nothing is written.
     for answer in during:

@@ -13,7 +13,7 @@ container: no event lost, no email lost, duplicates counted.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -38,21 +38,34 @@ async def test_registration_killed_mid_burst(system, api, make_app, sessions, re
     await registration.kill()
     killed = time.monotonic()
     # Nothing it started outlives it: the hashing workers end with the service.
-    await eventually(lambda: not registration.group_members(), timeout=WORKERS_GONE_SECONDS,
-                     what="the killed service's hashing workers to exit")
+    await eventually(
+        lambda: not registration.group_members(),
+        timeout=WORKERS_GONE_SECONDS,
+        what="the killed service's hashing workers to exit",
+    )
     workers_gone = time.monotonic() - killed
     await registration.start()
-    restarted_at = datetime.now(timezone.utc)
+    restarted_at = datetime.now(UTC)
     down = time.monotonic() - killed
 
     await burst.done()
     result = await settle(system, sessions, app.app_id, timeout=SETTLE_SECONDS)
     recovery = (result.last_email_at - restarted_at).total_seconds() if result.last_email_at else None
-    line = report(record_property, "registration SIGKILL", registrations=burst.count,
-                  answered_before_kill=answered_before, answers=burst.statuses(),
-                  clients_retried=sum(1 for a in burst.attempts if a.tries > 1), registered=result.registered,
-                  emailed=result.emailed, lost=result.lost, duplicated=result.duplicated,
-                  workers_gone=workers_gone, down=down, recovery=recovery)
+    line = report(
+        record_property,
+        "registration SIGKILL",
+        registrations=burst.count,
+        answered_before_kill=answered_before,
+        answers=burst.statuses(),
+        clients_retried=sum(1 for a in burst.attempts if a.tries > 1),
+        registered=result.registered,
+        emailed=result.emailed,
+        lost=result.lost,
+        duplicated=result.duplicated,
+        workers_gone=workers_gone,
+        down=down,
+        recovery=recovery,
+    )
 
     assert answered_before < burst.count, "the kill came after the burst"
     # Every client got its user registered once: 200, or 3033 for a retry after a try that had
@@ -83,17 +96,26 @@ async def test_mailer_killed_mid_burst_of_emails(system, api, make_app, sessions
     await mailer.kill()
     emailed_before = (await tally(system, sessions, app.app_id)).emailed
     await mailer.start()
-    restarted_at = datetime.now(timezone.utc)
+    restarted_at = datetime.now(UTC)
     sending_for = time.monotonic() - started
 
     # An email the killed mailer had claimed is held back until its claim lapses.
     claim = system.settings.mailer_claim_seconds
     result = await settle(system, sessions, app.app_id, timeout=claim + SETTLE_SECONDS)
     recovery = (result.last_email_at - restarted_at).total_seconds() if result.last_email_at else None
-    line = report(record_property, "mailer SIGKILL", registrations=burst.count,
-                  emailed_before_kill=emailed_before, registered=result.registered, emailed=result.emailed,
-                  lost=result.lost, duplicated=result.duplicated, killed_after=sending_for, claim=claim,
-                  recovery=recovery)
+    line = report(
+        record_property,
+        "mailer SIGKILL",
+        registrations=burst.count,
+        emailed_before_kill=emailed_before,
+        registered=result.registered,
+        emailed=result.emailed,
+        lost=result.lost,
+        duplicated=result.duplicated,
+        killed_after=sending_for,
+        claim=claim,
+        recovery=recovery,
+    )
 
     assert burst.statuses() == {"200": burst.count}, line
     assert emailed_before < burst.count, "the kill came after the last email"

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -77,11 +77,16 @@ def crash_database(service_urls: tuple[str, str]) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def crash_system(settings: Settings, crash_database: str) -> Iterator[System]:
     base = settings.model_copy(update={"database_url": SecretStr(crash_database)})
-    running = System(base, "mailer-crash", via_proxies=True,
-                     events_exchange=f"{settings.events_exchange}.crash{uuid.uuid4().hex[:6]}",
-                     # The defaults, where the package's systems shorten them.
-                     smtp_timeout=DEFAULTS.smtp_timeout, mailer_retry_delays=DEFAULTS.mailer_retry_delays,
-                     mailer_prefetch=DEFAULTS.mailer_prefetch)
+    running = System(
+        base,
+        "mailer-crash",
+        via_proxies=True,
+        events_exchange=f"{settings.events_exchange}.crash{uuid.uuid4().hex[:6]}",
+        # The defaults, where the package's systems shorten them.
+        smtp_timeout=DEFAULTS.smtp_timeout,
+        mailer_retry_delays=DEFAULTS.mailer_retry_delays,
+        mailer_prefetch=DEFAULTS.mailer_prefetch,
+    )
     running.start()
     try:
         yield running
@@ -98,9 +103,14 @@ async def crash(crash_system: System) -> AsyncIterator[CrashSystem]:
     replicas = []
     for number in range(2, MAILERS + 1):
         port = free_port()
-        replicas.append(ServiceProcess(f"{first.name}-{number}", first.script,
-                                       {**first.env, "MAILER_PORT": str(port)},
-                                       f"http://127.0.0.1:{port}/health"))
+        replicas.append(
+            ServiceProcess(
+                f"{first.name}-{number}",
+                first.script,
+                {**first.env, "MAILER_PORT": str(port)},
+                f"http://127.0.0.1:{port}/health",
+            )
+        )
     engine = create_engine(crash_system.settings)
     try:
         for replica in replicas:
@@ -118,8 +128,9 @@ async def crash(crash_system: System) -> AsyncIterator[CrashSystem]:
         await engine.dispose()
     # The replicas' logs, like the system's own: no secret in them.
     logs = {replica.log_path.name: replica.log_path.read_text(errors="replace") for replica in replicas}
-    leaks = [f"{name}: {what}" for name, log in logs.items() for what, pattern in LEAKS.items()
-             if pattern.search(log)] + [f"{name}: a password" for name, log in logs.items() if PASSWORD in log]
+    leaks = [
+        f"{name}: {what}" for name, log in logs.items() for what, pattern in LEAKS.items() if pattern.search(log)
+    ] + [f"{name}: a password" for name, log in logs.items() if PASSWORD in log]
     assert not leaks, leaks
 
 
@@ -131,7 +142,7 @@ def smtp_sessions_of(pid: int, smtp_port: int) -> int:
         with contextlib.suppress(OSError):
             target = os.readlink(descriptor)
             if target.startswith("socket:["):
-                sockets.add(target[len("socket:["):-1])
+                sockets.add(target[len("socket:[") : -1])
     sessions = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError):
@@ -147,10 +158,11 @@ async def test_a_crashed_mailers_emails_go_out_within_30_seconds(crash: CrashSys
     system, mailers, sessions = crash.system, crash.mailers, crash.sessions
     settings = system.settings
     assert (settings.mailer_claim_seconds, settings.smtp_timeout) == (
-        DEFAULTS.mailer_claim_seconds, DEFAULTS.smtp_timeout)
+        DEFAULTS.mailer_claim_seconds,
+        DEFAULTS.smtp_timeout,
+    )
     async with sessions() as session, session.begin():
-        app = await create_app(session, "Mailer Crash", email_confirmation_required=True,
-                               client_rate_limit="off")
+        app = await create_app(session, "Mailer Crash", email_confirmation_required=True, client_rate_limit="off")
 
     # A backlog first (the mailers stopped cleanly), so the kill meets a burst in full flow.
     for mailer in mailers:
@@ -169,7 +181,7 @@ async def test_a_crashed_mailers_emails_go_out_within_30_seconds(crash: CrashSys
     victim = mailers[0]
     assert victim.pid is not None
     sessions_at_kill = smtp_sessions_of(victim.pid, system.service_settings["mailer"].smtp_port)
-    killed_at = datetime.now(timezone.utc)
+    killed_at = datetime.now(UTC)
     await victim.kill()
     killed_after = time.monotonic() - started
     emailed_before = (await tally(system, sessions, app.app_id)).emailed
@@ -178,14 +190,27 @@ async def test_a_crashed_mailers_emails_go_out_within_30_seconds(crash: CrashSys
     recovery = (result.last_email_at - killed_at).total_seconds() if result.last_email_at else None
     async with sessions() as session:
         # Emails claimed more than once: the killed mailer's claims that lapsed and were taken over.
-        taken_over = await session.scalar(select(func.count()).select_from(MailDelivery).where(
-            MailDelivery.app_id == app.app_id, MailDelivery.attempts > 1))
-    line = report(record_property, f"mailer SIGKILL, {MAILERS} replicas, default claims", emails=EMAILS,
-                  lease=settings.mailer_claim_seconds, smtp_timeout=settings.smtp_timeout,
-                  emailed_before_kill=emailed_before, killed_after=killed_after,
-                  smtp_sessions_at_kill=sessions_at_kill, claims_taken_over=taken_over,
-                  registered=result.registered, emailed=result.emailed, lost=result.lost,
-                  duplicated=result.duplicated, recovery=recovery)
+        taken_over = await session.scalar(
+            select(func.count())
+            .select_from(MailDelivery)
+            .where(MailDelivery.app_id == app.app_id, MailDelivery.attempts > 1)
+        )
+    line = report(
+        record_property,
+        f"mailer SIGKILL, {MAILERS} replicas, default claims",
+        emails=EMAILS,
+        lease=settings.mailer_claim_seconds,
+        smtp_timeout=settings.smtp_timeout,
+        emailed_before_kill=emailed_before,
+        killed_after=killed_after,
+        smtp_sessions_at_kill=sessions_at_kill,
+        claims_taken_over=taken_over,
+        registered=result.registered,
+        emailed=result.emailed,
+        lost=result.lost,
+        duplicated=result.duplicated,
+        recovery=recovery,
+    )
 
     assert burst.statuses() == {"200": EMAILS}, line
     assert emailed_before < EMAILS, "the kill came after the last email"

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -74,8 +74,13 @@ def replicas_database(service_urls: tuple[str, str]) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def replicas_system(settings: Settings, replicas_database: str) -> Iterator[System]:
     base = settings.model_copy(update={"database_url": SecretStr(replicas_database)})
-    running = System(base, "replicas", via_proxies=True, replicas=REPLICAS,
-                     events_exchange=f"{settings.events_exchange}.replicas{uuid.uuid4().hex[:6]}")
+    running = System(
+        base,
+        "replicas",
+        via_proxies=True,
+        replicas=REPLICAS,
+        events_exchange=f"{settings.events_exchange}.replicas{uuid.uuid4().hex[:6]}",
+    )
     running.start()
     try:
         yield running
@@ -96,13 +101,11 @@ async def replicated(replicas_system: System) -> AsyncIterator[Replicated]:
         await engine.dispose()
 
 
-async def test_two_replicas_of_each_service_through_broker_cut_and_kills(replicated: Replicated,
-                                                                         record_property):
+async def test_two_replicas_of_each_service_through_broker_cut_and_kills(replicated: Replicated, record_property):
     system, sessions = replicated.system, replicated.sessions
     assert {name: len(processes) for name, processes in system.replicas.items()} == REPLICAS
     async with sessions() as session, session.begin():
-        app = await create_app(session, "Replicas", email_confirmation_required=True,
-                               client_rate_limit="off")
+        app = await create_app(session, "Replicas", email_confirmation_required=True, client_rate_limit="off")
     system.inbox.reply_delay = SMTP_REPLY_SECONDS
     registration, mailer = system.replicas["registration"][0], system.replicas["mailer"][0]
 
@@ -122,14 +125,13 @@ async def test_two_replicas_of_each_service_through_broker_cut_and_kills(replica
         async def emails_flow_again() -> bool:
             return (await tally(system, sessions, app.app_id)).emailed > emailed_at_restore
 
-        await eventually(emails_flow_again, timeout=60, interval=0.05,
-                         what="emails after the broker's return")
+        await eventually(emails_flow_again, timeout=60, interval=0.05, what="emails after the broker's return")
         await burst.reached(KILL_AT)
         answered_before_kill = burst.finished
         assert mailer.pid is not None
         sessions_at_kill = smtp_sessions_of(mailer.pid, system.service_settings["mailer"].smtp_port)
         emailed_before_kill = (await tally(system, sessions, app.app_id)).emailed
-        last_fault_at = datetime.now(timezone.utc)
+        last_fault_at = datetime.now(UTC)
         await asyncio.gather(mailer.kill(), registration.kill())
         registration.kill_group()  # its hashing workers (test_kills checks they go by themselves)
         killed = time.monotonic()
@@ -140,13 +142,22 @@ async def test_two_replicas_of_each_service_through_broker_cut_and_kills(replica
 
     result = await settle(system, sessions, app.app_id, timeout=SETTLE_SECONDS)
     recovery = (result.last_email_at - last_fault_at).total_seconds() if result.last_email_at else None
-    line = report(record_property, "2 replicas each: RabbitMQ cut + mailer & registration SIGKILL, slow SMTP",
-                  registrations=burst.count, answers=burst.statuses(),
-                  clients_retried=sum(1 for a in burst.attempts if a.tries > 1),
-                  answered_before_kill=answered_before_kill, emailed_before_kill=emailed_before_kill,
-                  smtp_sessions_at_kill=sessions_at_kill, down=down, registered=result.registered,
-                  emailed=result.emailed, lost=result.lost, duplicated=result.duplicated,
-                  recovery=recovery)
+    line = report(
+        record_property,
+        "2 replicas each: RabbitMQ cut + mailer & registration SIGKILL, slow SMTP",
+        registrations=burst.count,
+        answers=burst.statuses(),
+        clients_retried=sum(1 for a in burst.attempts if a.tries > 1),
+        answered_before_kill=answered_before_kill,
+        emailed_before_kill=emailed_before_kill,
+        smtp_sessions_at_kill=sessions_at_kill,
+        down=down,
+        registered=result.registered,
+        emailed=result.emailed,
+        lost=result.lost,
+        duplicated=result.duplicated,
+        recovery=recovery,
+    )
 
     assert answered_before_kill < burst.count, "the kill came after the burst"
     assert emailed_before_kill < burst.count, "the kill came after the last email"

@@ -5,7 +5,7 @@ every email is delivered once it is back, none twice, none dead-lettered."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -26,8 +26,13 @@ async def counter_total(http: aiohttp.ClientSession, url: str, name: str) -> flo
     """The sum of a Prometheus counter's samples (every label) on a `/metrics` page."""
     async with http.get(url) as response:
         text = await response.text()
-    return sum(sample.value for family in text_string_to_metric_families(text) if family.name == name
-               for sample in family.samples if sample.name == f"{name}_total")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == name
+        for sample in family.samples
+        if sample.name == f"{name}_total"
+    )
 
 
 async def test_smtp_server_down_during_a_burst(system, api, http, make_app, sessions, record_property):
@@ -40,19 +45,28 @@ async def test_smtp_server_down_during_a_burst(system, api, http, make_app, sess
     await system.stop_smtp_server()
     await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself
     await system.start_smtp_server()
-    back_at = datetime.now(timezone.utc)
+    back_at = datetime.now(UTC)
 
     await burst.done()
     result = await settle(system, sessions, app.app_id, timeout=SETTLE_SECONDS)
     retried = await counter_total(http, metrics_url, "userreg_mailer_retried") - retried_before
     async with sessions() as session:
-        dead = await session.scalar(
-            select(func.count()).select_from(DeadLetter).where(DeadLetter.app_id == app.app_id))
+        dead = await session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.app_id == app.app_id))
     recovery = (result.last_email_at - back_at).total_seconds() if result.last_email_at else None
-    line = report(record_property, "SMTP server down", registrations=burst.count, answers=burst.statuses(),
-                  registered=result.registered, emailed=result.emailed, lost=result.lost,
-                  duplicated=result.duplicated, retried=int(retried), dead_lettered=dead,
-                  outage=OUTAGE_SECONDS, recovery=recovery)
+    line = report(
+        record_property,
+        "SMTP server down",
+        registrations=burst.count,
+        answers=burst.statuses(),
+        registered=result.registered,
+        emailed=result.emailed,
+        lost=result.lost,
+        duplicated=result.duplicated,
+        retried=int(retried),
+        dead_lettered=dead,
+        outage=OUTAGE_SECONDS,
+        recovery=recovery,
+    )
 
     assert burst.statuses() == {"200": burst.count}, line
     assert retried > 0, f"the outage did not meet any email: {line}"

@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from userreg.shared.settings import Settings
-
 from tests.system.test_compose import COMPOSE
+from userreg.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,13 +51,11 @@ def console(settings: Settings) -> int:
 # database to create it, then the migrations).
 ADMIN = 2
 
-CONNECTIONS = {"registration": registration, "confirmation-web": confirmation_web, "mailer": mailer,
-               "console": console}
+CONNECTIONS = {"registration": registration, "confirmation-web": confirmation_web, "mailer": mailer, "console": console}
 
 # Every place that opens PostgreSQL connections, with its number of call sites. A new one (an
 # engine, a pool, a LISTEN loop) must be counted above before it is added here.
-OPENING = re.compile(
-    r"\b(create_engine|create_async_engine|asyncpg\.connect|asyncpg\.create_pool|Listener)\(")
+OPENING = re.compile(r"\b(create_engine|create_async_engine|asyncpg\.connect|asyncpg\.create_pool|Listener)\(")
 OPENERS = {
     "shared/userreg/shared/db/engine.py": 2,  # create_engine's engine; ensure/drop_database's connection
     "shared/userreg/shared/migrations/env.py": 1,  # `userreg migrate`: one connection (NullPool)
@@ -92,7 +89,8 @@ def test_every_replica_and_an_admin_command_fit_into_max_connections_with_headro
     total = sum(REPLICAS[name] * per_replica[name] for name in REPLICAS) + ADMIN
     assert total <= MAX_CONNECTIONS - HEADROOM, (
         f"{per_replica} × {REPLICAS} + admin {ADMIN} = {total} connections: more than "
-        f"max_connections {MAX_CONNECTIONS} less {HEADROOM} headroom")
+        f"max_connections {MAX_CONNECTIONS} less {HEADROOM} headroom"
+    )
 
 
 def test_the_defaults_are_the_figures_the_readme_gives():
@@ -108,8 +106,7 @@ def test_no_place_opens_database_connections_that_the_budget_does_not_count():
         if ".venv" in path.parts:
             continue
         text = path.read_text()
-        calls = [match for match in OPENING.finditer(text)
-                 if not text[:match.start()].endswith("def ")]
+        calls = [match for match in OPENING.finditer(text) if not text[: match.start()].endswith("def ")]
         if calls:
             found[str(path.relative_to(ROOT))] = len(calls)
     assert found == OPENERS, "a place that opens PostgreSQL connections changed: count it in the budget"
@@ -119,10 +116,12 @@ def test_no_place_opens_database_connections_that_the_budget_does_not_count():
             if OPENING.search(line):
                 assert "pool_size=1, max_overflow=0" in line, f"{relative}: {line.strip()}"
     # The services' engines are sized by the settings alone.
-    for relative in ("services/registration/userreg/registration/app.py",
-                     "services/confirmation-web/userreg/confirmation_web/app.py",
-                     "services/mailer/userreg/mailer/app.py",
-                     "services/console/userreg/console/app.py"):
+    for relative in (
+        "services/registration/userreg/registration/app.py",
+        "services/confirmation-web/userreg/confirmation_web/app.py",
+        "services/mailer/userreg/mailer/app.py",
+        "services/console/userreg/console/app.py",
+    ):
         for line in (ROOT / relative).read_text().splitlines():
             if OPENING.search(line):
                 assert "pool_size" not in line and "max_overflow" not in line, f"{relative}: {line.strip()}"

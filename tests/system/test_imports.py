@@ -43,7 +43,9 @@ def _imports(name: str, path: Path) -> Iterator[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             # `from userreg.x import y` may import the module userreg.x.y or a name of userreg.x.
             targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
         else:
@@ -61,8 +63,14 @@ def _part(module: str) -> str:
 
 
 def test_the_tree_is_read():
-    assert {"userreg.registration.app", "userreg.mailer.consumer", "userreg.shared.outbox",
-            "userreg.admin.cli", "userreg.confirmation_web.app", "userreg.console.app"} <= set(GRAPH)
+    assert {
+        "userreg.registration.app",
+        "userreg.mailer.consumer",
+        "userreg.shared.outbox",
+        "userreg.admin.cli",
+        "userreg.confirmation_web.app",
+        "userreg.console.app",
+    } <= set(GRAPH)
 
 
 def test_no_import_circle():
@@ -101,21 +109,34 @@ def test_no_import_circle():
 
 
 def test_no_service_imports_another_and_shared_imports_none():
-    wrong = sorted((module, imported) for module, imports in GRAPH.items() for imported in imports
-                   if _part(imported) in SERVICES and _part(module) != _part(imported)
-                   and _part(module) not in OPERATORS)
+    wrong = sorted(
+        (module, imported)
+        for module, imports in GRAPH.items()
+        for imported in imports
+        if _part(imported) in SERVICES and _part(module) != _part(imported) and _part(module) not in OPERATORS
+    )
     assert wrong == []
 
 
 def test_the_admin_command_and_the_console_use_only_the_services_operations_modules():
-    wrong = sorted((module, imported) for module, imports in GRAPH.items() if _part(module) in OPERATORS
-                   for imported in imports
-                   if _part(imported) in SERVICES and _part(imported) != _part(module)
-                   and imported != f"userreg.{_part(imported)}.operations")
+    wrong = sorted(
+        (module, imported)
+        for module, imports in GRAPH.items()
+        if _part(module) in OPERATORS
+        for imported in imports
+        if _part(imported) in SERVICES
+        and _part(imported) != _part(module)
+        and imported != f"userreg.{_part(imported)}.operations"
+    )
     assert wrong == []
 
 
 def test_nothing_imports_the_console():
-    wrong = sorted((module, imported) for module, imports in GRAPH.items() if _part(module) != "console"
-                   for imported in imports if _part(imported) == "console")
+    wrong = sorted(
+        (module, imported)
+        for module, imports in GRAPH.items()
+        if _part(module) != "console"
+        for imported in imports
+        if _part(imported) == "console"
+    )
     assert wrong == []

@@ -32,8 +32,9 @@ def resources(tmp_path_factory) -> list[dict]:
     copy = tmp_path_factory.mktemp("kubernetes") / "kubernetes"
     shutil.copytree(KUBERNETES, copy)
     shutil.copy(copy / "overlays/example/secrets.env.example", copy / "overlays/example/secrets.env")
-    built = subprocess.run([str(KUBECTL), "kustomize", str(copy / "overlays/example")],
-                           capture_output=True, text=True, timeout=60)
+    built = subprocess.run(
+        [str(KUBECTL), "kustomize", str(copy / "overlays/example")], capture_output=True, text=True, timeout=60
+    )
     assert built.returncode == 0, built.stderr
     return [document for document in yaml.safe_load_all(built.stdout) if document]
 
@@ -43,8 +44,11 @@ def of_kind(resources: list[dict], kind: str) -> dict[str, dict]:
 
 
 def container(resources: list[dict], service: Service) -> dict:
-    [main] = [entry for entry in of_kind(resources, "Deployment")[service.name]["spec"]["template"]["spec"]
-              ["containers"] if entry["name"] == service.name]
+    [main] = [
+        entry
+        for entry in of_kind(resources, "Deployment")[service.name]["spec"]["template"]["spec"]["containers"]
+        if entry["name"] == service.name
+    ]
     return main
 
 
@@ -58,10 +62,20 @@ def test_every_resource_is_valid_kubernetes(resources, version):
             problems.append(f"{resource['kind']}/{resource['metadata']['name']}: {error.message}")
     assert problems == []
     kinds = {resource["kind"] for resource in resources}
-    assert {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ConfigMap", "Secret",
-            "NetworkPolicy", "Ingress", "Namespace"} <= kinds
-    assert all(resource["metadata"].get("namespace") == "userreg"
-               for resource in resources if resource["kind"] != "Namespace")
+    assert {
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ConfigMap",
+        "Secret",
+        "NetworkPolicy",
+        "Ingress",
+        "Namespace",
+    } <= kinds
+    assert all(
+        resource["metadata"].get("namespace") == "userreg" for resource in resources if resource["kind"] != "Namespace"
+    )
 
 
 @pytest.mark.parametrize("service", CONTAINERISED, ids=lambda s: s.name)
@@ -81,12 +95,18 @@ def test_each_deployment_runs_the_runners_command_on_its_port_with_probes(resour
     assert pod["securityContext"]["runAsNonRoot"] is True
     # Kubernetes waits as long as compose for the service's own shutdown.
     assert f"{pod['terminationGracePeriodSeconds']}s" == compose["stop_grace_period"]
-    [kube_service] = [entry for entry in of_kind(resources, "Service").values()
-                      if entry["spec"]["selector"] == {"app.kubernetes.io/name": service.name}]
+    [kube_service] = [
+        entry
+        for entry in of_kind(resources, "Service").values()
+        if entry["spec"]["selector"] == {"app.kubernetes.io/name": service.name}
+    ]
     assert kube_service["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http"}]
     assert kube_service["spec"].get("type", "ClusterIP") == "ClusterIP"
-    [budget] = [entry for entry in of_kind(resources, "PodDisruptionBudget").values()
-                if entry["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": service.name}]
+    [budget] = [
+        entry
+        for entry in of_kind(resources, "PodDisruptionBudget").values()
+        if entry["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": service.name}
+    ]
     assert budget
 
 
@@ -120,8 +140,9 @@ def test_registration_scales_on_cpu_and_the_console_stays_inside(resources):
     assert autoscaler["spec"]["scaleTargetRef"]["name"] == REGISTRATION.name
     assert [metric["resource"]["name"] for metric in autoscaler["spec"]["metrics"]] == ["cpu"]
     [ingress] = of_kind(resources, "Ingress").values()
-    published = {path["backend"]["service"]["name"]
-                 for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+    published = {
+        path["backend"]["service"]["name"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]
+    }
     assert published == {"registration", "confirmation-web"}
     assert CONSOLE.name not in published
 
@@ -131,7 +152,8 @@ def test_network_policies_deny_by_default_and_admit_only_what_each_needs(resourc
     deny = policies["userreg-default-deny"]
     assert set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     assert set(deny["spec"]["podSelector"]["matchExpressions"][0]["values"]) == {
-        service.name for service in CONTAINERISED}
+        service.name for service in CONTAINERISED
+    }
     assert "ingress" not in deny["spec"]
 
     def labels(service: Service) -> dict:
@@ -143,7 +165,8 @@ def test_network_policies_deny_by_default_and_admit_only_what_each_needs(resourc
             selector = policy["spec"]["podSelector"]
             matches = selector.get("matchLabels", {}).items() <= labels(service).items() and all(
                 labels(service).get(expression["key"]) in expression["values"]
-                for expression in selector.get("matchExpressions", []))
+                for expression in selector.get("matchExpressions", [])
+            )
             if matches:
                 for rule in policy["spec"].get("ingress", []):
                     if "from" not in rule:  # from anywhere

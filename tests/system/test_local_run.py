@@ -21,11 +21,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
-from userreg.shared.db.models import Operator
-from userreg.shared.db import drop_database
-from userreg.shared.messaging import Topology, delete_topology
 
 from tests.support.polling import eventually, free_port
+from userreg.shared.db import drop_database
+from userreg.shared.db.models import Operator
+from userreg.shared.messaging import Topology, delete_topology
 
 USERREG = str(Path(sys.executable).parent / "userreg")
 STARTED = re.compile(r"started (\S+) \(pid (\d+)\)")
@@ -43,8 +43,13 @@ class LocalRun:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            USERREG, "run", env=self.env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            USERREG,
+            "run",
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -103,8 +108,11 @@ def gone(pid: int) -> bool:
 
 async def all_gone(children: dict[str, int]) -> None:
     # A process killed last may need a moment to be reaped.
-    await eventually(lambda: all(gone(pid) for pid in children.values()), timeout=10,
-                     what=f"every child process to be gone: {children}")
+    await eventually(
+        lambda: all(gone(pid) for pid in children.values()),
+        timeout=10,
+        what=f"every child process to be gone: {children}",
+    )
 
 
 async def stored_password_matches(env: dict[str, str], email: str, password: str) -> bool:
@@ -124,23 +132,28 @@ async def run_env(settings):
     database = f"userreg_run_{uuid.uuid4().hex[:10]}"
     exchange = f"userreg.test.run.{uuid.uuid4().hex[:10]}"
     url = make_url(settings.database_dsn)
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("SMTP_") and name not in ("PUBLIC_CONFIRMATION_URL", "BIND_HOST")}
-    env.update({
-        "DATABASE_URL": url.set(database=database).render_as_string(hide_password=False),
-        "AMQP_URL": settings.amqp_dsn,
-        "EVENTS_EXCHANGE": exchange,
-        "REGISTRATION_PORT": str(free_port()),
-        "CONFIRMATION_PORT": str(free_port()),
-        "MAILER_PORT": str(free_port()),
-        "CONSOLE_PORT": str(free_port()),
-        "INBOX_SMTP_PORT": str(free_port()),
-        "INBOX_HTTP_PORT": str(free_port()),
-        "ARGON2_MEMORY_KIB": "8",
-        "ARGON2_TIME_COST": "1",
-        "HASH_WORKERS": "1",
-        "NO_COLOR": "1",
-    })
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("SMTP_") and name not in ("PUBLIC_CONFIRMATION_URL", "BIND_HOST")
+    }
+    env.update(
+        {
+            "DATABASE_URL": url.set(database=database).render_as_string(hide_password=False),
+            "AMQP_URL": settings.amqp_dsn,
+            "EVENTS_EXCHANGE": exchange,
+            "REGISTRATION_PORT": str(free_port()),
+            "CONFIRMATION_PORT": str(free_port()),
+            "MAILER_PORT": str(free_port()),
+            "CONSOLE_PORT": str(free_port()),
+            "INBOX_SMTP_PORT": str(free_port()),
+            "INBOX_HTTP_PORT": str(free_port()),
+            "ARGON2_MEMORY_KIB": "8",
+            "ARGON2_TIME_COST": "1",
+            "HASH_WORKERS": "1",
+            "NO_COLOR": "1",
+        }
+    )
     yield env
     await drop_database(url.set(database=database).render_as_string(hide_password=False))
     await delete_topology(settings.amqp_dsn, Topology(exchange))
@@ -161,10 +174,16 @@ async def test_run_prints_a_curl_whose_user_gets_the_confirmation_email_and_ctrl
         email, password = re.fullmatch(r"  console operator created: (\S+)   password: (\S+)", created).groups()
         assert email == "admin@localhost" and len(password) >= 12
         assert await stored_password_matches(run_env, email, password)
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"{console}/sign-in", data={"email": email, "password": password, "next": "/"},
-                                 headers={"Origin": console}, allow_redirects=False) as signed_in:
-                assert signed_in.status == 303 and "userreg_console" in signed_in.cookies
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{console}/sign-in",
+                data={"email": email, "password": password, "next": "/"},
+                headers={"Origin": console},
+                allow_redirects=False,
+            ) as signed_in,
+        ):
+            assert signed_in.status == 303 and "userreg_console" in signed_in.cookies
 
         pasted = await asyncio.create_subprocess_exec("bash", "-c", curl, stdout=asyncio.subprocess.PIPE)
         body, _ = await pasted.communicate()
@@ -174,6 +193,7 @@ async def test_run_prints_a_curl_whose_user_gets_the_confirmation_email_and_ctrl
 
         inbox = f"http://127.0.0.1:{run_env['INBOX_HTTP_PORT']}"
         async with aiohttp.ClientSession() as http:
+
             async def delivered():
                 async with http.get(f"{inbox}/api/messages", params={"to": user["email"]}) as response:
                     return await response.json()

@@ -32,7 +32,7 @@ def test_every_setting_is_in_the_settings_table():
 
 def test_every_admin_command_is_shown():
     parser = build_parser()
-    groups = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse keeps them there
+    groups = parser._subparsers._group_actions[0].choices
     for name, group in groups.items():
         subcommands = group._subparsers._group_actions[0].choices if group._subparsers else {None: None}
         for sub in subcommands:

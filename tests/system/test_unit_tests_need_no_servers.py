@@ -29,6 +29,11 @@ def test_the_unit_tests_pass_with_postgresql_and_rabbitmq_unreachable():
     }
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/unit", "-q", "-n", "0", "-p", "no:cacheprovider"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "error" not in run.stdout.splitlines()[-1], run.stdout[-2000:]
