@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from userreg.registration import errors
-from userreg.registration.accounts import Accounts
+from userreg.registration.accounts import Accounts, user_by_identity
 from userreg.registration.profiles import Profiles
 from userreg.registration.repository import Repository
 from userreg.registration.rules.cors import ANY, CorsPolicy
@@ -287,3 +287,7 @@ class Registrar:
             )
         logger.info("user status changed app=%s user=%s status=%s", tenant.app.app_id, object_id, target.value)
         return True
+
+    async def find_user(self, tenant: Tenant, identity: str) -> User:
+        """The user with this identity (compared case-insensitively); 3104."""
+        return await user_by_identity(self._repository, tenant, identity)
