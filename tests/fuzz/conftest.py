@@ -270,24 +270,29 @@ async def confirmation_world(settings: Settings, make_app, sessions) -> AsyncIte
         service.stop()
 
 
+async def _add_user(session, app: App, status: UserStatus, email: str) -> tuple[App, User]:
+    """A user of `app` with `status` whose name is markup (it must come out escaped); the app as stored."""
+    db_app = await session.get(App, app.app_id)
+    user = User(
+        object_id=new_guid(),
+        app_id=app.app_id,
+        identity_key=email.lower(),
+        properties={"email": email, "name": MARKUP_NAME},
+        password_hash="not-a-real-hash",
+        status=status,
+    )
+    session.add(user)
+    await session.flush()
+    return db_app, user
+
+
 async def _make_link(
     sessions, settings: Settings, app: App, status: UserStatus, *, expired: bool, reset: bool = False
 ) -> str:
     """A user of `app` with `status` and one confirmation link (or password-reset link, as
     `restorepassword` issues one); the link's token."""
-    email = unique_email("link")
     async with sessions() as session, session.begin():
-        db_app = await session.get(App, app.app_id)
-        user = User(
-            object_id=new_guid(),
-            app_id=app.app_id,
-            identity_key=email.lower(),
-            properties={"email": email, "name": MARKUP_NAME},
-            password_hash="not-a-real-hash",
-            status=status,
-        )
-        session.add(user)
-        await session.flush()
+        db_app, user = await _add_user(session, app, status, unique_email("link"))
         issued = datetime.now(UTC)
         if reset:
             if expired:
@@ -306,19 +311,8 @@ async def _make_change_link(
 ) -> str:
     """A user of `app` with `status` and an email-change link to `address` (as an update in an app
     that confirms emails issues one); the link's token."""
-    email = unique_email("changing")
     async with sessions() as session, session.begin():
-        db_app = await session.get(App, app.app_id)
-        user = User(
-            object_id=new_guid(),
-            app_id=app.app_id,
-            identity_key=email.lower(),
-            properties={"email": email, "name": MARKUP_NAME},
-            password_hash="not-a-real-hash",
-            status=status,
-        )
-        session.add(user)
-        await session.flush()
+        db_app, user = await _add_user(session, app, status, unique_email("changing"))
         issued = datetime.now(UTC)
         if expired:
             issued -= timedelta(seconds=db_app.confirmation_link_ttl + 60)
