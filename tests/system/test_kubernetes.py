@@ -24,6 +24,8 @@ OVERLAY = KUBERNETES / "overlays" / "example"
 # The releases still supported upstream when this was written, oldest and newest.
 VERSIONS = ("1.35.0", "1.37.0")
 KUBECTL = Path(sys.executable).parent / "kubectl"
+# The example overlay deploys the images of this version.
+VERSION = (ROOT / "VERSION").read_text().strip()
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,7 @@ def test_each_deployment_runs_the_runners_command_on_its_port_with_probes(resour
     main = container(resources, service)
     compose = COMPOSE["services"][service.compose_service]
     assert main["command"] == compose["command"] == [service.command]
-    assert main["image"].endswith(f"/{service.name}:0.2.0")
+    assert main["image"].endswith(f"/{service.name}:{VERSION}")
     assert main["ports"] == [{"name": "http", "containerPort": port}]
     assert main["livenessProbe"]["httpGet"] == {"path": service.health_path, "port": "http"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
