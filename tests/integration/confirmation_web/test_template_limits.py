@@ -81,7 +81,10 @@ async def test_a_bomb_override_gets_the_shipped_page_with_its_status(
     logged = warnings_about(caplog, app)
     for _, _, page in cases:
         [message] = [message for message in logged if f"page template {page} " in message]
-        assert "failed to render" in message and limit in message and "serving the shipped page" in message
+        assert "failed to render" in message and "serving the shipped page" in message
+        # The limit it broke: a size bomb on a starved CPU may reach the time limit first
+        # (tests/unit/shared/test_template_limits.py tells the two apart exactly).
+        assert limit in message or "TEMPLATE_RENDER_SECONDS" in message
     assert all(pending.token not in message and pending.email not in message for message in logged)
 
     # The override that broke a limit is not tried again for a while: no request waits for it.

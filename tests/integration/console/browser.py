@@ -33,7 +33,13 @@ class Watched:
         self.problems: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(str(error)))
-        page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
+        page.on("requestfailed", self._request_failed)
+
+    def _request_failed(self, request) -> None:
+        # A request the page itself gave up (a live preview's fetch cut short by the form's own
+        # navigation) is no failure of the console's.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"failed: {request.url} ({request.failure})")
 
     def _console(self, message) -> None:
         if message.type == "error" and not message.text.startswith("Failed to load resource: the server responded"):
