@@ -39,7 +39,7 @@ class Watched:
         # A request the page itself gave up (a live preview's fetch cut short by the form's own
         # navigation) is no failure of the console's.
         if request.failure != "net::ERR_ABORTED":
-            self.problems.append(f"failed: {request.url} ({request.failure})")
+            self.problems.append(f"failed: {request.url}")
 
     def _console(self, message) -> None:
         if message.type == "error" and not message.text.startswith("Failed to load resource: the server responded"):
