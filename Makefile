@@ -18,7 +18,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # The resolver `make lock` uses, pinned like everything else.
 UV_VERSION := 0.13.9
 
-.PHONY: install install-test lock run test test-full bench chromium compose pgbouncer sdk clean i18n
+.PHONY: install install-test lock run test test-full bench chromium compose pgbouncer node sdk clean i18n
 
 $(RUNTIME_STAMP): $(PYPROJECTS) VERSION $(RUNTIME_LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -65,13 +65,16 @@ compose:
 pgbouncer:
 	@test -x /usr/sbin/pgbouncer || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }
 
+# The SDK tests (tests/e2e/test_sdk_*.py) and the console's accessibility checks need Node.js and npm.
+node:
+	@command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
 # The SDK tests drive the official Backendless JavaScript SDK, pinned in tests/sdk/package-lock.json.
 SDK_STAMP := tests/sdk/node_modules/.installed
 
 $(SDK_STAMP): tests/sdk/package.json tests/sdk/package-lock.json
-	@command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || { \
-	  echo "make sdk: node and npm are missing; install Node.js 18 or later with npm (Debian: apt-get install nodejs npm)," \
-	       "the SDK tests (tests/e2e/test_sdk_*.py) need them" >&2; exit 1; }
+	@$(MAKE) --no-print-directory node
 	cd tests/sdk && npm ci --no-audit --no-fund
 	touch $@
 
@@ -79,9 +82,7 @@ $(SDK_STAMP): tests/sdk/package.json tests/sdk/package-lock.json
 A11Y_STAMP := tests/a11y/node_modules/.installed
 
 $(A11Y_STAMP): tests/a11y/package.json tests/a11y/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { \
-	  echo "make sdk: npm is missing; install Node.js 18 or later with npm (Debian: apt-get install nodejs npm)," \
-	       "the console's accessibility checks (tests/integration/console) need it" >&2; exit 1; }
+	@$(MAKE) --no-print-directory node
 	cd tests/a11y && npm ci --no-audit --no-fund
 	touch $@
 
